@@ -1,0 +1,9 @@
+//! # runtime-blocking (not yet implemented)
+//!
+//! This crate will adapt the sans-IO engine of `zmq-patterns` to blocking: it will own
+//! the OS sockets, tasks or threads, timers and wake-ups, and nothing else. It is
+//! empty on purpose: nothing here pretends to work yet.
+//!
+//! ```
+//! // Nothing to run yet; the crate compiles so the workspace layout is fixed.
+//! ```

@@ -1,0 +1,275 @@
+//! Per-socket connection settings, shared by all connections of a socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::keys::{KeyPair, PublicKey};
+use crate::random::{OsRandom, Random};
+use crate::wire::greeting::MechanismName;
+use crate::wire::metadata::Metadata;
+use crate::SocketType;
+
+/// The security mechanism and this side's role in it.
+///
+/// Roles come from configuration only: libzmq always sends as-server = 0 in its
+/// greeting, so the peer's flag is never consulted.
+#[derive(Clone, Debug)]
+pub enum MechanismConfig {
+    /// No security (RFC 23).
+    Null,
+    /// PLAIN client with these credentials (RFC 24).
+    PlainClient {
+        /// User name, at most 255 bytes.
+        username: Bytes,
+        /// Password, at most 255 bytes.
+        password: Bytes,
+    },
+    /// PLAIN server; every HELLO becomes an [`Event::AuthRequest`](crate::Event).
+    PlainServer,
+    /// CURVE client (RFC 25/26).
+    CurveClient {
+        /// The server's long-term public key.
+        server_key: PublicKey,
+        /// This client's long-term key pair.
+        keypair: KeyPair,
+    },
+    /// CURVE server; every INITIATE becomes an [`Event::AuthRequest`](crate::Event).
+    CurveServer {
+        /// The server's long-term key pair.
+        keypair: KeyPair,
+    },
+}
+
+impl MechanismConfig {
+    /// The mechanism name sent in the greeting.
+    pub fn name(&self) -> MechanismName {
+        match self {
+            Self::Null => MechanismName::Null,
+            Self::PlainClient { .. } | Self::PlainServer => MechanismName::Plain,
+            Self::CurveClient { .. } | Self::CurveServer { .. } => MechanismName::Curve,
+        }
+    }
+
+    /// Whether this side is the server of its mechanism (NULL has no server).
+    pub fn is_server(&self) -> bool {
+        matches!(self, Self::PlainServer | Self::CurveServer { .. })
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// ROUTING_ID must be 1..=255 bytes (empty means "none").
+    #[error("routing id is {0} bytes; the limit is 255")]
+    RoutingIdTooLong(usize),
+    /// PLAIN user names and passwords must be at most 255 bytes.
+    #[error("PLAIN {0} is longer than 255 bytes")]
+    PlainCredentialTooLong(&'static str),
+    /// A metadata property name must be 1..=255 bytes and not a reserved name.
+    #[error("metadata property {0:?} is not allowed (1..255 bytes, not Socket-Type or Identity)")]
+    BadMetadataName(String),
+    /// ZMTP minor versions we can speak are 0 and 1.
+    #[error("ZMTP minor version {0} is not supported (use 0 or 1)")]
+    BadVersion(u8),
+}
+
+/// Settings for the connections of one socket.
+///
+/// Build it with [`Config::new`] and the `with_*` methods, then share it as an
+/// `Arc<Config>` between connections. Defaults are libzmq 4.3's.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) socket_type: SocketType,
+    pub(crate) routing_id: Bytes,
+    pub(crate) mechanism: MechanismConfig,
+    pub(crate) metadata: Metadata,
+    pub(crate) max_msg_size: Option<u64>,
+    pub(crate) handshake_ivl: Option<Duration>,
+    pub(crate) heartbeat_ivl: Option<Duration>,
+    pub(crate) heartbeat_timeout: Option<Duration>,
+    pub(crate) heartbeat_ttl: Option<Duration>,
+    pub(crate) authenticate_null: bool,
+    pub(crate) zap_domain: String,
+    pub(crate) minor_version: u8,
+    pub(crate) random: Arc<dyn Random>,
+}
+
+impl Config {
+    /// Defaults for a socket of this type: NULL security, no routing id, no size
+    /// limit, 30 s handshake limit, no heartbeats, ZMTP 3.1.
+    pub fn new(socket_type: SocketType) -> Self {
+        Self {
+            socket_type,
+            routing_id: Bytes::new(),
+            mechanism: MechanismConfig::Null,
+            metadata: Metadata::new(),
+            max_msg_size: None,
+            handshake_ivl: Some(Duration::from_secs(30)),
+            heartbeat_ivl: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
+            authenticate_null: false,
+            zap_domain: String::new(),
+            minor_version: 1,
+            random: Arc::new(OsRandom),
+        }
+    }
+
+    /// Sets the security mechanism (checks PLAIN credential lengths).
+    pub fn with_mechanism(mut self, mechanism: MechanismConfig) -> Result<Self, ConfigError> {
+        if let MechanismConfig::PlainClient { username, password } = &mechanism {
+            if username.len() > 255 {
+                return Err(ConfigError::PlainCredentialTooLong("username"));
+            }
+            if password.len() > 255 {
+                return Err(ConfigError::PlainCredentialTooLong("password"));
+            }
+        }
+        self.mechanism = mechanism;
+        Ok(self)
+    }
+
+    /// Sets the routing id sent as `Identity` (REQ, DEALER and ROUTER send it).
+    pub fn with_routing_id(mut self, id: impl Into<Bytes>) -> Result<Self, ConfigError> {
+        let id = id.into();
+        if id.len() > 255 {
+            return Err(ConfigError::RoutingIdTooLong(id.len()));
+        }
+        self.routing_id = id;
+        Ok(self)
+    }
+
+    /// Adds an application metadata property sent in READY / INITIATE.
+    pub fn with_property(
+        mut self,
+        name: &str,
+        value: impl Into<Bytes>,
+    ) -> Result<Self, ConfigError> {
+        let reserved = name.eq_ignore_ascii_case(crate::wire::metadata::SOCKET_TYPE)
+            || name.eq_ignore_ascii_case(crate::wire::metadata::IDENTITY);
+        if reserved || !self.metadata.try_push(Bytes::copy_from_slice(name.as_bytes()), value) {
+            return Err(ConfigError::BadMetadataName(name.to_owned()));
+        }
+        Ok(self)
+    }
+
+    /// MAXMSGSIZE: the largest frame accepted from the peer, checked on the frame
+    /// header before anything is allocated. `None` means no limit.
+    pub fn with_max_msg_size(mut self, max: Option<u64>) -> Self {
+        self.max_msg_size = max;
+        self
+    }
+
+    /// HANDSHAKE_IVL: how long the greeting and handshake may take. `None` = forever.
+    pub fn with_handshake_ivl(mut self, ivl: Option<Duration>) -> Self {
+        self.handshake_ivl = ivl;
+        self
+    }
+
+    /// HEARTBEAT_IVL: send a PING this often once the handshake is done.
+    pub fn with_heartbeat_ivl(mut self, ivl: Option<Duration>) -> Self {
+        self.heartbeat_ivl = ivl;
+        self
+    }
+
+    /// HEARTBEAT_TIMEOUT: close if nothing arrives this long after a PING was sent.
+    /// Defaults to the heartbeat interval.
+    pub fn with_heartbeat_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// HEARTBEAT_TTL: the time-to-live announced in our PINGs. Sent in deciseconds
+    /// and capped at 65.5 s, because libzmq receivers overflow above that (#4226).
+    pub fn with_heartbeat_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.heartbeat_ttl = ttl;
+        self
+    }
+
+    /// Ask the owner to authenticate NULL peers too (libzmq does this when
+    /// ZAP_DOMAIN is set on a NULL socket).
+    pub fn with_null_authentication(mut self, on: bool) -> Self {
+        self.authenticate_null = on;
+        self
+    }
+
+    /// ZAP_DOMAIN, carried in authentication requests.
+    pub fn with_zap_domain(mut self, domain: impl Into<String>) -> Self {
+        self.zap_domain = domain.into();
+        self
+    }
+
+    /// Speak ZMTP 3.`minor` (0 or 1; default 1). 3.0 is for testing old-peer paths.
+    pub fn with_minor_version(mut self, minor: u8) -> Result<Self, ConfigError> {
+        if minor > 1 {
+            return Err(ConfigError::BadVersion(minor));
+        }
+        self.minor_version = minor;
+        Ok(self)
+    }
+
+    /// The source of randomness for CURVE (defaults to the OS).
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// This socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    /// The configured mechanism.
+    pub fn mechanism(&self) -> &MechanismConfig {
+        &self.mechanism
+    }
+
+    /// The routing id sent to peers.
+    pub fn routing_id(&self) -> &Bytes {
+        &self.routing_id
+    }
+
+    /// The metadata this side sends: `Socket-Type`, `Identity` where libzmq sends it,
+    /// then the application properties.
+    pub(crate) fn local_metadata(&self) -> Metadata {
+        let mut md = Metadata::new();
+        md.push(
+            crate::wire::metadata::SOCKET_TYPE,
+            self.socket_type.as_str(),
+        );
+        if self.socket_type.sends_identity() {
+            md.push(crate::wire::metadata::IDENTITY, self.routing_id.clone());
+        }
+        for (n, v) in self.metadata.iter() {
+            md.push(n.clone(), v.clone());
+        }
+        md
+    }
+
+    pub(crate) fn heartbeat_timeout(&self) -> Option<Duration> {
+        self.heartbeat_timeout.or(self.heartbeat_ivl)
+    }
+
+    /// The PING TTL field in deciseconds, capped at 655 (see `with_heartbeat_ttl`).
+    pub(crate) fn ping_ttl_ds(&self) -> u16 {
+        self.heartbeat_ttl
+            .map_or(0, |t| (t.as_millis() / 100).min(655) as u16)
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("socket_type", &self.socket_type)
+            .field("routing_id", &self.routing_id)
+            .field("mechanism", &self.mechanism)
+            .field("max_msg_size", &self.max_msg_size)
+            .field("handshake_ivl", &self.handshake_ivl)
+            .field("heartbeat_ivl", &self.heartbeat_ivl)
+            .field("minor_version", &self.minor_version)
+            .finish_non_exhaustive()
+    }
+}

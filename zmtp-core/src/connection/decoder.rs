@@ -1,0 +1,110 @@
+//! Splits whole frames off the front of the caller's receive buffer.
+
+use bytes::BytesMut;
+
+use crate::error::ConnectionError;
+use crate::wire::frame::FrameHeader;
+
+/// Reserve at least this much when a frame is incomplete, so small reads do not
+/// grow the buffer a few bytes at a time.
+const MIN_RESERVE: usize = 64 * 1024;
+
+/// A frame removed from the receive buffer. Its body is still mutable so that
+/// CURVE can decrypt in place before freezing it.
+#[derive(Debug)]
+pub(crate) struct RawFrame {
+    pub(crate) more: bool,
+    pub(crate) command: bool,
+    pub(crate) body: BytesMut,
+}
+
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    max_size: u64,
+}
+
+impl Decoder {
+    pub(crate) fn new(max_msg_size: Option<u64>) -> Self {
+        // Never more than the address space can hold, whatever the configuration.
+        let cap = isize::MAX as u64;
+        Self {
+            max_size: max_msg_size.map_or(cap, |m| m.min(cap)),
+        }
+    }
+
+    /// Removes one whole frame from the front of `buf`, or returns `None` and leaves
+    /// a partial frame in place. The size is checked against the limit as soon as
+    /// the header is readable, before any memory is reserved for the body.
+    pub(crate) fn decode(&self, buf: &mut BytesMut) -> Result<Option<RawFrame>, ConnectionError> {
+        let Some((header, header_len)) = FrameHeader::parse(buf) else {
+            return Ok(None);
+        };
+        if header.size > self.max_size {
+            return Err(ConnectionError::MessageTooLarge {
+                size: header.size,
+                max: self.max_size,
+            });
+        }
+        // Fits in usize: max_size <= isize::MAX.
+        let size = header.size as usize;
+        let total = header_len + size;
+        if buf.len() < total {
+            // Grow geometrically but never by more than what has actually arrived
+            // (plus 64 KiB), so a peer announcing a huge frame costs nothing until it
+            // really sends the bytes.
+            let missing = total - buf.len();
+            let want = missing.min(MIN_RESERVE.max(buf.len()));
+            buf.reserve(want);
+            return Ok(None);
+        }
+        let _ = buf.split_to(header_len);
+        let body = buf.split_to(size);
+        Ok(Some(RawFrame {
+            more: header.more,
+            command: header.command,
+            body,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_announced_frame_is_refused_without_growth() {
+        let d = Decoder::new(Some(1024));
+        let mut buf = BytesMut::from(&[0x02u8, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
+        let cap = buf.capacity();
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(ConnectionError::MessageTooLarge { .. })
+        ));
+        assert_eq!(buf.capacity(), cap);
+    }
+
+    #[test]
+    fn huge_frame_without_limit_reserves_only_a_window() {
+        let d = Decoder::new(None);
+        let mut buf = BytesMut::from(&[0x02u8, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() <= 2 * MIN_RESERVE);
+        let mut buf = BytesMut::from(&[0x02u8, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() <= 2 * MIN_RESERVE);
+        let mut buf = BytesMut::from(&[0x02u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(d.decode(&mut buf).is_err());
+    }
+
+    #[test]
+    fn splits_frames_and_keeps_partial_tail() {
+        let d = Decoder::new(None);
+        let mut buf = BytesMut::from(&b"\x01\x01A\x00\x01B\x00\x05HE"[..]);
+        let a = d.decode(&mut buf).unwrap().unwrap();
+        assert!(a.more && !a.command && &a.body[..] == b"A");
+        let b = d.decode(&mut buf).unwrap().unwrap();
+        assert!(!b.more && &b.body[..] == b"B");
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert_eq!(&buf[..], b"\x00\x05HE");
+    }
+}

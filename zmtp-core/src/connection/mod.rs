@@ -1,0 +1,548 @@
+//! One ZMTP connection as a state machine.
+
+pub(crate) mod decoder;
+pub(crate) mod send_buf;
+mod timers;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use self::decoder::{Decoder, RawFrame};
+use self::send_buf::SendBuf;
+use self::timers::{Timer, TimerTable};
+use crate::config::Config;
+use crate::error::{ApiMisuse, ConnectionError, SendError};
+use crate::event::{AuthId, AuthReply, Event, PeerInfo};
+use crate::mechanism::crypto::{CurveSession, INNER_COMMAND, INNER_MORE};
+use crate::mechanism::{Cx, Established, Handshake};
+use crate::message::Msg;
+use crate::wire::command::Command;
+use crate::wire::frame::FrameHeader;
+use crate::wire::greeting::{Greeting, MechanismName, GREETING_LEN};
+use crate::wire::metadata;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for (the rest of) the peer's greeting.
+    Greeting,
+    /// Running the security handshake.
+    Handshake,
+    /// Handshake done: messages flow.
+    Active,
+    /// Failed or closed; see [`Connection::error`].
+    Closed,
+}
+
+/// One ZMTP 3.x connection, with no I/O of its own.
+///
+/// Feed it what arrives (`handle_input`, `handle_eof`, `handle_timeout`) and what
+/// the application wants (`send`, `send_subscribe`, `auth_reply`, `close`); drain
+/// what it produces (`poll_transmit`, `poll_event`, `poll_timeout`).
+///
+/// **Drive contract.** After any `handle_*` call or command, call `poll_transmit`
+/// until `None` and write those bytes in order, then `poll_event` until `None`, then
+/// re-arm a timer from `poll_timeout`. Instants must not go backwards. Fatal errors
+/// are sticky: every later `handle_*` call returns the same [`ConnectionError`];
+/// still write out what `poll_transmit` yields (an ERROR, say) before closing.
+pub struct Connection {
+    config: Arc<Config>,
+    phase: Phase,
+    error: Option<ConnectionError>,
+    peer_greeting: Option<Greeting>,
+    handshake: Option<Handshake>,
+    session: Option<CurveSession>,
+    peer: Option<PeerInfo>,
+    decoder: Decoder,
+    out: SendBuf,
+    events: VecDeque<Event>,
+    /// Frames of a message still waiting for its last frame.
+    partial: Msg,
+    timers: TimerTable,
+    next_auth_id: u64,
+    address: String,
+}
+
+impl Connection {
+    /// Creates a connection and queues our whole 64-byte greeting at once (libzmq
+    /// sends its greeting in stages and waits between them, so waiting for the
+    /// peer's first would deadlock). Starts the HANDSHAKE_IVL timer.
+    pub fn new(config: Arc<Config>, now: Instant) -> Self {
+        let mut greeting = [0u8; GREETING_LEN];
+        Greeting::new(
+            config.minor_version,
+            config.mechanism.name(),
+            config.mechanism.is_server(),
+        )
+        .emit(&mut greeting);
+        let mut out = SendBuf::default();
+        out.batch_for(GREETING_LEN).extend_from_slice(&greeting);
+        out.commit(GREETING_LEN);
+        let mut timers = TimerTable::default();
+        if let Some(ivl) = config.handshake_ivl.filter(|d| !d.is_zero()) {
+            timers.set(Timer::Handshake, now + ivl);
+        }
+        Self {
+            decoder: Decoder::new(config.max_msg_size),
+            config,
+            phase: Phase::Greeting,
+            error: None,
+            peer_greeting: None,
+            handshake: None,
+            session: None,
+            peer: None,
+            out,
+            events: VecDeque::new(),
+            partial: Msg::new(),
+            timers,
+            next_auth_id: 0,
+            address: String::new(),
+        }
+    }
+
+    /// Records the peer's address, carried in authentication requests (ZAP's
+    /// "address" field). Call before feeding input.
+    pub fn set_peer_address(&mut self, address: impl Into<String>) {
+        self.address = address.into();
+    }
+
+    /// Consumes every whole frame at the front of `buf` and leaves a partial one in
+    /// place; the caller only ever appends to `buf`. Message payloads become
+    /// slices of `buf`'s memory (no copy). May reserve capacity in `buf`, but never
+    /// more than what the peer has actually sent plus 64 KiB.
+    pub fn handle_input(&mut self, now: Instant, buf: &mut BytesMut) -> Result<(), ConnectionError> {
+        self.check_open()?;
+        let result = self.process_input(now, buf);
+        self.fail_on(result)
+    }
+
+    /// The peer closed its side of the stream. A partly received message is
+    /// dropped, never delivered in part.
+    pub fn handle_eof(&mut self, _now: Instant) -> Result<(), ConnectionError> {
+        self.check_open()?;
+        self.fail_on(Err(ConnectionError::PeerClosed))
+    }
+
+    /// Runs timers due at `now`: handshake timeout, heartbeat PINGs and timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        self.check_open()?;
+        let result = self.process_timers(now);
+        self.fail_on(result)
+    }
+
+    /// Queues a message for the peer. Small frames are copied into one batch
+    /// buffer; frames above 8 KiB are queued by reference.
+    pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        if msg.is_empty() {
+            return Err(SendError::EmptyMessage);
+        }
+        match self.phase {
+            Phase::Active => {}
+            Phase::Closed => return Err(SendError::Closed(msg)),
+            _ => return Err(SendError::NotReady(msg)),
+        }
+        let last = msg.len() - 1;
+        for (i, frame) in msg.frames().iter().enumerate() {
+            let more = i < last;
+            match &mut self.session {
+                None => self.out.push_frame(more, false, frame),
+                Some(session) => {
+                    let flags = if more { INNER_MORE } else { 0 };
+                    let buf = self.out.batch_for(CurveSession::wire_len(frame.len()));
+                    match session.encrypt_into(buf, flags, frame) {
+                        Ok(n) => self.out.commit(n),
+                        Err(e) => {
+                            self.error = Some(e);
+                            self.phase = Phase::Closed;
+                            return Err(SendError::Closed(msg));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a subscription to a publisher: a SUBSCRIBE command to a ZMTP 3.1 peer,
+    /// a message `0x01 + topic` to a 3.0 peer.
+    pub fn send_subscribe(&mut self, topic: &[u8]) -> Result<(), SendError> {
+        self.send_subscription(true, topic)
+    }
+
+    /// Cancels a subscription: CANCEL to a 3.1 peer, `0x00 + topic` to a 3.0 peer.
+    pub fn send_cancel(&mut self, topic: &[u8]) -> Result<(), SendError> {
+        self.send_subscription(false, topic)
+    }
+
+    /// Answers an [`Event::AuthRequest`]. Allowing continues the handshake;
+    /// denying with 400 or 500 queues an ERROR, and the connection then fails with
+    /// [`ConnectionError::AuthDenied`] (write out `poll_transmit`, then close).
+    pub fn auth_reply(&mut self, id: AuthId, reply: AuthReply) -> Result<(), ApiMisuse> {
+        if let AuthReply::Deny { status, .. } = &reply {
+            if !matches!(status, 300 | 400 | 500) {
+                return Err(ApiMisuse::BadAuthStatus(*status));
+            }
+        }
+        let pending = self.handshake.as_ref().and_then(Handshake::pending_auth);
+        if self.phase != Phase::Handshake || pending != Some(id) {
+            return Err(ApiMisuse::UnknownAuthRequest(id.0));
+        }
+        let Some(mut hs) = self.handshake.take() else {
+            return Err(ApiMisuse::UnknownAuthRequest(id.0));
+        };
+        let mut cx = Cx {
+            config: &self.config,
+            out: &mut self.out,
+            events: &mut self.events,
+            next_auth_id: &mut self.next_auth_id,
+            address: &self.address,
+        };
+        let result = hs.handle_auth_reply(reply, &mut cx);
+        self.handshake = Some(hs);
+        let result = match result {
+            Ok(Some(est)) => {
+                self.establish(est);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        // The failure is reported by the next handle_* call, and the ERROR bytes
+        // are already queued for poll_transmit.
+        let _ = self.fail_on(result);
+        Ok(())
+    }
+
+    /// Stops the connection: nothing more is accepted or sent, but bytes already
+    /// queued stay available from `poll_transmit`, so the owner can linger.
+    pub fn close(&mut self) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Closed;
+            self.error = Some(ConnectionError::LocallyClosed);
+            self.partial = Msg::new();
+        }
+    }
+
+    /// The next chunk of bytes to write, oldest first. Small frames come coalesced
+    /// into one chunk; large bodies come as their own chunks, by reference. Collect
+    /// several and hand them to one vectored write.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.poll_transmit()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline at which `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        self.timers.next()
+    }
+
+    /// Where the connection is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether messages can be sent.
+    pub fn is_active(&self) -> bool {
+        self.phase == Phase::Active
+    }
+
+    /// What the handshake established about the peer (after `HandshakeSucceeded`).
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        self.peer.as_ref()
+    }
+
+    /// The error that ended the connection, if any.
+    pub fn error(&self) -> Option<&ConnectionError> {
+        self.error.as_ref()
+    }
+
+    /// Bytes queued for the peer and not yet taken by `poll_transmit`; an owner
+    /// stops accepting messages above its own limit (back-pressure).
+    pub fn pending_transmit(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The shared configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    fn check_open(&self) -> Result<(), ConnectionError> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn fail_on(&mut self, result: Result<(), ConnectionError>) -> Result<(), ConnectionError> {
+        if let Err(e) = &result {
+            self.error = Some(e.clone());
+            self.phase = Phase::Closed;
+            self.partial = Msg::new();
+            self.handshake = None;
+        }
+        result
+    }
+
+    fn process_input(&mut self, now: Instant, buf: &mut BytesMut) -> Result<(), ConnectionError> {
+        if self.phase == Phase::Greeting {
+            let Some(greeting) = Greeting::parse(buf)? else {
+                return Ok(());
+            };
+            let _ = buf.split_to(GREETING_LEN);
+            self.on_greeting(greeting)?;
+        }
+        let mut received = false;
+        while let Some(frame) = self.decoder.decode(buf)? {
+            received = true;
+            match self.phase {
+                Phase::Handshake => self.on_handshake_frame(frame, now)?,
+                Phase::Active => self.on_active_frame(frame, now)?,
+                Phase::Greeting | Phase::Closed => break,
+            }
+        }
+        if received {
+            // Any traffic is proof of life.
+            self.timers.stop(Timer::HeartbeatTimeout);
+            self.timers.stop(Timer::PeerTtl);
+        }
+        Ok(())
+    }
+
+    fn on_greeting(&mut self, greeting: Greeting) -> Result<(), ConnectionError> {
+        let ours = self.config.mechanism.name();
+        if greeting.mechanism != ours.padded() {
+            return Err(ConnectionError::MechanismMismatch {
+                ours,
+                peer: greeting.mechanism_text(),
+            });
+        }
+        self.peer_greeting = Some(greeting);
+        self.phase = Phase::Handshake;
+        let mut cx = Cx {
+            config: &self.config,
+            out: &mut self.out,
+            events: &mut self.events,
+            next_auth_id: &mut self.next_auth_id,
+            address: &self.address,
+        };
+        self.handshake = Some(Handshake::start(&mut cx));
+        Ok(())
+    }
+
+    fn on_handshake_frame(&mut self, frame: RawFrame, now: Instant) -> Result<(), ConnectionError> {
+        if !frame.command {
+            return Err(ConnectionError::DataBeforeHandshake);
+        }
+        let Some(hs) = self.handshake.as_mut() else {
+            return Err(ConnectionError::DataBeforeHandshake);
+        };
+        let mut cx = Cx {
+            config: &self.config,
+            out: &mut self.out,
+            events: &mut self.events,
+            next_auth_id: &mut self.next_auth_id,
+            address: &self.address,
+        };
+        if let Some(est) = hs.handle_command(frame.body, &mut cx)? {
+            self.establish(est);
+            self.start_heartbeats(now);
+        }
+        Ok(())
+    }
+
+    fn establish(&mut self, est: Established) {
+        let greeting = self.peer_greeting.unwrap_or_else(|| {
+            Greeting::new(1, MechanismName::Null, false)
+        });
+        let md = est.peer_metadata;
+        let socket_type = md
+            .get(metadata::SOCKET_TYPE)
+            .and_then(|v| crate::SocketType::from_name(v));
+        let routing_id = md.get(metadata::IDENTITY).cloned().unwrap_or_default();
+        self.peer = Some(PeerInfo {
+            version: (greeting.major, greeting.minor),
+            mechanism: self.config.mechanism.name(),
+            socket_type,
+            routing_id,
+            metadata: md,
+            user_id: est.user_id,
+            auth_metadata: est.auth_metadata,
+            curve_key: est.curve_key,
+        });
+        self.session = est.session;
+        self.handshake = None;
+        self.phase = Phase::Active;
+        self.timers.stop(Timer::Handshake);
+        self.events.push_back(Event::HandshakeSucceeded);
+    }
+
+    fn start_heartbeats(&mut self, now: Instant) {
+        if let Some(ivl) = self.config.heartbeat_ivl.filter(|d| !d.is_zero()) {
+            self.timers.set(Timer::HeartbeatSend, now + ivl);
+        }
+    }
+
+    fn on_active_frame(&mut self, frame: RawFrame, now: Instant) -> Result<(), ConnectionError> {
+        // CURVE: every frame is a MESSAGE (libzmq sends it as a data frame; accept
+        // either outer form) and MORE/COMMAND come from the inner flags byte.
+        let (more, command, body) = match &mut self.session {
+            None => (frame.more, frame.command, frame.body.freeze()),
+            Some(session) => {
+                let (flags, payload) = session.decrypt(frame.body)?;
+                (flags & INNER_MORE != 0, flags & INNER_COMMAND != 0, payload)
+            }
+        };
+        if command {
+            return self.on_command(body, now);
+        }
+        self.partial.push(body);
+        if !more {
+            let msg = std::mem::take(&mut self.partial);
+            self.deliver(msg);
+        }
+        Ok(())
+    }
+
+    fn on_command(&mut self, body: Bytes, now: Instant) -> Result<(), ConnectionError> {
+        let accepts_subs = self.config.socket_type.accepts_subscriptions();
+        match Command::parse(body)? {
+            Command::Ping { ttl, context } => {
+                if ttl > 0 && !self.timers.is_set(Timer::PeerTtl) {
+                    let ttl = Duration::from_millis(u64::from(ttl) * 100);
+                    self.timers.set(Timer::PeerTtl, now + ttl);
+                }
+                self.send_command(&Command::Pong(context))?;
+            }
+            Command::Subscribe(topic) if accepts_subs => {
+                self.events.push_back(Event::Subscribe(topic));
+            }
+            Command::Cancel(topic) if accepts_subs => {
+                self.events.push_back(Event::Cancel(topic));
+            }
+            // PONG only proves life; subscriptions to non-publishers, READY, ERROR
+            // and unknown commands are ignored after the handshake, as libzmq does.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, msg: Msg) {
+        if self.config.socket_type.accepts_subscriptions() {
+            // 3.0 peers (and libzmq, from anyone) subscribe with data messages whose
+            // first byte is 1 or 0; libzmq examines every frame of such a message.
+            if let Some(first) = msg.first() {
+                if matches!(first.first(), Some(0 | 1)) {
+                    for frame in msg.into_frames() {
+                        match frame.first() {
+                            Some(1) => self.events.push_back(Event::Subscribe(frame.slice(1..))),
+                            Some(0) => self.events.push_back(Event::Cancel(frame.slice(1..))),
+                            _ => {}
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        self.events.push_back(Event::Message(msg));
+    }
+
+    fn send_subscription(&mut self, subscribe: bool, topic: &[u8]) -> Result<(), SendError> {
+        let topic_bytes = Bytes::copy_from_slice(topic);
+        let v31 = self.peer.as_ref().is_some_and(PeerInfo::is_v31);
+        if !v31 {
+            let mut frame = Vec::with_capacity(topic.len() + 1);
+            frame.push(u8::from(subscribe));
+            frame.extend_from_slice(topic);
+            return self.send(Msg::single(frame));
+        }
+        match self.phase {
+            Phase::Active => {}
+            Phase::Closed => return Err(SendError::Closed(Msg::single(topic_bytes))),
+            _ => return Err(SendError::NotReady(Msg::single(topic_bytes))),
+        }
+        let cmd = if subscribe {
+            Command::Subscribe(topic_bytes.clone())
+        } else {
+            Command::Cancel(topic_bytes.clone())
+        };
+        self.send_command(&cmd)
+            .map_err(|_| SendError::Closed(Msg::single(topic_bytes)))
+    }
+
+    /// Queues a traffic command, boxed in a MESSAGE with the COMMAND flag under
+    /// CURVE.
+    fn send_command(&mut self, cmd: &Command) -> Result<(), ConnectionError> {
+        match &mut self.session {
+            None => {
+                let buf = self.out.batch_for(64);
+                let before = buf.len();
+                cmd.emit(buf);
+                let n = buf.len() - before;
+                self.out.commit(n);
+            }
+            Some(session) => {
+                let mut frame = Vec::new();
+                cmd.emit(&mut frame);
+                // Strip the frame header: the box carries the command body only.
+                let header_len = FrameHeader::parse(&frame).map_or(0, |(_, n)| n);
+                let body = &frame[header_len..];
+                let buf = self.out.batch_for(CurveSession::wire_len(body.len()));
+                let n = session.encrypt_into(buf, INNER_COMMAND, body)?;
+                self.out.commit(n);
+            }
+        }
+        Ok(())
+    }
+
+    fn process_timers(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        if self.timers.expired(Timer::Handshake, now) {
+            return Err(ConnectionError::HandshakeTimeout);
+        }
+        if self.timers.expired(Timer::HeartbeatTimeout, now)
+            || self.timers.expired(Timer::PeerTtl, now)
+        {
+            return Err(ConnectionError::HeartbeatTimeout);
+        }
+        if self.timers.expired(Timer::HeartbeatSend, now) {
+            if let Some(ivl) = self.config.heartbeat_ivl {
+                self.timers.set(Timer::HeartbeatSend, now + ivl);
+            }
+            // PING is ZMTP 3.1; 3.0 peers would not understand it.
+            if self.peer.as_ref().is_some_and(PeerInfo::is_v31) {
+                let ttl = self.config.ping_ttl_ds();
+                self.send_command(&Command::Ping {
+                    ttl,
+                    context: Bytes::new(),
+                })?;
+                if !self.timers.is_set(Timer::HeartbeatTimeout) {
+                    if let Some(timeout) = self.config.heartbeat_timeout() {
+                        self.timers.set(Timer::HeartbeatTimeout, now + timeout);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("phase", &self.phase)
+            .field("error", &self.error)
+            .field("peer", &self.peer)
+            .field("pending_transmit", &self.out.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,49 @@
+//! Deadlines of one connection; `poll_timeout` is their minimum.
+
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// HANDSHAKE_IVL, armed at creation, cleared when the handshake completes.
+    Handshake,
+    /// When to send the next PING.
+    HeartbeatSend,
+    /// HEARTBEAT_TIMEOUT, armed by a PING we sent, cleared by any received frame.
+    HeartbeatTimeout,
+    /// The peer's PING TTL, cleared by any received frame.
+    PeerTtl,
+}
+
+const COUNT: usize = 4;
+
+#[derive(Debug, Default)]
+pub(crate) struct TimerTable {
+    at: [Option<Instant>; COUNT],
+}
+
+impl TimerTable {
+    pub(crate) fn set(&mut self, t: Timer, at: Instant) {
+        self.at[t as usize] = Some(at);
+    }
+
+    pub(crate) fn stop(&mut self, t: Timer) {
+        self.at[t as usize] = None;
+    }
+
+    pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
+        self.at[t as usize]
+    }
+
+    pub(crate) fn is_set(&self, t: Timer) -> bool {
+        self.at[t as usize].is_some()
+    }
+
+    /// Whether `t` is armed and due at `now`.
+    pub(crate) fn expired(&self, t: Timer, now: Instant) -> bool {
+        self.get(t).is_some_and(|at| at <= now)
+    }
+
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.at.iter().flatten().min().copied()
+    }
+}

@@ -1,0 +1,171 @@
+//! Errors, split by who is to blame: the peer ([`ConnectionError`]) or the caller
+//! ([`ApiMisuse`], [`SendError`]).
+
+use thiserror::Error;
+
+use crate::wire::greeting::MechanismName;
+use crate::wire::WireError;
+use crate::{Msg, SocketType};
+
+/// Why a connection ended. Every variant is fatal: close the stream after writing
+/// out whatever `poll_transmit` still yields (an ERROR command, for instance).
+///
+/// Errors are sticky: once one is returned, every later `handle_*` call returns
+/// the same value.
+#[non_exhaustive]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ConnectionError {
+    /// The peer sent bytes that are not valid ZMTP. Do not reconnect.
+    #[error("protocol error: {0}")]
+    Wire(#[from] WireError),
+    /// The peer uses another security mechanism. Do not reconnect.
+    #[error("security mechanism mismatch: we use {ours}, the peer uses {peer:?}")]
+    MechanismMismatch {
+        /// Our mechanism.
+        ours: MechanismName,
+        /// The peer's mechanism field as text.
+        peer: String,
+    },
+    /// The peer's socket type cannot talk to ours (RFC 37 table). Do not reconnect.
+    #[error("peer socket type {peer:?} is not compatible with {ours}")]
+    IncompatibleSocketType {
+        /// Our socket type.
+        ours: SocketType,
+        /// The peer's `Socket-Type` value as text.
+        peer: String,
+    },
+    /// A frame larger than MAXMSGSIZE (or than this machine can address) was
+    /// announced; nothing was allocated for it. Do not reconnect.
+    #[error("peer announced a {size}-byte frame; the limit is {max}")]
+    MessageTooLarge {
+        /// The announced size.
+        size: u64,
+        /// The limit in force.
+        max: u64,
+    },
+    /// A data frame arrived before the handshake finished. Do not reconnect.
+    #[error("peer sent a message before the handshake completed")]
+    DataBeforeHandshake,
+    /// A command that is not allowed at this point of the handshake.
+    #[error("unexpected {name:?} command during the handshake")]
+    UnexpectedCommand {
+        /// The command name as text.
+        name: String,
+    },
+    /// A handshake command with the right name but a malformed body (libzmq's
+    /// ZMTP_MALFORMED_COMMAND_* events).
+    #[error("malformed {command} command")]
+    MalformedCommand {
+        /// Which command.
+        command: &'static str,
+    },
+    /// The peer's metadata is malformed (libzmq's ZMTP_INVALID_METADATA).
+    #[error("invalid metadata from peer")]
+    InvalidMetadata,
+    /// A CURVE box, cookie or vouch failed to open or did not match (wrong keys or
+    /// tampering; libzmq's ZMTP_CRYPTOGRAPHIC).
+    #[error("CURVE cryptographic check failed")]
+    Cryptographic,
+    /// A CURVE short nonce was not strictly increasing (replay or reordering).
+    #[error("CURVE nonce replayed or out of order")]
+    InvalidNonce,
+    /// The peer sent ERROR during the handshake. Do not reconnect with the same
+    /// credentials.
+    #[error("peer refused the handshake: {reason}")]
+    PeerError {
+        /// The ERROR reason text (libzmq sends "400" or "500" after a ZAP denial).
+        reason: String,
+    },
+    /// The owner denied the peer's credentials; an ERROR was queued unless the
+    /// status was 300.
+    #[error("authentication refused ({status}): {text}")]
+    AuthDenied {
+        /// ZAP status code (300, 400 or 500).
+        status: u16,
+        /// Status text from the authenticator.
+        text: String,
+    },
+    /// The greeting and handshake did not finish within HANDSHAKE_IVL. Reconnecting
+    /// is allowed.
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    /// No traffic within HEARTBEAT_TIMEOUT after a PING, or within the peer's TTL.
+    /// Reconnecting is allowed.
+    #[error("heartbeat timed out")]
+    HeartbeatTimeout,
+    /// The peer closed the stream. Reconnecting is allowed.
+    #[error("peer closed the connection")]
+    PeerClosed,
+    /// [`Connection::close`](crate::Connection::close) was called.
+    #[error("connection closed locally")]
+    LocallyClosed,
+}
+
+impl ConnectionError {
+    /// Whether libzmq 4.3 would stop reconnecting after this error: protocol errors
+    /// and authentication failures end the session for good; timeouts and closed
+    /// streams do not.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(
+            self,
+            Self::HandshakeTimeout | Self::HeartbeatTimeout | Self::PeerClosed | Self::LocallyClosed
+        ) && !matches!(self, Self::AuthDenied { status: 300, .. })
+    }
+
+    /// The libzmq monitor code for this failure (`ZMTP_*` protocol codes, or the
+    /// ZAP status for authentication failures), for monitor events.
+    pub fn zmtp_code(&self) -> Option<u32> {
+        Some(match self {
+            Self::Wire(WireError::MalformedMetadata) | Self::InvalidMetadata => 0x1000_0018,
+            Self::Wire(_) | Self::MessageTooLarge { .. } | Self::IncompatibleSocketType { .. } => {
+                0x1000_0000
+            }
+            Self::DataBeforeHandshake | Self::UnexpectedCommand { .. } => 0x1000_0001,
+            Self::InvalidNonce => 0x1000_0002,
+            Self::MalformedCommand { command } => match *command {
+                "MESSAGE" => 0x1000_0012,
+                "HELLO" => 0x1000_0013,
+                "INITIATE" => 0x1000_0014,
+                "ERROR" => 0x1000_0015,
+                "READY" => 0x1000_0016,
+                "WELCOME" => 0x1000_0017,
+                _ => 0x1000_0011,
+            },
+            Self::Cryptographic => 0x1100_0001,
+            Self::MechanismMismatch { .. } => 0x1100_0002,
+            Self::AuthDenied { status, .. } => u32::from(*status),
+            Self::PeerError { reason } => reason.parse().unwrap_or(0x1000_0000),
+            Self::HandshakeTimeout
+            | Self::HeartbeatTimeout
+            | Self::PeerClosed
+            | Self::LocallyClosed => return None,
+        })
+    }
+}
+
+/// The caller used the API wrongly; the connection itself is unaffected.
+#[non_exhaustive]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ApiMisuse {
+    /// `auth_reply` named a request this connection is not waiting for.
+    #[error("no authentication request with id {0} is pending")]
+    UnknownAuthRequest(u64),
+    /// A ZAP status other than 200, 300, 400 or 500.
+    #[error("invalid authentication status {0} (use 300, 400 or 500 to deny)")]
+    BadAuthStatus(u16),
+}
+
+/// Why [`Connection::send`](crate::Connection::send) refused a message. The
+/// message is handed back where it could be sent later.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum SendError {
+    /// The handshake is not complete yet; try again after `HandshakeSucceeded`.
+    #[error("the handshake is not complete")]
+    NotReady(Msg),
+    /// The connection has failed or was closed.
+    #[error("the connection is closed")]
+    Closed(Msg),
+    /// A message needs at least one frame.
+    #[error("a message needs at least one frame")]
+    EmptyMessage,
+}

@@ -1,0 +1,144 @@
+//! What a connection reports to its owner.
+
+use bytes::Bytes;
+
+use crate::keys::PublicKey;
+use crate::wire::greeting::MechanismName;
+use crate::wire::metadata::Metadata;
+use crate::{Msg, SocketType};
+
+/// An application-facing signal from [`Connection::poll_event`](crate::Connection::poll_event).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed; [`Connection::peer`](crate::Connection::peer) now
+    /// describes the peer, and messages may be sent.
+    HandshakeSucceeded,
+    /// A PLAIN or CURVE server (or a NULL one with authentication on) needs a
+    /// decision; answer with [`Connection::auth_reply`](crate::Connection::auth_reply).
+    /// Nothing more is sent until then.
+    AuthRequest(AuthRequest),
+    /// A complete message (all its frames).
+    Message(Msg),
+    /// The peer subscribed to a topic prefix (only on PUB and XPUB sockets; both
+    /// the 3.1 SUBSCRIBE command and the 3.0 `0x01` message form arrive here).
+    Subscribe(Bytes),
+    /// The peer cancelled a subscription (PUB and XPUB only).
+    Cancel(Bytes),
+}
+
+/// Identifies one authentication request of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AuthId(pub(crate) u64);
+
+impl AuthId {
+    /// The numeric id (also usable as a ZAP request id).
+    pub fn value(self) -> u64 {
+        self.0
+    }
+}
+
+/// The credentials a client presented.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// NULL: nothing but the address.
+    Null,
+    /// PLAIN user name and password.
+    Plain {
+        /// The user name.
+        username: Bytes,
+        /// The password.
+        password: Bytes,
+    },
+    /// CURVE client long-term public key, proven by the vouch.
+    Curve {
+        /// The client's permanent public key.
+        public_key: PublicKey,
+    },
+}
+
+/// A request for an authentication decision, shaped after a ZAP request (RFC 27).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// Answer with this id.
+    pub id: AuthId,
+    /// The mechanism in use.
+    pub mechanism: MechanismName,
+    /// The ZAP domain from the configuration (may be empty).
+    pub domain: String,
+    /// The peer's address as given to [`Connection::set_peer_address`](crate::Connection::set_peer_address).
+    pub address: String,
+    /// This socket's own routing id (what libzmq sends as the ZAP identity).
+    pub identity: Bytes,
+    /// What the client presented.
+    pub credentials: Credentials,
+}
+
+/// The owner's decision on an [`AuthRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthReply {
+    /// Let the client in.
+    Allow {
+        /// A user id to attach to the peer (ZAP's User-Id), may be empty.
+        user_id: Bytes,
+        /// Extra properties to attach to the peer (ZAP reply metadata).
+        metadata: Metadata,
+    },
+    /// Refuse the client. 300 closes silently (temporary failure); 400 and 500
+    /// send an ERROR with that code as the reason first, as libzmq does.
+    Deny {
+        /// 300, 400 or 500.
+        status: u16,
+        /// Human-readable reason, kept locally.
+        text: String,
+    },
+}
+
+impl AuthReply {
+    /// Allow with an empty user id and no metadata.
+    pub fn allow() -> Self {
+        Self::Allow {
+            user_id: Bytes::new(),
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// Deny with status 400 (authentication failed).
+    pub fn deny(text: impl Into<String>) -> Self {
+        Self::Deny {
+            status: 400,
+            text: text.into(),
+        }
+    }
+}
+
+/// What the handshake established about the peer.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's greeting version as (major, minor).
+    pub version: (u8, u8),
+    /// The mechanism in use.
+    pub mechanism: MechanismName,
+    /// The peer's socket type, if it sent one (libzmq accepts READY without it).
+    pub socket_type: Option<SocketType>,
+    /// The peer's routing id (`Identity`); empty when none was sent.
+    pub routing_id: Bytes,
+    /// Every property the peer sent.
+    pub metadata: Metadata,
+    /// The user id granted by the authenticator (server side).
+    pub user_id: Bytes,
+    /// Properties granted by the authenticator (server side).
+    pub auth_metadata: Metadata,
+    /// The client's CURVE public key (server side) or the server's (client side).
+    pub curve_key: Option<PublicKey>,
+}
+
+impl PeerInfo {
+    /// Whether the peer speaks ZMTP 3.1 or newer (SUBSCRIBE commands, PING).
+    pub fn is_v31(&self) -> bool {
+        !(self.version.0 == 3 && self.version.1 == 0)
+    }
+}

@@ -1,0 +1,218 @@
+//! The security handshakes: NULL, PLAIN and CURVE.
+//!
+//! Each mechanism is a small state machine fed whole command frames. It writes its
+//! own commands into the connection's send buffer and asks for authentication
+//! decisions through the event queue; when it is done it hands back what it
+//! established about the peer (and, for CURVE, the session that encrypts traffic).
+
+pub(crate) mod crypto;
+pub(crate) mod curve;
+pub(crate) mod null;
+pub(crate) mod plain;
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::{Config, MechanismConfig};
+use crate::connection::send_buf::SendBuf;
+use crate::error::ConnectionError;
+use crate::event::{AuthId, AuthReply, AuthRequest, Credentials, Event};
+use crate::keys::PublicKey;
+use crate::wire::command::{Command, RawCommand};
+use crate::wire::greeting::MechanismName;
+use crate::wire::metadata::{self, Metadata};
+use crate::SocketType;
+
+use self::crypto::CurveSession;
+
+/// What a mechanism needs from the connection while it runs.
+pub(crate) struct Cx<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) out: &'a mut SendBuf,
+    pub(crate) events: &'a mut VecDeque<Event>,
+    pub(crate) next_auth_id: &'a mut u64,
+    pub(crate) address: &'a str,
+}
+
+impl Cx<'_> {
+    /// Queues a command frame (handshake commands are never encrypted by the
+    /// session; CURVE boxes its own).
+    pub(crate) fn send(&mut self, cmd: &Command) {
+        let out = self.out.batch_for(64);
+        let before = out.len();
+        cmd.emit(out);
+        let added = out.len() - before;
+        self.out.commit(added);
+    }
+
+    /// Queues a command frame from a name and data parts.
+    pub(crate) fn send_parts(&mut self, name: &str, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + name.len() + 10;
+        let out = self.out.batch_for(len);
+        let before = out.len();
+        crate::wire::command::emit_command(out, name, parts);
+        let added = out.len() - before;
+        self.out.commit(added);
+    }
+
+    /// Emits an authentication request and returns its id.
+    pub(crate) fn request_auth(&mut self, mechanism: MechanismName, credentials: Credentials) -> AuthId {
+        *self.next_auth_id += 1;
+        let id = AuthId(*self.next_auth_id);
+        self.events.push_back(Event::AuthRequest(AuthRequest {
+            id,
+            mechanism,
+            domain: self.config.zap_domain.clone(),
+            address: self.address.to_owned(),
+            identity: self.config.routing_id.clone(),
+            credentials,
+        }));
+        id
+    }
+
+    /// Applies a denial: ERROR for 400/500 (as libzmq), silence for 300.
+    pub(crate) fn deny(&mut self, status: u16, text: String) -> ConnectionError {
+        if status != 300 {
+            let reason = Bytes::from(status.to_string());
+            self.send(&Command::Error(reason));
+        }
+        ConnectionError::AuthDenied { status, text }
+    }
+}
+
+/// What a finished handshake established.
+#[derive(Debug)]
+pub(crate) struct Established {
+    pub(crate) peer_metadata: Metadata,
+    pub(crate) session: Option<CurveSession>,
+    pub(crate) curve_key: Option<PublicKey>,
+    pub(crate) user_id: Bytes,
+    pub(crate) auth_metadata: Metadata,
+}
+
+impl Established {
+    pub(crate) fn new(peer_metadata: Metadata) -> Self {
+        Self {
+            peer_metadata,
+            session: None,
+            curve_key: None,
+            user_id: Bytes::new(),
+            auth_metadata: Metadata::new(),
+        }
+    }
+
+    pub(crate) fn with_auth(mut self, granted: Option<(Bytes, Metadata)>) -> Self {
+        if let Some((user_id, md)) = granted {
+            self.user_id = user_id;
+            self.auth_metadata = md;
+        }
+        self
+    }
+}
+
+/// The running handshake of one connection.
+pub(crate) enum Handshake {
+    Null(null::Null),
+    Plain(plain::Plain),
+    Curve(Box<curve::Curve>),
+}
+
+impl Handshake {
+    /// Starts the mechanism right after the greetings were exchanged, queueing its
+    /// first commands.
+    pub(crate) fn start(cx: &mut Cx<'_>) -> Self {
+        match &cx.config.mechanism {
+            MechanismConfig::Null => Self::Null(null::Null::start(cx)),
+            MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => {
+                Self::Plain(plain::Plain::start(cx))
+            }
+            MechanismConfig::CurveClient { .. } | MechanismConfig::CurveServer { .. } => {
+                Self::Curve(Box::new(curve::Curve::start(cx)))
+            }
+        }
+    }
+
+    /// Feeds one command frame body.
+    pub(crate) fn handle_command(
+        &mut self,
+        body: BytesMut,
+        cx: &mut Cx<'_>,
+    ) -> Result<Option<Established>, ConnectionError> {
+        match self {
+            Self::Null(m) => m.handle_command(body.freeze(), cx),
+            Self::Plain(m) => m.handle_command(body.freeze(), cx),
+            Self::Curve(m) => m.handle_command(body.freeze(), cx),
+        }
+    }
+
+    /// The authentication request this handshake waits for, if any.
+    pub(crate) fn pending_auth(&self) -> Option<AuthId> {
+        match self {
+            Self::Null(m) => m.pending_auth(),
+            Self::Plain(m) => m.pending_auth(),
+            Self::Curve(m) => m.pending_auth(),
+        }
+    }
+
+    /// Applies the owner's decision on the pending request.
+    pub(crate) fn handle_auth_reply(
+        &mut self,
+        reply: AuthReply,
+        cx: &mut Cx<'_>,
+    ) -> Result<Option<Established>, ConnectionError> {
+        match self {
+            Self::Null(m) => m.handle_auth_reply(reply, cx),
+            Self::Plain(m) => m.handle_auth_reply(reply, cx),
+            Self::Curve(m) => m.handle_auth_reply(reply, cx),
+        }
+    }
+}
+
+/// Validates the peer's metadata against our socket type (RFC 37 table).
+/// A READY without `Socket-Type` is accepted, as libzmq accepts it.
+pub(crate) fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(), ConnectionError> {
+    if let Some(value) = md.get(metadata::SOCKET_TYPE) {
+        let compatible = SocketType::from_name(value).is_some_and(|t| ours.is_compatible_with(t));
+        if !compatible {
+            return Err(ConnectionError::IncompatibleSocketType {
+                ours,
+                peer: String::from_utf8_lossy(value).into_owned(),
+            });
+        }
+    }
+    if md.get(metadata::IDENTITY).is_some_and(|id| id.len() > 255) {
+        return Err(ConnectionError::InvalidMetadata);
+    }
+    Ok(())
+}
+
+/// Parses metadata from a handshake command, mapping errors to libzmq's categories.
+pub(crate) fn parse_metadata(data: &Bytes) -> Result<Metadata, ConnectionError> {
+    Metadata::parse(data).map_err(|_| ConnectionError::InvalidMetadata)
+}
+
+/// Splits a handshake command, mapping a frame that is not a command at all.
+pub(crate) fn parse_raw(body: Bytes) -> Result<RawCommand, ConnectionError> {
+    RawCommand::parse(body).map_err(ConnectionError::from)
+}
+
+/// The error for a command that is not allowed in the current state. ERROR from
+/// the peer becomes [`ConnectionError::PeerError`].
+pub(crate) fn unexpected(raw: &RawCommand) -> ConnectionError {
+    if raw.is("ERROR") {
+        return peer_error(&raw.data);
+    }
+    ConnectionError::UnexpectedCommand {
+        name: raw.name_text(),
+    }
+}
+
+/// The ERROR reason, leniently: a malformed length still yields the text.
+pub(crate) fn peer_error(data: &Bytes) -> ConnectionError {
+    let reason = crate::wire::command::parse_error_reason(data)
+        .unwrap_or_else(|_| data.slice(data.len().min(1)..));
+    ConnectionError::PeerError {
+        reason: String::from_utf8_lossy(&reason).into_owned(),
+    }
+}
