@@ -150,7 +150,11 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let reserved = name.eq_ignore_ascii_case(crate::wire::metadata::SOCKET_TYPE)
             || name.eq_ignore_ascii_case(crate::wire::metadata::IDENTITY);
-        if reserved || !self.metadata.try_push(Bytes::copy_from_slice(name.as_bytes()), value) {
+        if reserved
+            || !self
+                .metadata
+                .try_push(Bytes::copy_from_slice(name.as_bytes()), value)
+        {
             return Err(ConfigError::BadMetadataName(name.to_owned()));
         }
         Ok(self)

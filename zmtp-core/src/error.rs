@@ -108,7 +108,10 @@ impl ConnectionError {
     pub fn is_permanent(&self) -> bool {
         !matches!(
             self,
-            Self::HandshakeTimeout | Self::HeartbeatTimeout | Self::PeerClosed | Self::LocallyClosed
+            Self::HandshakeTimeout
+                | Self::HeartbeatTimeout
+                | Self::PeerClosed
+                | Self::LocallyClosed
         ) && !matches!(self, Self::AuthDenied { status: 300, .. })
     }
 

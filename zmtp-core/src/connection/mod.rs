@@ -113,7 +113,11 @@ impl Connection {
     /// place; the caller only ever appends to `buf`. Message payloads become
     /// slices of `buf`'s memory (no copy). May reserve capacity in `buf`, but never
     /// more than what the peer has actually sent plus 64 KiB.
-    pub fn handle_input(&mut self, now: Instant, buf: &mut BytesMut) -> Result<(), ConnectionError> {
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        buf: &mut BytesMut,
+    ) -> Result<(), ConnectionError> {
         self.check_open()?;
         let result = self.process_input(now, buf);
         self.fail_on(result)
@@ -302,19 +306,15 @@ impl Connection {
             let _ = buf.split_to(GREETING_LEN);
             self.on_greeting(greeting)?;
         }
-        let mut received = false;
         while let Some(frame) = self.decoder.decode(buf)? {
-            received = true;
+            // Any traffic is proof of life (a PING below may re-arm the TTL).
+            self.timers.stop(Timer::HeartbeatTimeout);
+            self.timers.stop(Timer::PeerTtl);
             match self.phase {
                 Phase::Handshake => self.on_handshake_frame(frame, now)?,
                 Phase::Active => self.on_active_frame(frame, now)?,
                 Phase::Greeting | Phase::Closed => break,
             }
-        }
-        if received {
-            // Any traffic is proof of life.
-            self.timers.stop(Timer::HeartbeatTimeout);
-            self.timers.stop(Timer::PeerTtl);
         }
         Ok(())
     }
@@ -362,9 +362,9 @@ impl Connection {
     }
 
     fn establish(&mut self, est: Established) {
-        let greeting = self.peer_greeting.unwrap_or_else(|| {
-            Greeting::new(1, MechanismName::Null, false)
-        });
+        let greeting = self
+            .peer_greeting
+            .unwrap_or_else(|| Greeting::new(1, MechanismName::Null, false));
         let md = est.peer_metadata;
         let socket_type = md
             .get(metadata::SOCKET_TYPE)

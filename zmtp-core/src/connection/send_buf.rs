@@ -110,7 +110,10 @@ mod tests {
         s.push_frame(false, false, &Bytes::from_static(b"b"));
         let chunks = drain(&mut s);
         assert_eq!(chunks.len(), 3);
-        assert_eq!(&chunks[0][..], &[0x01, 0x01, b'a', 0x02, 0, 0, 0, 0, 0, 0, 0x20, 0x01]);
+        assert_eq!(
+            &chunks[0][..],
+            &[0x01, 0x01, b'a', 0x02, 0, 0, 0, 0, 0, 0, 0x20, 0x01]
+        );
         assert_eq!(chunks[1].as_ptr(), big.as_ptr());
         assert_eq!(&chunks[2][..], b"\x00\x01b");
     }

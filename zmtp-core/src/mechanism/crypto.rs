@@ -180,7 +180,10 @@ impl CurveSession {
     pub(crate) fn decrypt(&mut self, mut body: BytesMut) -> Result<(u8, Bytes), ConnectionError> {
         if !body.starts_with(MESSAGE_NAME) {
             return Err(ConnectionError::UnexpectedCommand {
-                name: String::from_utf8_lossy(body.get(1..).unwrap_or_default()).chars().take(32).collect(),
+                name: String::from_utf8_lossy(body.get(1..).unwrap_or_default())
+                    .chars()
+                    .take(32)
+                    .collect(),
             });
         }
         if body.len() < MESSAGE_OVERHEAD {

@@ -56,7 +56,10 @@ pub(crate) struct Curve {
 impl Curve {
     pub(crate) fn start(cx: &mut Cx<'_>) -> Self {
         match &cx.config.mechanism {
-            MechanismConfig::CurveClient { server_key, keypair } => {
+            MechanismConfig::CurveClient {
+                server_key,
+                keypair,
+            } => {
                 let mut secret = [0u8; 32];
                 cx.config.random.fill(&mut secret);
                 let transient = KeyPair::from_secret(SecretKey(secret));
@@ -261,9 +264,12 @@ impl Curve {
         cx: &mut Cx<'_>,
     ) -> Result<(), ConnectionError> {
         if body.len() < INITIATE_MIN {
-            return Err(ConnectionError::MalformedCommand { command: "INITIATE" });
+            return Err(ConnectionError::MalformedCommand {
+                command: "INITIATE",
+            });
         }
-        let cookie = CookieKey::new(cookie_key).open(&nonce(b"COOKIE--", &body[9..25]), &body[25..105])?;
+        let cookie =
+            CookieKey::new(cookie_key).open(&nonce(b"COOKIE--", &body[9..25]), &body[25..105])?;
         if cookie[..32] != client_transient[..] {
             return Err(ConnectionError::Cryptographic);
         }
@@ -273,7 +279,9 @@ impl Curve {
         let session = BoxKey::new(client_transient, &server_transient_secret);
         let plain = session.open(&nonce(b"CurveZMQINITIATE", short), &body[113..])?;
         if plain.len() < 128 {
-            return Err(ConnectionError::MalformedCommand { command: "INITIATE" });
+            return Err(ConnectionError::MalformedCommand {
+                command: "INITIATE",
+            });
         }
         let mut client_key = [0u8; 32];
         client_key.copy_from_slice(&plain[..32]);

@@ -57,7 +57,11 @@ impl Cx<'_> {
     }
 
     /// Emits an authentication request and returns its id.
-    pub(crate) fn request_auth(&mut self, mechanism: MechanismName, credentials: Credentials) -> AuthId {
+    pub(crate) fn request_auth(
+        &mut self,
+        mechanism: MechanismName,
+        credentials: Credentials,
+    ) -> AuthId {
         *self.next_auth_id += 1;
         let id = AuthId(*self.next_auth_id);
         self.events.push_back(Event::AuthRequest(AuthRequest {

@@ -30,10 +30,7 @@ impl Plain {
             MechanismConfig::PlainClient { username, password } => {
                 // Lengths were checked by Config::with_mechanism.
                 let (u, p) = (username.clone(), password.clone());
-                cx.send_parts(
-                    "HELLO",
-                    &[&[u.len() as u8], &u, &[p.len() as u8], &p],
-                );
+                cx.send_parts("HELLO", &[&[u.len() as u8], &u, &[p.len() as u8], &p]);
                 State::ClientExpectWelcome
             }
             _ => State::ServerExpectHello,
@@ -148,8 +145,14 @@ mod tests {
             parse_hello(&ok),
             Some((Bytes::from_static(b"admin"), Bytes::from_static(b"secret")))
         );
-        assert_eq!(parse_hello(&Bytes::from_static(b"\x05admin\x06secretX")), None);
-        assert_eq!(parse_hello(&Bytes::from_static(b"\x05admin\x07secret")), None);
+        assert_eq!(
+            parse_hello(&Bytes::from_static(b"\x05admin\x06secretX")),
+            None
+        );
+        assert_eq!(
+            parse_hello(&Bytes::from_static(b"\x05admin\x07secret")),
+            None
+        );
         assert_eq!(parse_hello(&Bytes::from_static(b"\x09admin")), None);
         assert_eq!(parse_hello(&Bytes::new()), None);
         assert!(parse_hello(&Bytes::from_static(b"\x00\x00")).is_some());

@@ -180,7 +180,10 @@ mod tests {
         let (h, n) = FrameHeader::parse(&wire).unwrap();
         assert!(h.command);
         assert_eq!(h.size as usize, wire.len() - n);
-        assert_eq!(Command::parse(Bytes::copy_from_slice(&wire[n..])).unwrap(), c);
+        assert_eq!(
+            Command::parse(Bytes::copy_from_slice(&wire[n..])).unwrap(),
+            c
+        );
     }
 
     #[test]

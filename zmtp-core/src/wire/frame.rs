@@ -93,18 +93,34 @@ mod tests {
 
     #[test]
     fn two_part_message_bytes() {
-        let a = FrameHeader { more: true, command: false, size: 1 };
-        let b = FrameHeader { more: false, command: false, size: 1 };
+        let a = FrameHeader {
+            more: true,
+            command: false,
+            size: 1,
+        };
+        let b = FrameHeader {
+            more: false,
+            command: false,
+            size: 1,
+        };
         assert_eq!(emit(a), [0x01, 0x01]);
         assert_eq!(emit(b), [0x00, 0x01]);
     }
 
     #[test]
     fn long_frame_header() {
-        let h = FrameHeader { more: false, command: false, size: 256 };
+        let h = FrameHeader {
+            more: false,
+            command: false,
+            size: 256,
+        };
         assert_eq!(emit(h), [0x02, 0, 0, 0, 0, 0, 0, 1, 0]);
         assert_eq!(FrameHeader::parse(&emit(h)), Some((h, 9)));
-        let c = FrameHeader { more: false, command: true, size: 255 };
+        let c = FrameHeader {
+            more: false,
+            command: true,
+            size: 255,
+        };
         assert_eq!(emit(c), [0x04, 0xFF]);
     }
 
