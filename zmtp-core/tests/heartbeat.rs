@@ -165,3 +165,25 @@ fn no_handshake_timeout_when_disabled() {
     assert_eq!(p.server.error, None);
     assert_eq!(p.server.conn.poll_timeout(), None);
 }
+
+#[test]
+fn server_heartbeats_start_when_the_auth_decision_completes_the_handshake() {
+    for mech in [Mech::Plain, Mech::Curve] {
+        let (c, s) = configs(mech, SocketType::Dealer, SocketType::Router);
+        let s = s.with_heartbeat_ivl(Some(S));
+        let mut p = Pair::new(c, s);
+        p.drive();
+        assert!(p.both_active());
+        assert!(
+            p.server.conn.poll_timeout().is_some(),
+            "{mech:?}: ping timer armed"
+        );
+        p.server.stalled = true;
+        p.advance(2 * S);
+        assert_eq!(
+            p.server.error,
+            Some(ConnectionError::HeartbeatTimeout),
+            "{mech:?}"
+        );
+    }
+}

@@ -64,6 +64,9 @@ pub struct Connection {
     timers: TimerTable,
     next_auth_id: u64,
     address: String,
+    /// The latest instant given to any `handle_*` call, for work started by a
+    /// command (an auth reply completing the handshake arms heartbeats).
+    last_now: Instant,
 }
 
 impl Connection {
@@ -100,6 +103,7 @@ impl Connection {
             timers,
             next_auth_id: 0,
             address: String::new(),
+            last_now: now,
         }
     }
 
@@ -119,6 +123,7 @@ impl Connection {
         buf: &mut BytesMut,
     ) -> Result<(), ConnectionError> {
         self.check_open()?;
+        self.last_now = self.last_now.max(now);
         let result = self.process_input(now, buf);
         self.fail_on(result)
     }
@@ -133,6 +138,7 @@ impl Connection {
     /// Runs timers due at `now`: handshake timeout, heartbeat PINGs and timeouts.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
         self.check_open()?;
+        self.last_now = self.last_now.max(now);
         let result = self.process_timers(now);
         self.fail_on(result)
     }
@@ -209,6 +215,7 @@ impl Connection {
         let result = match result {
             Ok(Some(est)) => {
                 self.establish(est);
+                self.start_heartbeats(self.last_now);
                 Ok(())
             }
             Ok(None) => Ok(()),
