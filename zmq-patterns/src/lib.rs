@@ -1,12 +1,42 @@
-//! # zmq-patterns (not yet implemented)
+//! # zmq-patterns
 //!
-//! This crate will hold ZeroMQ socket semantics (REQ, REP, DEALER, ROUTER, PUB,
-//! SUB, XPUB, XSUB, PUSH, PULL, PAIR) over abstract pipes, and the sans-IO engine
-//! that joins them to `zmtp-core` connections. It is empty on purpose: nothing here
-//! pretends to work yet.
+//! ZeroMQ socket semantics with no I/O: REQ, REP, DEALER, ROUTER, PUB, SUB, XPUB,
+//! XSUB, PUSH, PULL and PAIR over abstract pipes. A [`Socket`] holds one pipe per
+//! peer, identified by a [`PipeId`] the caller chooses; the caller attaches and
+//! detaches pipes, offers what arrives, writes what comes out, and calls
+//! `send`/`recv` for the application. No async, no threads, no clock reads.
+//!
+//! Messages are whole [`Msg`](zmtp_core::Msg)s, so multipart messages are atomic
+//! through every type. High-water marks count whole messages per pipe, as libzmq
+//! does; drops happen only where ZeroMQ drops (PUB at the HWM, unroutable ROUTER
+//! messages without ROUTER_MANDATORY).
 //!
 //! ```
-//! // Nothing to run yet; the crate compiles so the workspace layout is fixed.
+//! use zmq_patterns::{Outbound, PeerMeta, PipeId, Socket};
+//! use zmtp_core::{Msg, SocketType};
+//!
+//! let mut push = Socket::new(SocketType::Push);
+//! push.attach(PipeId(1), PeerMeta::new(Some(SocketType::Pull), "")).unwrap();
+//! push.attach(PipeId(2), PeerMeta::new(Some(SocketType::Pull), "")).unwrap();
+//! push.send(Msg::from("a")).unwrap();
+//! push.send(Msg::from("b")).unwrap();
+//! // Round-robin: one message per pipe.
+//! assert_eq!(push.poll_outbound(PipeId(1)), Some(Outbound::Message(Msg::from("a"))));
+//! assert_eq!(push.poll_outbound(PipeId(2)), Some(Outbound::Message(Msg::from("b"))));
 //! ```
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod options;
+mod pubsub;
+mod reqrep;
+mod router;
+mod socket;
+mod subscriptions;
+
+pub use crate::error::{AttachError, RecvError, SendError};
+pub use crate::options::Options;
+pub use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
+pub use crate::subscriptions::Subscriptions;

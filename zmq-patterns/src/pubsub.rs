@@ -1,0 +1,191 @@
+//! PUB, XPUB, SUB and XSUB (RFC 29): filtering at the publisher, counted
+//! subscriptions, notifications for XPUB, subscriptions as messages for XSUB.
+
+use bytes::Bytes;
+use zmtp_core::{Msg, SocketType};
+
+use crate::error::{RecvError, SendError};
+use crate::socket::{subs_match, Kind, Outbound, Pipe, PipeId, Socket};
+
+impl Socket {
+    /// A peer subscribed (PUB/XPUB; ignored by other types). XPUB tells its
+    /// application about the first subscription to a topic (every one with
+    /// XPUB_VERBOSE) as a message `0x01 + topic`.
+    pub fn handle_subscribe(&mut self, id: PipeId, topic: Bytes) {
+        let verbose = self.opts.xpub_verbose || self.opts.xpub_verboser;
+        let is_xpub = self.socket_type == SocketType::XPub;
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        let Kind::Pub { all, notes } = &mut self.kind else {
+            return;
+        };
+        pipe.subs.add(&topic);
+        let first = all.add(&topic);
+        if is_xpub && (first || verbose) {
+            notes.push_back(notification(1, &topic));
+        }
+    }
+
+    /// A peer cancelled a subscription. XPUB tells its application when the last
+    /// subscription to a topic goes (every one with XPUB_VERBOSER): `0x00 + topic`.
+    pub fn handle_cancel(&mut self, id: PipeId, topic: Bytes) {
+        let verboser = self.opts.xpub_verboser;
+        let is_xpub = self.socket_type == SocketType::XPub;
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        let Kind::Pub { all, notes } = &mut self.kind else {
+            return;
+        };
+        if pipe.subs.remove(&topic).is_none() {
+            return;
+        }
+        let last = all.remove(&topic) == Some(true);
+        if is_xpub && (last || verboser) {
+            notes.push_back(notification(0, &topic));
+        }
+    }
+
+    /// SUB: subscribe to a prefix (counted). Every subscribe is sent upstream.
+    pub fn subscribe(&mut self, topic: &[u8]) {
+        let Kind::Sub { subs } = &mut self.kind else {
+            return;
+        };
+        subs.add(topic);
+        self.broadcast(Outbound::Subscribe(Bytes::copy_from_slice(topic)));
+    }
+
+    /// SUB: drop one subscription to a prefix; the cancel goes upstream only when
+    /// the last one goes. Unknown prefixes are ignored.
+    pub fn unsubscribe(&mut self, topic: &[u8]) {
+        let Kind::Sub { subs } = &mut self.kind else {
+            return;
+        };
+        if subs.remove(topic) == Some(true) {
+            self.broadcast(Outbound::Cancel(Bytes::copy_from_slice(topic)));
+        }
+    }
+
+    /// PUB/XPUB: every pipe whose subscriptions match the first frame gets the
+    /// message (shared, not copied); a full pipe misses it, or with XPUB_NODROP the
+    /// send fails before anyone gets it.
+    pub(crate) fn pub_send(&mut self, msg: Msg) -> Result<(), SendError> {
+        let invert = self.opts.invert_matching;
+        if self.opts.xpub_nodrop {
+            let blocked = self
+                .order
+                .iter()
+                .filter_map(|id| self.pipes.get(id).map(|p| (*id, p)))
+                .any(|(id, p)| subs_match(&p.subs, &msg, invert) && !self.pipe_has_room(id));
+            if blocked {
+                return Err(SendError::WouldBlock(msg));
+            }
+        }
+        for i in 0..self.order.len() {
+            let id = self.order[i];
+            let deliver = self
+                .pipes
+                .get(&id)
+                .is_some_and(|p| subs_match(&p.subs, &msg, invert))
+                && self.pipe_has_room(id);
+            if deliver {
+                self.push_out(id, Outbound::Message(msg.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// XSUB: a one-frame message starting with 1 or 0 is a (un)subscription;
+    /// anything else goes to every publisher.
+    pub(crate) fn xsub_send(&mut self, msg: Msg) -> Result<(), SendError> {
+        if msg.len() == 1 {
+            let frame = &msg.frames()[0];
+            match frame.first() {
+                Some(1) => {
+                    self.subscribe(&frame[1..]);
+                    return Ok(());
+                }
+                Some(0) => {
+                    self.unsubscribe(&frame[1..]);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        for i in 0..self.order.len() {
+            let id = self.order[i];
+            if self.pipe_has_room(id) {
+                self.push_out(id, Outbound::Message(msg.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// SUB/XSUB: fair-queued, filtered again locally by prefix.
+    pub(crate) fn sub_recv(&mut self) -> Result<Msg, RecvError> {
+        let invert = self.opts.invert_matching;
+        while let Some(msg) = self.fq_recv() {
+            if let Kind::Sub { subs } = &self.kind {
+                if subs_match(subs, &msg, invert) {
+                    return Ok(msg);
+                }
+            }
+        }
+        Err(RecvError::WouldBlock)
+    }
+
+    /// XPUB: subscription notifications first, then messages from subscribers.
+    pub(crate) fn xpub_recv(&mut self) -> Result<Msg, RecvError> {
+        if let Kind::Pub { notes, .. } = &mut self.kind {
+            if let Some(n) = notes.pop_front() {
+                return Ok(n);
+            }
+        }
+        self.fq_recv().ok_or(RecvError::WouldBlock)
+    }
+
+    /// SUB/XSUB: a new publisher gets our whole subscription set, each prefix once,
+    /// in byte order.
+    pub(crate) fn on_attach_subscriptions(&mut self, id: PipeId) {
+        let topics: Vec<Bytes> = match &self.kind {
+            Kind::Sub { subs } => subs.entries().into_iter().map(|(t, _)| t).collect(),
+            _ => return,
+        };
+        for t in topics {
+            self.push_out(id, Outbound::Subscribe(t));
+        }
+    }
+
+    /// XPUB: a departed subscriber's topics are cancelled; the application hears
+    /// of those nobody else holds.
+    pub(crate) fn pubsub_detach(&mut self, pipe: &Pipe) {
+        let verboser = self.opts.xpub_verboser;
+        let is_xpub = self.socket_type == SocketType::XPub;
+        let Kind::Pub { all, notes } = &mut self.kind else {
+            return;
+        };
+        for (topic, count) in pipe.subs.entries() {
+            for _ in 0..count {
+                let last = all.remove(&topic) == Some(true);
+                if is_xpub && (last || verboser) {
+                    notes.push_back(notification(0, &topic));
+                }
+            }
+        }
+    }
+
+    fn broadcast(&mut self, item: Outbound) {
+        for i in 0..self.order.len() {
+            let id = self.order[i];
+            self.push_out(id, item.clone());
+        }
+    }
+}
+
+fn notification(kind: u8, topic: &[u8]) -> Msg {
+    let mut v = Vec::with_capacity(topic.len() + 1);
+    v.push(kind);
+    v.extend_from_slice(topic);
+    Msg::single(v)
+}

@@ -1,0 +1,90 @@
+//! ROUTER (RFC 28): routing ids, addressed sends, prefixed receives.
+
+use bytes::Bytes;
+use zmtp_core::Msg;
+
+use crate::error::{AttachError, RecvError, SendError};
+use crate::socket::{Kind, Outbound, PeerMeta, PipeAction, PipeId, Socket};
+
+impl Socket {
+    /// The routing id of a new pipe: the peer's `Identity` if it sent one, else a
+    /// generated 5-byte id starting with 0x00, as libzmq generates them.
+    pub(crate) fn assign_routing_id(
+        &mut self,
+        id: PipeId,
+        peer: &PeerMeta,
+    ) -> Result<Bytes, AttachError> {
+        let handover = self.opts.router_handover;
+        let Kind::Router { by_id, next_id } = &mut self.kind else {
+            return Ok(peer.routing_id.clone());
+        };
+        let rid = if peer.routing_id.is_empty() {
+            loop {
+                *next_id = next_id.wrapping_add(1);
+                let mut v = vec![0u8];
+                v.extend_from_slice(&next_id.to_be_bytes());
+                let candidate = Bytes::from(v);
+                if !by_id.contains_key(&candidate) {
+                    break candidate;
+                }
+            }
+        } else {
+            peer.routing_id.clone()
+        };
+        if let Some(&old) = by_id.get(&rid) {
+            if !handover {
+                return Err(AttachError::DuplicateRoutingId);
+            }
+            self.actions.push_back(PipeAction::Terminate(old));
+        }
+        by_id.insert(rid.clone(), id);
+        Ok(rid)
+    }
+
+    /// ROUTER: the first frame names the pipe. Unknown ids and full pipes drop the
+    /// message, or fail with ROUTER_MANDATORY.
+    pub(crate) fn router_send(&mut self, mut msg: Msg) -> Result<(), SendError> {
+        let mandatory = self.opts.router_mandatory;
+        // The id frame must be followed by at least one frame (it carries MORE).
+        if msg.len() < 2 {
+            return Ok(());
+        }
+        let target = match &self.kind {
+            Kind::Router { by_id, .. } => msg.first().and_then(|id| by_id.get(id)).copied(),
+            _ => None,
+        };
+        let Some(pipe) = target else {
+            return if mandatory {
+                Err(SendError::HostUnreachable(msg))
+            } else {
+                Ok(())
+            };
+        };
+        if !self.pipe_has_room(pipe) {
+            return if mandatory {
+                Err(SendError::WouldBlock(msg))
+            } else {
+                Ok(())
+            };
+        }
+        msg.pop_front();
+        self.push_out(pipe, Outbound::Message(msg));
+        Ok(())
+    }
+
+    pub(crate) fn router_recv(&mut self) -> Result<Msg, RecvError> {
+        let (pipe, mut msg) = self.fq_recv_from().ok_or(RecvError::WouldBlock)?;
+        let rid = self.routing_id(pipe).cloned().unwrap_or_default();
+        msg.push_front(rid);
+        Ok(msg)
+    }
+
+    /// Forgets a departed pipe's routing id (unless a handover gave it away).
+    pub(crate) fn router_detach(&mut self, id: PipeId, rid: &Bytes) {
+        if let Kind::Router { by_id, .. } = &mut self.kind {
+            if by_id.get(rid) == Some(&id) {
+                by_id.remove(rid);
+            }
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! The socket: pipes, their queues, and the shared load-balancing and
+//! fair-queueing parts every pattern is built from.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use zmtp_core::{Msg, SocketType};
+
+use crate::error::{AttachError, RecvError, SendError};
+use crate::options::Options;
+use crate::subscriptions::Subscriptions;
+
+/// Identifies one pipe (one peer connection, or one inproc peer). Chosen by the
+/// caller; unique among the socket's attached pipes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PipeId(pub u64);
+
+/// What the handshake told about the peer behind a pipe.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerMeta {
+    /// The peer's socket type, if known.
+    pub socket_type: Option<SocketType>,
+    /// The peer's routing id (`Identity`), empty if none.
+    pub routing_id: Bytes,
+}
+
+impl PeerMeta {
+    /// Metadata with a socket type and routing id.
+    pub fn new(socket_type: Option<SocketType>, routing_id: impl Into<Bytes>) -> Self {
+        Self {
+            socket_type,
+            routing_id: routing_id.into(),
+        }
+    }
+}
+
+/// Something the caller must write to a pipe's peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// A whole message.
+    Message(Msg),
+    /// A subscription to send upstream (SUBSCRIBE, or `0x01 topic` to a 3.0 peer).
+    Subscribe(Bytes),
+    /// A cancelled subscription (CANCEL, or `0x00 topic`).
+    Cancel(Bytes),
+}
+
+/// Something the caller must do to a pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeAction {
+    /// Close this pipe's connection (ROUTER_HANDOVER took its routing id).
+    Terminate(PipeId),
+}
+
+#[derive(Debug)]
+pub(crate) struct Pipe {
+    pub(crate) peer: PeerMeta,
+    pub(crate) out: VecDeque<Outbound>,
+    /// Messages (not subscriptions) in `out`, counted against SNDHWM.
+    pub(crate) out_msgs: usize,
+    pub(crate) inq: VecDeque<Msg>,
+    /// What this peer subscribed to (PUB, XPUB).
+    pub(crate) subs: Subscriptions,
+    /// The routing id a ROUTER knows this pipe by.
+    pub(crate) routing_id: Bytes,
+    in_lb: bool,
+    in_fq: bool,
+    dirty: bool,
+}
+
+/// Per-type state.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Plain,
+    Req {
+        /// The pipe the outstanding request went to.
+        reply_pipe: Option<PipeId>,
+        expecting: bool,
+        request_id: u32,
+    },
+    Rep {
+        /// Where the reply goes, and the envelope to put in front of it.
+        pending: Option<(PipeId, Vec<Bytes>)>,
+    },
+    Router {
+        by_id: HashMap<Bytes, PipeId>,
+        next_id: u32,
+    },
+    Pub {
+        /// XPUB: all pipes' subscriptions together, for first/last notifications.
+        all: Subscriptions,
+        /// XPUB: notifications for the application.
+        notes: VecDeque<Msg>,
+    },
+    Sub {
+        /// SUB/XSUB: our own subscriptions, resent to every new pipe.
+        subs: Subscriptions,
+    },
+}
+
+/// A ZeroMQ socket's behaviour over pipes, with no I/O.
+///
+/// The owner attaches a pipe per peer, offers what arrives with
+/// [`Socket::handle_message`] / [`Socket::handle_subscribe`], and writes what
+/// [`Socket::poll_outbound`] yields. The application calls [`Socket::send`] and
+/// [`Socket::recv`]. Messages are whole (`Msg`), so a multipart message is always
+/// delivered or dropped as a unit, and never interleaved between pipes.
+///
+/// Readiness: after any call, [`Socket::poll_dirty`] names pipes with something new
+/// to write, [`Socket::can_send`] / [`Socket::can_recv`] tell the application's
+/// waiters whether to retry, and [`Socket::poll_action`] lists pipes to close.
+#[derive(Debug)]
+pub struct Socket {
+    pub(crate) socket_type: SocketType,
+    pub(crate) opts: Options,
+    pub(crate) pipes: HashMap<PipeId, Pipe>,
+    /// Attach order, for fan-out.
+    pub(crate) order: Vec<PipeId>,
+    lb: VecDeque<PipeId>,
+    fq: VecDeque<PipeId>,
+    dirty: VecDeque<PipeId>,
+    pub(crate) actions: VecDeque<PipeAction>,
+    pub(crate) kind: Kind,
+}
+
+impl Socket {
+    /// A socket of this type with default options.
+    pub fn new(socket_type: SocketType) -> Self {
+        Self::with_options(socket_type, Options::default())
+    }
+
+    /// A socket of this type with the given options.
+    pub fn with_options(socket_type: SocketType, opts: Options) -> Self {
+        let kind = match socket_type {
+            SocketType::Req => Kind::Req {
+                reply_pipe: None,
+                expecting: false,
+                request_id: 0,
+            },
+            SocketType::Rep => Kind::Rep { pending: None },
+            SocketType::Router => Kind::Router {
+                by_id: HashMap::new(),
+                next_id: 0,
+            },
+            SocketType::Pub | SocketType::XPub => Kind::Pub {
+                all: Subscriptions::new(),
+                notes: VecDeque::new(),
+            },
+            SocketType::Sub | SocketType::XSub => Kind::Sub {
+                subs: Subscriptions::new(),
+            },
+            _ => Kind::Plain,
+        };
+        Self {
+            socket_type,
+            opts,
+            pipes: HashMap::new(),
+            order: Vec::new(),
+            lb: VecDeque::new(),
+            fq: VecDeque::new(),
+            dirty: VecDeque::new(),
+            actions: VecDeque::new(),
+            kind,
+        }
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Changes options. HWM changes apply to queued pipes from the next message on.
+    pub fn set_options(&mut self, opts: Options) {
+        self.opts = opts;
+        let ids: Vec<PipeId> = self.order.clone();
+        for id in ids {
+            self.refill_lb(id);
+        }
+    }
+
+    /// Adds a pipe for a new peer.
+    pub fn attach(&mut self, id: PipeId, peer: PeerMeta) -> Result<(), AttachError> {
+        if self.pipes.contains_key(&id) {
+            return Err(AttachError::AlreadyAttached);
+        }
+        if let Some(t) = peer.socket_type {
+            if !self.socket_type.is_compatible_with(t) {
+                return Err(AttachError::Incompatible(t));
+            }
+        }
+        if self.socket_type == SocketType::Pair && !self.pipes.is_empty() {
+            return Err(AttachError::PairTaken);
+        }
+        let routing_id = self.assign_routing_id(id, &peer)?;
+        self.pipes.insert(
+            id,
+            Pipe {
+                peer,
+                out: VecDeque::new(),
+                out_msgs: 0,
+                inq: VecDeque::new(),
+                subs: Subscriptions::new(),
+                routing_id,
+                in_lb: false,
+                in_fq: false,
+                dirty: false,
+            },
+        );
+        self.order.push(id);
+        self.refill_lb(id);
+        self.on_attach_subscriptions(id);
+        Ok(())
+    }
+
+    /// Removes a pipe (its peer is gone). Returns the messages that were still
+    /// queued towards the peer; they are dropped, as libzmq drops them.
+    pub fn detach(&mut self, id: PipeId) -> Vec<Msg> {
+        let Some(pipe) = self.pipes.remove(&id) else {
+            return Vec::new();
+        };
+        self.order.retain(|p| *p != id);
+        self.on_detach(id, &pipe);
+        pipe.out
+            .into_iter()
+            .filter_map(|o| match o {
+                Outbound::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether a pipe is attached.
+    pub fn is_attached(&self, id: PipeId) -> bool {
+        self.pipes.contains_key(&id)
+    }
+
+    /// Number of attached pipes.
+    pub fn pipe_count(&self) -> usize {
+        self.pipes.len()
+    }
+
+    /// Offers a message that arrived on `pipe`. `Err` hands it back when the pipe's
+    /// receive queue is at RCVHWM: the caller keeps it, stops reading that peer, and
+    /// offers it again after the application has received.
+    pub fn handle_message(&mut self, id: PipeId, msg: Msg) -> Result<(), Msg> {
+        if msg.is_empty() || !self.pipes.contains_key(&id) {
+            return Ok(());
+        }
+        let Some(msg) = self.filter_incoming(id, msg) else {
+            return Ok(());
+        };
+        let conflate = self.opts.conflate;
+        let rcvhwm = self.opts.rcvhwm;
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return Ok(());
+        };
+        if conflate {
+            pipe.inq.clear();
+        } else if rcvhwm != 0 && pipe.inq.len() >= rcvhwm {
+            return Err(msg);
+        }
+        pipe.inq.push_back(msg);
+        if !pipe.in_fq {
+            pipe.in_fq = true;
+            self.fq.push_back(id);
+        }
+        Ok(())
+    }
+
+    /// Whether `pipe` can take another incoming message now (below RCVHWM).
+    pub fn can_accept(&self, id: PipeId) -> bool {
+        self.pipes.get(&id).is_some_and(|p| {
+            self.opts.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm
+        })
+    }
+
+    /// Sends a message on behalf of the application.
+    pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        if msg.is_empty() {
+            return Err(SendError::EmptyMessage);
+        }
+        match self.socket_type {
+            SocketType::Push | SocketType::Dealer => self.lb_send(msg).map(|_| ()),
+            SocketType::Pair => self.lb_send(msg).map(|_| ()),
+            SocketType::Req => self.req_send(msg),
+            SocketType::Rep => self.rep_send(msg),
+            SocketType::Router => self.router_send(msg),
+            SocketType::Pub | SocketType::XPub => self.pub_send(msg),
+            SocketType::XSub => self.xsub_send(msg),
+            SocketType::Sub | SocketType::Pull => Err(SendError::NotSupported(msg)),
+        }
+    }
+
+    /// Receives the next message for the application.
+    pub fn recv(&mut self) -> Result<Msg, RecvError> {
+        match self.socket_type {
+            SocketType::Pull | SocketType::Dealer | SocketType::Pair => {
+                self.fq_recv().ok_or(RecvError::WouldBlock)
+            }
+            SocketType::Req => self.req_recv(),
+            SocketType::Rep => self.rep_recv(),
+            SocketType::Router => self.router_recv(),
+            SocketType::Sub | SocketType::XSub => self.sub_recv(),
+            SocketType::XPub => self.xpub_recv(),
+            SocketType::Push | SocketType::Pub => Err(RecvError::NotSupported),
+        }
+    }
+
+    /// The next thing to write to `pipe`'s peer.
+    pub fn poll_outbound(&mut self, id: PipeId) -> Option<Outbound> {
+        let pipe = self.pipes.get_mut(&id)?;
+        let item = pipe.out.pop_front()?;
+        if matches!(item, Outbound::Message(_)) {
+            pipe.out_msgs -= 1;
+            self.refill_lb(id);
+        }
+        Some(item)
+    }
+
+    /// A pipe that has new outbound items since the last call (each named once
+    /// until drained with `poll_outbound`).
+    pub fn poll_dirty(&mut self) -> Option<PipeId> {
+        while let Some(id) = self.dirty.pop_front() {
+            if let Some(p) = self.pipes.get_mut(&id) {
+                p.dirty = false;
+                if !p.out.is_empty() {
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// The next pipe the owner must close.
+    pub fn poll_action(&mut self) -> Option<PipeAction> {
+        self.actions.pop_front()
+    }
+
+    /// Whether `send` could succeed now for a typical message (a waiter may retry).
+    /// Drop-type sockets (PUB, ROUTER without MANDATORY) are always writable.
+    pub fn can_send(&mut self) -> bool {
+        match self.socket_type {
+            SocketType::Sub | SocketType::Pull => false,
+            SocketType::Pub | SocketType::XPub => !self.opts.xpub_nodrop || self.all_have_room(),
+            SocketType::XSub => true,
+            SocketType::Router => !self.opts.router_mandatory || self.any_has_room(),
+            SocketType::Rep => matches!(self.kind, Kind::Rep { pending: Some(_) }),
+            SocketType::Req => {
+                let idle = matches!(self.kind, Kind::Req { expecting: false, .. });
+                (idle || self.opts.req_relaxed) && self.lb_peek()
+            }
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => self.lb_peek(),
+        }
+    }
+
+    /// Whether a message is waiting for the application.
+    pub fn can_recv(&self) -> bool {
+        match &self.kind {
+            Kind::Pub { notes, .. } => !notes.is_empty() || self.any_inbound(),
+            Kind::Sub { subs } => self.pipes.values().any(|p| {
+                p.inq
+                    .iter()
+                    .any(|m| subs_match(subs, m, self.opts.invert_matching))
+            }),
+            Kind::Req { expecting, .. } => *expecting && self.any_inbound(),
+            Kind::Rep { pending } => pending.is_none() && self.any_inbound(),
+            _ => self.any_inbound(),
+        }
+    }
+
+    /// Whether `pipe` has something left to write.
+    pub fn has_outbound(&self, id: PipeId) -> bool {
+        self.pipes.get(&id).is_some_and(|p| !p.out.is_empty())
+    }
+
+    /// What the handshake told about the peer behind `pipe`.
+    pub fn peer(&self, id: PipeId) -> Option<&PeerMeta> {
+        self.pipes.get(&id).map(|p| &p.peer)
+    }
+
+    /// The routing id a ROUTER knows `pipe` by.
+    pub fn routing_id(&self, id: PipeId) -> Option<&Bytes> {
+        self.pipes.get(&id).map(|p| &p.routing_id)
+    }
+
+    // ---- shared parts ----
+
+    fn any_inbound(&self) -> bool {
+        self.pipes.values().any(|p| !p.inq.is_empty())
+    }
+
+    fn has_room(&self, p: &Pipe) -> bool {
+        self.opts.conflate || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm
+    }
+
+    fn any_has_room(&self) -> bool {
+        self.pipes.values().any(|p| self.has_room(p))
+    }
+
+    fn all_have_room(&self) -> bool {
+        self.pipes.values().all(|p| self.has_room(p))
+    }
+
+    /// Puts a pipe with room back in the round-robin rotation.
+    fn refill_lb(&mut self, id: PipeId) {
+        let Some(p) = self.pipes.get(&id) else {
+            return;
+        };
+        if !p.in_lb && self.has_room(p) {
+            if let Some(p) = self.pipes.get_mut(&id) {
+                p.in_lb = true;
+            }
+            self.lb.push_back(id);
+        }
+    }
+
+    /// Whether some pipe in the rotation has room (cleans stale entries).
+    fn lb_peek(&mut self) -> bool {
+        while let Some(&id) = self.lb.front() {
+            match self.pipes.get(&id) {
+                Some(p) if self.has_room(p) => return true,
+                Some(_) => {
+                    self.lb.pop_front();
+                    if let Some(p) = self.pipes.get_mut(&id) {
+                        p.in_lb = false;
+                    }
+                }
+                None => {
+                    self.lb.pop_front();
+                }
+            }
+        }
+        false
+    }
+
+    /// Round-robin: the next pipe with room takes the whole message.
+    pub(crate) fn lb_send(&mut self, msg: Msg) -> Result<PipeId, SendError> {
+        if !self.lb_peek() {
+            return Err(SendError::WouldBlock(msg));
+        }
+        let Some(id) = self.lb.pop_front() else {
+            return Err(SendError::WouldBlock(msg));
+        };
+        if let Some(p) = self.pipes.get_mut(&id) {
+            p.in_lb = false;
+        }
+        self.push_out(id, Outbound::Message(msg));
+        self.refill_lb(id);
+        Ok(id)
+    }
+
+    /// Queues an item on a pipe and marks it dirty. Conflate keeps only the newest
+    /// message.
+    pub(crate) fn push_out(&mut self, id: PipeId, item: Outbound) {
+        let conflate = self.opts.conflate && is_conflatable(self.socket_type);
+        let Some(p) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        if matches!(item, Outbound::Message(_)) {
+            if conflate && p.out_msgs > 0 {
+                p.out.retain(|o| !matches!(o, Outbound::Message(_)));
+                p.out_msgs = 0;
+            }
+            p.out_msgs += 1;
+        }
+        p.out.push_back(item);
+        if !p.dirty {
+            p.dirty = true;
+            self.dirty.push_back(id);
+        }
+    }
+
+    /// Whether `pipe` has room for another message (below SNDHWM).
+    pub(crate) fn pipe_has_room(&self, id: PipeId) -> bool {
+        self.pipes.get(&id).is_some_and(|p| self.has_room(p))
+    }
+
+    /// Fair queue: one message from each pipe with data, in turn.
+    pub(crate) fn fq_recv(&mut self) -> Option<Msg> {
+        self.fq_recv_from().map(|(_, m)| m)
+    }
+
+    /// As `fq_recv`, also naming the pipe.
+    pub(crate) fn fq_recv_from(&mut self) -> Option<(PipeId, Msg)> {
+        while let Some(id) = self.fq.pop_front() {
+            let Some(p) = self.pipes.get_mut(&id) else {
+                continue;
+            };
+            let Some(msg) = p.inq.pop_front() else {
+                p.in_fq = false;
+                continue;
+            };
+            if p.inq.is_empty() {
+                p.in_fq = false;
+            } else {
+                self.fq.push_back(id);
+            }
+            return Some((id, msg));
+        }
+        None
+    }
+}
+
+fn is_conflatable(t: SocketType) -> bool {
+    matches!(
+        t,
+        SocketType::Push | SocketType::Pull | SocketType::Pub | SocketType::Sub | SocketType::Dealer
+    )
+}
+
+/// Prefix match of a message's first frame, possibly inverted.
+pub(crate) fn subs_match(subs: &Subscriptions, msg: &Msg, invert: bool) -> bool {
+    let topic = msg.first().map_or(&[][..], |f| &f[..]);
+    subs.matches(topic) != invert
+}
+
+impl Socket {
+    /// Per-type handling of an arriving message: `None` drops it.
+    fn filter_incoming(&self, id: PipeId, msg: Msg) -> Option<Msg> {
+        match self.socket_type {
+            // Sending-only patterns discard what their peers send.
+            SocketType::Push | SocketType::Pub => None,
+            SocketType::Req => self.req_filter(id, msg),
+            _ => Some(msg),
+        }
+    }
+
+    fn on_detach(&mut self, id: PipeId, pipe: &Pipe) {
+        self.router_detach(id, &pipe.routing_id);
+        self.pubsub_detach(pipe);
+    }
+}

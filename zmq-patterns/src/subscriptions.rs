@@ -1,0 +1,143 @@
+//! Counted prefix subscriptions.
+//!
+//! A map from prefix to count, plus how many distinct prefixes exist of each
+//! length. Matching looks up the topic's prefixes only at lengths that are
+//! subscribed, so its cost depends on the number of distinct prefix *lengths*,
+//! not on the number of subscriptions: 10,000 topics of similar length cost a
+//! publish about what ten do. Unlike a byte-per-node trie, memory is linear in the
+//! bytes subscribed and nothing recurses, so a peer's huge subscription cannot
+//! overflow the stack or multiply memory.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+
+/// Subscriptions counted per prefix, as RFC 29 and libzmq count them: subscribing
+/// twice to "A" needs two cancels.
+#[derive(Debug, Default, Clone)]
+pub struct Subscriptions {
+    counts: HashMap<Bytes, u32>,
+    /// Distinct prefixes per length, ascending.
+    lengths: BTreeMap<usize, usize>,
+}
+
+impl Subscriptions {
+    /// No subscriptions (matches nothing).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one subscription to `prefix`; returns true if it is the first.
+    pub fn add(&mut self, prefix: &[u8]) -> bool {
+        if let Some(c) = self.counts.get_mut(prefix) {
+            *c = c.saturating_add(1);
+            return false;
+        }
+        self.counts.insert(Bytes::copy_from_slice(prefix), 1);
+        *self.lengths.entry(prefix.len()).or_insert(0) += 1;
+        true
+    }
+
+    /// Removes one subscription to `prefix`. `Some(true)` if that was the last,
+    /// `Some(false)` if others remain, `None` if there was none.
+    pub fn remove(&mut self, prefix: &[u8]) -> Option<bool> {
+        let c = self.counts.get_mut(prefix)?;
+        *c -= 1;
+        if *c > 0 {
+            return Some(false);
+        }
+        self.counts.remove(prefix);
+        if let Some(n) = self.lengths.get_mut(&prefix.len()) {
+            *n -= 1;
+            if *n == 0 {
+                self.lengths.remove(&prefix.len());
+            }
+        }
+        Some(true)
+    }
+
+    /// Whether any subscribed prefix is a prefix of `topic`.
+    pub fn matches(&self, topic: &[u8]) -> bool {
+        self.lengths
+            .keys()
+            .take_while(|&&len| len <= topic.len())
+            .any(|&len| self.counts.contains_key(&topic[..len]))
+    }
+
+    /// Number of distinct prefixes.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Whether nothing is subscribed.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Every distinct prefix in byte order (libzmq resends in trie order: "" before
+    /// "AB"), with its count.
+    pub fn entries(&self) -> Vec<(Bytes, u32)> {
+        let mut v: Vec<_> = self.counts.iter().map(|(k, c)| (k.clone(), *c)).collect();
+        v.sort();
+        v
+    }
+
+    /// Removes everything, returning the distinct prefixes that were subscribed.
+    pub fn clear(&mut self) -> Vec<Bytes> {
+        self.lengths.clear();
+        let mut v: Vec<Bytes> = self.counts.drain().map(|(k, _)| k).collect();
+        v.sort();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_prefix_matches_everything() {
+        let mut t = Subscriptions::new();
+        assert!(!t.matches(b"x"));
+        t.add(b"");
+        assert!(t.matches(b""));
+        assert!(t.matches(b"anything"));
+    }
+
+    #[test]
+    fn subscriptions_are_counted() {
+        let mut t = Subscriptions::new();
+        assert!(t.add(b"A"));
+        assert!(!t.add(b"A"));
+        assert_eq!(t.remove(b"A"), Some(false));
+        assert!(t.matches(b"AB"));
+        assert_eq!(t.remove(b"A"), Some(true));
+        assert!(!t.matches(b"AB"));
+        assert_eq!(t.remove(b"A"), None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn prefix_matching_and_entries_in_order() {
+        let mut t = Subscriptions::new();
+        t.add(b"AB");
+        t.add(b"");
+        t.add(b"B");
+        let keys: Vec<_> = t.entries().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![Bytes::new(), Bytes::from("AB"), Bytes::from("B")]);
+        t.remove(b"");
+        assert!(t.matches(b"ABC"));
+        assert!(!t.matches(b"A"));
+        assert!(t.matches(b"Bx"));
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn huge_prefixes_cost_only_their_bytes() {
+        let mut t = Subscriptions::new();
+        let big = vec![7u8; 1 << 20];
+        t.add(&big);
+        assert!(t.matches(&[big.as_slice(), b"x"].concat()));
+        assert_eq!(t.remove(&big), Some(true));
+    }
+}
