@@ -85,7 +85,13 @@ impl Socket {
     }
 
     pub(crate) fn req_recv(&mut self) -> Result<Msg, RecvError> {
-        if !matches!(self.kind, Kind::Req { expecting: true, .. }) {
+        if !matches!(
+            self.kind,
+            Kind::Req {
+                expecting: true,
+                ..
+            }
+        ) {
             return Err(RecvError::InvalidState);
         }
         let msg = self.fq_recv().ok_or(RecvError::WouldBlock)?;

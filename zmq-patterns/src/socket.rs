@@ -352,7 +352,13 @@ impl Socket {
             SocketType::Router => !self.opts.router_mandatory || self.any_has_room(),
             SocketType::Rep => matches!(self.kind, Kind::Rep { pending: Some(_) }),
             SocketType::Req => {
-                let idle = matches!(self.kind, Kind::Req { expecting: false, .. });
+                let idle = matches!(
+                    self.kind,
+                    Kind::Req {
+                        expecting: false,
+                        ..
+                    }
+                );
                 (idle || self.opts.req_relaxed) && self.lb_peek()
             }
             SocketType::Push | SocketType::Dealer | SocketType::Pair => self.lb_peek(),
@@ -510,7 +516,11 @@ impl Socket {
 fn is_conflatable(t: SocketType) -> bool {
     matches!(
         t,
-        SocketType::Push | SocketType::Pull | SocketType::Pub | SocketType::Sub | SocketType::Dealer
+        SocketType::Push
+            | SocketType::Pull
+            | SocketType::Pub
+            | SocketType::Sub
+            | SocketType::Dealer
     )
 }
 

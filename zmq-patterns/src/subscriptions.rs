@@ -124,7 +124,10 @@ mod tests {
         t.add(b"");
         t.add(b"B");
         let keys: Vec<_> = t.entries().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, vec![Bytes::new(), Bytes::from("AB"), Bytes::from("B")]);
+        assert_eq!(
+            keys,
+            vec![Bytes::new(), Bytes::from("AB"), Bytes::from("B")]
+        );
         t.remove(b"");
         assert!(t.matches(b"ABC"));
         assert!(!t.matches(b"A"));
