@@ -57,7 +57,9 @@ fn check_command(body: &Bytes) {
 }
 
 fn check_metadata(body: &Bytes) {
-    let Ok(md) = Metadata::parse(body) else { return };
+    let Ok(md) = Metadata::parse(body) else {
+        return;
+    };
     assert_eq!(md.encoded_len(), body.len());
     let mut out = Vec::new();
     md.emit(&mut out);
@@ -102,7 +104,9 @@ fuzz_target!(|data: &[u8]| {
     check_z85(data);
     // Also as a framed command: `[flags, size, body]`.
     if let Some((h, n)) = FrameHeader::parse(data) {
-        let end = n.saturating_add(h.size.min(data.len() as u64) as usize).min(data.len());
+        let end = n
+            .saturating_add(h.size.min(data.len() as u64) as usize)
+            .min(data.len());
         let inner = body.slice(n..end);
         check_command(&inner);
         check_metadata(&inner);
