@@ -4,6 +4,4 @@
 //! the OS sockets, tasks or threads, timers and wake-ups, and nothing else. It is
 //! empty on purpose: nothing here pretends to work yet.
 //!
-//! ```
-//! // Nothing to run yet; the crate compiles so the workspace layout is fixed.
-//! ```
+//! There is no example yet because there is nothing to run.
