@@ -67,6 +67,8 @@ pub(crate) struct Pipe {
     in_lb: bool,
     in_fq: bool,
     dirty: bool,
+    /// Detached, kept only until its received messages are read.
+    pub(crate) closing: bool,
 }
 
 /// Per-type state.
@@ -210,6 +212,7 @@ impl Socket {
                 in_lb: false,
                 in_fq: false,
                 dirty: false,
+                closing: false,
             },
         );
         self.order.push(id);
@@ -220,14 +223,27 @@ impl Socket {
 
     /// Removes a pipe (its peer is gone). Returns the messages that were still
     /// queued towards the peer; they are dropped, as libzmq drops them.
+    ///
+    /// Messages already received from the peer stay readable, in order, as
+    /// libzmq's pipe termination lets the reader drain them.
     pub fn detach(&mut self, id: PipeId) -> Vec<Msg> {
-        let Some(pipe) = self.pipes.remove(&id) else {
+        let Some(mut pipe) = self.pipes.remove(&id) else {
             return Vec::new();
         };
+        if pipe.closing {
+            self.pipes.insert(id, pipe);
+            return Vec::new();
+        }
         self.order.retain(|p| *p != id);
         self.on_detach(id, &pipe);
-        pipe.out
-            .into_iter()
+        let out = std::mem::take(&mut pipe.out);
+        pipe.out_msgs = 0;
+        if !pipe.inq.is_empty() {
+            pipe.closing = true;
+            pipe.subs = Subscriptions::new();
+            self.pipes.insert(id, pipe);
+        }
+        out.into_iter()
             .filter_map(|o| match o {
                 Outbound::Message(m) => Some(m),
                 _ => None,
@@ -235,21 +251,22 @@ impl Socket {
             .collect()
     }
 
-    /// Whether a pipe is attached.
+    /// Whether a pipe is attached (a detached pipe still draining its received
+    /// messages is not).
     pub fn is_attached(&self, id: PipeId) -> bool {
-        self.pipes.contains_key(&id)
+        self.pipes.get(&id).is_some_and(|p| !p.closing)
     }
 
     /// Number of attached pipes.
     pub fn pipe_count(&self) -> usize {
-        self.pipes.len()
+        self.pipes.values().filter(|p| !p.closing).count()
     }
 
     /// Offers a message that arrived on `pipe`. `Err` hands it back when the pipe's
     /// receive queue is at RCVHWM: the caller keeps it, stops reading that peer, and
     /// offers it again after the application has received.
     pub fn handle_message(&mut self, id: PipeId, msg: Msg) -> Result<(), Msg> {
-        if msg.is_empty() || !self.pipes.contains_key(&id) {
+        if msg.is_empty() || !self.is_attached(id) {
             return Ok(());
         }
         let Some(msg) = self.filter_incoming(id, msg) else {
@@ -276,7 +293,8 @@ impl Socket {
     /// Whether `pipe` can take another incoming message now (below RCVHWM).
     pub fn can_accept(&self, id: PipeId) -> bool {
         self.pipes.get(&id).is_some_and(|p| {
-            self.opts.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm
+            !p.closing
+                && (self.opts.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
         })
     }
 
@@ -402,7 +420,7 @@ impl Socket {
     }
 
     fn has_room(&self, p: &Pipe) -> bool {
-        self.opts.conflate || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm
+        !p.closing && (self.opts.conflate || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
     }
 
     fn any_has_room(&self) -> bool {
@@ -410,7 +428,10 @@ impl Socket {
     }
 
     fn all_have_room(&self) -> bool {
-        self.pipes.values().all(|p| self.has_room(p))
+        self.pipes
+            .values()
+            .filter(|p| !p.closing)
+            .all(|p| self.has_room(p))
     }
 
     /// Puts a pipe with room back in the round-robin rotation.
@@ -504,6 +525,9 @@ impl Socket {
             };
             if p.inq.is_empty() {
                 p.in_fq = false;
+                if p.closing {
+                    self.pipes.remove(&id);
+                }
             } else {
                 self.fq.push_back(id);
             }

@@ -231,6 +231,11 @@ impl Config {
         &self.mechanism
     }
 
+    /// The source of randomness (also for owners that need jitter or ids).
+    pub fn random(&self) -> &Arc<dyn Random> {
+        &self.random
+    }
+
     /// The routing id sent to peers.
     pub fn routing_id(&self) -> &Bytes {
         &self.routing_id

@@ -1,9 +1,883 @@
-//! The runtime-agnostic parts of a socket's life that every runtime would
-//! otherwise repeat: endpoint parsing and reconnect scheduling. (The full engine
-//! that owns connections, timers and ZAP routing is still to come.)
+//! The sans-IO socket engine: one pattern, every ZMTP connection of the socket,
+//! its endpoints and its timers, so that a runtime only moves bytes.
+//!
+//! A runtime tells the engine what happened (a listener is up, a connect
+//! succeeded or failed, bytes arrived, a stream ended, time passed, the
+//! application called `send`/`recv`/`bind`/`connect`/`close`) and drains what it
+//! must do: [`Action`]s (listen, connect, close, flush, resume reading), bytes per
+//! connection from [`Engine::poll_transmit`], the next deadline, monitor events
+//! and authentication requests.
+//!
+//! Here, once for every runtime: endpoint parsing, reconnect with back-off and
+//! jitter (none after a protocol error or an authentication failure, as libzmq
+//! 4.3), connect-before-bind (the pipe exists from `connect`, so messages queue up
+//! to the HWM), IMMEDIATE, HWM credit between a pipe and its connection (a full
+//! receive pipe stops reading that stream), heartbeats and handshake timeouts,
+//! LINGER on close, authentication routed to an [`Authenticator`], and monitor
+//! events.
 
+mod auth;
 mod backoff;
 mod endpoint;
+mod monitor;
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use thiserror::Error;
+use zmtp_core::{
+    AuthId, AuthReply, AuthRequest, Config, Connection, ConnectionError, Credentials, Event, Msg,
+    SocketType,
+};
+
+pub use self::auth::{AllowList, Authenticator};
 pub use self::backoff::Backoff;
 pub use self::endpoint::{Endpoint, EndpointError, Host, IpcAddr};
+pub use self::monitor::MonitorEvent;
+use crate::error::{AttachError, RecvError, SendError};
+use crate::options::Options;
+use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
+
+/// Bytes a connection may hold beyond its pipe before the engine stops moving
+/// messages into it; with the pipe's SNDHWM and the kernel buffer this bounds
+/// what a slow peer costs.
+const CONN_OUT_LIMIT: usize = 256 * 1024;
+
+/// One stream (accepted or connected), chosen by the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// One bound endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(pub u64);
+
+/// One connected endpoint (survives reconnects).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectorId(pub u64);
+
+/// I/O the runtime must perform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Bind this endpoint, then call `handle_listening` or `handle_bind_failed`.
+    Listen {
+        /// The listener.
+        id: ListenerId,
+        /// Where to bind.
+        endpoint: Endpoint,
+    },
+    /// Connect to this endpoint, then call `handle_connected` or
+    /// `handle_connect_failed`.
+    Connect {
+        /// The connector.
+        id: ConnectorId,
+        /// Where to connect.
+        endpoint: Endpoint,
+    },
+    /// Close this stream (after writing what `poll_transmit` still yields).
+    Close(ConnId),
+    /// Stop listening.
+    StopListening(ListenerId),
+    /// This stream has new bytes to write: call `poll_transmit`.
+    Flush(ConnId),
+    /// This stream may be read again (its pipe has room now).
+    ResumeRead(ConnId),
+}
+
+/// A misuse of the engine's API by the application.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The endpoint cannot be used.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The pattern refused the pipe (a second PAIR peer).
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    /// The socket is closing.
+    #[error("the socket is closed")]
+    Closed,
+}
+
+/// Engine settings beyond the connection and pattern ones.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Settings for every ZMTP connection (socket type, security, heartbeats).
+    pub connection: Config,
+    /// Pattern options (HWMs, ROUTER and XPUB flags...).
+    pub options: Options,
+    /// RECONNECT_IVL; `None` disables reconnecting. Default 100 ms.
+    pub reconnect_ivl: Option<Duration>,
+    /// RECONNECT_IVL_MAX; `None` means no back-off. Default none.
+    pub reconnect_ivl_max: Option<Duration>,
+    /// LINGER: how long `close` waits for queued messages; `None` waits forever
+    /// (libzmq's default, -1).
+    pub linger: Option<Duration>,
+}
+
+impl EngineConfig {
+    /// libzmq's defaults around a connection configuration.
+    pub fn new(connection: Config) -> Self {
+        Self {
+            connection,
+            options: Options::default(),
+            reconnect_ivl: Some(Duration::from_millis(100)),
+            reconnect_ivl_max: None,
+            linger: None,
+        }
+    }
+}
+
+enum Origin {
+    Listener,
+    Connector(ConnectorId),
+}
+
+struct Conn {
+    conn: Connection,
+    pipe: PipeId,
+    origin: Origin,
+    endpoint: Endpoint,
+    /// Messages the pipe could not take yet (RCVHWM): while any wait here, the
+    /// stream is not read.
+    stash: VecDeque<Msg>,
+    handshaken: bool,
+    flush_queued: bool,
+}
+
+struct Connector {
+    endpoint: Endpoint,
+    pipe: PipeId,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    conn: Option<ConnId>,
+}
+
+struct Listener {
+    endpoint: Endpoint,
+}
+
+/// A socket with its connections, sans I/O. See the module docs.
+pub struct Engine {
+    socket: Socket,
+    cfg: Arc<Config>,
+    reconnect_ivl: Option<Duration>,
+    reconnect_ivl_max: Option<Duration>,
+    linger: Option<Duration>,
+    conns: HashMap<ConnId, Conn>,
+    /// Closed streams whose last bytes (an ERROR, say) are still to be written.
+    dying: HashMap<ConnId, Connection>,
+    pipe_conn: HashMap<PipeId, ConnId>,
+    connectors: HashMap<ConnectorId, Connector>,
+    listeners: HashMap<ListenerId, Listener>,
+    next_id: u64,
+    actions: VecDeque<Action>,
+    monitor: VecDeque<MonitorEvent>,
+    auth_queue: VecDeque<(ConnId, AuthRequest)>,
+    authenticator: Option<Box<dyn Authenticator>>,
+    /// `Some(deadline)` once `close` was called; the inner `None` waits forever.
+    closing: Option<Option<Instant>>,
+    closed: bool,
+    jitter: u64,
+}
+
+impl Engine {
+    /// A socket engine with no endpoints yet.
+    pub fn new(config: EngineConfig) -> Self {
+        let mut seed = [0u8; 8];
+        config.connection.random().fill(&mut seed);
+        Self {
+            socket: Socket::with_options(config.connection.socket_type(), config.options),
+            cfg: Arc::new(config.connection),
+            reconnect_ivl: config.reconnect_ivl,
+            reconnect_ivl_max: config.reconnect_ivl_max,
+            linger: config.linger,
+            conns: HashMap::new(),
+            dying: HashMap::new(),
+            pipe_conn: HashMap::new(),
+            connectors: HashMap::new(),
+            listeners: HashMap::new(),
+            next_id: 0,
+            actions: VecDeque::new(),
+            monitor: VecDeque::new(),
+            auth_queue: VecDeque::new(),
+            authenticator: None,
+            closing: None,
+            closed: false,
+            jitter: u64::from_le_bytes(seed) | 1,
+        }
+    }
+
+    /// Routes authentication requests to `auth`. Without one, libzmq's behaviour
+    /// applies: CURVE and NULL clients are accepted, PLAIN clients refused.
+    pub fn set_authenticator(&mut self, auth: Box<dyn Authenticator>) {
+        self.authenticator = Some(auth);
+    }
+
+    /// The pattern, for options and inspection.
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Binds an endpoint (the runtime performs it: see [`Action::Listen`]).
+    pub fn bind(&mut self, endpoint: &str) -> Result<ListenerId, EngineError> {
+        self.check_open()?;
+        let endpoint = Endpoint::parse_bind(endpoint)?;
+        let id = ListenerId(self.alloc());
+        self.listeners.insert(
+            id,
+            Listener {
+                endpoint: endpoint.clone(),
+            },
+        );
+        self.actions.push_back(Action::Listen { id, endpoint });
+        Ok(id)
+    }
+
+    /// Connects to an endpoint. The pipe exists at once (unless IMMEDIATE, or for
+    /// a ROUTER, which needs the peer's routing id), so messages queue up to the
+    /// HWM before the peer is there.
+    pub fn connect(&mut self, endpoint: &str) -> Result<ConnectorId, EngineError> {
+        self.check_open()?;
+        let endpoint = Endpoint::parse_connect(endpoint)?;
+        let pipe = PipeId(self.alloc());
+        if self.attach_early() {
+            self.socket.attach(pipe, PeerMeta::default())?;
+        }
+        let id = ConnectorId(self.alloc());
+        self.connectors.insert(
+            id,
+            Connector {
+                endpoint: endpoint.clone(),
+                pipe,
+                backoff: Backoff::new(self.reconnect_ivl, self.reconnect_ivl_max),
+                retry_at: None,
+                conn: None,
+            },
+        );
+        self.actions.push_back(Action::Connect { id, endpoint });
+        Ok(id)
+    }
+
+    /// Stops connecting to an endpoint and closes its connection.
+    pub fn disconnect(&mut self, id: ConnectorId) {
+        let Some(c) = self.connectors.remove(&id) else {
+            return;
+        };
+        if let Some(conn) = c.conn {
+            self.drop_conn(conn);
+        }
+        self.socket.detach(c.pipe);
+        self.monitor.push_back(MonitorEvent::Closed(c.endpoint));
+    }
+
+    /// Stops listening on an endpoint (existing connections stay).
+    pub fn unbind(&mut self, id: ListenerId) {
+        if let Some(l) = self.listeners.remove(&id) {
+            self.actions.push_back(Action::StopListening(id));
+            self.monitor.push_back(MonitorEvent::Closed(l.endpoint));
+        }
+    }
+
+    /// The runtime bound a listener; `bound` is the actual endpoint (port 0
+    /// resolved).
+    pub fn handle_listening(&mut self, id: ListenerId, bound: Endpoint) {
+        if let Some(l) = self.listeners.get_mut(&id) {
+            l.endpoint = bound.clone();
+            self.monitor.push_back(MonitorEvent::Listening(bound));
+        }
+    }
+
+    /// The runtime could not bind.
+    pub fn handle_bind_failed(&mut self, id: ListenerId, reason: String) {
+        if let Some(l) = self.listeners.remove(&id) {
+            self.monitor.push_back(MonitorEvent::BindFailed {
+                endpoint: l.endpoint,
+                reason,
+            });
+        }
+    }
+
+    /// A listener accepted a stream from `peer_address`.
+    pub fn handle_accepted(
+        &mut self,
+        id: ListenerId,
+        now: Instant,
+        peer_address: String,
+    ) -> ConnId {
+        let endpoint = self
+            .listeners
+            .get(&id)
+            .map(|l| l.endpoint.clone())
+            .unwrap_or(Endpoint::Inproc(String::new()));
+        let pipe = PipeId(self.alloc());
+        self.monitor
+            .push_back(MonitorEvent::Accepted(endpoint.clone()));
+        self.open_conn(Origin::Listener, pipe, endpoint, now, peer_address)
+    }
+
+    /// A connect attempt succeeded.
+    pub fn handle_connected(
+        &mut self,
+        id: ConnectorId,
+        now: Instant,
+        peer_address: String,
+    ) -> Option<ConnId> {
+        let c = self.connectors.get(&id)?;
+        let (pipe, endpoint) = (c.pipe, c.endpoint.clone());
+        self.monitor
+            .push_back(MonitorEvent::Connected(endpoint.clone()));
+        let conn = self.open_conn(Origin::Connector(id), pipe, endpoint, now, peer_address);
+        if let Some(c) = self.connectors.get_mut(&id) {
+            c.conn = Some(conn);
+        }
+        Some(conn)
+    }
+
+    /// A connect attempt failed; a retry is scheduled.
+    pub fn handle_connect_failed(&mut self, id: ConnectorId, now: Instant) {
+        self.schedule_reconnect(id, now);
+    }
+
+    /// Bytes arrived on a stream. Whole frames are consumed from `buf`.
+    pub fn handle_input(&mut self, id: ConnId, now: Instant, buf: &mut BytesMut) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match c.conn.handle_input(now, buf) {
+            Ok(()) => self.after_conn_io(id, now),
+            Err(e) => {
+                self.after_conn_io(id, now);
+                self.fail_conn(id, e, now);
+            }
+        }
+    }
+
+    /// A stream reached end of file (or broke).
+    pub fn handle_eof(&mut self, id: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let err = c
+            .conn
+            .handle_eof(now)
+            .err()
+            .unwrap_or(ConnectionError::PeerClosed);
+        self.fail_conn(id, err, now);
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.conn.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(c) = self.conns.get_mut(&id) {
+                match c.conn.handle_timeout(now) {
+                    Ok(()) => self.after_conn_io(id, now),
+                    Err(e) => self.fail_conn(id, e, now),
+                }
+            }
+        }
+        let retries: Vec<ConnectorId> = self
+            .connectors
+            .iter()
+            .filter(|(_, c)| c.retry_at.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in retries {
+            if let Some(c) = self.connectors.get_mut(&id) {
+                c.retry_at = None;
+                self.actions.push_back(Action::Connect {
+                    id,
+                    endpoint: c.endpoint.clone(),
+                });
+            }
+        }
+        self.check_linger(now);
+    }
+
+    /// The next chunk to write to a stream.
+    ///
+    /// After [`Action::Close`], drain this until `None` before closing the stream.
+    pub fn poll_transmit(&mut self, id: ConnId) -> Option<Bytes> {
+        if let Some(conn) = self.dying.get_mut(&id) {
+            let chunk = conn.poll_transmit();
+            if chunk.is_none() {
+                self.dying.remove(&id);
+            }
+            return chunk;
+        }
+        let c = self.conns.get_mut(&id)?;
+        c.flush_queued = false;
+        if let Some(b) = c.conn.poll_transmit() {
+            return Some(b);
+        }
+        let pipe = c.pipe;
+        self.fill_conn(pipe);
+        let chunk = self.conns.get_mut(&id)?.conn.poll_transmit();
+        if chunk.is_none() && self.closing.is_some() {
+            self.check_linger_soon();
+        }
+        chunk
+    }
+
+    /// Whether the runtime should read from this stream (false while its pipe is
+    /// full: back-pressure instead of unbounded buffering).
+    pub fn wants_read(&self, id: ConnId) -> bool {
+        self.conns.get(&id).is_some_and(|c| c.stash.is_empty())
+    }
+
+    /// Sends a message (see [`Socket::send`]).
+    pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        if self.closing.is_some() {
+            return Err(SendError::WouldBlock(msg));
+        }
+        let r = self.socket.send(msg);
+        self.flush_dirty();
+        r
+    }
+
+    /// Receives a message (see [`Socket::recv`]).
+    pub fn recv(&mut self) -> Result<Msg, RecvError> {
+        let r = self.socket.recv();
+        self.unstash();
+        self.flush_dirty();
+        r
+    }
+
+    /// SUB: subscribe to a topic prefix.
+    pub fn subscribe(&mut self, topic: &[u8]) {
+        self.socket.subscribe(topic);
+        self.flush_dirty();
+    }
+
+    /// SUB: cancel one subscription.
+    pub fn unsubscribe(&mut self, topic: &[u8]) {
+        self.socket.unsubscribe(topic);
+        self.flush_dirty();
+    }
+
+    /// Whether `send` may succeed now.
+    pub fn can_send(&mut self) -> bool {
+        self.closing.is_none() && self.socket.can_send()
+    }
+
+    /// Whether a message is waiting.
+    pub fn can_recv(&self) -> bool {
+        self.socket.can_recv()
+    }
+
+    /// Answers an authentication request from [`Engine::poll_auth`].
+    pub fn auth_reply(&mut self, conn: ConnId, id: AuthId, reply: AuthReply, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.conn.auth_reply(id, reply).is_err() {
+            return;
+        }
+        self.after_conn_io(conn, now);
+        if let Some(e) = self.conns.get(&conn).and_then(|c| c.conn.error().cloned()) {
+            self.fail_conn(conn, e, now);
+        }
+    }
+
+    /// Starts closing: no more sends; queued messages are delivered until LINGER
+    /// runs out (0 drops them at once, `None` waits forever).
+    pub fn close(&mut self, now: Instant) {
+        if self.closing.is_some() {
+            return;
+        }
+        self.closing = Some(self.linger.map(|l| now + l));
+        self.check_linger(now);
+    }
+
+    /// Whether `close` has finished.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The next I/O action.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next monitor event.
+    pub fn poll_monitor(&mut self) -> Option<MonitorEvent> {
+        self.monitor.pop_front()
+    }
+
+    /// The next authentication request the authenticator deferred.
+    pub fn poll_auth(&mut self) -> Option<(ConnId, AuthRequest)> {
+        self.auth_queue.pop_front()
+    }
+
+    /// The earliest deadline at which `handle_timeout` must run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conns.values().filter_map(|c| c.conn.poll_timeout());
+        let retries = self.connectors.values().filter_map(|c| c.retry_at);
+        let linger = self.closing.flatten().filter(|_| !self.closed);
+        conns.chain(retries).chain(linger).min()
+    }
+
+    // ---- internals ----
+
+    fn alloc(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn next_jitter(&mut self) -> u64 {
+        // xorshift64: cheap, seeded from the injected randomness.
+        let mut x = self.jitter;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter = x;
+        x
+    }
+
+    fn check_open(&self) -> Result<(), EngineError> {
+        if self.closing.is_some() {
+            Err(EngineError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn attach_early(&self) -> bool {
+        !self.socket.options().immediate && self.socket.socket_type() != SocketType::Router
+    }
+
+    fn open_conn(
+        &mut self,
+        origin: Origin,
+        pipe: PipeId,
+        endpoint: Endpoint,
+        now: Instant,
+        peer_address: String,
+    ) -> ConnId {
+        let id = ConnId(self.alloc());
+        let mut conn = Connection::new(self.cfg.clone(), now);
+        conn.set_peer_address(peer_address);
+        self.conns.insert(
+            id,
+            Conn {
+                conn,
+                pipe,
+                origin,
+                endpoint,
+                stash: VecDeque::new(),
+                handshaken: false,
+                flush_queued: false,
+            },
+        );
+        self.queue_flush(id);
+        id
+    }
+
+    fn queue_flush(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if !c.flush_queued && c.conn.pending_transmit() > 0 {
+                c.flush_queued = true;
+                self.actions.push_back(Action::Flush(id));
+            }
+        }
+    }
+
+    /// Drains a connection's events into the pattern after any input.
+    fn after_conn_io(&mut self, id: ConnId, now: Instant) {
+        loop {
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
+            let Some(event) = c.conn.poll_event() else {
+                break;
+            };
+            let pipe = c.pipe;
+            match event {
+                Event::HandshakeSucceeded => self.on_handshake(id),
+                Event::AuthRequest(req) => self.on_auth(id, req),
+                Event::Message(msg) => {
+                    let Some(c) = self.conns.get_mut(&id) else {
+                        return;
+                    };
+                    if !c.stash.is_empty() {
+                        c.stash.push_back(msg);
+                    } else if let Err(msg) = self.socket.handle_message(pipe, msg) {
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            c.stash.push_back(msg);
+                        }
+                    }
+                }
+                Event::Subscribe(topic) => self.socket.handle_subscribe(pipe, topic),
+                Event::Cancel(topic) => self.socket.handle_cancel(pipe, topic),
+                _ => {}
+            }
+        }
+        self.flush_dirty();
+        self.queue_flush(id);
+        if let Some(e) = self.conns.get(&id).and_then(|c| c.conn.error().cloned()) {
+            self.fail_conn(id, e, now);
+        }
+    }
+
+    fn on_handshake(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.handshaken = true;
+        let pipe = c.pipe;
+        let endpoint = c.endpoint.clone();
+        let peer = c
+            .conn
+            .peer()
+            .map(|p| PeerMeta::new(p.socket_type, p.routing_id.clone()))
+            .unwrap_or_default();
+        if let Origin::Connector(cid) = c.origin {
+            if let Some(conn) = self.connectors.get_mut(&cid) {
+                conn.backoff.reset();
+            }
+        }
+        if !self.socket.is_attached(pipe) {
+            if let Err(e) = self.socket.attach(pipe, peer) {
+                // A second PAIR peer or a duplicate routing id: refuse this stream.
+                let _ = e;
+                self.drop_conn(id);
+                return;
+            }
+        }
+        self.pipe_conn.insert(pipe, id);
+        self.monitor
+            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
+        self.fill_conn(pipe);
+        self.process_pipe_actions();
+    }
+
+    fn on_auth(&mut self, id: ConnId, req: AuthRequest) {
+        let decision = match self.authenticator.as_mut() {
+            Some(a) => a.authenticate(&req),
+            None => Some(match req.credentials {
+                Credentials::Plain { .. } => AuthReply::deny("no authenticator for PLAIN"),
+                _ => AuthReply::allow(),
+            }),
+        };
+        match decision {
+            Some(reply) => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    // The id is the one just issued, so this cannot be misuse.
+                    let _ = c.conn.auth_reply(req.id, reply);
+                }
+            }
+            None => self.auth_queue.push_back((id, req)),
+        }
+    }
+
+    /// Moves queued messages of a pipe into its live connection, up to the
+    /// connection's byte limit.
+    fn fill_conn(&mut self, pipe: PipeId) {
+        let Some(&id) = self.pipe_conn.get(&pipe) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if !c.conn.is_active() {
+            return;
+        }
+        while c.conn.pending_transmit() < CONN_OUT_LIMIT {
+            let Some(item) = self.socket.poll_outbound(pipe) else {
+                break;
+            };
+            let r = match item {
+                Outbound::Message(m) => c.conn.send(m).is_ok(),
+                Outbound::Subscribe(t) => c.conn.send_subscribe(&t).is_ok(),
+                Outbound::Cancel(t) => c.conn.send_cancel(&t).is_ok(),
+            };
+            if !r {
+                break;
+            }
+        }
+        self.queue_flush(id);
+    }
+
+    fn flush_dirty(&mut self) {
+        while let Some(pipe) = self.socket.poll_dirty() {
+            self.fill_conn(pipe);
+        }
+        self.process_pipe_actions();
+    }
+
+    fn process_pipe_actions(&mut self) {
+        while let Some(PipeAction::Terminate(pipe)) = self.socket.poll_action() {
+            self.socket.detach(pipe);
+            if let Some(id) = self.pipe_conn.remove(&pipe) {
+                self.drop_conn(id);
+            }
+        }
+    }
+
+    /// Retries stashed messages after the application made room.
+    fn unstash(&mut self) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.stash.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            while let Some(msg) = c.stash.pop_front() {
+                if let Err(msg) = self.socket.handle_message(c.pipe, msg) {
+                    c.stash.push_front(msg);
+                    break;
+                }
+            }
+            if c.stash.is_empty() {
+                self.actions.push_back(Action::ResumeRead(id));
+            }
+        }
+    }
+
+    /// Removes a stream without reconnecting (refused peer, handover, close).
+    fn drop_conn(&mut self, id: ConnId) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            c.conn.close();
+            if c.conn.pending_transmit() > 0 {
+                self.dying.insert(id, c.conn);
+            }
+            if self.pipe_conn.get(&c.pipe) == Some(&id) {
+                self.pipe_conn.remove(&c.pipe);
+            }
+            if let Origin::Connector(cid) = c.origin {
+                if let Some(conn) = self.connectors.get_mut(&cid) {
+                    conn.conn = None;
+                }
+            }
+            self.actions.push_back(Action::Close(id));
+        }
+    }
+
+    fn fail_conn(&mut self, id: ConnId, error: ConnectionError, now: Instant) {
+        let Some(c) = self.conns.get(&id) else {
+            return;
+        };
+        let (pipe, endpoint, handshaken) = (c.pipe, c.endpoint.clone(), c.handshaken);
+        let connector = match c.origin {
+            Origin::Connector(cid) => Some(cid),
+            Origin::Listener => None,
+        };
+        self.monitor.push_back(if handshaken {
+            MonitorEvent::Disconnected {
+                endpoint,
+                error: error.clone(),
+            }
+        } else {
+            MonitorEvent::HandshakeFailed {
+                endpoint,
+                error: error.clone(),
+            }
+        });
+        // Let the runtime write a final ERROR before closing.
+        self.queue_flush(id);
+        self.drop_conn(id);
+        let keep_pipe = connector.is_some() && self.attach_early() && !error.is_permanent();
+        if !keep_pipe {
+            self.socket.detach(pipe);
+        }
+        match connector {
+            Some(cid) if !error.is_permanent() => self.schedule_reconnect(cid, now),
+            Some(cid) => {
+                // As libzmq 4.3: a protocol error or an authentication failure ends
+                // this endpoint for good.
+                if let Some(c) = self.connectors.get_mut(&cid) {
+                    c.retry_at = None;
+                }
+            }
+            None => {}
+        }
+        self.check_linger(now);
+    }
+
+    fn schedule_reconnect(&mut self, id: ConnectorId, now: Instant) {
+        let jitter = self.next_jitter();
+        let closing = self.closing.is_some();
+        let Some(c) = self.connectors.get_mut(&id) else {
+            return;
+        };
+        c.conn = None;
+        if closing {
+            return;
+        }
+        if let Some(delay) = c.backoff.next_delay(jitter) {
+            c.retry_at = Some(now + delay);
+            self.monitor.push_back(MonitorEvent::ConnectRetried {
+                endpoint: c.endpoint.clone(),
+                ivl_ms: delay.as_millis() as u64,
+            });
+        }
+    }
+
+    fn check_linger_soon(&mut self) {
+        if self.closing.is_some() && !self.closed && self.drained() {
+            self.finish_close();
+        }
+    }
+
+    fn check_linger(&mut self, now: Instant) {
+        let Some(deadline) = self.closing else {
+            return;
+        };
+        if self.closed {
+            return;
+        }
+        let expired = deadline.is_some_and(|d| d <= now);
+        if expired || self.drained() {
+            self.finish_close();
+        }
+    }
+
+    /// Nothing left to deliver: every pipe and connection is empty.
+    fn drained(&self) -> bool {
+        let pipes_empty = self
+            .connectors
+            .values()
+            .map(|c| c.pipe)
+            .chain(self.conns.values().map(|c| c.pipe))
+            .all(|p| !self.socket.has_outbound(p));
+        pipes_empty && self.conns.values().all(|c| c.conn.pending_transmit() == 0)
+    }
+
+    fn finish_close(&mut self) {
+        self.closed = true;
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in conns {
+            self.drop_conn(id);
+        }
+        let listeners: Vec<ListenerId> = self.listeners.keys().copied().collect();
+        for id in listeners {
+            self.unbind(id);
+        }
+        let connectors: Vec<ConnectorId> = self.connectors.keys().copied().collect();
+        for id in connectors {
+            self.disconnect(id);
+        }
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("socket_type", &self.socket.socket_type())
+            .field("conns", &self.conns.len())
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,93 @@
+//! Authentication handlers: the decisions PLAIN and CURVE servers ask for.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use zmtp_core::{AuthReply, AuthRequest, Credentials, PublicKey};
+
+/// Decides authentication requests as they arrive (ZAP, RFC 27, as a callback).
+///
+/// Returning `None` leaves the request to the application, which finds it with
+/// [`Engine::poll_auth`](super::Engine::poll_auth) and answers later.
+pub trait Authenticator: Send {
+    /// The decision for `request`, or `None` to defer it.
+    fn authenticate(&mut self, request: &AuthRequest) -> Option<AuthReply>;
+}
+
+/// A ready-made authenticator: PLAIN users with passwords, CURVE public keys, and
+/// peer addresses, each list optional.
+///
+/// A mechanism whose list is unset is accepted as libzmq accepts it without a ZAP
+/// handler: CURVE ("Stonehouse", encryption without client authentication) and
+/// NULL are allowed; PLAIN with no user list allows any user, as the `zmq cat
+/// --plain-server` contract asks.
+#[derive(Clone, Debug, Default)]
+pub struct AllowList {
+    users: Option<Vec<(Bytes, Bytes)>>,
+    keys: Option<HashSet<PublicKey>>,
+    addresses: Option<HashSet<String>>,
+}
+
+impl AllowList {
+    /// Allows everyone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Allows this PLAIN user with this password (and, once any user is added, no
+    /// other PLAIN credentials).
+    pub fn allow_user(mut self, user: impl Into<Bytes>, password: impl Into<Bytes>) -> Self {
+        self.users
+            .get_or_insert_with(Vec::new)
+            .push((user.into(), password.into()));
+        self
+    }
+
+    /// Allows this CURVE client key (and, once any key is added, no other).
+    pub fn allow_key(mut self, key: PublicKey) -> Self {
+        self.keys.get_or_insert_with(HashSet::new).insert(key);
+        self
+    }
+
+    /// Allows peers from this address (and, once any address is added, from no
+    /// other).
+    pub fn allow_address(mut self, address: impl Into<String>) -> Self {
+        self.addresses
+            .get_or_insert_with(HashSet::new)
+            .insert(address.into());
+        self
+    }
+}
+
+impl Authenticator for AllowList {
+    fn authenticate(&mut self, req: &AuthRequest) -> Option<AuthReply> {
+        if let Some(addrs) = &self.addresses {
+            if !addrs.contains(&req.address) {
+                return Some(AuthReply::deny("address not allowed"));
+            }
+        }
+        let ok = match &req.credentials {
+            Credentials::Plain { username, password } => self
+                .users
+                .as_ref()
+                .is_none_or(|u| u.iter().any(|(n, p)| n == username && p == password)),
+            Credentials::Curve { public_key } => {
+                self.keys.as_ref().is_none_or(|k| k.contains(public_key))
+            }
+            _ => true,
+        };
+        Some(if ok {
+            let user_id = match &req.credentials {
+                Credentials::Plain { username, .. } => username.clone(),
+                Credentials::Curve { public_key } => Bytes::from(public_key.to_z85()),
+                _ => Bytes::new(),
+            };
+            AuthReply::Allow {
+                user_id,
+                metadata: Default::default(),
+            }
+        } else {
+            AuthReply::deny("credentials not allowed")
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! Socket monitor events, after `zmq_socket_monitor`.
+
+use zmtp_core::ConnectionError;
+
+use super::Endpoint;
+
+/// Something that happened to a socket's endpoints or connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MonitorEvent {
+    /// A bind succeeded; the endpoint is the one actually bound (port 0 resolved).
+    Listening(Endpoint),
+    /// A bind failed.
+    BindFailed {
+        /// The endpoint asked for.
+        endpoint: Endpoint,
+        /// The reason, as the runtime reported it.
+        reason: String,
+    },
+    /// A listener accepted a connection.
+    Accepted(Endpoint),
+    /// An outgoing connection was established.
+    Connected(Endpoint),
+    /// A connect attempt failed or a connection dropped; a retry is scheduled.
+    ConnectRetried {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// Milliseconds until the retry.
+        ivl_ms: u64,
+    },
+    /// The ZMTP handshake completed.
+    HandshakeSucceeded(Endpoint),
+    /// The ZMTP handshake failed; `error.is_permanent()` tells whether the endpoint
+    /// will be retried.
+    HandshakeFailed {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// Why.
+        error: ConnectionError,
+    },
+    /// An established connection ended.
+    Disconnected {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// Why.
+        error: ConnectionError,
+    },
+    /// A listener or connector was closed.
+    Closed(Endpoint),
+}

@@ -1,0 +1,634 @@
+//! Engines wired by a simulated network under virtual time: connect before bind,
+//! reconnect, linger, heartbeat timeout, HWM back-pressure, authentication
+//! denial. No sleeps, no sockets.
+
+// Virtual time starts from one real instant and never reads the clock again.
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use zmq_patterns::engine::{
+    Action, AllowList, ConnId, Endpoint, Engine, EngineConfig, Host, ListenerId, MonitorEvent,
+};
+use zmq_patterns::{Options, RecvError, SendError};
+use zmtp_core::{Config, ConnectionError, KeyPair, MechanismConfig, Msg, OsRandom, SocketType};
+
+const MS: Duration = Duration::from_millis(1);
+/// What the simulated kernel buffers of one direction hold.
+const WIRE_CAPACITY: usize = 256 * 1024;
+
+/// One direction of a stream.
+#[derive(Default)]
+struct Wire {
+    in_flight: BytesMut,
+    rbuf: BytesMut,
+    /// The sender closed: deliver EOF once the bytes are through.
+    eof: bool,
+    eof_delivered: bool,
+}
+
+struct Link {
+    ends: [(usize, ConnId); 2],
+    /// wires[i] carries bytes towards ends[i].
+    wires: [Wire; 2],
+    /// While set, nothing is delivered (a dead peer or a cable pulled quietly).
+    stalled: bool,
+}
+
+struct Net {
+    nodes: Vec<Engine>,
+    listeners: HashMap<String, (usize, ListenerId)>,
+    links: Vec<Link>,
+    now: Instant,
+    next_port: u16,
+    monitor: Vec<Vec<MonitorEvent>>,
+    connects: Vec<usize>,
+}
+
+impl Net {
+    fn new() -> Self {
+        Self {
+            nodes: Vec::new(),
+            listeners: HashMap::new(),
+            links: Vec::new(),
+            now: Instant::now(),
+            next_port: 40000,
+            monitor: Vec::new(),
+            connects: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, cfg: EngineConfig) -> usize {
+        self.nodes.push(Engine::new(cfg));
+        self.monitor.push(Vec::new());
+        self.connects.push(0);
+        self.nodes.len() - 1
+    }
+
+    fn endpoint_key(ep: &Endpoint) -> String {
+        ep.to_string()
+    }
+
+    /// Performs every pending action and moves bytes until nothing changes.
+    fn settle(&mut self) {
+        for _ in 0..10_000 {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!("network did not settle");
+    }
+
+    fn step(&mut self) -> bool {
+        let mut progress = false;
+        for n in 0..self.nodes.len() {
+            while let Some(action) = self.nodes[n].poll_action() {
+                progress = true;
+                self.perform(n, action);
+            }
+            while let Some(ev) = self.nodes[n].poll_monitor() {
+                self.monitor[n].push(ev);
+            }
+        }
+        for l in 0..self.links.len() {
+            progress |= self.pump(l);
+        }
+        progress
+    }
+
+    fn perform(&mut self, n: usize, action: Action) {
+        let now = self.now;
+        match action {
+            Action::Listen { id, endpoint } => {
+                let bound = match endpoint {
+                    Endpoint::Tcp { host, port: None } => {
+                        self.next_port += 1;
+                        Endpoint::Tcp {
+                            host,
+                            port: Some(self.next_port),
+                        }
+                    }
+                    other => other,
+                };
+                self.listeners.insert(Self::endpoint_key(&bound), (n, id));
+                self.nodes[n].handle_listening(id, bound);
+            }
+            Action::StopListening(id) => self.listeners.retain(|_, v| *v != (n, id)),
+            Action::Connect { id, endpoint } => {
+                self.connects[n] += 1;
+                // Our listeners bind 127.0.0.1 or *; connect to either form.
+                let key = Self::endpoint_key(&endpoint);
+                let alt = match &endpoint {
+                    Endpoint::Tcp { port, .. } => Endpoint::Tcp {
+                        host: Host::Any,
+                        port: *port,
+                    }
+                    .to_string(),
+                    _ => key.clone(),
+                };
+                let target = self
+                    .listeners
+                    .get(&key)
+                    .or_else(|| self.listeners.get(&alt))
+                    .copied();
+                match target {
+                    Some((m, lid)) => {
+                        let a = self.nodes[n]
+                            .handle_connected(id, now, "127.0.0.1".into())
+                            .unwrap();
+                        let b = self.nodes[m].handle_accepted(lid, now, "127.0.0.1".into());
+                        self.links.push(Link {
+                            ends: [(n, a), (m, b)],
+                            wires: [Wire::default(), Wire::default()],
+                            stalled: false,
+                        });
+                    }
+                    None => self.nodes[n].handle_connect_failed(id, now),
+                }
+            }
+            Action::Close(conn) => {
+                let mut last = Vec::new();
+                while let Some(chunk) = self.nodes[n].poll_transmit(conn) {
+                    last.extend_from_slice(&chunk);
+                }
+                for link in &mut self.links {
+                    for i in 0..2 {
+                        if link.ends[i] == (n, conn) {
+                            link.wires[1 - i].in_flight.extend_from_slice(&last);
+                            // The other end sees EOF after what is in flight.
+                            link.wires[1 - i].eof = true;
+                            link.wires[i].eof_delivered = true;
+                        }
+                    }
+                }
+            }
+            Action::Flush(_) | Action::ResumeRead(_) => {}
+        }
+    }
+
+    fn pump(&mut self, l: usize) -> bool {
+        let now = self.now;
+        let mut progress = false;
+        for i in 0..2 {
+            let (from_node, from_conn) = self.links[l].ends[1 - i];
+            let (to_node, to_conn) = self.links[l].ends[i];
+            // Sender side: collect its output unless it closed, up to what socket
+            // buffers would hold.
+            if !self.links[l].wires[i].eof {
+                while self.links[l].wires[i].in_flight.len() < WIRE_CAPACITY {
+                    let Some(chunk) = self.nodes[from_node].poll_transmit(from_conn) else {
+                        break;
+                    };
+                    self.links[l].wires[i].in_flight.extend_from_slice(&chunk);
+                    progress = true;
+                }
+            }
+            if self.links[l].stalled || self.links[l].wires[i].eof_delivered {
+                continue;
+            }
+            let wire = &mut self.links[l].wires[i];
+            if !wire.in_flight.is_empty() && self.nodes[to_node].wants_read(to_conn) {
+                let bytes = wire.in_flight.split();
+                wire.rbuf.extend_from_slice(&bytes);
+                let mut rbuf = std::mem::take(&mut wire.rbuf);
+                self.nodes[to_node].handle_input(to_conn, now, &mut rbuf);
+                self.links[l].wires[i].rbuf = rbuf;
+                progress = true;
+            }
+            let wire = &mut self.links[l].wires[i];
+            if wire.eof && wire.in_flight.is_empty() && !wire.eof_delivered {
+                wire.eof_delivered = true;
+                self.nodes[to_node].handle_eof(to_conn, now);
+                progress = true;
+            }
+        }
+        progress
+    }
+
+    fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        loop {
+            self.settle();
+            let next = self
+                .nodes
+                .iter()
+                .filter_map(Engine::poll_timeout)
+                .filter(|t| *t <= end)
+                .min();
+            let Some(at) = next else { break };
+            self.now = at.max(self.now);
+            for n in 0..self.nodes.len() {
+                if self.nodes[n].poll_timeout().is_some_and(|t| t <= self.now) {
+                    self.nodes[n].handle_timeout(self.now);
+                }
+            }
+        }
+        self.now = end;
+        self.settle();
+    }
+
+    /// Cuts every link of node `n` as if its process died: peers see EOF.
+    fn kill(&mut self, n: usize) {
+        for link in &mut self.links {
+            for i in 0..2 {
+                if link.ends[i].0 == n {
+                    link.wires[1 - i].eof = true;
+                    link.wires[i].eof_delivered = true;
+                    link.wires[i].in_flight.clear();
+                }
+            }
+        }
+        self.listeners.retain(|_, v| v.0 != n);
+    }
+
+    fn recv_all(&mut self, n: usize) -> Vec<Msg> {
+        let mut out = Vec::new();
+        loop {
+            match self.nodes[n].recv() {
+                Ok(m) => out.push(m),
+                Err(RecvError::WouldBlock) => {
+                    self.settle();
+                    match self.nodes[n].recv() {
+                        Ok(m) => out.push(m),
+                        Err(_) => return out,
+                    }
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+fn cfg(t: SocketType) -> EngineConfig {
+    EngineConfig::new(Config::new(t))
+}
+
+fn msgs(n: usize) -> Vec<Msg> {
+    (0..n)
+        .map(|i| Msg::from(format!("m{i}").into_bytes()))
+        .collect()
+}
+
+#[test]
+fn push_pull_deliver_in_order_over_a_simulated_stream() {
+    let mut net = Net::new();
+    let pull = net.add(cfg(SocketType::Pull));
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[pull].bind("tcp://127.0.0.1:5555").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:5555").unwrap();
+    for m in msgs(50) {
+        net.nodes[push].send(m).unwrap();
+    }
+    net.settle();
+    assert_eq!(net.recv_all(pull), msgs(50));
+    assert!(net.monitor[pull]
+        .iter()
+        .any(|e| matches!(e, MonitorEvent::HandshakeSucceeded(_))));
+}
+
+#[test]
+fn connect_before_bind_queues_and_delivers_after_retries() {
+    let mut net = Net::new();
+    let push = net.add(cfg(SocketType::Push));
+    let pull = net.add(cfg(SocketType::Pull));
+    net.nodes[push].connect("tcp://127.0.0.1:6000").unwrap();
+    for m in msgs(5) {
+        net.nodes[push].send(m).unwrap();
+    }
+    net.advance(350 * MS);
+    assert!(net.connects[push] >= 2, "retried while nobody listens");
+    assert!(net.monitor[push]
+        .iter()
+        .any(|e| matches!(e, MonitorEvent::ConnectRetried { .. })));
+    net.nodes[pull].bind("tcp://127.0.0.1:6000").unwrap();
+    net.advance(300 * MS);
+    assert_eq!(net.recv_all(pull), msgs(5));
+}
+
+#[test]
+fn immediate_refuses_to_queue_without_a_connection() {
+    let mut net = Net::new();
+    let mut c = cfg(SocketType::Push);
+    c.options.immediate = true;
+    let push = net.add(c);
+    net.nodes[push].connect("tcp://127.0.0.1:6001").unwrap();
+    net.settle();
+    assert!(matches!(
+        net.nodes[push].send(Msg::from("x")),
+        Err(SendError::WouldBlock(_))
+    ));
+}
+
+#[test]
+fn reconnects_after_the_peer_restarts() {
+    let mut net = Net::new();
+    let pull = net.add(cfg(SocketType::Pull));
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[pull].bind("tcp://127.0.0.1:7000").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:7000").unwrap();
+    net.nodes[push].send(Msg::from("before")).unwrap();
+    net.settle();
+    assert_eq!(net.recv_all(pull), vec![Msg::from("before")]);
+
+    net.kill(pull);
+    net.settle();
+    assert!(net.monitor[push].iter().any(|e| matches!(
+        e,
+        MonitorEvent::Disconnected {
+            error: ConnectionError::PeerClosed,
+            ..
+        }
+    )));
+    // Queued while the peer is away (connect-side pipes survive reconnects).
+    net.nodes[push].send(Msg::from("during")).unwrap();
+    let pull2 = net.add(cfg(SocketType::Pull));
+    net.nodes[pull2].bind("tcp://127.0.0.1:7000").unwrap();
+    net.advance(300 * MS);
+    assert_eq!(net.recv_all(pull2), vec![Msg::from("during")]);
+}
+
+#[test]
+fn exponential_backoff_spaces_out_retries() {
+    let mut net = Net::new();
+    let mut c = cfg(SocketType::Dealer);
+    c.reconnect_ivl = Some(100 * MS);
+    c.reconnect_ivl_max = Some(800 * MS);
+    let dealer = net.add(c);
+    net.nodes[dealer].connect("tcp://127.0.0.1:7100").unwrap();
+    net.advance(3000 * MS);
+    let ivls: Vec<u64> = net.monitor[dealer]
+        .iter()
+        .filter_map(|e| match e {
+            MonitorEvent::ConnectRetried { ivl_ms, .. } => Some(*ivl_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(&ivls[..6], &[100, 200, 400, 800, 800, 800]);
+}
+
+#[test]
+fn authentication_failure_stops_reconnecting() {
+    let mut net = Net::new();
+    let server_cfg = Config::new(SocketType::Rep)
+        .with_mechanism(MechanismConfig::PlainServer)
+        .unwrap();
+    let server = net.add(EngineConfig::new(server_cfg));
+    net.nodes[server].set_authenticator(Box::new(AllowList::new().allow_user("admin", "secret")));
+    let client_cfg = Config::new(SocketType::Req)
+        .with_mechanism(MechanismConfig::PlainClient {
+            username: "admin".into(),
+            password: "wrong".into(),
+        })
+        .unwrap();
+    let client = net.add(EngineConfig::new(client_cfg));
+    net.nodes[server].bind("tcp://127.0.0.1:7200").unwrap();
+    net.settle();
+    net.nodes[client].connect("tcp://127.0.0.1:7200").unwrap();
+    net.nodes[client].send(Msg::from("hello")).unwrap();
+    net.advance(2000 * MS);
+    assert_eq!(
+        net.connects[client], 1,
+        "no reconnect after an authentication failure"
+    );
+    assert!(net.monitor[client].iter().any(|e| matches!(
+        e,
+        MonitorEvent::HandshakeFailed { error: ConnectionError::PeerError { reason }, .. } if reason == "400"
+    )));
+    assert!(matches!(
+        net.nodes[server].recv(),
+        Err(RecvError::WouldBlock)
+    ));
+}
+
+#[test]
+fn plain_allow_list_admits_the_right_user() {
+    let mut net = Net::new();
+    let server_cfg = Config::new(SocketType::Rep)
+        .with_mechanism(MechanismConfig::PlainServer)
+        .unwrap();
+    let server = net.add(EngineConfig::new(server_cfg));
+    net.nodes[server].set_authenticator(Box::new(AllowList::new().allow_user("admin", "secret")));
+    let client_cfg = Config::new(SocketType::Req)
+        .with_mechanism(MechanismConfig::PlainClient {
+            username: "admin".into(),
+            password: "secret".into(),
+        })
+        .unwrap();
+    let client = net.add(EngineConfig::new(client_cfg));
+    net.nodes[server].bind("tcp://*:*").unwrap();
+    net.settle();
+    let Some(MonitorEvent::Listening(ep)) = net.monitor[server].first().cloned() else {
+        panic!("{:?}", net.monitor[server]);
+    };
+    net.nodes[client]
+        .connect(&ep.to_string().replace('*', "127.0.0.1"))
+        .unwrap();
+    net.nodes[client].send(Msg::from("ping")).unwrap();
+    net.settle();
+    assert_eq!(net.nodes[server].recv().unwrap(), Msg::from("ping"));
+    net.nodes[server].send(Msg::from("pong")).unwrap();
+    net.settle();
+    assert_eq!(net.nodes[client].recv().unwrap(), Msg::from("pong"));
+}
+
+#[test]
+fn curve_monitor_events_for_success_and_key_refusal() {
+    let server_keys = KeyPair::generate(&OsRandom);
+    let good = KeyPair::generate(&OsRandom);
+    let bad = KeyPair::generate(&OsRandom);
+    let mut net = Net::new();
+    let server = net.add(EngineConfig::new(
+        Config::new(SocketType::Router)
+            .with_mechanism(MechanismConfig::CurveServer {
+                keypair: server_keys.clone(),
+            })
+            .unwrap(),
+    ));
+    net.nodes[server].set_authenticator(Box::new(AllowList::new().allow_key(good.public)));
+    net.nodes[server].bind("tcp://127.0.0.1:7300").unwrap();
+    net.settle();
+    let mut clients = Vec::new();
+    for kp in [good, bad] {
+        let c = net.add(EngineConfig::new(
+            Config::new(SocketType::Dealer)
+                .with_mechanism(MechanismConfig::CurveClient {
+                    server_key: server_keys.public,
+                    keypair: kp,
+                })
+                .unwrap(),
+        ));
+        net.nodes[c].connect("tcp://127.0.0.1:7300").unwrap();
+        clients.push(c);
+    }
+    net.advance(1000 * MS);
+    let kinds = |evs: &[MonitorEvent]| -> Vec<&'static str> {
+        evs.iter()
+            .map(|e| match e {
+                MonitorEvent::Connected(_) => "connected",
+                MonitorEvent::HandshakeSucceeded(_) => "handshake_succeeded",
+                MonitorEvent::HandshakeFailed { .. } => "handshake_failed",
+                MonitorEvent::ConnectRetried { .. } => "connect_retried",
+                MonitorEvent::Disconnected { .. } => "disconnected",
+                _ => "other",
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds(&net.monitor[clients[0]]),
+        ["connected", "handshake_succeeded"]
+    );
+    assert_eq!(
+        kinds(&net.monitor[clients[1]]),
+        ["connected", "handshake_failed"]
+    );
+    assert!(matches!(
+        &net.monitor[clients[1]][1],
+        MonitorEvent::HandshakeFailed { error: ConnectionError::PeerError { reason }, .. } if reason == "400"
+    ));
+    assert_eq!(net.connects[clients[1]], 1);
+}
+
+#[test]
+fn heartbeat_timeout_closes_a_silent_peer_and_reconnects() {
+    let mut net = Net::new();
+    let pull = net.add(cfg(SocketType::Pull));
+    let c = Config::new(SocketType::Push)
+        .with_heartbeat_ivl(Some(100 * MS))
+        .with_heartbeat_timeout(Some(300 * MS));
+    let push = net.add(EngineConfig::new(c));
+    net.nodes[pull].bind("tcp://127.0.0.1:7400").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:7400").unwrap();
+    net.advance(1000 * MS);
+    assert!(!net.monitor[push]
+        .iter()
+        .any(|e| matches!(e, MonitorEvent::Disconnected { .. })));
+    net.links[0].stalled = true;
+    net.advance(1000 * MS);
+    assert!(net.monitor[push].iter().any(|e| matches!(
+        e,
+        MonitorEvent::Disconnected {
+            error: ConnectionError::HeartbeatTimeout,
+            ..
+        }
+    )));
+    assert!(net.connects[push] >= 2, "reconnected after the timeout");
+}
+
+#[test]
+fn hwm_back_pressure_stops_reading_and_blocks_the_sender() {
+    let mut net = Net::new();
+    let mut pc = cfg(SocketType::Pull);
+    pc.options.rcvhwm = 10;
+    let pull = net.add(pc);
+    let mut sc = cfg(SocketType::Push);
+    sc.options.sndhwm = 10;
+    let push = net.add(sc);
+    net.nodes[pull].bind("tcp://127.0.0.1:7500").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:7500").unwrap();
+    net.settle();
+    let payload = vec![7u8; 32 * 1024];
+    let mut sent = 0;
+    loop {
+        match net.nodes[push].send(Msg::from(payload.clone())) {
+            Ok(()) => sent += 1,
+            Err(SendError::WouldBlock(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        net.settle();
+        assert!(sent < 10_000, "sender never blocked");
+    }
+    // Bounded: the two HWMs plus what the connections and the wire hold.
+    assert!(sent < 10 + 10 + 64, "sent {sent}");
+    let links = &net.links[0];
+    let buffered: usize = links
+        .wires
+        .iter()
+        .map(|w| w.in_flight.len() + w.rbuf.len())
+        .sum();
+    assert!(buffered < 2 * 1024 * 1024, "{buffered} bytes buffered");
+    // Draining the receiver lets everything through.
+    let got = net.recv_all(pull);
+    assert_eq!(got.len(), sent);
+    assert!(net.nodes[push].send(Msg::from(payload)).is_ok());
+}
+
+#[test]
+fn linger_delivers_everything_queued_before_closing() {
+    let mut net = Net::new();
+    let pull = net.add(cfg(SocketType::Pull));
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[push].connect("tcp://127.0.0.1:7600").unwrap();
+    for m in msgs(20) {
+        net.nodes[push].send(m).unwrap();
+    }
+    net.nodes[push].close(net.now);
+    assert!(
+        !net.nodes[push].is_closed(),
+        "infinite linger waits for the peer"
+    );
+    net.nodes[pull].bind("tcp://127.0.0.1:7600").unwrap();
+    net.advance(500 * MS);
+    assert!(net.nodes[push].is_closed());
+    assert_eq!(net.recv_all(pull), msgs(20));
+}
+
+#[test]
+fn linger_zero_drops_and_closes_at_once() {
+    let mut net = Net::new();
+    let mut c = cfg(SocketType::Push);
+    c.linger = Some(Duration::ZERO);
+    let push = net.add(c);
+    net.nodes[push].connect("tcp://127.0.0.1:7700").unwrap();
+    net.nodes[push].send(Msg::from("lost")).unwrap();
+    net.nodes[push].close(net.now);
+    assert!(net.nodes[push].is_closed());
+}
+
+#[test]
+fn linger_deadline_gives_up_on_an_absent_peer() {
+    let mut net = Net::new();
+    let mut c = cfg(SocketType::Push);
+    c.linger = Some(200 * MS);
+    let push = net.add(c);
+    net.nodes[push].connect("tcp://127.0.0.1:7800").unwrap();
+    net.nodes[push].send(Msg::from("stuck")).unwrap();
+    net.nodes[push].close(net.now);
+    net.advance(199 * MS);
+    assert!(!net.nodes[push].is_closed());
+    net.advance(MS);
+    assert!(net.nodes[push].is_closed());
+}
+
+#[test]
+fn pub_sub_subscriptions_flow_through_engines() {
+    let mut net = Net::new();
+    let publisher = net.add(cfg(SocketType::Pub));
+    let sub = net.add(cfg(SocketType::Sub));
+    net.nodes[publisher].bind("tcp://127.0.0.1:7900").unwrap();
+    net.settle();
+    net.nodes[sub].subscribe(b"weather");
+    net.nodes[sub].connect("tcp://127.0.0.1:7900").unwrap();
+    net.settle();
+    net.nodes[publisher]
+        .send(Msg::from("weather sunny"))
+        .unwrap();
+    net.nodes[publisher].send(Msg::from("sports none")).unwrap();
+    net.settle();
+    assert_eq!(net.recv_all(sub), vec![Msg::from("weather sunny")]);
+}
+
+#[test]
+fn bad_endpoints_are_refused_with_their_name() {
+    let mut e = Engine::new(cfg(SocketType::Push));
+    let err = e.connect("tcp://*:5555").unwrap_err().to_string();
+    assert!(err.contains("tcp://*:5555"), "{err}");
+    let err = e.bind("udp://x:1").unwrap_err().to_string();
+    assert!(err.contains("udp://x:1"), "{err}");
+    let _ = Options::default();
+}
