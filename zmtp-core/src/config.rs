@@ -59,6 +59,9 @@ impl MechanismConfig {
     }
 }
 
+/// Default cap on frames per received message.
+pub const DEFAULT_MAX_FRAMES: usize = 65_536;
+
 /// A configuration value that cannot be used.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -87,6 +90,7 @@ pub struct Config {
     pub(crate) mechanism: MechanismConfig,
     pub(crate) metadata: Metadata,
     pub(crate) max_msg_size: Option<u64>,
+    pub(crate) max_frames: Option<usize>,
     pub(crate) handshake_ivl: Option<Duration>,
     pub(crate) heartbeat_ivl: Option<Duration>,
     pub(crate) heartbeat_timeout: Option<Duration>,
@@ -107,6 +111,7 @@ impl Config {
             mechanism: MechanismConfig::Null,
             metadata: Metadata::new(),
             max_msg_size: None,
+            max_frames: Some(DEFAULT_MAX_FRAMES),
             handshake_ivl: Some(Duration::from_secs(30)),
             heartbeat_ivl: None,
             heartbeat_timeout: None,
@@ -164,6 +169,14 @@ impl Config {
     /// header before anything is allocated. `None` means no limit.
     pub fn with_max_msg_size(mut self, max: Option<u64>) -> Self {
         self.max_msg_size = max;
+        self
+    }
+
+    /// The most frames one received message may have (default 65,536; `None` =
+    /// no limit). libzmq has no such limit, but without one a peer can grow a
+    /// never-ending multipart message until memory runs out.
+    pub fn with_max_frames(mut self, max: Option<usize>) -> Self {
+        self.max_frames = max;
         self
     }
 
@@ -258,8 +271,14 @@ impl Config {
         md
     }
 
+    /// HEARTBEAT_TIMEOUT as libzmq applies it: unset means the interval, zero
+    /// means no timeout.
     pub(crate) fn heartbeat_timeout(&self) -> Option<Duration> {
-        self.heartbeat_timeout.or(self.heartbeat_ivl)
+        match self.heartbeat_timeout {
+            None => self.heartbeat_ivl,
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+        }
     }
 
     /// The PING TTL field in deciseconds, capped at 655 (see `with_heartbeat_ttl`).

@@ -43,6 +43,12 @@ pub enum ConnectionError {
         /// The limit in force.
         max: u64,
     },
+    /// A message with more frames than the configured maximum.
+    #[error("peer sent a message of more than {max} frames")]
+    TooManyFrames {
+        /// The limit in force.
+        max: usize,
+    },
     /// A data frame arrived before the handshake finished. Do not reconnect.
     #[error("peer sent a message before the handshake completed")]
     DataBeforeHandshake,
@@ -120,9 +126,10 @@ impl ConnectionError {
     pub fn zmtp_code(&self) -> Option<u32> {
         Some(match self {
             Self::Wire(WireError::MalformedMetadata) | Self::InvalidMetadata => 0x1000_0018,
-            Self::Wire(_) | Self::MessageTooLarge { .. } | Self::IncompatibleSocketType { .. } => {
-                0x1000_0000
-            }
+            Self::Wire(_)
+            | Self::MessageTooLarge { .. }
+            | Self::TooManyFrames { .. }
+            | Self::IncompatibleSocketType { .. } => 0x1000_0000,
             Self::DataBeforeHandshake | Self::UnexpectedCommand { .. } => 0x1000_0001,
             Self::InvalidNonce => 0x1000_0002,
             Self::MalformedCommand { command } => match *command {

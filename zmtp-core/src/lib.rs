@@ -116,7 +116,7 @@ mod socket_type;
 pub mod wire;
 pub mod z85;
 
-pub use crate::config::{Config, ConfigError, MechanismConfig};
+pub use crate::config::{Config, ConfigError, MechanismConfig, DEFAULT_MAX_FRAMES};
 pub use crate::connection::{Connection, Phase};
 pub use crate::error::{ApiMisuse, ConnectionError, SendError};
 pub use crate::event::{AuthId, AuthReply, AuthRequest, Credentials, Event, PeerInfo};

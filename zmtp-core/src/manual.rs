@@ -47,5 +47,21 @@
 //!   grows as bytes arrive (at most doubling, plus 64 KiB).
 //! - Metadata lengths are checked against the bytes present; CURVE INITIATE
 //!   metadata has no fixed-size buffer (libzmq CVE-2019-13132).
-//! - A multipart message's frame count is not limited here (as in libzmq); the
-//!   owner's high-water marks bound what it buffers.
+//! - Before the handshake completes, frames are also held to 1 MiB, whatever
+//!   MAXMSGSIZE says: an unauthenticated peer cannot make us buffer more.
+//! - Metadata lists hold at most 1,024 properties.
+//! - A received message has at most 65,536 frames by default
+//!   ([`Config::with_max_frames`](crate::Config::with_max_frames)); libzmq has no
+//!   such cap, but without one a never-ending multipart message grows until memory
+//!   runs out.
+//! - PINGs are answered only while less than 64 KiB of output is queued, so a
+//!   peer that sends PINGs and never reads cannot grow our output (libzmq keeps
+//!   one pending PONG).
+//! - CURVE refuses peer keys of small order (an all-zero shared secret), as
+//!   libsodium does; otherwise anyone could compute the box keys.
+//! - Text from the peer kept in errors (ERROR reasons, socket-type names) is cut
+//!   to 255 and 32 bytes.
+//!
+//! Left to the owner: received payloads are slices of the receive buffer, so an
+//! application that holds many small messages read one per `read` keeps each
+//! buffer alive; runtimes size their reads with that in mind.

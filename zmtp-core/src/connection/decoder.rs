@@ -1,6 +1,6 @@
 //! Splits whole frames off the front of the caller's receive buffer.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use crate::error::ConnectionError;
 use crate::wire::frame::FrameHeader;
@@ -18,9 +18,16 @@ pub(crate) struct RawFrame {
     pub(crate) body: BytesMut,
 }
 
+/// Largest command accepted before the handshake completes, whatever MAXMSGSIZE
+/// says: READY and INITIATE carry a few properties, and an unauthenticated peer
+/// must not make us buffer (and parse, and copy) more than this.
+pub(crate) const HANDSHAKE_FRAME_LIMIT: u64 = 1 << 20;
+
 #[derive(Debug)]
 pub(crate) struct Decoder {
     max_size: u64,
+    /// While set, frames are also held to HANDSHAKE_FRAME_LIMIT.
+    pub(crate) handshake: bool,
 }
 
 impl Decoder {
@@ -29,6 +36,7 @@ impl Decoder {
         let cap = isize::MAX as u64;
         Self {
             max_size: max_msg_size.map_or(cap, |m| m.min(cap)),
+            handshake: true,
         }
     }
 
@@ -39,10 +47,15 @@ impl Decoder {
         let Some((header, header_len)) = FrameHeader::parse(buf) else {
             return Ok(None);
         };
-        if header.size > self.max_size {
+        let max = if self.handshake {
+            self.max_size.min(HANDSHAKE_FRAME_LIMIT)
+        } else {
+            self.max_size
+        };
+        if header.size > max {
             return Err(ConnectionError::MessageTooLarge {
                 size: header.size,
-                max: self.max_size,
+                max,
             });
         }
         // Fits in usize: max_size <= isize::MAX.
@@ -57,8 +70,13 @@ impl Decoder {
             buf.reserve(want);
             return Ok(None);
         }
-        let _ = buf.split_to(header_len);
-        let body = buf.split_to(size);
+        buf.advance(header_len);
+        // An empty body takes no reference on the receive buffer.
+        let body = if size == 0 {
+            BytesMut::new()
+        } else {
+            buf.split_to(size)
+        };
         Ok(Some(RawFrame {
             more: header.more,
             command: header.command,
@@ -85,7 +103,8 @@ mod tests {
 
     #[test]
     fn huge_frame_without_limit_reserves_only_a_window() {
-        let d = Decoder::new(None);
+        let mut d = Decoder::new(None);
+        d.handshake = false;
         let mut buf = BytesMut::from(&[0x02u8, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
         assert!(d.decode(&mut buf).unwrap().is_none());
         assert!(buf.capacity() <= 2 * MIN_RESERVE);

@@ -19,10 +19,13 @@ use crate::event::{AuthId, AuthReply, Event, PeerInfo};
 use crate::mechanism::crypto::{CurveSession, INNER_COMMAND, INNER_MORE};
 use crate::mechanism::{Cx, Established, Handshake};
 use crate::message::Msg;
-use crate::wire::command::Command;
+use crate::wire::command::{Command, RawCommand};
 use crate::wire::frame::FrameHeader;
 use crate::wire::greeting::{Greeting, MechanismName, GREETING_LEN};
 use crate::wire::metadata;
+
+/// Above this many queued bytes, PINGs are not answered (see `on_command`).
+const PONG_BACKLOG_LIMIT: usize = 64 * 1024;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,8 +88,12 @@ impl Connection {
         out.batch_for(GREETING_LEN).extend_from_slice(&greeting);
         out.commit(GREETING_LEN);
         let mut timers = TimerTable::default();
-        if let Some(ivl) = config.handshake_ivl.filter(|d| !d.is_zero()) {
-            timers.set(Timer::Handshake, now + ivl);
+        if let Some(at) = config
+            .handshake_ivl
+            .filter(|d| !d.is_zero())
+            .and_then(|d| now.checked_add(d))
+        {
+            timers.set(Timer::Handshake, at);
         }
         Self {
             decoder: Decoder::new(config.max_msg_size),
@@ -189,7 +196,9 @@ impl Connection {
 
     /// Answers an [`Event::AuthRequest`]. Allowing continues the handshake;
     /// denying with 400 or 500 queues an ERROR, and the connection then fails with
-    /// [`ConnectionError::AuthDenied`] (write out `poll_transmit`, then close).
+    /// [`ConnectionError::AuthDenied`]: check [`Connection::error`] after this call
+    /// (a 300 denial queues nothing, so no later I/O would tell you), write out
+    /// `poll_transmit`, then close.
     pub fn auth_reply(&mut self, id: AuthId, reply: AuthReply) -> Result<(), ApiMisuse> {
         if let AuthReply::Deny { status, .. } = &reply {
             if !matches!(status, 300 | 400 | 500) {
@@ -389,15 +398,26 @@ impl Connection {
         });
         self.session = est.session;
         self.handshake = None;
+        self.decoder.handshake = false;
         self.phase = Phase::Active;
         self.timers.stop(Timer::Handshake);
         self.events.push_back(Event::HandshakeSucceeded);
     }
 
     fn start_heartbeats(&mut self, now: Instant) {
-        if let Some(ivl) = self.config.heartbeat_ivl.filter(|d| !d.is_zero()) {
-            self.timers.set(Timer::HeartbeatSend, now + ivl);
+        // PING is ZMTP 3.1: no timer at all for a 3.0 peer (or when we speak 3.0).
+        if !self.speaks_v31() {
+            return;
         }
+        let ivl = self.config.heartbeat_ivl.filter(|d| !d.is_zero());
+        if let Some(at) = ivl.and_then(|d| now.checked_add(d)) {
+            self.timers.set(Timer::HeartbeatSend, at);
+        }
+    }
+
+    /// Whether both sides speak ZMTP 3.1 (we talk our own version to newer peers).
+    fn speaks_v31(&self) -> bool {
+        self.config.minor_version >= 1 && self.peer.as_ref().is_some_and(PeerInfo::is_v31)
     }
 
     fn on_active_frame(&mut self, frame: RawFrame, now: Instant) -> Result<(), ConnectionError> {
@@ -413,6 +433,11 @@ impl Connection {
         if command {
             return self.on_command(body, now);
         }
+        if let Some(max) = self.config.max_frames {
+            if self.partial.len() >= max {
+                return Err(ConnectionError::TooManyFrames { max });
+            }
+        }
         self.partial.push(body);
         if !more {
             let msg = std::mem::take(&mut self.partial);
@@ -423,13 +448,29 @@ impl Connection {
 
     fn on_command(&mut self, body: Bytes, now: Instant) -> Result<(), ConnectionError> {
         let accepts_subs = self.config.socket_type.accepts_subscriptions();
+        // Only the traffic commands are parsed after the handshake; anything else
+        // (READY, ERROR, unknown names) is ignored unread, as libzmq ignores it.
+        let raw = RawCommand::parse(body.clone())?;
+        if !matches!(
+            raw.name.as_ref(),
+            b"PING" | b"PONG" | b"SUBSCRIBE" | b"CANCEL"
+        ) {
+            return Ok(());
+        }
         match Command::parse(body)? {
             Command::Ping { ttl, context } => {
                 if ttl > 0 && !self.timers.is_set(Timer::PeerTtl) {
                     let ttl = Duration::from_millis(u64::from(ttl) * 100);
-                    self.timers.set(Timer::PeerTtl, now + ttl);
+                    if let Some(at) = now.checked_add(ttl) {
+                        self.timers.set(Timer::PeerTtl, at);
+                    }
                 }
-                self.send_command(&Command::Pong(context))?;
+                // A peer that streams PINGs without reading our output would grow
+                // it without bound; like libzmq (one pending PONG), answer only
+                // while the output is moving.
+                if self.out.len() < PONG_BACKLOG_LIMIT {
+                    self.send_command(&Command::Pong(context))?;
+                }
             }
             Command::Subscribe(topic) if accepts_subs => {
                 self.events.push_back(Event::Subscribe(topic));
@@ -445,39 +486,48 @@ impl Connection {
     }
 
     fn deliver(&mut self, msg: Msg) {
-        if self.config.socket_type.accepts_subscriptions() {
-            // 3.0 peers (and libzmq, from anyone) subscribe with data messages whose
-            // first byte is 1 or 0; libzmq examines every frame of such a message.
-            if let Some(first) = msg.first() {
-                if matches!(first.first(), Some(0 | 1)) {
-                    for frame in msg.into_frames() {
-                        match frame.first() {
-                            Some(1) => self.events.push_back(Event::Subscribe(frame.slice(1..))),
-                            Some(0) => self.events.push_back(Event::Cancel(frame.slice(1..))),
-                            _ => {}
-                        }
-                    }
-                    return;
+        let is_sub = |f: &Bytes| matches!(f.first(), Some(0 | 1));
+        if self.config.socket_type.accepts_subscriptions() && msg.frames().iter().any(is_sub) {
+            // 3.0 peers (and libzmq, from anyone) subscribe with data frames whose
+            // first byte is 1 or 0. As libzmq's XPUB, every frame is examined;
+            // the other frames still reach the application.
+            let mut rest = Msg::new();
+            for frame in msg.into_frames() {
+                match frame.first() {
+                    Some(1) => self.events.push_back(Event::Subscribe(frame.slice(1..))),
+                    Some(0) => self.events.push_back(Event::Cancel(frame.slice(1..))),
+                    _ => rest.push(frame),
                 }
             }
+            if !rest.is_empty() {
+                self.events.push_back(Event::Message(rest));
+            }
+            return;
         }
         self.events.push_back(Event::Message(msg));
     }
 
     fn send_subscription(&mut self, subscribe: bool, topic: &[u8]) -> Result<(), SendError> {
-        let topic_bytes = Bytes::copy_from_slice(topic);
-        let v31 = self.peer.as_ref().is_some_and(PeerInfo::is_v31);
-        if !v31 {
+        match self.phase {
+            Phase::Active => {}
+            Phase::Closed => {
+                return Err(SendError::Closed(Msg::single(Bytes::copy_from_slice(
+                    topic,
+                ))))
+            }
+            _ => {
+                return Err(SendError::NotReady(Msg::single(Bytes::copy_from_slice(
+                    topic,
+                ))))
+            }
+        }
+        if !self.speaks_v31() {
             let mut frame = Vec::with_capacity(topic.len() + 1);
             frame.push(u8::from(subscribe));
             frame.extend_from_slice(topic);
             return self.send(Msg::single(frame));
         }
-        match self.phase {
-            Phase::Active => {}
-            Phase::Closed => return Err(SendError::Closed(Msg::single(topic_bytes))),
-            _ => return Err(SendError::NotReady(Msg::single(topic_bytes))),
-        }
+        let topic_bytes = Bytes::copy_from_slice(topic);
         let cmd = if subscribe {
             Command::Subscribe(topic_bytes.clone())
         } else {
@@ -522,19 +572,23 @@ impl Connection {
             return Err(ConnectionError::HeartbeatTimeout);
         }
         if self.timers.expired(Timer::HeartbeatSend, now) {
-            if let Some(ivl) = self.config.heartbeat_ivl {
-                self.timers.set(Timer::HeartbeatSend, now + ivl);
+            match self.config.heartbeat_ivl.and_then(|d| now.checked_add(d)) {
+                Some(at) => self.timers.set(Timer::HeartbeatSend, at),
+                None => self.timers.stop(Timer::HeartbeatSend),
             }
-            // PING is ZMTP 3.1; 3.0 peers would not understand it.
-            if self.peer.as_ref().is_some_and(PeerInfo::is_v31) {
+            if self.speaks_v31() {
                 let ttl = self.config.ping_ttl_ds();
                 self.send_command(&Command::Ping {
                     ttl,
                     context: Bytes::new(),
                 })?;
                 if !self.timers.is_set(Timer::HeartbeatTimeout) {
-                    if let Some(timeout) = self.config.heartbeat_timeout() {
-                        self.timers.set(Timer::HeartbeatTimeout, now + timeout);
+                    if let Some(at) = self
+                        .config
+                        .heartbeat_timeout()
+                        .and_then(|d| now.checked_add(d))
+                    {
+                        self.timers.set(Timer::HeartbeatTimeout, at);
                     }
                 }
             }

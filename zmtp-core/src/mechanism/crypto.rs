@@ -61,10 +61,20 @@ fn open_with(
 pub(crate) struct BoxKey(SalsaBox);
 
 impl BoxKey {
-    pub(crate) fn new(their_public: &[u8; 32], our_secret: &[u8; 32]) -> Self {
+    /// Precomputes the key, refusing a peer key of small order (all-zero shared
+    /// secret), as libsodium's `crypto_box_beforenm` refuses it: with such a key
+    /// anyone can compute the box key, which would defeat the vouch.
+    pub(crate) fn new(
+        their_public: &[u8; 32],
+        our_secret: &[u8; 32],
+    ) -> Result<Self, ConnectionError> {
         let pk = crypto_box::PublicKey::from(*their_public);
         let sk = crypto_box::SecretKey::from(*our_secret);
-        Self(SalsaBox::new(&pk, &sk))
+        let key = SalsaBox::new(&pk, &sk);
+        if probe(&key) == *zero_secret_probe() {
+            return Err(ConnectionError::Cryptographic);
+        }
+        Ok(Self(key))
     }
 
     pub(crate) fn seal(&self, nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8> {
@@ -74,6 +84,29 @@ impl BoxKey {
     pub(crate) fn open(&self, nonce: &[u8; 24], boxed: &[u8]) -> Result<Vec<u8>, ConnectionError> {
         open_with(&self.0, nonce, boxed)
     }
+}
+
+/// Encrypts a fixed block, so that two keys can be compared without exposing them.
+fn probe(key: &SalsaBox) -> [u8; 16] {
+    let mut block = [0u8; 16];
+    if let Ok(tag) =
+        key.encrypt_in_place_detached(GenericArray::from_slice(&[0u8; 24]), b"", &mut block)
+    {
+        block.copy_from_slice(&tag);
+    }
+    block
+}
+
+/// The probe of the key every small-order point yields: X25519 of the all-zero
+/// point is zero whatever the scalar, and so is X25519 of any small-order point
+/// with a clamped scalar (a multiple of the cofactor).
+fn zero_secret_probe() -> &'static [u8; 16] {
+    static PROBE: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    PROBE.get_or_init(|| {
+        let zero = crypto_box::PublicKey::from([0u8; 32]);
+        let any = crypto_box::SecretKey::from([1u8; 32]);
+        probe(&SalsaBox::new(&zero, &any))
+    })
 }
 
 impl std::fmt::Debug for BoxKey {
@@ -166,11 +199,15 @@ impl CurveSession {
         out.put_u8(inner_flags);
         out.put_slice(payload);
         let n = nonce(self.tx_prefix, &self.tx_nonce.to_be_bytes());
-        let tag = self
-            .key
-            .0
-            .encrypt_in_place_detached(GenericArray::from_slice(&n), b"", &mut out[plain_at..])
-            .map_err(|_| ConnectionError::Cryptographic)?;
+        let Ok(tag) = self.key.0.encrypt_in_place_detached(
+            GenericArray::from_slice(&n),
+            b"",
+            &mut out[plain_at..],
+        ) else {
+            // Never leave plaintext queued.
+            out.truncate(start);
+            return Err(ConnectionError::Cryptographic);
+        };
         out[tag_at..plain_at].copy_from_slice(&tag);
         Ok(out.len() - start)
     }
@@ -180,10 +217,7 @@ impl CurveSession {
     pub(crate) fn decrypt(&mut self, mut body: BytesMut) -> Result<(u8, Bytes), ConnectionError> {
         if !body.starts_with(MESSAGE_NAME) {
             return Err(ConnectionError::UnexpectedCommand {
-                name: String::from_utf8_lossy(body.get(1..).unwrap_or_default())
-                    .chars()
-                    .take(32)
-                    .collect(),
+                name: super::peer_text(body.get(1..body.len().min(33)).unwrap_or_default(), 32),
             });
         }
         if body.len() < MESSAGE_OVERHEAD {

@@ -63,8 +63,10 @@ impl Curve {
                 let mut secret = [0u8; 32];
                 cx.config.random.fill(&mut secret);
                 let transient = KeyPair::from_secret(SecretKey(secret));
+                // A small-order server key is refused by the server's box check.
                 let hello_box = BoxKey::new(&server_key.0, &transient.secret.0)
-                    .seal(&nonce(b"CurveZMQHELLO---", &1u64.to_be_bytes()), &[0u8; 64]);
+                    .map(|k| k.seal(&nonce(b"CurveZMQHELLO---", &1u64.to_be_bytes()), &[0u8; 64]))
+                    .unwrap_or_else(|_| vec![0u8; 80]);
                 cx.send_parts(
                     "HELLO",
                     &[
@@ -185,7 +187,7 @@ impl Curve {
             return Err(ConnectionError::MalformedCommand { command: "WELCOME" });
         }
         let server_key = self.server_key.unwrap_or(PublicKey([0; 32]));
-        let plain = BoxKey::new(&server_key.0, &transient.secret.0)
+        let plain = BoxKey::new(&server_key.0, &transient.secret.0)?
             .open(&nonce(b"WELCOME-", &body[8..24]), &body[24..])?;
         let mut server_transient = [0u8; 32];
         server_transient.copy_from_slice(&plain[..32]);
@@ -196,7 +198,7 @@ impl Curve {
         let mut vouch_plain = [0u8; 64];
         vouch_plain[..32].copy_from_slice(&transient.public.0);
         vouch_plain[32..].copy_from_slice(&server_key.0);
-        let vouch = BoxKey::new(&server_transient, &self.keypair.secret.0)
+        let vouch = BoxKey::new(&server_transient, &self.keypair.secret.0)?
             .seal(&nonce(b"VOUCH---", &vouch_nonce), &vouch_plain);
 
         let md = cx.config.local_metadata();
@@ -205,7 +207,7 @@ impl Curve {
         plain.extend_from_slice(&vouch_nonce);
         plain.extend_from_slice(&vouch);
         md.emit(&mut plain);
-        let session = BoxKey::new(&server_transient, &transient.secret.0);
+        let session = BoxKey::new(&server_transient, &transient.secret.0)?;
         let short = 2u64.to_be_bytes();
         let boxed = session.seal(&nonce(b"CurveZMQINITIATE", &short), &plain);
         cx.send_parts("INITIATE", &[cookie, &short, &boxed]);
@@ -221,7 +223,7 @@ impl Curve {
         let mut client_transient = [0u8; 32];
         client_transient.copy_from_slice(&body[80..112]);
         // The plaintext should be 64 zeros; like libzmq, only the box is checked.
-        BoxKey::new(&client_transient, &self.keypair.secret.0)
+        BoxKey::new(&client_transient, &self.keypair.secret.0)?
             .open(&nonce(b"CurveZMQHELLO---", &body[112..120]), &body[120..])?;
 
         let random = &cx.config.random;
@@ -244,7 +246,7 @@ impl Curve {
         welcome_plain.extend_from_slice(&server_transient.public.0);
         welcome_plain.extend_from_slice(&cookie_nonce);
         welcome_plain.extend_from_slice(&cookie_box);
-        let welcome_box = BoxKey::new(&client_transient, &self.keypair.secret.0)
+        let welcome_box = BoxKey::new(&client_transient, &self.keypair.secret.0)?
             .seal(&nonce(b"WELCOME-", &welcome_nonce), &welcome_plain);
         cx.send_parts("WELCOME", &[&welcome_nonce, &welcome_box]);
         self.state = State::ServerExpectInitiate {
@@ -276,7 +278,7 @@ impl Curve {
         let mut server_transient_secret = [0u8; 32];
         server_transient_secret.copy_from_slice(&cookie[32..64]);
         let short = &body[105..113];
-        let session = BoxKey::new(client_transient, &server_transient_secret);
+        let session = BoxKey::new(client_transient, &server_transient_secret)?;
         let plain = session.open(&nonce(b"CurveZMQINITIATE", short), &body[113..])?;
         if plain.len() < 128 {
             return Err(ConnectionError::MalformedCommand {
@@ -285,7 +287,7 @@ impl Curve {
         }
         let mut client_key = [0u8; 32];
         client_key.copy_from_slice(&plain[..32]);
-        let vouch = BoxKey::new(&client_key, &server_transient_secret)
+        let vouch = BoxKey::new(&client_key, &server_transient_secret)?
             .open(&nonce(b"VOUCH---", &plain[32..48]), &plain[48..128])?;
         // libzmq checks only the C' half; the S half binds the vouch to this server.
         if vouch[..32] != client_transient[..] || vouch[32..64] != self.keypair.public.0 {

@@ -62,7 +62,10 @@ impl Cx<'_> {
         mechanism: MechanismName,
         credentials: Credentials,
     ) -> AuthId {
-        *self.next_auth_id += 1;
+        // Unique across connections, so a reply given to the wrong connection is
+        // refused instead of taken.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        *self.next_auth_id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = AuthId(*self.next_auth_id);
         self.events.push_back(Event::AuthRequest(AuthRequest {
             id,
@@ -181,7 +184,7 @@ pub(crate) fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(),
         if !compatible {
             return Err(ConnectionError::IncompatibleSocketType {
                 ours,
-                peer: String::from_utf8_lossy(value).into_owned(),
+                peer: peer_text(value, 32),
             });
         }
     }
@@ -217,6 +220,12 @@ pub(crate) fn peer_error(data: &Bytes) -> ConnectionError {
     let reason = crate::wire::command::parse_error_reason(data)
         .unwrap_or_else(|_| data.slice(data.len().min(1)..));
     ConnectionError::PeerError {
-        reason: String::from_utf8_lossy(&reason).into_owned(),
+        reason: peer_text(&reason, 255),
     }
+}
+
+/// Text from the peer for an error value, cut to `max` bytes first so a huge
+/// field cannot become a huge (and repeatedly cloned) string.
+pub(crate) fn peer_text(bytes: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
 }

@@ -38,9 +38,9 @@ impl RawCommand {
         self.name.as_ref() == name.as_bytes()
     }
 
-    /// The name as text, for error messages.
+    /// The name as text, for error messages (at most 32 bytes of it).
     pub fn name_text(&self) -> String {
-        String::from_utf8_lossy(&self.name).into_owned()
+        String::from_utf8_lossy(&self.name[..self.name.len().min(32)]).into_owned()
     }
 }
 

@@ -9,6 +9,8 @@ use super::WireError;
 pub const SOCKET_TYPE: &str = "Socket-Type";
 /// Property name of the peer's routing id. The wire name is always `Identity`.
 pub const IDENTITY: &str = "Identity";
+/// Most properties accepted in one list.
+pub const MAX_PROPERTIES: usize = 1024;
 
 /// An ordered list of metadata properties.
 ///
@@ -73,6 +75,11 @@ impl Metadata {
         let mut props = Vec::new();
         let mut pos = 0usize;
         while pos < body.len() {
+            // Each property costs far more in memory than its 5-byte minimum on
+            // the wire; an honest peer sends a handful.
+            if props.len() == MAX_PROPERTIES {
+                return Err(WireError::MalformedMetadata);
+            }
             let name_len = usize::from(body[pos]);
             pos += 1;
             let name_end = pos + name_len;
