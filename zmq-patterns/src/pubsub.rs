@@ -20,8 +20,10 @@ impl Socket {
         let Kind::Pub { all, notes } = &mut self.kind else {
             return;
         };
-        pipe.subs.add(&topic);
-        let first = all.add(&topic);
+        // Per pipe, subscriptions are a set (libzmq's mtrie keeps a set of pipes
+        // per topic): a peer's second SUBSCRIBE to a topic changes nothing, and
+        // one CANCEL removes it.
+        let first = pipe.subs.insert(&topic) && all.add(&topic);
         if is_xpub && (first || verbose) {
             notes.push_back(notification(1, &topic));
         }

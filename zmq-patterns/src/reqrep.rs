@@ -45,6 +45,7 @@ impl Socket {
                 for p in self.pipes.values_mut() {
                     p.inq.clear();
                 }
+                self.reap_closing();
                 Ok(())
             }
             Err(SendError::WouldBlock(mut m)) => {

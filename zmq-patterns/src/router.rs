@@ -1,5 +1,7 @@
 //! ROUTER (RFC 28): routing ids, addressed sends, prefixed receives.
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use zmtp_core::Msg;
 
@@ -19,21 +21,20 @@ impl Socket {
             return Ok(peer.routing_id.clone());
         };
         let rid = if peer.routing_id.is_empty() {
-            loop {
-                *next_id = next_id.wrapping_add(1);
-                let mut v = vec![0u8];
-                v.extend_from_slice(&next_id.to_be_bytes());
-                let candidate = Bytes::from(v);
-                if !by_id.contains_key(&candidate) {
-                    break candidate;
-                }
-            }
+            fresh_id(by_id, next_id)
         } else {
             peer.routing_id.clone()
         };
         if let Some(&old) = by_id.get(&rid) {
             if !handover {
                 return Err(AttachError::DuplicateRoutingId);
+            }
+            // As libzmq: the old pipe gets a fresh id for what it still delivers,
+            // so replies to those go nowhere rather than to the new peer.
+            let fresh = fresh_id(by_id, next_id);
+            by_id.insert(fresh.clone(), old);
+            if let Some(p) = self.pipes.get_mut(&old) {
+                p.routing_id = fresh;
             }
             self.actions.push_back(PipeAction::Terminate(old));
         }
@@ -73,8 +74,7 @@ impl Socket {
     }
 
     pub(crate) fn router_recv(&mut self) -> Result<Msg, RecvError> {
-        let (pipe, mut msg) = self.fq_recv_from().ok_or(RecvError::WouldBlock)?;
-        let rid = self.routing_id(pipe).cloned().unwrap_or_default();
+        let (_, mut msg, rid) = self.fq_pop().ok_or(RecvError::WouldBlock)?;
         msg.push_front(rid);
         Ok(msg)
     }
@@ -85,6 +85,20 @@ impl Socket {
             if by_id.get(rid) == Some(&id) {
                 by_id.remove(rid);
             }
+        }
+    }
+}
+
+/// A generated routing id: 0x00 then a 32-bit counter, as libzmq makes them,
+/// skipping any already in use.
+fn fresh_id(by_id: &HashMap<Bytes, PipeId>, next_id: &mut u32) -> Bytes {
+    loop {
+        *next_id = next_id.wrapping_add(1);
+        let mut v = vec![0u8];
+        v.extend_from_slice(&next_id.to_be_bytes());
+        let candidate = Bytes::from(v);
+        if !by_id.contains_key(&candidate) {
+            return candidate;
         }
     }
 }

@@ -235,6 +235,10 @@ impl Socket {
             return Vec::new();
         }
         self.order.retain(|p| *p != id);
+        self.lb.retain(|p| *p != id);
+        self.dirty.retain(|p| *p != id);
+        pipe.in_lb = false;
+        pipe.dirty = false;
         self.on_detach(id, &pipe);
         let out = std::mem::take(&mut pipe.out);
         pipe.out_msgs = 0;
@@ -272,7 +276,7 @@ impl Socket {
         let Some(msg) = self.filter_incoming(id, msg) else {
             return Ok(());
         };
-        let conflate = self.opts.conflate;
+        let conflate = self.conflate();
         let rcvhwm = self.opts.rcvhwm;
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return Ok(());
@@ -294,7 +298,7 @@ impl Socket {
     pub fn can_accept(&self, id: PipeId) -> bool {
         self.pipes.get(&id).is_some_and(|p| {
             !p.closing
-                && (self.opts.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
+                && (self.conflate() || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
         })
     }
 
@@ -415,12 +419,17 @@ impl Socket {
 
     // ---- shared parts ----
 
+    /// CONFLATE as libzmq applies it: only to DEALER, PULL, PUSH, PUB and SUB.
+    fn conflate(&self) -> bool {
+        self.opts.conflate && is_conflatable(self.socket_type)
+    }
+
     fn any_inbound(&self) -> bool {
         self.pipes.values().any(|p| !p.inq.is_empty())
     }
 
     fn has_room(&self, p: &Pipe) -> bool {
-        !p.closing && (self.opts.conflate || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
+        !p.closing && (self.conflate() || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
     }
 
     fn any_has_room(&self) -> bool {
@@ -485,7 +494,7 @@ impl Socket {
     /// Queues an item on a pipe and marks it dirty. Conflate keeps only the newest
     /// message.
     pub(crate) fn push_out(&mut self, id: PipeId, item: Outbound) {
-        let conflate = self.opts.conflate && is_conflatable(self.socket_type);
+        let conflate = self.conflate();
         let Some(p) = self.pipes.get_mut(&id) else {
             return;
         };
@@ -508,6 +517,11 @@ impl Socket {
         self.pipes.get(&id).is_some_and(|p| self.has_room(p))
     }
 
+    /// Forgets detached pipes whose received messages are all gone.
+    pub(crate) fn reap_closing(&mut self) {
+        self.pipes.retain(|_, p| !(p.closing && p.inq.is_empty()));
+    }
+
     /// Fair queue: one message from each pipe with data, in turn.
     pub(crate) fn fq_recv(&mut self) -> Option<Msg> {
         self.fq_recv_from().map(|(_, m)| m)
@@ -515,6 +529,12 @@ impl Socket {
 
     /// As `fq_recv`, also naming the pipe.
     pub(crate) fn fq_recv_from(&mut self) -> Option<(PipeId, Msg)> {
+        self.fq_pop().map(|(id, m, _)| (id, m))
+    }
+
+    /// As `fq_recv_from`, also giving the pipe's routing id (still known for a
+    /// departed pipe's last messages).
+    pub(crate) fn fq_pop(&mut self) -> Option<(PipeId, Msg, Bytes)> {
         while let Some(id) = self.fq.pop_front() {
             let Some(p) = self.pipes.get_mut(&id) else {
                 continue;
@@ -523,6 +543,7 @@ impl Socket {
                 p.in_fq = false;
                 continue;
             };
+            let rid = p.routing_id.clone();
             if p.inq.is_empty() {
                 p.in_fq = false;
                 if p.closing {
@@ -531,7 +552,7 @@ impl Socket {
             } else {
                 self.fq.push_back(id);
             }
-            return Some((id, msg));
+            return Some((id, msg, rid));
         }
         None
     }

@@ -38,6 +38,12 @@ impl Subscriptions {
         true
     }
 
+    /// Adds `prefix` once: set semantics, for a publisher's view of one peer.
+    /// Returns true if it was not there yet.
+    pub fn insert(&mut self, prefix: &[u8]) -> bool {
+        !self.counts.contains_key(prefix) && self.add(prefix)
+    }
+
     /// Removes one subscription to `prefix`. `Some(true)` if that was the last,
     /// `Some(false)` if others remain, `None` if there was none.
     pub fn remove(&mut self, prefix: &[u8]) -> Option<bool> {
