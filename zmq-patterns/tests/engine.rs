@@ -632,3 +632,95 @@ fn bad_endpoints_are_refused_with_their_name() {
     assert!(err.contains("udp://x:1"), "{err}");
     let _ = Options::default();
 }
+
+/// Moves items from `a`'s side of an inproc link to `b`'s, as far as `b` takes
+/// them; returns how many moved.
+fn pump_inproc(a: &mut Engine, a_id: ConnId, b: &mut Engine, b_id: ConnId) -> usize {
+    let mut moved = 0;
+    while b.inproc_ready(b_id) {
+        let Some(item) = a.poll_inproc(a_id) else {
+            break;
+        };
+        b.handle_inproc(b_id, item).unwrap();
+        moved += 1;
+    }
+    moved
+}
+
+#[test]
+fn inproc_joins_two_engines_without_zmtp_and_honours_both_hwms() {
+    let mut pc = cfg(SocketType::Pull);
+    pc.options.rcvhwm = 3;
+    let mut pull = Engine::new(pc);
+    let mut sc = cfg(SocketType::Push);
+    sc.options.sndhwm = 2;
+    let mut push = Engine::new(sc);
+
+    // Connect before bind: the pipe exists and queues up to SNDHWM.
+    push.connect("inproc://work").unwrap();
+    let Some(Action::Connect { id: cid, endpoint }) = push.poll_action() else {
+        panic!()
+    };
+    assert_eq!(endpoint, Endpoint::Inproc("work".into()));
+    push.send(Msg::from("a")).unwrap();
+    push.send(Msg::from("b")).unwrap();
+    assert!(matches!(
+        push.send(Msg::from("c")),
+        Err(SendError::WouldBlock(_))
+    ));
+
+    let lid = pull.bind("inproc://work").unwrap();
+    let b_id = pull.handle_inproc_accepted(lid, push.local_peer()).unwrap();
+    let a_id = push
+        .handle_inproc_connected(cid, pull.local_peer())
+        .unwrap();
+    assert_eq!(pump_inproc(&mut push, a_id, &mut pull, b_id), 2);
+    push.send(Msg::from("c")).unwrap();
+    push.send(Msg::from("d")).unwrap();
+    // The receiver takes one more (RCVHWM 3), then back-pressure.
+    assert_eq!(pump_inproc(&mut push, a_id, &mut pull, b_id), 1);
+    assert!(!pull.inproc_ready(b_id));
+    assert_eq!(pull.recv().unwrap(), Msg::from("a"));
+    let resumed = std::iter::from_fn(|| pull.poll_action()).any(|a| a == Action::ResumeRead(b_id));
+    assert!(resumed, "the receiver says when it has room again");
+    assert_eq!(pump_inproc(&mut push, a_id, &mut pull, b_id), 1);
+    let rest: Vec<Msg> = std::iter::from_fn(|| pull.recv().ok()).collect();
+    assert_eq!(rest, vec![Msg::from("b"), Msg::from("c"), Msg::from("d")]);
+}
+
+#[test]
+fn inproc_refuses_incompatible_peers_and_carries_subscriptions() {
+    let mut publisher = Engine::new(cfg(SocketType::Pub));
+    let mut sub = Engine::new(cfg(SocketType::Sub));
+    let mut push = Engine::new(cfg(SocketType::Push));
+    let lid = publisher.bind("inproc://news").unwrap();
+    assert!(publisher
+        .handle_inproc_accepted(lid, push.local_peer())
+        .is_err());
+    let _ = push.poll_action();
+
+    sub.subscribe(b"a");
+    sub.connect("inproc://news").unwrap();
+    let cid = std::iter::from_fn(|| sub.poll_action())
+        .find_map(|a| match a {
+            Action::Connect { id, .. } => Some(id),
+            _ => None,
+        })
+        .unwrap();
+    let p_id = publisher
+        .handle_inproc_accepted(lid, sub.local_peer())
+        .unwrap();
+    let s_id = sub
+        .handle_inproc_connected(cid, publisher.local_peer())
+        .unwrap();
+    assert_eq!(
+        pump_inproc(&mut sub, s_id, &mut publisher, p_id),
+        1,
+        "the subscription"
+    );
+    publisher.send(Msg::from("a1")).unwrap();
+    publisher.send(Msg::from("b1")).unwrap();
+    pump_inproc(&mut publisher, p_id, &mut sub, s_id);
+    assert_eq!(sub.recv().unwrap(), Msg::from("a1"));
+    assert!(matches!(sub.recv(), Err(RecvError::WouldBlock)));
+}

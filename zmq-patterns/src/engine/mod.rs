@@ -159,6 +159,15 @@ struct Listener {
     endpoint: Endpoint,
 }
 
+/// An inproc peer: another engine in this process, joined without ZMTP. The
+/// runtime moves whole messages between the two pipes.
+struct InprocLink {
+    pipe: PipeId,
+    /// The runtime found this side full; tell it when there is room again.
+    blocked: bool,
+    connector: Option<ConnectorId>,
+}
+
 /// A socket with its connections, sans I/O. See the module docs.
 pub struct Engine {
     socket: Socket,
@@ -167,6 +176,7 @@ pub struct Engine {
     reconnect_ivl_max: Option<Duration>,
     linger: Option<Duration>,
     conns: HashMap<ConnId, Conn>,
+    inproc: HashMap<ConnId, InprocLink>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
     dying: HashMap<ConnId, Connection>,
     pipe_conn: HashMap<PipeId, ConnId>,
@@ -195,6 +205,7 @@ impl Engine {
             reconnect_ivl_max: config.reconnect_ivl_max,
             linger: config.linger,
             conns: HashMap::new(),
+            inproc: HashMap::new(),
             dying: HashMap::new(),
             pipe_conn: HashMap::new(),
             connectors: HashMap::new(),
@@ -336,6 +347,115 @@ impl Engine {
         Some(conn)
     }
 
+    /// What an inproc peer learns about this socket instead of a handshake.
+    pub fn local_peer(&self) -> PeerMeta {
+        PeerMeta::new(Some(self.cfg.socket_type()), self.cfg.routing_id().clone())
+    }
+
+    /// An inproc connect found its bound peer (`peer` is that engine's
+    /// [`Engine::local_peer`]). Messages queued since `connect` flow at once.
+    pub fn handle_inproc_connected(
+        &mut self,
+        id: ConnectorId,
+        peer: PeerMeta,
+    ) -> Result<ConnId, EngineError> {
+        let c = self.connectors.get(&id).ok_or(EngineError::Closed)?;
+        let (pipe, endpoint) = (c.pipe, c.endpoint.clone());
+        if !self.socket.is_attached(pipe) {
+            self.socket.attach(pipe, peer)?;
+        }
+        let conn = ConnId(self.alloc());
+        self.inproc.insert(
+            conn,
+            InprocLink {
+                pipe,
+                blocked: false,
+                connector: Some(id),
+            },
+        );
+        self.monitor
+            .push_back(MonitorEvent::Connected(endpoint.clone()));
+        self.monitor
+            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
+        self.actions.push_back(Action::Flush(conn));
+        Ok(conn)
+    }
+
+    /// An inproc peer connected to one of our inproc listeners.
+    pub fn handle_inproc_accepted(
+        &mut self,
+        id: ListenerId,
+        peer: PeerMeta,
+    ) -> Result<ConnId, EngineError> {
+        let endpoint = self
+            .listeners
+            .get(&id)
+            .map(|l| l.endpoint.clone())
+            .ok_or(EngineError::Closed)?;
+        let pipe = PipeId(self.alloc());
+        self.socket.attach(pipe, peer)?;
+        let conn = ConnId(self.alloc());
+        self.inproc.insert(
+            conn,
+            InprocLink {
+                pipe,
+                blocked: false,
+                connector: None,
+            },
+        );
+        self.monitor
+            .push_back(MonitorEvent::Accepted(endpoint.clone()));
+        self.monitor
+            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
+        Ok(conn)
+    }
+
+    /// Whether this side of an inproc link can take another item now. When it
+    /// cannot, [`Action::ResumeRead`] names the link once the application has made
+    /// room.
+    pub fn inproc_ready(&mut self, id: ConnId) -> bool {
+        let Some(link) = self.inproc.get_mut(&id) else {
+            return false;
+        };
+        let ready = self.socket.can_accept(link.pipe);
+        link.blocked = !ready;
+        ready
+    }
+
+    /// The next item this side sends over an inproc link.
+    pub fn poll_inproc(&mut self, id: ConnId) -> Option<Outbound> {
+        let pipe = self.inproc.get(&id)?.pipe;
+        self.socket.poll_outbound(pipe)
+    }
+
+    /// An item arrived over an inproc link (check [`Engine::inproc_ready`] first;
+    /// a message that does not fit is handed back).
+    pub fn handle_inproc(&mut self, id: ConnId, item: Outbound) -> Result<(), Outbound> {
+        let Some(pipe) = self.inproc.get(&id).map(|l| l.pipe) else {
+            return Ok(());
+        };
+        match item {
+            Outbound::Message(m) => self
+                .socket
+                .handle_message(pipe, m)
+                .map_err(Outbound::Message)?,
+            Outbound::Subscribe(t) => self.socket.handle_subscribe(pipe, t),
+            Outbound::Cancel(t) => self.socket.handle_cancel(pipe, t),
+        }
+        self.flush_dirty();
+        Ok(())
+    }
+
+    /// The other end of an inproc link went away.
+    pub fn handle_inproc_closed(&mut self, id: ConnId) {
+        if let Some(link) = self.inproc.remove(&id) {
+            self.socket.detach(link.pipe);
+            if let Some(c) = link.connector.and_then(|c| self.connectors.get_mut(&c)) {
+                c.conn = None;
+            }
+        }
+    }
+
     /// A connect attempt failed; a retry is scheduled.
     pub fn handle_connect_failed(&mut self, id: ConnectorId, now: Instant) {
         self.schedule_reconnect(id, now);
@@ -447,6 +567,18 @@ impl Engine {
     pub fn recv(&mut self) -> Result<Msg, RecvError> {
         let r = self.socket.recv();
         self.unstash();
+        let resumed: Vec<ConnId> = self
+            .inproc
+            .iter()
+            .filter(|(_, l)| l.blocked && self.socket.can_accept(l.pipe))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in resumed {
+            if let Some(l) = self.inproc.get_mut(&id) {
+                l.blocked = false;
+            }
+            self.actions.push_back(Action::ResumeRead(id));
+        }
         self.flush_dirty();
         r
     }
@@ -681,6 +813,10 @@ impl Engine {
     /// Moves queued messages of a pipe into its live connection, up to the
     /// connection's byte limit.
     fn fill_conn(&mut self, pipe: PipeId) {
+        if let Some((&id, _)) = self.inproc.iter().find(|(_, l)| l.pipe == pipe) {
+            self.actions.push_back(Action::Flush(id));
+            return;
+        }
         let Some(&id) = self.pipe_conn.get(&pipe) else {
             return;
         };
@@ -851,6 +987,7 @@ impl Engine {
             .values()
             .map(|c| c.pipe)
             .chain(self.conns.values().map(|c| c.pipe))
+            .chain(self.inproc.values().map(|l| l.pipe))
             .all(|p| !self.socket.has_outbound(p));
         pipes_empty && self.conns.values().all(|c| c.conn.pending_transmit() == 0)
     }
@@ -860,6 +997,12 @@ impl Engine {
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in conns {
             self.drop_conn(id);
+        }
+        // The runtime tells each inproc peer (`handle_inproc_closed`).
+        let links: Vec<ConnId> = self.inproc.keys().copied().collect();
+        for id in links {
+            self.inproc.remove(&id);
+            self.actions.push_back(Action::Close(id));
         }
         let listeners: Vec<ListenerId> = self.listeners.keys().copied().collect();
         for id in listeners {
