@@ -22,6 +22,8 @@ const WIRE_CAPACITY: usize = 256 * 1024;
 /// One direction of a stream.
 #[derive(Default)]
 struct Wire {
+    /// Sent, not yet arrived: (arrival time, bytes), for a network with latency.
+    delayed: std::collections::VecDeque<(Instant, Vec<u8>)>,
     in_flight: BytesMut,
     rbuf: BytesMut,
     /// The sender closed: deliver EOF once the bytes are through.
@@ -45,6 +47,8 @@ struct Net {
     next_port: u16,
     monitor: Vec<Vec<MonitorEvent>>,
     connects: Vec<usize>,
+    /// One-way delay of every link.
+    latency: Duration,
 }
 
 impl Net {
@@ -57,6 +61,7 @@ impl Net {
             next_port: 40000,
             monitor: Vec::new(),
             connects: Vec::new(),
+            latency: Duration::ZERO,
         }
     }
 
@@ -149,6 +154,7 @@ impl Net {
                 }
             }
             Action::Close(conn) => {
+                let latency = self.latency;
                 let mut last = Vec::new();
                 while let Some(chunk) = self.nodes[n].poll_transmit(conn) {
                     last.extend_from_slice(&chunk);
@@ -156,7 +162,9 @@ impl Net {
                 for link in &mut self.links {
                     for i in 0..2 {
                         if link.ends[i] == (n, conn) {
-                            link.wires[1 - i].in_flight.extend_from_slice(&last);
+                            link.wires[1 - i]
+                                .delayed
+                                .push_back((now + latency, last.clone()));
                             // The other end sees EOF after what is in flight.
                             link.wires[1 - i].eof = true;
                             link.wires[i].eof_delivered = true;
@@ -177,13 +185,28 @@ impl Net {
             // Sender side: collect its output unless it closed, up to what socket
             // buffers would hold.
             if !self.links[l].wires[i].eof {
-                while self.links[l].wires[i].in_flight.len() < WIRE_CAPACITY {
+                loop {
+                    let wire = &self.links[l].wires[i];
+                    let queued: usize = wire.in_flight.len()
+                        + wire.delayed.iter().map(|(_, b)| b.len()).sum::<usize>();
+                    if queued >= WIRE_CAPACITY {
+                        break;
+                    }
                     let Some(chunk) = self.nodes[from_node].poll_transmit(from_conn) else {
                         break;
                     };
-                    self.links[l].wires[i].in_flight.extend_from_slice(&chunk);
+                    let at = now + self.latency;
+                    self.links[l].wires[i]
+                        .delayed
+                        .push_back((at, chunk.to_vec()));
                     progress = true;
                 }
+            }
+            let wire = &mut self.links[l].wires[i];
+            while wire.delayed.front().is_some_and(|(at, _)| *at <= now) {
+                let (_, bytes) = wire.delayed.pop_front().unwrap();
+                wire.in_flight.extend_from_slice(&bytes);
+                progress = true;
             }
             if self.links[l].stalled || self.links[l].wires[i].eof_delivered {
                 continue;
@@ -198,7 +221,11 @@ impl Net {
                 progress = true;
             }
             let wire = &mut self.links[l].wires[i];
-            if wire.eof && wire.in_flight.is_empty() && !wire.eof_delivered {
+            if wire.eof
+                && wire.in_flight.is_empty()
+                && wire.delayed.is_empty()
+                && !wire.eof_delivered
+            {
                 wire.eof_delivered = true;
                 self.nodes[to_node].handle_eof(to_conn, now);
                 progress = true;
@@ -211,10 +238,16 @@ impl Net {
         let end = self.now + by;
         loop {
             self.settle();
+            let arrivals = self
+                .links
+                .iter()
+                .flat_map(|l| l.wires.iter())
+                .filter_map(|w| w.delayed.front().map(|(at, _)| *at));
             let next = self
                 .nodes
                 .iter()
                 .filter_map(Engine::poll_timeout)
+                .chain(arrivals)
                 .filter(|t| *t <= end)
                 .min();
             let Some(at) = next else { break };
@@ -237,6 +270,7 @@ impl Net {
                     link.wires[1 - i].eof = true;
                     link.wires[i].eof_delivered = true;
                     link.wires[i].in_flight.clear();
+                    link.wires[i].delayed.clear();
                 }
             }
         }
@@ -468,6 +502,7 @@ fn curve_monitor_events_for_success_and_key_refusal() {
     let kinds = |evs: &[MonitorEvent]| -> Vec<&'static str> {
         evs.iter()
             .map(|e| match e {
+                MonitorEvent::ConnectDelayed(_) => "connect_delayed",
                 MonitorEvent::Connected(_) => "connected",
                 MonitorEvent::HandshakeSucceeded(_) => "handshake_succeeded",
                 MonitorEvent::HandshakeFailed { .. } => "handshake_failed",
@@ -479,14 +514,14 @@ fn curve_monitor_events_for_success_and_key_refusal() {
     };
     assert_eq!(
         kinds(&net.monitor[clients[0]]),
-        ["connected", "handshake_succeeded"]
+        ["connect_delayed", "connected", "handshake_succeeded"]
     );
     assert_eq!(
         kinds(&net.monitor[clients[1]]),
-        ["connected", "handshake_failed"]
+        ["connect_delayed", "connected", "handshake_failed"]
     );
     assert!(matches!(
-        &net.monitor[clients[1]][1],
+        &net.monitor[clients[1]][2],
         MonitorEvent::HandshakeFailed { error: ConnectionError::PeerError { reason }, .. } if reason == "400"
     ));
     assert_eq!(net.connects[clients[1]], 1);
@@ -723,4 +758,46 @@ fn inproc_refuses_incompatible_peers_and_carries_subscriptions() {
     pump_inproc(&mut publisher, p_id, &mut sub, s_id);
     assert_eq!(sub.recv().unwrap(), Msg::from("a1"));
     assert!(matches!(sub.recv(), Err(RecvError::WouldBlock)));
+}
+
+#[test]
+fn latency_delays_round_trips_but_heartbeats_survive_it() {
+    let mut net = Net::new();
+    net.latency = 50 * MS;
+    let rep = net.add(cfg(SocketType::Rep));
+    let req = net.add(EngineConfig::new(
+        Config::new(SocketType::Req)
+            .with_heartbeat_ivl(Some(100 * MS))
+            .with_heartbeat_timeout(Some(300 * MS)),
+    ));
+    net.nodes[rep].bind("tcp://127.0.0.1:8000").unwrap();
+    net.settle();
+    net.nodes[req].connect("tcp://127.0.0.1:8000").unwrap();
+    net.nodes[req].send(Msg::from("q")).unwrap();
+    // Greetings, READYs and the request each take a one-way trip.
+    net.advance(99 * MS);
+    assert!(matches!(net.nodes[rep].recv(), Err(RecvError::WouldBlock)));
+    net.advance(200 * MS);
+    assert_eq!(net.nodes[rep].recv().unwrap(), Msg::from("q"));
+    net.nodes[rep].send(Msg::from("a")).unwrap();
+    net.advance(49 * MS);
+    assert!(matches!(net.nodes[req].recv(), Err(RecvError::WouldBlock)));
+    net.advance(MS);
+    assert_eq!(net.nodes[req].recv().unwrap(), Msg::from("a"));
+    // A 100 ms round trip is well inside the 300 ms heartbeat timeout.
+    net.advance(2000 * MS);
+    assert!(!net.monitor[req]
+        .iter()
+        .any(|e| matches!(e, MonitorEvent::Disconnected { .. })));
+
+    // Latency beyond the timeout looks like a dead peer.
+    net.latency = 400 * MS;
+    net.advance(2000 * MS);
+    assert!(net.monitor[req].iter().any(|e| matches!(
+        e,
+        MonitorEvent::Disconnected {
+            error: ConnectionError::HeartbeatTimeout,
+            ..
+        }
+    )));
 }

@@ -268,6 +268,8 @@ impl Engine {
                 conn: None,
             },
         );
+        self.monitor
+            .push_back(MonitorEvent::ConnectDelayed(endpoint.clone()));
         self.actions.push_back(Action::Connect { id, endpoint });
         Ok(id)
     }
@@ -513,6 +515,8 @@ impl Engine {
         for id in retries {
             if let Some(c) = self.connectors.get_mut(&id) {
                 c.retry_at = None;
+                self.monitor
+                    .push_back(MonitorEvent::ConnectDelayed(c.endpoint.clone()));
                 self.actions.push_back(Action::Connect {
                     id,
                     endpoint: c.endpoint.clone(),

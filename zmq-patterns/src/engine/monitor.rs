@@ -19,6 +19,8 @@ pub enum MonitorEvent {
     },
     /// A listener accepted a connection.
     Accepted(Endpoint),
+    /// A connect attempt started and has not completed yet.
+    ConnectDelayed(Endpoint),
     /// An outgoing connection was established.
     Connected(Endpoint),
     /// A connect attempt failed or a connection dropped; a retry is scheduled.
