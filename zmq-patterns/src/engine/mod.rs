@@ -366,19 +366,12 @@ impl Engine {
         if !self.socket.is_attached(pipe) {
             self.socket.attach(pipe, peer)?;
         }
-        let conn = ConnId(self.alloc());
-        self.inproc.insert(
-            conn,
-            InprocLink {
-                pipe,
-                blocked: false,
-                connector: Some(id),
-            },
+        let conn = self.add_inproc(
+            pipe,
+            Some(id),
+            MonitorEvent::Connected(endpoint.clone()),
+            endpoint,
         );
-        self.monitor
-            .push_back(MonitorEvent::Connected(endpoint.clone()));
-        self.monitor
-            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
         self.actions.push_back(Action::Flush(conn));
         Ok(conn)
     }
@@ -396,20 +389,12 @@ impl Engine {
             .ok_or(EngineError::Closed)?;
         let pipe = PipeId(self.alloc());
         self.socket.attach(pipe, peer)?;
-        let conn = ConnId(self.alloc());
-        self.inproc.insert(
-            conn,
-            InprocLink {
-                pipe,
-                blocked: false,
-                connector: None,
-            },
-        );
-        self.monitor
-            .push_back(MonitorEvent::Accepted(endpoint.clone()));
-        self.monitor
-            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
-        Ok(conn)
+        Ok(self.add_inproc(
+            pipe,
+            None,
+            MonitorEvent::Accepted(endpoint.clone()),
+            endpoint,
+        ))
     }
 
     /// Whether this side of an inproc link can take another item now. When it
@@ -662,6 +647,26 @@ impl Engine {
     }
 
     // ---- internals ----
+
+    fn add_inproc(
+        &mut self,
+        pipe: PipeId,
+        connector: Option<ConnectorId>,
+        event: MonitorEvent,
+        endpoint: Endpoint,
+    ) -> ConnId {
+        let conn = ConnId(self.alloc());
+        let link = InprocLink {
+            pipe,
+            blocked: false,
+            connector,
+        };
+        self.inproc.insert(conn, link);
+        self.monitor.push_back(event);
+        self.monitor
+            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
+        conn
+    }
 
     fn alloc(&mut self) -> u64 {
         self.next_id += 1;
