@@ -16,8 +16,9 @@ pub enum Event {
     HandshakeSucceeded,
     /// A PLAIN or CURVE server (or a NULL one with authentication on) needs a
     /// decision; answer with [`Connection::auth_reply`](crate::Connection::auth_reply).
-    /// Nothing more is sent until then.
-    AuthRequest(AuthRequest),
+    /// Nothing more is sent until then. Boxed: it is rare, and keeping it out of
+    /// line keeps every `Event` (mostly messages) small to move.
+    AuthRequest(Box<AuthRequest>),
     /// A complete message (all its frames).
     Message(Msg),
     /// The peer subscribed to a topic prefix (only on PUB and XPUB sockets; both

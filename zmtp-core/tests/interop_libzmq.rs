@@ -429,7 +429,7 @@ impl Driver {
                     self.conn
                         .auth_reply(req.id, reply)
                         .expect("auth_reply for a pending request");
-                    self.auth_requests.push(req);
+                    self.auth_requests.push(*req);
                     self.flush();
                 }
                 Event::HandshakeSucceeded => {

@@ -743,7 +743,7 @@ impl Engine {
             let pipe = c.pipe;
             match event {
                 Event::HandshakeSucceeded => self.on_handshake(id),
-                Event::AuthRequest(req) => self.on_auth(id, req),
+                Event::AuthRequest(req) => self.on_auth(id, *req),
                 Event::Message(msg) => {
                     let Some(c) = self.conns.get_mut(&id) else {
                         return;

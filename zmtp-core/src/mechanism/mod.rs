@@ -67,14 +67,15 @@ impl Cx<'_> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         *self.next_auth_id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = AuthId(*self.next_auth_id);
-        self.events.push_back(Event::AuthRequest(AuthRequest {
-            id,
-            mechanism,
-            domain: self.config.zap_domain.clone(),
-            address: self.address.to_owned(),
-            identity: self.config.routing_id.clone(),
-            credentials,
-        }));
+        self.events
+            .push_back(Event::AuthRequest(Box::new(AuthRequest {
+                id,
+                mechanism,
+                domain: self.config.zap_domain.clone(),
+                address: self.address.to_owned(),
+                identity: self.config.routing_id.clone(),
+                credentials,
+            })));
         id
     }
 
