@@ -27,6 +27,13 @@ pub struct Options {
     /// XPUB_NODROP: a full subscriber pipe makes send fail with `WouldBlock`
     /// instead of dropping the message for that subscriber.
     pub xpub_nodrop: bool,
+    /// XPUB_MANUAL: subscriptions from peers are not applied; the application
+    /// sees every (un)subscription and applies its choice with
+    /// [`Socket::xpub_manual_subscribe`](crate::Socket::xpub_manual_subscribe) for
+    /// the peer of the notification it last received.
+    pub xpub_manual: bool,
+    /// XPUB_WELCOME_MSG: sent to every new subscriber as it attaches.
+    pub xpub_welcome_msg: Option<zmtp_core::Msg>,
     /// INVERT_MATCHING (PUB, XPUB, SUB, XSUB): deliver messages that match no
     /// subscription.
     pub invert_matching: bool,
@@ -49,6 +56,8 @@ impl Default for Options {
             xpub_verbose: false,
             xpub_verboser: false,
             xpub_nodrop: false,
+            xpub_manual: false,
+            xpub_welcome_msg: None,
             invert_matching: false,
             req_relaxed: false,
             req_correlate: false,

@@ -17,15 +17,20 @@ impl Socket {
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return;
         };
-        let Kind::Pub { all, notes } = &mut self.kind else {
+        let manual = self.opts.xpub_manual && is_xpub;
+        let Kind::Pub { all, notes, .. } = &mut self.kind else {
             return;
         };
+        if manual {
+            notes.push_back((notification(1, &topic), id));
+            return;
+        }
         // Per pipe, subscriptions are a set (libzmq's mtrie keeps a set of pipes
         // per topic): a peer's second SUBSCRIBE to a topic changes nothing, and
         // one CANCEL removes it.
         let first = pipe.subs.insert(&topic) && all.add(&topic);
         if is_xpub && (first || verbose) {
-            notes.push_back(notification(1, &topic));
+            notes.push_back((notification(1, &topic), id));
         }
     }
 
@@ -37,15 +42,55 @@ impl Socket {
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return;
         };
-        let Kind::Pub { all, notes } = &mut self.kind else {
+        let manual = self.opts.xpub_manual && is_xpub;
+        let Kind::Pub { all, notes, .. } = &mut self.kind else {
             return;
         };
+        if manual {
+            notes.push_back((notification(0, &topic), id));
+            return;
+        }
         if pipe.subs.remove(&topic).is_none() {
             return;
         }
         let last = all.remove(&topic) == Some(true);
         if is_xpub && (last || verboser) {
-            notes.push_back(notification(0, &topic));
+            notes.push_back((notification(0, &topic), id));
+        }
+    }
+
+    /// XPUB_MANUAL: subscribes the peer of the notification last received to
+    /// `topic`.
+    pub fn xpub_manual_subscribe(&mut self, topic: &[u8]) {
+        let Kind::Pub {
+            all,
+            last_pipe: Some(id),
+            ..
+        } = &mut self.kind
+        else {
+            return;
+        };
+        if let Some(pipe) = self.pipes.get_mut(id) {
+            if pipe.subs.insert(topic) {
+                all.add(topic);
+            }
+        }
+    }
+
+    /// XPUB_MANUAL: unsubscribes the peer of the notification last received.
+    pub fn xpub_manual_unsubscribe(&mut self, topic: &[u8]) {
+        let Kind::Pub {
+            all,
+            last_pipe: Some(id),
+            ..
+        } = &mut self.kind
+        else {
+            return;
+        };
+        if let Some(pipe) = self.pipes.get_mut(id) {
+            if pipe.subs.remove(topic).is_some() {
+                all.remove(topic);
+            }
         }
     }
 
@@ -139,8 +184,12 @@ impl Socket {
 
     /// XPUB: subscription notifications first, then messages from subscribers.
     pub(crate) fn xpub_recv(&mut self) -> Result<Msg, RecvError> {
-        if let Kind::Pub { notes, .. } = &mut self.kind {
-            if let Some(n) = notes.pop_front() {
+        if let Kind::Pub {
+            notes, last_pipe, ..
+        } = &mut self.kind
+        {
+            if let Some((n, pipe)) = notes.pop_front() {
+                *last_pipe = Some(pipe);
                 return Ok(n);
             }
         }
@@ -150,6 +199,11 @@ impl Socket {
     /// SUB/XSUB: a new publisher gets our whole subscription set, each prefix once,
     /// in byte order.
     pub(crate) fn on_attach_subscriptions(&mut self, id: PipeId) {
+        if self.socket_type == SocketType::XPub {
+            if let Some(welcome) = self.opts.xpub_welcome_msg.clone() {
+                self.push_out(id, Outbound::Message(welcome));
+            }
+        }
         let topics: Vec<Bytes> = match &self.kind {
             Kind::Sub { subs } => subs.entries().into_iter().map(|(t, _)| t).collect(),
             _ => return,
@@ -161,17 +215,25 @@ impl Socket {
 
     /// XPUB: a departed subscriber's topics are cancelled; the application hears
     /// of those nobody else holds.
-    pub(crate) fn pubsub_detach(&mut self, pipe: &Pipe) {
+    pub(crate) fn pubsub_detach(&mut self, id: PipeId, pipe: &Pipe) {
         let verboser = self.opts.xpub_verboser;
         let is_xpub = self.socket_type == SocketType::XPub;
-        let Kind::Pub { all, notes } = &mut self.kind else {
+        let Kind::Pub {
+            all,
+            notes,
+            last_pipe,
+        } = &mut self.kind
+        else {
             return;
         };
+        if *last_pipe == Some(id) {
+            *last_pipe = None;
+        }
         for (topic, count) in pipe.subs.entries() {
             for _ in 0..count {
                 let last = all.remove(&topic) == Some(true);
                 if is_xpub && (last || verboser) {
-                    notes.push_back(notification(0, &topic));
+                    notes.push_back((notification(0, &topic), id));
                 }
             }
         }

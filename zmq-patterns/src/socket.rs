@@ -92,8 +92,10 @@ pub(crate) enum Kind {
     Pub {
         /// XPUB: all pipes' subscriptions together, for first/last notifications.
         all: Subscriptions,
-        /// XPUB: notifications for the application.
-        notes: VecDeque<Msg>,
+        /// XPUB: notifications for the application, with the pipe they came from.
+        notes: VecDeque<(Msg, PipeId)>,
+        /// XPUB_MANUAL: the pipe of the notification the application read last.
+        last_pipe: Option<PipeId>,
     },
     Sub {
         /// SUB/XSUB: our own subscriptions, resent to every new pipe.
@@ -148,6 +150,7 @@ impl Socket {
             SocketType::Pub | SocketType::XPub => Kind::Pub {
                 all: Subscriptions::new(),
                 notes: VecDeque::new(),
+                last_pipe: None,
             },
             SocketType::Sub | SocketType::XSub => Kind::Sub {
                 subs: Subscriptions::new(),
@@ -588,6 +591,6 @@ impl Socket {
 
     fn on_detach(&mut self, id: PipeId, pipe: &Pipe) {
         self.router_detach(id, &pipe.routing_id);
-        self.pubsub_detach(pipe);
+        self.pubsub_detach(id, pipe);
     }
 }
