@@ -297,6 +297,37 @@ impl Socket {
         Ok(())
     }
 
+    /// Queues a message already read off the wire whatever RCVHWM says (its
+    /// connection is ending; dropping it would lose a received message).
+    pub fn push_received(&mut self, id: PipeId, msg: Msg) {
+        if msg.is_empty() || !self.is_attached(id) {
+            return;
+        }
+        let Some(msg) = self.filter_incoming(id, msg) else {
+            return;
+        };
+        if let Some(pipe) = self.pipes.get_mut(&id) {
+            pipe.inq.push_back(msg);
+            if !pipe.in_fq {
+                pipe.in_fq = true;
+                self.fq.push_back(id);
+            }
+        }
+    }
+
+    /// A pipe's peer connection was replaced by a new one (reconnect): anything
+    /// queued that belonged to the old stream's subscription state is redone, so
+    /// SUB and XSUB send their whole subscription set again.
+    pub fn hiccup(&mut self, id: PipeId) {
+        if !matches!(self.kind, Kind::Sub { .. }) {
+            return;
+        }
+        if let Some(p) = self.pipes.get_mut(&id) {
+            p.out.retain(|o| matches!(o, Outbound::Message(_)));
+        }
+        self.on_attach_subscriptions(id);
+    }
+
     /// Whether `pipe` can take another incoming message now (below RCVHWM).
     pub fn can_accept(&self, id: PipeId) -> bool {
         self.pipes.get(&id).is_some_and(|p| {

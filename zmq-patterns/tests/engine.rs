@@ -66,7 +66,9 @@ impl Net {
     }
 
     fn add(&mut self, cfg: EngineConfig) -> usize {
-        self.nodes.push(Engine::new(cfg));
+        let mut engine = Engine::new(cfg, self.now);
+        engine.set_monitor(true);
+        self.nodes.push(engine);
         self.monitor.push(Vec::new());
         self.connects.push(0);
         self.nodes.len() - 1
@@ -660,7 +662,7 @@ fn pub_sub_subscriptions_flow_through_engines() {
 
 #[test]
 fn bad_endpoints_are_refused_with_their_name() {
-    let mut e = Engine::new(cfg(SocketType::Push));
+    let mut e = Engine::new(cfg(SocketType::Push), Instant::now());
     let err = e.connect("tcp://*:5555").unwrap_err().to_string();
     assert!(err.contains("tcp://*:5555"), "{err}");
     let err = e.bind("udp://x:1").unwrap_err().to_string();
@@ -686,10 +688,10 @@ fn pump_inproc(a: &mut Engine, a_id: ConnId, b: &mut Engine, b_id: ConnId) -> us
 fn inproc_joins_two_engines_without_zmtp_and_honours_both_hwms() {
     let mut pc = cfg(SocketType::Pull);
     pc.options.rcvhwm = 3;
-    let mut pull = Engine::new(pc);
+    let mut pull = Engine::new(pc, Instant::now());
     let mut sc = cfg(SocketType::Push);
     sc.options.sndhwm = 2;
-    let mut push = Engine::new(sc);
+    let mut push = Engine::new(sc, Instant::now());
 
     // Connect before bind: the pipe exists and queues up to SNDHWM.
     push.connect("inproc://work").unwrap();
@@ -725,9 +727,9 @@ fn inproc_joins_two_engines_without_zmtp_and_honours_both_hwms() {
 
 #[test]
 fn inproc_refuses_incompatible_peers_and_carries_subscriptions() {
-    let mut publisher = Engine::new(cfg(SocketType::Pub));
-    let mut sub = Engine::new(cfg(SocketType::Sub));
-    let mut push = Engine::new(cfg(SocketType::Push));
+    let mut publisher = Engine::new(cfg(SocketType::Pub), Instant::now());
+    let mut sub = Engine::new(cfg(SocketType::Sub), Instant::now());
+    let mut push = Engine::new(cfg(SocketType::Push), Instant::now());
     let lid = publisher.bind("inproc://news").unwrap();
     assert!(publisher
         .handle_inproc_accepted(lid, push.local_peer())
@@ -800,4 +802,138 @@ fn latency_delays_round_trips_but_heartbeats_survive_it() {
             ..
         }
     )));
+}
+
+#[test]
+fn sub_sends_its_subscriptions_again_after_a_reconnect() {
+    let mut net = Net::new();
+    let publisher = net.add(cfg(SocketType::Pub));
+    let sub = net.add(cfg(SocketType::Sub));
+    net.nodes[publisher].bind("tcp://127.0.0.1:8100").unwrap();
+    net.settle();
+    net.nodes[sub].subscribe(b"w");
+    net.nodes[sub].connect("tcp://127.0.0.1:8100").unwrap();
+    net.settle();
+    net.kill(publisher);
+    net.settle();
+    let publisher2 = net.add(cfg(SocketType::Pub));
+    net.nodes[publisher2].bind("tcp://127.0.0.1:8100").unwrap();
+    net.advance(300 * MS);
+    net.nodes[publisher2].send(Msg::from("w1")).unwrap();
+    net.settle();
+    assert_eq!(net.recv_all(sub), vec![Msg::from("w1")]);
+}
+
+#[test]
+fn lingering_keeps_reconnecting_until_the_peer_comes() {
+    let mut net = Net::new();
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[push].connect("tcp://127.0.0.1:8200").unwrap();
+    net.nodes[push].send(Msg::from("late")).unwrap();
+    net.settle();
+    net.nodes[push].close(net.now);
+    net.advance(1000 * MS);
+    assert!(!net.nodes[push].is_closed());
+    let pull = net.add(cfg(SocketType::Pull));
+    net.nodes[pull].bind("tcp://127.0.0.1:8200").unwrap();
+    net.advance(500 * MS);
+    assert_eq!(net.recv_all(pull), vec![Msg::from("late")]);
+    assert!(net.nodes[push].is_closed());
+}
+
+#[test]
+fn without_reconnect_a_dead_peer_leaves_the_round_robin() {
+    let mut net = Net::new();
+    let a = net.add(cfg(SocketType::Pull));
+    let b = net.add(cfg(SocketType::Pull));
+    let mut c = cfg(SocketType::Push);
+    c.reconnect_ivl = None;
+    let push = net.add(c);
+    net.nodes[a].bind("tcp://127.0.0.1:8300").unwrap();
+    net.nodes[b].bind("tcp://127.0.0.1:8301").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:8300").unwrap();
+    net.nodes[push].connect("tcp://127.0.0.1:8301").unwrap();
+    net.settle();
+    net.kill(a);
+    net.settle();
+    for m in msgs(6) {
+        net.nodes[push].send(m).unwrap();
+    }
+    net.settle();
+    assert_eq!(net.recv_all(b), msgs(6));
+    assert!(net.monitor[push]
+        .iter()
+        .any(|e| matches!(e, MonitorEvent::Closed(_))));
+}
+
+#[test]
+fn connecting_router_survives_a_peer_restart_with_unread_messages() {
+    let mut net = Net::new();
+    let dealer = net.add(EngineConfig::new(
+        Config::new(SocketType::Dealer)
+            .with_routing_id("D")
+            .unwrap(),
+    ));
+    let router = net.add(cfg(SocketType::Router));
+    net.nodes[dealer].bind("tcp://127.0.0.1:8400").unwrap();
+    net.settle();
+    net.nodes[router].connect("tcp://127.0.0.1:8400").unwrap();
+    net.settle();
+    net.nodes[dealer].send(Msg::from("one")).unwrap();
+    net.settle();
+    net.kill(dealer);
+    net.settle();
+    let dealer2 = net.add(EngineConfig::new(
+        Config::new(SocketType::Dealer)
+            .with_routing_id("D")
+            .unwrap(),
+    ));
+    net.nodes[dealer2].bind("tcp://127.0.0.1:8400").unwrap();
+    net.advance(300 * MS);
+    net.nodes[dealer2].send(Msg::from("two")).unwrap();
+    net.settle();
+    let got = net.recv_all(router);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1], Msg::from_iter(["D", "two"]));
+}
+
+#[test]
+fn messages_read_before_the_peer_closed_are_all_delivered() {
+    let mut net = Net::new();
+    let mut pc = cfg(SocketType::Pull);
+    pc.options.rcvhwm = 10;
+    let pull = net.add(pc);
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[pull].bind("tcp://127.0.0.1:8500").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:8500").unwrap();
+    for m in msgs(50) {
+        net.nodes[push].send(m).unwrap();
+    }
+    net.nodes[push].close(net.now);
+    net.advance(100 * MS);
+    assert!(net.nodes[push].is_closed());
+    assert_eq!(net.recv_all(pull), msgs(50));
+}
+
+#[test]
+fn disconnecting_an_inproc_connector_closes_the_link() {
+    let mut pull = Engine::new(cfg(SocketType::Pull), Instant::now());
+    let mut push = Engine::new(cfg(SocketType::Push), Instant::now());
+    let lid = push.bind("inproc://gone").unwrap();
+    let cid = pull.connect("inproc://gone").unwrap();
+    while pull.poll_action().is_some() {}
+    let p_id = push.handle_inproc_accepted(lid, pull.local_peer()).unwrap();
+    let l_id = pull
+        .handle_inproc_connected(cid, push.local_peer())
+        .unwrap();
+    pull.disconnect(cid);
+    let closed = std::iter::from_fn(|| pull.poll_action()).any(|a| a == Action::Close(l_id));
+    assert!(closed, "the runtime is told to close the link");
+    push.handle_inproc_closed(p_id);
+    assert!(matches!(
+        push.send(Msg::from("x")),
+        Err(SendError::WouldBlock(_))
+    ));
 }

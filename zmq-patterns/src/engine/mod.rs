@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 use zmtp_core::{
-    AuthId, AuthReply, AuthRequest, Config, Connection, ConnectionError, Credentials, Event, Msg,
-    SocketType,
+    ApiMisuse, AuthId, AuthReply, AuthRequest, Config, Connection, ConnectionError, Credentials,
+    Event, Msg, SocketType,
 };
 
 pub use self::auth::{AllowList, Authenticator};
@@ -131,7 +131,7 @@ impl EngineConfig {
 }
 
 enum Origin {
-    Listener,
+    Listener(ListenerId),
     Connector(ConnectorId),
 }
 
@@ -163,6 +163,7 @@ struct Listener {
 /// runtime moves whole messages between the two pipes.
 struct InprocLink {
     pipe: PipeId,
+    flush_queued: bool,
     /// The runtime found this side full; tell it when there is room again.
     blocked: bool,
     connector: Option<ConnectorId>,
@@ -177,6 +178,7 @@ pub struct Engine {
     linger: Option<Duration>,
     conns: HashMap<ConnId, Conn>,
     inproc: HashMap<ConnId, InprocLink>,
+    pipe_link: HashMap<PipeId, ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
     dying: HashMap<ConnId, Connection>,
     pipe_conn: HashMap<PipeId, ConnId>,
@@ -185,17 +187,20 @@ pub struct Engine {
     next_id: u64,
     actions: VecDeque<Action>,
     monitor: VecDeque<MonitorEvent>,
+    monitor_on: bool,
     auth_queue: VecDeque<(ConnId, AuthRequest)>,
     authenticator: Option<Box<dyn Authenticator>>,
     /// `Some(deadline)` once `close` was called; the inner `None` waits forever.
     closing: Option<Option<Instant>>,
     closed: bool,
     jitter: u64,
+    /// The latest instant seen, for work started outside a timed call.
+    last_now: Instant,
 }
 
 impl Engine {
     /// A socket engine with no endpoints yet.
-    pub fn new(config: EngineConfig) -> Self {
+    pub fn new(config: EngineConfig, now: Instant) -> Self {
         let mut seed = [0u8; 8];
         config.connection.random().fill(&mut seed);
         Self {
@@ -206,6 +211,7 @@ impl Engine {
             linger: config.linger,
             conns: HashMap::new(),
             inproc: HashMap::new(),
+            pipe_link: HashMap::new(),
             dying: HashMap::new(),
             pipe_conn: HashMap::new(),
             connectors: HashMap::new(),
@@ -213,11 +219,13 @@ impl Engine {
             next_id: 0,
             actions: VecDeque::new(),
             monitor: VecDeque::new(),
+            monitor_on: false,
             auth_queue: VecDeque::new(),
             authenticator: None,
             closing: None,
             closed: false,
             jitter: u64::from_le_bytes(seed) | 1,
+            last_now: now,
         }
     }
 
@@ -225,6 +233,15 @@ impl Engine {
     /// applies: CURVE and NULL clients are accepted, PLAIN clients refused.
     pub fn set_authenticator(&mut self, auth: Box<dyn Authenticator>) {
         self.authenticator = Some(auth);
+    }
+
+    /// Turns monitor events on or off (off by default, as libzmq emits events only
+    /// to an attached monitor; unread events would otherwise pile up).
+    pub fn set_monitor(&mut self, on: bool) {
+        self.monitor_on = on;
+        if !on {
+            self.monitor.clear();
+        }
     }
 
     /// The pattern, for options and inspection.
@@ -268,8 +285,7 @@ impl Engine {
                 conn: None,
             },
         );
-        self.monitor
-            .push_back(MonitorEvent::ConnectDelayed(endpoint.clone()));
+        self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
         self.actions.push_back(Action::Connect { id, endpoint });
         Ok(id)
     }
@@ -280,17 +296,31 @@ impl Engine {
             return;
         };
         if let Some(conn) = c.conn {
-            self.drop_conn(conn);
+            if let Some(pipe) = self.drop_conn(conn, true) {
+                self.socket.detach(pipe);
+            }
         }
         self.socket.detach(c.pipe);
-        self.monitor.push_back(MonitorEvent::Closed(c.endpoint));
+        self.emit(MonitorEvent::Closed(c.endpoint));
     }
 
-    /// Stops listening on an endpoint (existing connections stay).
+    /// Stops listening on an endpoint and closes the connections it accepted, as
+    /// libzmq does.
     pub fn unbind(&mut self, id: ListenerId) {
         if let Some(l) = self.listeners.remove(&id) {
             self.actions.push_back(Action::StopListening(id));
-            self.monitor.push_back(MonitorEvent::Closed(l.endpoint));
+            let accepted: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| matches!(c.origin, Origin::Listener(l) if l == id))
+                .map(|(c, _)| *c)
+                .collect();
+            for conn in accepted {
+                if let Some(pipe) = self.drop_conn(conn, true) {
+                    self.socket.detach(pipe);
+                }
+            }
+            self.emit(MonitorEvent::Closed(l.endpoint));
         }
     }
 
@@ -299,14 +329,14 @@ impl Engine {
     pub fn handle_listening(&mut self, id: ListenerId, bound: Endpoint) {
         if let Some(l) = self.listeners.get_mut(&id) {
             l.endpoint = bound.clone();
-            self.monitor.push_back(MonitorEvent::Listening(bound));
+            self.emit(MonitorEvent::Listening(bound));
         }
     }
 
     /// The runtime could not bind.
     pub fn handle_bind_failed(&mut self, id: ListenerId, reason: String) {
         if let Some(l) = self.listeners.remove(&id) {
-            self.monitor.push_back(MonitorEvent::BindFailed {
+            self.emit(MonitorEvent::BindFailed {
                 endpoint: l.endpoint,
                 reason,
             });
@@ -326,9 +356,8 @@ impl Engine {
             .map(|l| l.endpoint.clone())
             .unwrap_or(Endpoint::Inproc(String::new()));
         let pipe = PipeId(self.alloc());
-        self.monitor
-            .push_back(MonitorEvent::Accepted(endpoint.clone()));
-        self.open_conn(Origin::Listener, pipe, endpoint, now, peer_address)
+        self.emit(MonitorEvent::Accepted(endpoint.clone()));
+        self.open_conn(Origin::Listener(id), pipe, endpoint, now, peer_address)
     }
 
     /// A connect attempt succeeded.
@@ -339,9 +368,15 @@ impl Engine {
         peer_address: String,
     ) -> Option<ConnId> {
         let c = self.connectors.get(&id)?;
-        let (pipe, endpoint) = (c.pipe, c.endpoint.clone());
-        self.monitor
-            .push_back(MonitorEvent::Connected(endpoint.clone()));
+        let endpoint = c.endpoint.clone();
+        // ROUTER and IMMEDIATE sockets attach at the handshake: each connection
+        // gets its own pipe (the last one may still be draining received messages).
+        let pipe = if self.attach_early() {
+            c.pipe
+        } else {
+            PipeId(self.alloc())
+        };
+        self.emit(MonitorEvent::Connected(endpoint.clone()));
         let conn = self.open_conn(Origin::Connector(id), pipe, endpoint, now, peer_address);
         if let Some(c) = self.connectors.get_mut(&id) {
             c.conn = Some(conn);
@@ -366,14 +401,12 @@ impl Engine {
         if !self.socket.is_attached(pipe) {
             self.socket.attach(pipe, peer)?;
         }
-        let conn = self.add_inproc(
+        Ok(self.add_inproc(
             pipe,
             Some(id),
             MonitorEvent::Connected(endpoint.clone()),
             endpoint,
-        );
-        self.actions.push_back(Action::Flush(conn));
-        Ok(conn)
+        ))
     }
 
     /// An inproc peer connected to one of our inproc listeners.
@@ -411,8 +444,13 @@ impl Engine {
 
     /// The next item this side sends over an inproc link.
     pub fn poll_inproc(&mut self, id: ConnId) -> Option<Outbound> {
-        let pipe = self.inproc.get(&id)?.pipe;
-        self.socket.poll_outbound(pipe)
+        let link = self.inproc.get_mut(&id)?;
+        link.flush_queued = false;
+        let item = self.socket.poll_outbound(link.pipe);
+        if item.is_none() {
+            self.check_linger_soon();
+        }
+        item
     }
 
     /// An item arrived over an inproc link (check [`Engine::inproc_ready`] first;
@@ -422,10 +460,14 @@ impl Engine {
             return Ok(());
         };
         match item {
-            Outbound::Message(m) => self
-                .socket
-                .handle_message(pipe, m)
-                .map_err(Outbound::Message)?,
+            Outbound::Message(m) => {
+                if let Err(m) = self.socket.handle_message(pipe, m) {
+                    if let Some(link) = self.inproc.get_mut(&id) {
+                        link.blocked = true;
+                    }
+                    return Err(Outbound::Message(m));
+                }
+            }
             Outbound::Subscribe(t) => self.socket.handle_subscribe(pipe, t),
             Outbound::Cancel(t) => self.socket.handle_cancel(pipe, t),
         }
@@ -436,20 +478,24 @@ impl Engine {
     /// The other end of an inproc link went away.
     pub fn handle_inproc_closed(&mut self, id: ConnId) {
         if let Some(link) = self.inproc.remove(&id) {
+            self.pipe_link.remove(&link.pipe);
             self.socket.detach(link.pipe);
             if let Some(c) = link.connector.and_then(|c| self.connectors.get_mut(&c)) {
                 c.conn = None;
             }
         }
+        self.check_linger_soon();
     }
 
     /// A connect attempt failed; a retry is scheduled.
     pub fn handle_connect_failed(&mut self, id: ConnectorId, now: Instant) {
+        self.last_now = self.last_now.max(now);
         self.schedule_reconnect(id, now);
     }
 
     /// Bytes arrived on a stream. Whole frames are consumed from `buf`.
     pub fn handle_input(&mut self, id: ConnId, now: Instant, buf: &mut BytesMut) {
+        self.last_now = self.last_now.max(now);
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -464,6 +510,7 @@ impl Engine {
 
     /// A stream reached end of file (or broke).
     pub fn handle_eof(&mut self, id: ConnId, now: Instant) {
+        self.last_now = self.last_now.max(now);
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -477,6 +524,7 @@ impl Engine {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         let due: Vec<ConnId> = self
             .conns
             .iter()
@@ -500,12 +548,9 @@ impl Engine {
         for id in retries {
             if let Some(c) = self.connectors.get_mut(&id) {
                 c.retry_at = None;
-                self.monitor
-                    .push_back(MonitorEvent::ConnectDelayed(c.endpoint.clone()));
-                self.actions.push_back(Action::Connect {
-                    id,
-                    endpoint: c.endpoint.clone(),
-                });
+                let endpoint = c.endpoint.clone();
+                self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
+                self.actions.push_back(Action::Connect { id, endpoint });
             }
         }
         self.check_linger(now);
@@ -572,6 +617,16 @@ impl Engine {
         r
     }
 
+    /// XPUB_MANUAL: subscribe the peer of the last notification read.
+    pub fn xpub_manual_subscribe(&mut self, topic: &[u8]) {
+        self.socket.xpub_manual_subscribe(topic);
+    }
+
+    /// XPUB_MANUAL: unsubscribe the peer of the last notification read.
+    pub fn xpub_manual_unsubscribe(&mut self, topic: &[u8]) {
+        self.socket.xpub_manual_unsubscribe(topic);
+    }
+
     /// SUB: subscribe to a topic prefix.
     pub fn subscribe(&mut self, topic: &[u8]) {
         self.socket.subscribe(topic);
@@ -595,17 +650,22 @@ impl Engine {
     }
 
     /// Answers an authentication request from [`Engine::poll_auth`].
-    pub fn auth_reply(&mut self, conn: ConnId, id: AuthId, reply: AuthReply, now: Instant) {
+    pub fn auth_reply(
+        &mut self,
+        conn: ConnId,
+        id: AuthId,
+        reply: AuthReply,
+        now: Instant,
+    ) -> Result<(), ApiMisuse> {
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return Err(ApiMisuse::UnknownAuthRequest(id.value()));
         };
-        if c.conn.auth_reply(id, reply).is_err() {
-            return;
-        }
+        c.conn.auth_reply(id, reply)?;
         self.after_conn_io(conn, now);
         if let Some(e) = self.conns.get(&conn).and_then(|c| c.conn.error().cloned()) {
             self.fail_conn(conn, e, now);
         }
+        Ok(())
     }
 
     /// Starts closing: no more sends; queued messages are delivered until LINGER
@@ -615,6 +675,14 @@ impl Engine {
             return;
         }
         self.closing = Some(self.linger.map(|l| now + l));
+        // New peers are not accepted while lingering.
+        let listeners: Vec<ListenerId> = self.listeners.keys().copied().collect();
+        for id in listeners {
+            if let Some(l) = self.listeners.remove(&id) {
+                self.actions.push_back(Action::StopListening(id));
+                self.emit(MonitorEvent::Closed(l.endpoint));
+            }
+        }
         self.check_linger(now);
     }
 
@@ -658,14 +726,26 @@ impl Engine {
         let conn = ConnId(self.alloc());
         let link = InprocLink {
             pipe,
+            flush_queued: false,
             blocked: false,
             connector,
         };
         self.inproc.insert(conn, link);
-        self.monitor.push_back(event);
-        self.monitor
-            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
+        self.pipe_link.insert(pipe, conn);
+        if let Some(c) = connector.and_then(|c| self.connectors.get_mut(&c)) {
+            c.conn = Some(conn);
+        }
+        self.emit(event);
+        self.emit(MonitorEvent::HandshakeSucceeded(endpoint));
+        self.flush_dirty();
+        self.queue_inproc_flush(conn);
         conn
+    }
+
+    fn emit(&mut self, event: MonitorEvent) {
+        if self.monitor_on {
+            self.monitor.push_back(event);
+        }
     }
 
     fn alloc(&mut self) -> u64 {
@@ -785,17 +865,25 @@ impl Engine {
                 conn.backoff.reset();
             }
         }
-        if !self.socket.is_attached(pipe) {
-            if let Err(e) = self.socket.attach(pipe, peer) {
-                // A second PAIR peer or a duplicate routing id: refuse this stream.
-                let _ = e;
-                self.drop_conn(id);
-                return;
+        let connector = match c.origin {
+            Origin::Connector(cid) => Some(cid),
+            Origin::Listener(_) => None,
+        };
+        if self.socket.is_attached(pipe) {
+            // A connect-side pipe that outlived a reconnect: SUB and XSUB send
+            // their subscriptions again, as libzmq's pipe "hiccup" makes them.
+            self.socket.hiccup(pipe);
+        } else if let Err(reason) = self.socket.attach(pipe, peer) {
+            // A second PAIR peer or a duplicate routing id: refuse this stream.
+            self.emit(MonitorEvent::Refused { endpoint, reason });
+            self.drop_conn(id, false);
+            if let Some(cid) = connector {
+                self.schedule_reconnect(cid, self.last_now);
             }
+            return;
         }
         self.pipe_conn.insert(pipe, id);
-        self.monitor
-            .push_back(MonitorEvent::HandshakeSucceeded(endpoint));
+        self.emit(MonitorEvent::HandshakeSucceeded(endpoint));
         self.fill_conn(pipe);
         self.process_pipe_actions();
     }
@@ -810,8 +898,9 @@ impl Engine {
         };
         match decision {
             Some(reply) => {
+                let reply = sanitize(reply);
                 if let Some(c) = self.conns.get_mut(&id) {
-                    // The id is the one just issued, so this cannot be misuse.
+                    // The id was just issued and the status sanitized: no misuse.
                     let _ = c.conn.auth_reply(req.id, reply);
                 }
             }
@@ -821,9 +910,18 @@ impl Engine {
 
     /// Moves queued messages of a pipe into its live connection, up to the
     /// connection's byte limit.
+    fn queue_inproc_flush(&mut self, id: ConnId) {
+        if let Some(link) = self.inproc.get_mut(&id) {
+            if !link.flush_queued && self.socket.has_outbound(link.pipe) {
+                link.flush_queued = true;
+                self.actions.push_back(Action::Flush(id));
+            }
+        }
+    }
+
     fn fill_conn(&mut self, pipe: PipeId) {
-        if let Some((&id, _)) = self.inproc.iter().find(|(_, l)| l.pipe == pipe) {
-            self.actions.push_back(Action::Flush(id));
+        if let Some(&id) = self.pipe_link.get(&pipe) {
+            self.queue_inproc_flush(id);
             return;
         }
         let Some(&id) = self.pipe_conn.get(&pipe) else {
@@ -861,8 +959,13 @@ impl Engine {
     fn process_pipe_actions(&mut self) {
         while let Some(PipeAction::Terminate(pipe)) = self.socket.poll_action() {
             self.socket.detach(pipe);
-            if let Some(id) = self.pipe_conn.remove(&pipe) {
-                self.drop_conn(id);
+            let conn = self
+                .pipe_conn
+                .get(&pipe)
+                .or_else(|| self.pipe_link.get(&pipe))
+                .copied();
+            if let Some(id) = conn {
+                self.drop_conn(id, true);
             }
         }
     }
@@ -891,23 +994,37 @@ impl Engine {
         }
     }
 
-    /// Removes a stream without reconnecting (refused peer, handover, close).
-    fn drop_conn(&mut self, id: ConnId) {
-        if let Some(mut c) = self.conns.remove(&id) {
-            c.conn.close();
-            if c.conn.pending_transmit() > 0 {
-                self.dying.insert(id, c.conn);
-            }
-            if self.pipe_conn.get(&c.pipe) == Some(&id) {
-                self.pipe_conn.remove(&c.pipe);
-            }
-            if let Origin::Connector(cid) = c.origin {
-                if let Some(conn) = self.connectors.get_mut(&cid) {
-                    conn.conn = None;
-                }
+    /// Removes a stream (or inproc link) without reconnecting; `keep_tail` keeps
+    /// its unwritten bytes for the runtime to flush. Returns its pipe.
+    fn drop_conn(&mut self, id: ConnId, keep_tail: bool) -> Option<PipeId> {
+        if let Some(link) = self.inproc.remove(&id) {
+            self.pipe_link.remove(&link.pipe);
+            if let Some(c) = link.connector.and_then(|c| self.connectors.get_mut(&c)) {
+                c.conn = None;
             }
             self.actions.push_back(Action::Close(id));
+            return Some(link.pipe);
         }
+        let Conn {
+            mut conn,
+            pipe,
+            origin,
+            ..
+        } = self.conns.remove(&id)?;
+        conn.close();
+        if keep_tail && conn.pending_transmit() > 0 {
+            self.dying.insert(id, conn);
+        }
+        if self.pipe_conn.get(&pipe) == Some(&id) {
+            self.pipe_conn.remove(&pipe);
+        }
+        if let Origin::Connector(cid) = origin {
+            if let Some(c) = self.connectors.get_mut(&cid) {
+                c.conn = None;
+            }
+        }
+        self.actions.push_back(Action::Close(id));
+        Some(pipe)
     }
 
     fn fail_conn(&mut self, id: ConnId, error: ConnectionError, now: Instant) {
@@ -917,9 +1034,9 @@ impl Engine {
         let (pipe, endpoint, handshaken) = (c.pipe, c.endpoint.clone(), c.handshaken);
         let connector = match c.origin {
             Origin::Connector(cid) => Some(cid),
-            Origin::Listener => None,
+            Origin::Listener(_) => None,
         };
-        self.monitor.push_back(if handshaken {
+        self.emit(if handshaken {
             MonitorEvent::Disconnected {
                 endpoint,
                 error: error.clone(),
@@ -930,9 +1047,15 @@ impl Engine {
                 error: error.clone(),
             }
         });
+        // Messages already read off the wire are delivered, whatever the HWM says:
+        // they were received.
+        if let Some(c) = self.conns.get_mut(&id) {
+            for msg in std::mem::take(&mut c.stash) {
+                self.socket.push_received(pipe, msg);
+            }
+        }
         // Let the runtime write a final ERROR before closing.
-        self.queue_flush(id);
-        self.drop_conn(id);
+        self.drop_conn(id, true);
         let keep_pipe = connector.is_some() && self.attach_early() && !error.is_permanent();
         if !keep_pipe {
             self.socket.detach(pipe);
@@ -951,28 +1074,40 @@ impl Engine {
         self.check_linger(now);
     }
 
+    /// Schedules the next attempt, also while lingering (queued messages still
+    /// want their peer). With reconnection disabled the endpoint ends here and its
+    /// pipe goes, as libzmq terminates it.
     fn schedule_reconnect(&mut self, id: ConnectorId, now: Instant) {
         let jitter = self.next_jitter();
-        let closing = self.closing.is_some();
+        if self.closed {
+            return;
+        }
         let Some(c) = self.connectors.get_mut(&id) else {
             return;
         };
         c.conn = None;
-        if closing {
-            return;
-        }
-        if let Some(delay) = c.backoff.next_delay(jitter) {
-            c.retry_at = Some(now + delay);
-            self.monitor.push_back(MonitorEvent::ConnectRetried {
-                endpoint: c.endpoint.clone(),
-                ivl_ms: delay.as_millis() as u64,
-            });
+        match c.backoff.next_delay(jitter) {
+            Some(delay) => {
+                c.retry_at = Some(now + delay);
+                let endpoint = c.endpoint.clone();
+                self.emit(MonitorEvent::ConnectRetried {
+                    endpoint,
+                    ivl_ms: delay.as_millis() as u64,
+                });
+            }
+            None => {
+                if let Some(c) = self.connectors.remove(&id) {
+                    self.socket.detach(c.pipe);
+                    self.emit(MonitorEvent::Closed(c.endpoint));
+                }
+                self.check_linger(now);
+            }
         }
     }
 
     fn check_linger_soon(&mut self) {
         if self.closing.is_some() && !self.closed && self.drained() {
-            self.finish_close();
+            self.finish_close(false);
         }
     }
 
@@ -985,7 +1120,7 @@ impl Engine {
         }
         let expired = deadline.is_some_and(|d| d <= now);
         if expired || self.drained() {
-            self.finish_close();
+            self.finish_close(expired);
         }
     }
 
@@ -1001,17 +1136,26 @@ impl Engine {
         pipes_empty && self.conns.values().all(|c| c.conn.pending_transmit() == 0)
     }
 
-    fn finish_close(&mut self) {
+    /// Ends everything. After LINGER expired (or with LINGER 0) unwritten bytes
+    /// are dropped too.
+    fn finish_close(&mut self, expired: bool) {
         self.closed = true;
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        let keep_tail = !expired && self.linger != Some(Duration::ZERO);
+        // The runtime closes each stream and tells each inproc peer
+        // (`handle_inproc_closed`).
+        let conns: Vec<ConnId> = self
+            .conns
+            .keys()
+            .chain(self.inproc.keys())
+            .copied()
+            .collect();
         for id in conns {
-            self.drop_conn(id);
+            if let Some(pipe) = self.drop_conn(id, keep_tail) {
+                self.socket.detach(pipe);
+            }
         }
-        // The runtime tells each inproc peer (`handle_inproc_closed`).
-        let links: Vec<ConnId> = self.inproc.keys().copied().collect();
-        for id in links {
-            self.inproc.remove(&id);
-            self.actions.push_back(Action::Close(id));
+        if !keep_tail {
+            self.dying.clear();
         }
         let listeners: Vec<ListenerId> = self.listeners.keys().copied().collect();
         for id in listeners {
@@ -1021,6 +1165,17 @@ impl Engine {
         for id in connectors {
             self.disconnect(id);
         }
+    }
+}
+
+/// Statuses a ZMTP connection cannot send become 400, so a custom authenticator's
+/// odd answer still refuses the peer instead of stalling its handshake.
+fn sanitize(reply: AuthReply) -> AuthReply {
+    match reply {
+        AuthReply::Deny { status, text } if !matches!(status, 300 | 400 | 500) => {
+            AuthReply::Deny { status: 400, text }
+        }
+        other => other,
     }
 }
 

@@ -47,6 +47,14 @@ pub enum MonitorEvent {
         /// Why.
         error: ConnectionError,
     },
+    /// The pattern refused a peer after its handshake (a second PAIR peer, a
+    /// duplicate ROUTER routing id); its stream was closed.
+    Refused {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// Why.
+        reason: crate::error::AttachError,
+    },
     /// A listener or connector was closed.
     Closed(Endpoint),
 }
