@@ -182,6 +182,28 @@ impl Socket {
         Err(RecvError::WouldBlock)
     }
 
+    /// SUB/XSUB: whether a matching message is queued; non-matching heads are
+    /// dropped on the way.
+    pub(crate) fn sub_has_in(&mut self) -> bool {
+        let invert = self.opts.invert_matching;
+        let Kind::Sub { subs } = &self.kind else {
+            return false;
+        };
+        let mut found = false;
+        'pipes: for pipe in self.pipes.values_mut() {
+            while let Some(head) = pipe.inq.front() {
+                if subs_match(subs, head, invert) {
+                    found = true;
+                    break 'pipes;
+                }
+                pipe.inq.pop_front();
+            }
+        }
+        // Departed pipes emptied here are forgotten.
+        self.reap_closing();
+        found
+    }
+
     /// XPUB: subscription notifications first, then messages from subscribers.
     pub(crate) fn xpub_recv(&mut self) -> Result<Msg, RecvError> {
         if let Kind::Pub {

@@ -421,15 +421,13 @@ impl Socket {
         }
     }
 
-    /// Whether a message is waiting for the application.
-    pub fn can_recv(&self) -> bool {
+    /// Whether a message is waiting for the application. For SUB and XSUB this
+    /// drops queued messages that no longer match, as libzmq's `xhas_in` does, so
+    /// the answer is exact and costs only the messages it discards.
+    pub fn can_recv(&mut self) -> bool {
         match &self.kind {
             Kind::Pub { notes, .. } => !notes.is_empty() || self.any_inbound(),
-            Kind::Sub { subs } => self.pipes.values().any(|p| {
-                p.inq
-                    .iter()
-                    .any(|m| subs_match(subs, m, self.opts.invert_matching))
-            }),
+            Kind::Sub { .. } => self.sub_has_in(),
             Kind::Req { expecting, .. } => *expecting && self.any_inbound(),
             Kind::Rep { pending } => pending.is_none() && self.any_inbound(),
             _ => self.any_inbound(),

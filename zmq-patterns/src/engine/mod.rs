@@ -43,7 +43,7 @@ use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
 /// Bytes a connection may hold beyond its pipe before the engine stops moving
 /// messages into it; with the pipe's SNDHWM and the kernel buffer this bounds
 /// what a slow peer costs.
-const CONN_OUT_LIMIT: usize = 256 * 1024;
+const CONN_OUT_LIMIT: usize = 64 * 1024;
 
 /// One stream (accepted or connected), chosen by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -179,6 +179,10 @@ pub struct Engine {
     conns: HashMap<ConnId, Conn>,
     inproc: HashMap<ConnId, InprocLink>,
     pipe_link: HashMap<PipeId, ConnId>,
+    /// Streams whose stash waits for room (so `recv` looks at these only).
+    stalled: Vec<ConnId>,
+    /// Inproc links the runtime found full.
+    blocked_links: Vec<ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
     dying: HashMap<ConnId, Connection>,
     pipe_conn: HashMap<PipeId, ConnId>,
@@ -212,6 +216,8 @@ impl Engine {
             conns: HashMap::new(),
             inproc: HashMap::new(),
             pipe_link: HashMap::new(),
+            stalled: Vec::new(),
+            blocked_links: Vec::new(),
             dying: HashMap::new(),
             pipe_conn: HashMap::new(),
             connectors: HashMap::new(),
@@ -438,6 +444,9 @@ impl Engine {
             return false;
         };
         let ready = self.socket.can_accept(link.pipe);
+        if !ready && !link.blocked {
+            self.blocked_links.push(id);
+        }
         link.blocked = !ready;
         ready
     }
@@ -463,7 +472,10 @@ impl Engine {
             Outbound::Message(m) => {
                 if let Err(m) = self.socket.handle_message(pipe, m) {
                     if let Some(link) = self.inproc.get_mut(&id) {
-                        link.blocked = true;
+                        if !link.blocked {
+                            link.blocked = true;
+                            self.blocked_links.push(id);
+                        }
                     }
                     return Err(Outbound::Message(m));
                 }
@@ -601,17 +613,18 @@ impl Engine {
     pub fn recv(&mut self) -> Result<Msg, RecvError> {
         let r = self.socket.recv();
         self.unstash();
-        let resumed: Vec<ConnId> = self
-            .inproc
-            .iter()
-            .filter(|(_, l)| l.blocked && self.socket.can_accept(l.pipe))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in resumed {
-            if let Some(l) = self.inproc.get_mut(&id) {
-                l.blocked = false;
+        if !self.blocked_links.is_empty() {
+            for id in std::mem::take(&mut self.blocked_links) {
+                let Some(l) = self.inproc.get_mut(&id) else {
+                    continue;
+                };
+                if self.socket.can_accept(l.pipe) {
+                    l.blocked = false;
+                    self.actions.push_back(Action::ResumeRead(id));
+                } else {
+                    self.blocked_links.push(id);
+                }
             }
-            self.actions.push_back(Action::ResumeRead(id));
         }
         self.flush_dirty();
         r
@@ -645,7 +658,7 @@ impl Engine {
     }
 
     /// Whether a message is waiting.
-    pub fn can_recv(&self) -> bool {
+    pub fn can_recv(&mut self) -> bool {
         self.socket.can_recv()
     }
 
@@ -833,6 +846,7 @@ impl Engine {
                     } else if let Err(msg) = self.socket.handle_message(pipe, msg) {
                         if let Some(c) = self.conns.get_mut(&id) {
                             c.stash.push_back(msg);
+                            self.stalled.push(id);
                         }
                     }
                 }
@@ -972,12 +986,10 @@ impl Engine {
 
     /// Retries stashed messages after the application made room.
     fn unstash(&mut self) {
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| !c.stash.is_empty())
-            .map(|(id, _)| *id)
-            .collect();
+        if self.stalled.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.stalled);
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
                 continue;
@@ -990,6 +1002,8 @@ impl Engine {
             }
             if c.stash.is_empty() {
                 self.actions.push_back(Action::ResumeRead(id));
+            } else {
+                self.stalled.push(id);
             }
         }
     }
