@@ -28,7 +28,11 @@ impl Socket {
         // Per pipe, subscriptions are a set (libzmq's mtrie keeps a set of pipes
         // per topic): a peer's second SUBSCRIBE to a topic changes nothing, and
         // one CANCEL removes it.
-        let first = pipe.subs.insert(&topic) && all.add(&topic);
+        let inserted = pipe.subs.insert(&topic);
+        if inserted {
+            self.index.add(&topic, id);
+        }
+        let first = inserted && all.add(&topic);
         if is_xpub && (first || verbose) {
             notes.push_back((notification(1, &topic), id));
         }
@@ -53,6 +57,7 @@ impl Socket {
         if pipe.subs.remove(&topic).is_none() {
             return;
         }
+        self.index.remove(&topic, id);
         let last = all.remove(&topic) == Some(true);
         if is_xpub && (last || verboser) {
             notes.push_back((notification(0, &topic), id));
@@ -71,8 +76,9 @@ impl Socket {
             return;
         };
         if let Some(pipe) = self.pipes.get_mut(id) {
-            if pipe.subs.insert(topic) {
+            if !pipe.closing && pipe.subs.insert(topic) {
                 all.add(topic);
+                self.index.add(topic, *id);
             }
         }
     }
@@ -90,6 +96,7 @@ impl Socket {
         if let Some(pipe) = self.pipes.get_mut(id) {
             if pipe.subs.remove(topic).is_some() {
                 all.remove(topic);
+                self.index.remove(topic, *id);
             }
         }
     }
@@ -119,27 +126,29 @@ impl Socket {
     /// send fails before anyone gets it.
     pub(crate) fn pub_send(&mut self, msg: Msg) -> Result<(), SendError> {
         let invert = self.opts.invert_matching;
-        if self.opts.xpub_nodrop {
-            let blocked = self
-                .order
-                .iter()
-                .filter_map(|id| self.pipes.get(id).map(|p| (*id, p)))
-                .any(|(id, p)| subs_match(&p.subs, &msg, invert) && !self.pipe_has_room(id));
-            if blocked {
-                return Err(SendError::WouldBlock(msg));
-            }
+        let mut targets = std::mem::take(&mut self.scratch);
+        targets.clear();
+        if invert {
+            // Inverted matching wants the pipes *without* a match: ask each one.
+            targets.extend(self.order.iter().filter(|id| {
+                self.pipes
+                    .get(id)
+                    .is_some_and(|p| subs_match(&p.subs, &msg, true))
+            }));
+        } else {
+            let topic = msg.first().map_or(&[][..], |f| &f[..]);
+            self.index.matching(topic, &mut targets);
         }
-        for i in 0..self.order.len() {
-            let id = self.order[i];
-            let deliver = self
-                .pipes
-                .get(&id)
-                .is_some_and(|p| subs_match(&p.subs, &msg, invert))
-                && self.pipe_has_room(id);
-            if deliver {
+        if self.opts.xpub_nodrop && targets.iter().any(|id| !self.pipe_has_room(*id)) {
+            self.scratch = targets;
+            return Err(SendError::WouldBlock(msg));
+        }
+        for &id in &targets {
+            if self.pipe_has_room(id) {
                 self.push_out(id, Outbound::Message(msg.clone()));
             }
         }
+        self.scratch = targets;
         Ok(())
     }
 
@@ -252,6 +261,7 @@ impl Socket {
             *last_pipe = None;
         }
         for (topic, count) in pipe.subs.entries() {
+            self.index.remove(&topic, id);
             for _ in 0..count {
                 let last = all.remove(&topic) == Some(true);
                 if is_xpub && (last || verboser) {

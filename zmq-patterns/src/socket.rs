@@ -126,6 +126,10 @@ pub struct Socket {
     dirty: VecDeque<PipeId>,
     pub(crate) actions: VecDeque<PipeAction>,
     pub(crate) kind: Kind,
+    /// PUB/XPUB: prefix -> subscribed pipes.
+    pub(crate) index: crate::subscriptions::PubIndex,
+    /// Reused by fan-out, so a publish allocates nothing.
+    pub(crate) scratch: Vec<PipeId>,
 }
 
 impl Socket {
@@ -167,6 +171,8 @@ impl Socket {
             dirty: VecDeque::new(),
             actions: VecDeque::new(),
             kind,
+            index: Default::default(),
+            scratch: Vec::new(),
         }
     }
 

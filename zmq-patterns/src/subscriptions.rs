@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
+use crate::socket::PipeId;
+
 /// Subscriptions counted per prefix, as RFC 29 and libzmq count them: subscribing
 /// twice to "A" needs two cancels.
 #[derive(Debug, Default, Clone)]
@@ -97,6 +99,66 @@ impl Subscriptions {
     }
 }
 
+/// A publisher's index from subscribed prefix to the pipes holding it, so a
+/// publish costs the number of distinct prefix lengths plus the matches, not the
+/// number of pipes (libzmq's mtrie plays this role).
+#[derive(Debug, Default)]
+pub(crate) struct PubIndex {
+    by_topic: HashMap<Bytes, Vec<PipeId>>,
+    lengths: BTreeMap<usize, usize>,
+}
+
+impl PubIndex {
+    /// `pipe` now holds `topic` (it did not before).
+    pub(crate) fn add(&mut self, topic: &[u8], pipe: PipeId) {
+        match self.by_topic.get_mut(topic) {
+            Some(pipes) => pipes.push(pipe),
+            None => {
+                self.by_topic
+                    .insert(Bytes::copy_from_slice(topic), vec![pipe]);
+                *self.lengths.entry(topic.len()).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// `pipe` no longer holds `topic`.
+    pub(crate) fn remove(&mut self, topic: &[u8], pipe: PipeId) {
+        let Some(pipes) = self.by_topic.get_mut(topic) else {
+            return;
+        };
+        pipes.retain(|p| *p != pipe);
+        if pipes.is_empty() {
+            self.by_topic.remove(topic);
+            if let Some(n) = self.lengths.get_mut(&topic.len()) {
+                *n -= 1;
+                if *n == 0 {
+                    self.lengths.remove(&topic.len());
+                }
+            }
+        }
+    }
+
+    /// Every pipe with a subscription that prefixes `topic`, each once, in id
+    /// order, appended to `out`.
+    pub(crate) fn matching(&self, topic: &[u8], out: &mut Vec<PipeId>) {
+        let start = out.len();
+        for &len in self.lengths.keys().take_while(|&&len| len <= topic.len()) {
+            if let Some(pipes) = self.by_topic.get(&topic[..len]) {
+                out.extend_from_slice(pipes);
+            }
+        }
+        out[start..].sort_unstable();
+        let mut kept = start;
+        for i in start..out.len() {
+            if kept == start || out[i] != out[kept - 1] {
+                out[kept] = out[i];
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +201,28 @@ mod tests {
         assert!(!t.matches(b"A"));
         assert!(t.matches(b"Bx"));
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn pub_index_finds_each_matching_pipe_once() {
+        let mut ix = PubIndex::default();
+        ix.add(b"a", PipeId(2));
+        ix.add(b"ab", PipeId(2));
+        ix.add(b"", PipeId(1));
+        ix.add(b"b", PipeId(3));
+        let mut out = Vec::new();
+        ix.matching(b"abc", &mut out);
+        assert_eq!(out, vec![PipeId(1), PipeId(2)]);
+        ix.remove(b"", PipeId(1));
+        ix.remove(b"a", PipeId(2));
+        out.clear();
+        ix.matching(b"abc", &mut out);
+        assert_eq!(out, vec![PipeId(2)]);
+        ix.remove(b"ab", PipeId(2));
+        out.clear();
+        ix.matching(b"abc", &mut out);
+        assert!(out.is_empty());
+        assert!(ix.lengths.keys().all(|&l| l == 1), "{:?}", ix.lengths);
     }
 
     #[test]
