@@ -365,7 +365,8 @@ impl Driver {
             // HANDSHAKE_IVL is armed until the handshake ends.
             assert!(self.conn.poll_timeout().is_some());
         }
-        if self.heartbeat && self.conn.is_active() {
+        let v31_peer = self.conn.peer().is_some_and(|p| p.is_v31());
+        if self.heartbeat && v31_peer && self.conn.is_active() {
             // However the handshake ended (a frame or an auth reply), the next
             // PING is scheduled.
             assert!(self.conn.poll_timeout().is_some(), "heartbeats not armed");
@@ -451,7 +452,8 @@ pub fn run_server(mech: Mech, input: &[u8]) {
         buf: BytesMut::new(),
         error: None,
         handshakes: 0,
-        heartbeat: opts.heartbeat,
+        // PING is ZMTP 3.1: a side that speaks 3.0 schedules none.
+        heartbeat: opts.heartbeat && !opts.minor0,
     };
     d.conn.set_peer_address("tcp://127.0.0.1:5555");
     let prefix = usize::from(sel >> 3);
