@@ -301,3 +301,85 @@ fn engine_xpub_filters_for_a_libzmq_sub() {
     );
     assert_eq!(sub.ask(&mut d, "recv 200"), "TIMEOUT");
 }
+
+#[test]
+fn engine_plain_server_admits_and_refuses_libzmq_clients() {
+    use zmq_patterns::engine::AllowList;
+    use zmtp_core::MechanismConfig;
+    let cfg = Config::new(SocketType::Pull)
+        .with_mechanism(MechanismConfig::PlainServer)
+        .unwrap();
+    let mut d = Driver::new(cfg);
+    d.engine
+        .set_authenticator(Box::new(AllowList::new().allow_user("admin", "secret")));
+    d.engine.bind("tcp://127.0.0.1:*").unwrap();
+    let port = d.bound_port();
+    let ep = format!("tcp://127.0.0.1:{port}");
+    let (mut bad, _) = Peer::start(&[
+        "--type",
+        "PUSH",
+        "--connect",
+        &ep,
+        "--plain-client",
+        "admin:wrong",
+    ]);
+    let (mut good, _) = Peer::start(&[
+        "--type",
+        "PUSH",
+        "--connect",
+        &ep,
+        "--plain-client",
+        "admin:secret",
+    ]);
+    assert_eq!(
+        bad.ask(&mut d, &format!("send {}", hex(b"intruder"))),
+        "SENT"
+    );
+    assert_eq!(
+        good.ask(&mut d, &format!("send {}", hex(b"friend"))),
+        "SENT"
+    );
+    assert_eq!(recv(&mut d), Msg::from("friend"));
+    for _ in 0..200 {
+        d.step();
+    }
+    assert!(
+        matches!(d.engine.recv(), Err(RecvError::WouldBlock)),
+        "the refused client delivered"
+    );
+}
+
+#[test]
+fn engine_curve_client_talks_to_a_libzmq_curve_server() {
+    use zmtp_core::{KeyPair, MechanismConfig, OsRandom};
+    let server = KeyPair::generate(&OsRandom);
+    let client = KeyPair::generate(&OsRandom);
+    let (mut rep, first) = Peer::start(&[
+        "--type",
+        "REP",
+        "--bind",
+        &format!("--curve-server={}", server.secret.to_z85()),
+        &format!("--zap-curve={}", client.public.to_z85()),
+    ]);
+    let port = first.trim_start_matches("PORT ").to_owned();
+    let cfg = Config::new(SocketType::Req)
+        .with_mechanism(MechanismConfig::CurveClient {
+            server_key: server.public,
+            keypair: client,
+        })
+        .unwrap();
+    let mut d = Driver::new(cfg);
+    d.engine
+        .connect(&format!("tcp://127.0.0.1:{port}"))
+        .unwrap();
+    d.engine.send(Msg::from("secret question")).unwrap();
+    assert_eq!(
+        rep.ask(&mut d, "recv 3000"),
+        format!("MSG {}", hex(b"secret question"))
+    );
+    assert_eq!(
+        rep.ask(&mut d, &format!("send {}", hex(b"secret answer"))),
+        "SENT"
+    );
+    assert_eq!(recv(&mut d), Msg::from("secret answer"));
+}
