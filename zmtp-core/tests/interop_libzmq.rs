@@ -1228,14 +1228,7 @@ fn heartbeat_over_curve_libzmq_pings_we_pong() {
         "100:600",
         &format!("--curve-server={}", server.secret.to_z85()),
     ]);
-    let config = Config::new(SocketType::Dealer)
-        .with_routing_id("hbc")
-        .expect("routing id")
-        .with_mechanism(MechanismConfig::CurveClient {
-            server_key: server.public,
-            keypair: keys(),
-        })
-        .expect("curve");
+    let config = curve_client(SocketType::Dealer, "hbc", &server);
     let mut d = Driver::connect(&peer, config);
     d.handshake(&peer);
     let (rx_mark, tx_mark) = (d.received.len(), d.sent.len());
@@ -1267,14 +1260,7 @@ fn heartbeat_over_curve_our_pings_are_answered_by_libzmq() {
         "--bind",
         &format!("--curve-server={}", server.secret.to_z85()),
     ]);
-    let config = Config::new(SocketType::Dealer)
-        .with_routing_id("pc")
-        .expect("routing id")
-        .with_mechanism(MechanismConfig::CurveClient {
-            server_key: server.public,
-            keypair: keys(),
-        })
-        .expect("curve")
+    let config = curve_client(SocketType::Dealer, "pc", &server)
         .with_heartbeat_ivl(Some(Duration::from_millis(100)))
         .with_heartbeat_timeout(Some(Duration::from_millis(600)));
     let mut d = Driver::connect(&peer, config);
@@ -1291,4 +1277,16 @@ fn heartbeat_over_curve_our_pings_are_answered_by_libzmq() {
     d.send(&[b"after"]);
     assert_frames(&peer.recv(&mut d), &[b"pc", b"after"], "libzmq got");
     peer.quit(Some(&mut d));
+}
+
+/// A CURVE client configuration with a fresh key pair for `server`.
+fn curve_client(socket_type: SocketType, routing_id: &str, server: &KeyPair) -> Config {
+    Config::new(socket_type)
+        .with_routing_id(routing_id.to_owned())
+        .expect("routing id")
+        .with_mechanism(MechanismConfig::CurveClient {
+            server_key: server.public,
+            keypair: keys(),
+        })
+        .expect("curve")
 }
