@@ -520,7 +520,12 @@ fn curve_monitor_events_for_success_and_key_refusal() {
     );
     assert_eq!(
         kinds(&net.monitor[clients[1]]),
-        ["connect_delayed", "connected", "handshake_failed"]
+        [
+            "connect_delayed",
+            "connected",
+            "handshake_failed",
+            "disconnected"
+        ]
     );
     assert!(matches!(
         &net.monitor[clients[1]][2],

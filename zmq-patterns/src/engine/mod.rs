@@ -402,17 +402,11 @@ impl Engine {
         id: ConnectorId,
         peer: PeerMeta,
     ) -> Result<ConnId, EngineError> {
-        let c = self.connectors.get(&id).ok_or(EngineError::Closed)?;
-        let (pipe, endpoint) = (c.pipe, c.endpoint.clone());
+        let pipe = self.connectors.get(&id).ok_or(EngineError::Closed)?.pipe;
         if !self.socket.is_attached(pipe) {
             self.socket.attach(pipe, peer)?;
         }
-        Ok(self.add_inproc(
-            pipe,
-            Some(id),
-            MonitorEvent::Connected(endpoint.clone()),
-            endpoint,
-        ))
+        Ok(self.add_inproc(pipe, Some(id)))
     }
 
     /// An inproc peer connected to one of our inproc listeners.
@@ -421,19 +415,12 @@ impl Engine {
         id: ListenerId,
         peer: PeerMeta,
     ) -> Result<ConnId, EngineError> {
-        let endpoint = self
-            .listeners
-            .get(&id)
-            .map(|l| l.endpoint.clone())
-            .ok_or(EngineError::Closed)?;
+        if !self.listeners.contains_key(&id) {
+            return Err(EngineError::Closed);
+        }
         let pipe = PipeId(self.alloc());
         self.socket.attach(pipe, peer)?;
-        Ok(self.add_inproc(
-            pipe,
-            None,
-            MonitorEvent::Accepted(endpoint.clone()),
-            endpoint,
-        ))
+        Ok(self.add_inproc(pipe, None))
     }
 
     /// Whether this side of an inproc link can take another item now. When it
@@ -729,13 +716,9 @@ impl Engine {
 
     // ---- internals ----
 
-    fn add_inproc(
-        &mut self,
-        pipe: PipeId,
-        connector: Option<ConnectorId>,
-        event: MonitorEvent,
-        endpoint: Endpoint,
-    ) -> ConnId {
+    /// Links a pipe to an inproc peer. As libzmq, inproc links emit no monitor
+    /// events.
+    fn add_inproc(&mut self, pipe: PipeId, connector: Option<ConnectorId>) -> ConnId {
         let conn = ConnId(self.alloc());
         let link = InprocLink {
             pipe,
@@ -748,8 +731,6 @@ impl Engine {
         if let Some(c) = connector.and_then(|c| self.connectors.get_mut(&c)) {
             c.conn = Some(conn);
         }
-        self.emit(event);
-        self.emit(MonitorEvent::HandshakeSucceeded(endpoint));
         self.flush_dirty();
         self.queue_inproc_flush(conn);
         conn
@@ -1050,16 +1031,17 @@ impl Engine {
             Origin::Connector(cid) => Some(cid),
             Origin::Listener(_) => None,
         };
-        self.emit(if handshaken {
-            MonitorEvent::Disconnected {
-                endpoint,
+        // As libzmq: a failed handshake reports HANDSHAKE_FAILED, and every
+        // ended stream reports DISCONNECTED.
+        if !handshaken {
+            self.emit(MonitorEvent::HandshakeFailed {
+                endpoint: endpoint.clone(),
                 error: error.clone(),
-            }
-        } else {
-            MonitorEvent::HandshakeFailed {
-                endpoint,
-                error: error.clone(),
-            }
+            });
+        }
+        self.emit(MonitorEvent::Disconnected {
+            endpoint,
+            error: error.clone(),
         });
         // Messages already read off the wire are delivered, whatever the HWM says:
         // they were received.
