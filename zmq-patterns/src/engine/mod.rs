@@ -20,6 +20,7 @@ mod auth;
 mod backoff;
 mod endpoint;
 mod monitor;
+mod zap;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use self::auth::{AllowList, Authenticator};
 pub use self::backoff::Backoff;
 pub use self::endpoint::{Endpoint, EndpointError, Host, IpcAddr};
 pub use self::monitor::MonitorEvent;
+pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError};
 use crate::options::Options;
 use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
@@ -699,6 +701,12 @@ impl Engine {
     /// The next monitor event.
     pub fn poll_monitor(&mut self) -> Option<MonitorEvent> {
         self.monitor.pop_front()
+    }
+
+    /// Whether monitor events are waiting (so a runtime wakes a monitor reader
+    /// only when there is something to read).
+    pub fn has_monitor_events(&self) -> bool {
+        !self.monitor.is_empty()
     }
 
     /// The next authentication request the authenticator deferred.

@@ -1,0 +1,366 @@
+//! Socket options, set before the socket exists, with libzmq 4.3's defaults.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bytes::Bytes;
+use zmq_patterns::engine::{Authenticator, EngineConfig};
+use zmq_patterns::Options;
+use zmtp_core::{
+    Config, KeyPair, MechanismConfig, Msg, OsRandom, PublicKey, SecretKey, SocketType,
+};
+
+use crate::core::Core;
+use crate::error::Error;
+use crate::net::TcpOptions;
+use crate::runtime::RuntimeKind;
+use crate::socket::Socket;
+use crate::zap::RuntimeAuth;
+
+/// Builds a socket of runtime `R`: `Socket::<R>::builder(SocketType::Dealer)
+/// .routing_id("a").sndhwm(10).build()`.
+///
+/// Every option is named after its libzmq counterpart and starts at libzmq's
+/// default. Durations that libzmq spells -1 or 0 for "never" are `None` here.
+#[must_use]
+pub struct Builder<R> {
+    kind: SocketType,
+    options: Options,
+    reconnect_ivl: Option<Duration>,
+    reconnect_ivl_max: Option<Duration>,
+    linger: Option<Duration>,
+    routing_id: Bytes,
+    mechanism: MechanismConfig,
+    properties: Vec<(String, Bytes)>,
+    maxmsgsize: Option<u64>,
+    handshake_ivl: Option<Duration>,
+    heartbeat_ivl: Option<Duration>,
+    heartbeat_timeout: Option<Duration>,
+    heartbeat_ttl: Option<Duration>,
+    zap_domain: String,
+    tcp: TcpOptions,
+    authenticator: Option<Box<dyn Authenticator>>,
+    subscriptions: Vec<Bytes>,
+    pub(crate) sndtimeo: Option<Duration>,
+    pub(crate) rcvtimeo: Option<Duration>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: RuntimeKind> Builder<R> {
+    /// libzmq's defaults for a socket of this type.
+    pub fn new(kind: SocketType) -> Self {
+        Self {
+            kind,
+            options: Options::default(),
+            reconnect_ivl: Some(Duration::from_millis(100)),
+            reconnect_ivl_max: None,
+            linger: None,
+            routing_id: Bytes::new(),
+            mechanism: MechanismConfig::Null,
+            properties: Vec::new(),
+            maxmsgsize: None,
+            handshake_ivl: Some(Duration::from_secs(30)),
+            heartbeat_ivl: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
+            zap_domain: String::new(),
+            tcp: TcpOptions::default(),
+            authenticator: None,
+            subscriptions: Vec::new(),
+            sndtimeo: None,
+            rcvtimeo: None,
+            _runtime: PhantomData,
+        }
+    }
+
+    /// Creates the socket on `R` (for tokio: the runtime the caller is in).
+    pub fn build(self) -> Result<R::Socket, Error> {
+        self.build_socket().map(Into::into)
+    }
+
+    /// Creates the shared socket type, without the runtime's wrapper.
+    pub fn build_socket(self) -> Result<Socket<R>, Error> {
+        let rt = R::runtime()?;
+        let mut config = Config::new(self.kind)
+            .with_mechanism(self.mechanism.clone())?
+            .with_routing_id(self.routing_id)?
+            .with_max_msg_size(self.maxmsgsize)
+            .with_handshake_ivl(self.handshake_ivl)
+            .with_heartbeat_ivl(self.heartbeat_ivl)
+            .with_heartbeat_timeout(self.heartbeat_timeout)
+            .with_heartbeat_ttl(self.heartbeat_ttl)
+            // libzmq asks ZAP about NULL peers only when a domain is set.
+            .with_null_authentication(
+                !self.zap_domain.is_empty() && matches!(self.mechanism, MechanismConfig::Null),
+            )
+            .with_zap_domain(self.zap_domain);
+        for (name, value) in self.properties {
+            config = config.with_property(&name, value)?;
+        }
+        let mut engine = EngineConfig::new(config);
+        engine.options = self.options;
+        engine.reconnect_ivl = self.reconnect_ivl;
+        engine.reconnect_ivl_max = self.reconnect_ivl_max;
+        engine.linger = self.linger;
+        let core = Core::new(
+            engine,
+            rt,
+            self.tcp,
+            RuntimeAuth::new(self.authenticator),
+            false,
+        );
+        for topic in &self.subscriptions {
+            core.with(|st| st.engine.subscribe(topic));
+        }
+        Ok(Socket::from_core(core, self.sndtimeo, self.rcvtimeo))
+    }
+
+    /// SNDHWM: messages queued per peer before send waits (or PUB drops); 0 = no
+    /// limit. Default 1000.
+    pub fn sndhwm(mut self, n: usize) -> Self {
+        self.options.sndhwm = n;
+        self
+    }
+
+    /// RCVHWM: messages queued per peer before the stream stops being read; 0 =
+    /// no limit. Default 1000.
+    pub fn rcvhwm(mut self, n: usize) -> Self {
+        self.options.rcvhwm = n;
+        self
+    }
+
+    /// ROUTING_ID: sent to peers as `Identity` (at most 255 bytes).
+    pub fn routing_id(mut self, id: impl Into<Bytes>) -> Self {
+        self.routing_id = id.into();
+        self
+    }
+
+    /// LINGER: how long closing waits to deliver queued messages; `None` waits
+    /// for ever (libzmq's default, -1), `Some(ZERO)` drops them.
+    pub fn linger(mut self, linger: Option<Duration>) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// RECONNECT_IVL: wait before reconnecting; `None` never reconnects.
+    /// Default 100 ms.
+    pub fn reconnect_ivl(mut self, ivl: Option<Duration>) -> Self {
+        self.reconnect_ivl = ivl;
+        self
+    }
+
+    /// RECONNECT_IVL_MAX: exponential back-off up to this; `None` (default)
+    /// keeps RECONNECT_IVL.
+    pub fn reconnect_ivl_max(mut self, ivl: Option<Duration>) -> Self {
+        self.reconnect_ivl_max = ivl;
+        self
+    }
+
+    /// HEARTBEAT_IVL: send PING this often; `None` (default) sends none.
+    pub fn heartbeat_ivl(mut self, ivl: Option<Duration>) -> Self {
+        self.heartbeat_ivl = ivl;
+        self
+    }
+
+    /// HEARTBEAT_TIMEOUT: drop the peer if nothing arrives this long after a
+    /// PING. Defaults to HEARTBEAT_IVL.
+    pub fn heartbeat_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// HEARTBEAT_TTL: the time-to-live announced to the peer in PINGs.
+    pub fn heartbeat_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.heartbeat_ttl = ttl;
+        self
+    }
+
+    /// HANDSHAKE_IVL: the longest a handshake may take; `None` for no limit.
+    /// Default 30 s.
+    pub fn handshake_ivl(mut self, ivl: Option<Duration>) -> Self {
+        self.handshake_ivl = ivl;
+        self
+    }
+
+    /// MAXMSGSIZE: frames larger than this end the connection; `None` (default)
+    /// for no limit.
+    pub fn maxmsgsize(mut self, max: Option<u64>) -> Self {
+        self.maxmsgsize = max;
+        self
+    }
+
+    /// TCP_KEEPALIVE: `Some(true)` turns keep-alive probes on, `Some(false)` off,
+    /// `None` (default) leaves the OS setting.
+    pub fn tcp_keepalive(mut self, on: Option<bool>) -> Self {
+        self.tcp.keepalive = on;
+        self
+    }
+
+    /// TCP_KEEPALIVE_IDLE, TCP_KEEPALIVE_INTVL and TCP_KEEPALIVE_CNT.
+    pub fn tcp_keepalive_params(
+        mut self,
+        idle: Option<Duration>,
+        intvl: Option<Duration>,
+        cnt: Option<u32>,
+    ) -> Self {
+        self.tcp.keepalive_idle = idle;
+        self.tcp.keepalive_intvl = intvl;
+        self.tcp.keepalive_cnt = cnt;
+        self
+    }
+
+    /// ZAP_DOMAIN: passed to the authenticator; on a NULL socket it also turns
+    /// authentication on, as in libzmq.
+    pub fn zap_domain(mut self, domain: impl Into<String>) -> Self {
+        self.zap_domain = domain.into();
+        self
+    }
+
+    /// PLAIN_USERNAME and PLAIN_PASSWORD: be a PLAIN client.
+    pub fn plain_client(mut self, username: impl Into<Bytes>, password: impl Into<Bytes>) -> Self {
+        self.mechanism = MechanismConfig::PlainClient {
+            username: username.into(),
+            password: password.into(),
+        };
+        self
+    }
+
+    /// PLAIN_SERVER: be a PLAIN server. Clients are decided by the
+    /// [`authenticator`](Self::authenticator), else by a ZAP handler; with
+    /// neither, every PLAIN client is refused, as in libzmq.
+    pub fn plain_server(mut self) -> Self {
+        self.mechanism = MechanismConfig::PlainServer;
+        self
+    }
+
+    /// CURVE_SERVER with CURVE_SECRETKEY: be a CURVE server. Without an
+    /// authenticator or ZAP handler every client with a valid handshake is
+    /// accepted, as in libzmq.
+    pub fn curve_server(mut self, secret: SecretKey) -> Self {
+        self.mechanism = MechanismConfig::CurveServer {
+            keypair: KeyPair::from_secret(secret),
+        };
+        self
+    }
+
+    /// CURVE_SERVERKEY with CURVE_PUBLICKEY/CURVE_SECRETKEY: be a CURVE client
+    /// of the server with that public key.
+    pub fn curve_client(mut self, server_key: PublicKey, keypair: KeyPair) -> Self {
+        self.mechanism = MechanismConfig::CurveClient {
+            server_key,
+            keypair,
+        };
+        self
+    }
+
+    /// A CURVE client with a fresh (ephemeral) long-term key pair.
+    pub fn curve_client_ephemeral(self, server_key: PublicKey) -> Self {
+        self.curve_client(server_key, KeyPair::generate(&OsRandom))
+    }
+
+    /// Decides PLAIN, CURVE (and NULL with a ZAP domain) clients. A
+    /// `None` from it hands the request to a ZAP handler on
+    /// `inproc://zeromq.zap.01`.
+    pub fn authenticator(mut self, auth: impl Authenticator + 'static) -> Self {
+        self.authenticator = Some(Box::new(auth));
+        self
+    }
+
+    /// An application metadata property sent to peers in the handshake
+    /// (libzmq's ZMQ_METADATA, `X-` names by convention).
+    pub fn property(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.properties.push((name.into(), value.into()));
+        self
+    }
+
+    /// SUBSCRIBE (SUB): a topic prefix to subscribe to from the start.
+    pub fn subscribe(mut self, topic: impl Into<Bytes>) -> Self {
+        self.subscriptions.push(topic.into());
+        self
+    }
+
+    /// SNDTIMEO: how long a blocking send waits; `None` (default) for ever.
+    pub fn sndtimeo(mut self, t: Option<Duration>) -> Self {
+        self.sndtimeo = t;
+        self
+    }
+
+    /// RCVTIMEO: how long a blocking receive waits; `None` (default) for ever.
+    pub fn rcvtimeo(mut self, t: Option<Duration>) -> Self {
+        self.rcvtimeo = t;
+        self
+    }
+
+    /// ROUTER_MANDATORY: unroutable messages are an error, and a full peer makes
+    /// send wait, instead of being dropped.
+    pub fn router_mandatory(mut self, on: bool) -> Self {
+        self.options.router_mandatory = on;
+        self
+    }
+
+    /// ROUTER_HANDOVER: a new peer with a routing id in use takes it over.
+    pub fn router_handover(mut self, on: bool) -> Self {
+        self.options.router_handover = on;
+        self
+    }
+
+    /// CONFLATE: keep only the last message (PUSH, PULL, PUB, SUB, DEALER).
+    pub fn conflate(mut self, on: bool) -> Self {
+        self.options.conflate = on;
+        self
+    }
+
+    /// IMMEDIATE: queue messages only to completed connections.
+    pub fn immediate(mut self, on: bool) -> Self {
+        self.options.immediate = on;
+        self
+    }
+
+    /// XPUB_VERBOSE: pass every subscription to the application.
+    pub fn xpub_verbose(mut self, on: bool) -> Self {
+        self.options.xpub_verbose = on;
+        self
+    }
+
+    /// XPUB_VERBOSER: pass every subscription and unsubscription.
+    pub fn xpub_verboser(mut self, on: bool) -> Self {
+        self.options.xpub_verboser = on;
+        self
+    }
+
+    /// XPUB_NODROP: a full subscriber makes send wait instead of dropping.
+    pub fn xpub_nodrop(mut self, on: bool) -> Self {
+        self.options.xpub_nodrop = on;
+        self
+    }
+
+    /// XPUB_MANUAL: the application applies subscriptions itself.
+    pub fn xpub_manual(mut self, on: bool) -> Self {
+        self.options.xpub_manual = on;
+        self
+    }
+
+    /// XPUB_WELCOME_MSG: sent to every new subscriber.
+    pub fn xpub_welcome_msg(mut self, msg: Option<Msg>) -> Self {
+        self.options.xpub_welcome_msg = msg;
+        self
+    }
+
+    /// INVERT_MATCHING: deliver what matches no subscription.
+    pub fn invert_matching(mut self, on: bool) -> Self {
+        self.options.invert_matching = on;
+        self
+    }
+
+    /// REQ_RELAXED: a REQ may send again without waiting for a reply.
+    pub fn req_relaxed(mut self, on: bool) -> Self {
+        self.options.req_relaxed = on;
+        self
+    }
+
+    /// REQ_CORRELATE: a REQ matches replies to requests by id.
+    pub fn req_correlate(mut self, on: bool) -> Self {
+        self.options.req_correlate = on;
+        self
+    }
+}

@@ -1,0 +1,89 @@
+//! The one error type of the socket API. Endpoint problems name the endpoint.
+
+use std::io;
+
+use thiserror::Error;
+use zmq_patterns::engine::EndpointError;
+use zmq_patterns::{RecvError, SendError};
+use zmtp_core::{ConfigError, SocketType};
+
+/// What can go wrong when using a socket.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The endpoint string cannot be used (bad syntax, unknown transport, bad
+    /// port, wildcard connect).
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// Another socket already listens on this endpoint (EADDRINUSE).
+    #[error("address already in use: {endpoint}")]
+    AddrInUse {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// The endpoint could not be bound for another reason.
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        /// The endpoint as given.
+        endpoint: String,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// An inproc peer's socket type cannot talk to this socket's (REQ to PUB).
+    /// Over TCP and IPC the same mismatch ends the handshake instead (see the
+    /// monitor).
+    #[error("{endpoint}: a {ours} socket cannot talk to the {peer} socket bound there")]
+    IncompatibleSocketType {
+        /// The endpoint.
+        endpoint: String,
+        /// This socket's type.
+        ours: SocketType,
+        /// The peer's type.
+        peer: SocketType,
+    },
+    /// `unbind` or `disconnect` of an endpoint this socket does not use (ENOENT).
+    #[error("endpoint {0:?} is not bound or connected by this socket")]
+    UnknownEndpoint(String),
+    /// A socket option is out of range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A send failed for a reason waiting cannot fix; the message is handed back
+    /// where there is one.
+    #[error(transparent)]
+    Send(SendError),
+    /// A receive is not possible in this state or on this socket type.
+    #[error(transparent)]
+    Recv(#[from] RecvError),
+    /// SNDTIMEO / RCVTIMEO (or an explicit timeout) ran out (EAGAIN).
+    #[error("timed out")]
+    Timeout,
+    /// The socket is closed or closing (ETERM).
+    #[error("the socket is closed")]
+    Closed,
+    /// The runtime this socket needs is not available (a tokio socket created
+    /// outside a tokio runtime).
+    #[error("{0}")]
+    NoRuntime(String),
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        Self::Send(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::AddrInUse { .. } => io::ErrorKind::AddrInUse,
+            Error::Endpoint(_) | Error::Config(_) => io::ErrorKind::InvalidInput,
+            Error::UnknownEndpoint(_) => io::ErrorKind::NotFound,
+            Error::Timeout => io::ErrorKind::TimedOut,
+            Error::Closed => io::ErrorKind::NotConnected,
+            Error::Bind { source, .. } => source.kind(),
+            _ => io::ErrorKind::Other,
+        };
+        Self::new(kind, e)
+    }
+}

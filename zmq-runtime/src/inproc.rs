@@ -1,0 +1,279 @@
+//! `inproc://`: sockets of this process joined by their engines' pipes, with no
+//! ZMTP encoding and no tasks. Whoever makes progress possible (a send, a recv
+//! that made room, a bind that a connector waited for) moves the messages
+//! itself, holding both sockets' locks in id order.
+//!
+//! The registry is process-wide, so sockets of different runtimes can talk over
+//! inproc too. Its lock is always taken last (never while waiting for a socket
+//! lock).
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+
+use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
+use zmtp_core::SocketType;
+
+use crate::core::{Core, Link, Shared, State, Work};
+use crate::error::Error;
+
+/// Items moved per lock hold, so one busy link cannot starve the others.
+const BATCH: usize = 256;
+
+#[derive(Default)]
+struct Registry {
+    bound: HashMap<String, (Weak<Shared>, ListenerId)>,
+    waiting: HashMap<String, Vec<(Weak<Shared>, ConnectorId)>>,
+}
+
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
+
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The socket bound at `name`, if it is alive.
+fn binder(reg: &Registry, name: &str) -> Option<(Arc<Shared>, ListenerId)> {
+    let (weak, id) = reg.bound.get(name)?;
+    Some((weak.upgrade()?, *id))
+}
+
+/// Binds `name` for `me`, joining connectors that were waiting for it.
+pub(crate) fn bind(
+    me: &Core,
+    id: ListenerId,
+    name: &str,
+    given: &str,
+    work: &mut Vec<Work>,
+) -> Result<(), Error> {
+    let mut reg = registry();
+    if binder(&reg, name).is_some() {
+        return Err(Error::AddrInUse {
+            endpoint: given.to_owned(),
+        });
+    }
+    reg.bound
+        .insert(name.to_owned(), (Arc::downgrade(&me.0), id));
+    for (weak, connector_id) in reg.waiting.remove(name).unwrap_or_default() {
+        if let Some(c) = weak.upgrade() {
+            work.push(Work::Join {
+                binder: me.clone(),
+                listener: id,
+                connector: Core(c),
+                connector_id,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Releases `name` if `me` holds it.
+pub(crate) fn unbind(me: &Shared, name: &str) {
+    let mut reg = registry();
+    let ours = reg
+        .bound
+        .get(name)
+        .is_some_and(|(w, _)| std::ptr::eq(w.as_ptr(), me));
+    if ours {
+        reg.bound.remove(name);
+    }
+}
+
+/// Connects to `name`: joins the socket bound there, or waits for one to bind
+/// (connect before bind).
+pub(crate) fn connect(me: &Core, id: ConnectorId, name: &str, work: &mut Vec<Work>) {
+    let mut reg = registry();
+    match binder(&reg, name) {
+        Some((b, listener)) => work.push(Work::Join {
+            binder: Core(b),
+            listener,
+            connector: me.clone(),
+            connector_id: id,
+        }),
+        None => reg
+            .waiting
+            .entry(name.to_owned())
+            .or_default()
+            .push((Arc::downgrade(&me.0), id)),
+    }
+}
+
+/// The socket type bound at `name`, if it cannot talk to `ours`.
+pub(crate) fn incompatible_peer(name: &str, ours: SocketType) -> Option<SocketType> {
+    let reg = registry();
+    let (b, _) = binder(&reg, name)?;
+    (!ours.is_compatible_with(b.socket_type)).then_some(b.socket_type)
+}
+
+/// Whether a ZAP handler is bound at `inproc://zeromq.zap.01`.
+pub(crate) fn has_zap_handler() -> bool {
+    let name = &ZAP_ENDPOINT["inproc://".len()..];
+    binder(&registry(), name).is_some()
+}
+
+/// Creates the two ends of a link and starts moving what was queued.
+pub(crate) fn join(
+    binder: &Core,
+    listener: ListenerId,
+    connector: &Core,
+    connector_id: ConnectorId,
+    work: &mut Vec<Work>,
+) {
+    if !binder
+        .0
+        .socket_type
+        .is_compatible_with(connector.0.socket_type)
+    {
+        return;
+    }
+    let peer = connector.0.local_peer.clone();
+    let Some(b) = binder.with_into(work, |st| {
+        st.engine.handle_inproc_accepted(listener, peer).ok()
+    }) else {
+        return;
+    };
+    let peer = binder.0.local_peer.clone();
+    let c = connector.with_into(work, |st| {
+        st.engine.handle_inproc_connected(connector_id, peer).ok()
+    });
+    let Some(c) = c else {
+        binder.with_into(work, |st| st.engine.handle_inproc_closed(b));
+        return;
+    };
+    binder.with_into(work, |st| {
+        st.links.insert(
+            b,
+            Link {
+                peer: connector.clone(),
+                peer_conn: c,
+                pending: None,
+            },
+        )
+    });
+    connector.with_into(work, |st| {
+        st.links.insert(
+            c,
+            Link {
+                peer: binder.clone(),
+                peer_conn: b,
+                pending: None,
+            },
+        )
+    });
+    work.push(Work::Pump {
+        from: binder.clone(),
+        from_conn: b,
+        to: connector.clone(),
+        to_conn: c,
+    });
+    work.push(Work::Pump {
+        from: connector.clone(),
+        from_conn: c,
+        to: binder.clone(),
+        to_conn: b,
+    });
+}
+
+/// The end `conn` of `peer` lost its other end.
+pub(crate) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
+    peer.with_into(work, |st| {
+        st.links.remove(&conn);
+        st.engine.handle_inproc_closed(conn);
+    });
+}
+
+/// The locked states of a link's two ends (one lock if a socket is linked to
+/// itself).
+enum Locked<'a> {
+    One(MutexGuard<'a, State>),
+    Two {
+        from: MutexGuard<'a, State>,
+        to: MutexGuard<'a, State>,
+    },
+}
+
+impl Locked<'_> {
+    fn from(&mut self) -> &mut State {
+        match self {
+            Self::One(g) => g,
+            Self::Two { from, .. } => from,
+        }
+    }
+
+    fn to(&mut self) -> &mut State {
+        match self {
+            Self::One(g) => g,
+            Self::Two { to, .. } => to,
+        }
+    }
+}
+
+fn lock_both<'a>(from: &'a Core, to: &'a Core) -> Locked<'a> {
+    if Arc::ptr_eq(&from.0, &to.0) {
+        return Locked::One(from.lock());
+    }
+    if from.0.id < to.0.id {
+        let f = from.lock();
+        Locked::Two {
+            from: f,
+            to: to.lock(),
+        }
+    } else {
+        let t = to.lock();
+        Locked::Two {
+            from: from.lock(),
+            to: t,
+        }
+    }
+}
+
+/// Moves what `from`'s end `x` has for `to`'s end `y`, while `y` has room.
+pub(crate) fn pump(from: &Core, x: ConnId, to: &Core, y: ConnId, work: &mut Vec<Work>) {
+    let mut locked = lock_both(from, to);
+    let mut moved = 0;
+    let mut more = false;
+    loop {
+        let pending = locked.to().links.get_mut(&y).and_then(|l| l.pending.take());
+        let item = match pending {
+            Some(item) => item,
+            None => {
+                if moved == BATCH {
+                    more = true;
+                    break;
+                }
+                if !locked.to().engine.inproc_ready(y) {
+                    break;
+                }
+                match locked.from().engine.poll_inproc(x) {
+                    Some(item) => item,
+                    None => break,
+                }
+            }
+        };
+        match locked.to().engine.handle_inproc(y, item) {
+            Ok(()) => moved += 1,
+            Err(item) => {
+                // Full after all: keep it for the ResumeRead that room brings.
+                if let Some(l) = locked.to().links.get_mut(&y) {
+                    l.pending = Some(item);
+                }
+                break;
+            }
+        }
+    }
+    match &mut locked {
+        Locked::One(g) => from.dispatch_locked(g, work),
+        Locked::Two { from: f, to: t } => {
+            from.dispatch_locked(f, work);
+            to.dispatch_locked(t, work);
+        }
+    }
+    drop(locked);
+    if more {
+        work.push(Work::Pump {
+            from: from.clone(),
+            from_conn: x,
+            to: to.clone(),
+            to_conn: y,
+        });
+    }
+}

@@ -1,0 +1,95 @@
+//! # zmq-runtime
+//!
+//! The runtime-neutral half of the runtime adapters (`runtime-tokio`,
+//! `runtime-smol`, `runtime-blocking`): a socket's sans-IO
+//! [`Engine`](zmq_patterns::engine::Engine) behind a lock, the wake-ups between
+//! the application and the I/O tasks, inproc links, the ZAP handler bridge,
+//! the monitor stream, the poller and the proxy. No I/O runtime: an adapter
+//! provides accept, connect, a timer and a byte pump, through [`Runtime`] (or,
+//! for async runtimes, the smaller [`AsyncIo`]).
+//!
+//! Applications use it through an adapter crate, whose `Socket` is this
+//! crate's [`Socket`] on that runtime. Most of the API is the same everywhere:
+//!
+//! ```
+//! use zmq_runtime::{Events, PollItem, Socket, SocketType};
+//! # use zmq_runtime::{Error, Runtime, RuntimeKind};
+//! # use std::sync::Arc;
+//! # /// inproc needs no I/O, so a runtime that refuses all I/O will do here.
+//! # struct NoIo;
+//! # impl Runtime for NoIo {
+//! #     fn now(&self) -> std::time::Instant { std::time::Instant::now() }
+//! #     fn listen(&self, _: &zmq_runtime::Core, _: zmq_runtime::ListenerId, _: zmq_runtime::StdListener)
+//! #         -> std::io::Result<Box<dyn Send>> { Err(std::io::ErrorKind::Unsupported.into()) }
+//! #     fn connect(&self, _: &zmq_runtime::Core, _: zmq_runtime::ConnectorId, _: zmq_runtime::Endpoint) {}
+//! #     fn start_timer(&self, _: &zmq_runtime::Core) {}
+//! # }
+//! # struct Inproc;
+//! # impl RuntimeKind for Inproc {
+//! #     type Socket = Socket<Inproc>;
+//! #     fn runtime() -> Result<Arc<dyn Runtime>, Error> { Ok(Arc::new(NoIo)) }
+//! # }
+//! let rep = Socket::<Inproc>::new(SocketType::Rep)?;
+//! rep.bind("inproc://doc-example")?;
+//! let req = Socket::<Inproc>::new(SocketType::Req)?;
+//! req.connect("inproc://doc-example")?;
+//!
+//! req.send_blocking("ping", None)?;
+//! let mut items = [PollItem::new(&rep, Events::IN)];
+//! assert_eq!(zmq_runtime::poll(&mut items, None), 1);
+//! assert_eq!(&rep.try_recv()?.frames()[0][..], b"ping");
+//! rep.try_send("pong")?;
+//! assert_eq!(&req.recv_blocking(None)?.frames()[0][..], b"pong");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How it is put together
+//!
+//! Every call locks the engine, runs, and drains the engine's actions before
+//! unlocking: bytes to write raise the stream's [`Signal`], which the stream's
+//! pump (one task per stream, or two threads) is waiting on; a bind binds at
+//! once, so its error comes back from `bind`; a connect is handed to the
+//! runtime. Waiters (a `recv` with nothing to read, a `send` at the HWM) are
+//! counted, and the engine side checks readiness only when somebody waits.
+//! Work that involves a second socket (an inproc pump, a ZAP request) runs
+//! after the lock is released; the only place that holds two socket locks
+//! takes them in a fixed order.
+
+#![deny(missing_docs)]
+
+mod asyncio;
+mod builder;
+mod core;
+mod error;
+mod inproc;
+mod monitor;
+mod net;
+mod poll;
+pub mod proxy;
+mod runtime;
+mod signal;
+mod socket;
+mod zap;
+
+pub use crate::asyncio::{Async, AsyncIo, AsyncStream};
+pub use crate::builder::Builder;
+pub use crate::core::{Core, StreamCtl};
+pub use crate::error::Error;
+pub use crate::monitor::{Monitor, MonitorEvent};
+pub use crate::net::{
+    configure_tcp, connect_ipc, peer_address, StdListener, StdStream, TcpOptions,
+};
+pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
+pub use crate::runtime::{Runtime, RuntimeKind};
+pub use crate::signal::{bits, Signal, SignalWait, Waiting};
+pub use crate::socket::{msg, RecvStream, SendSink, Socket};
+
+pub use zmq_patterns::engine::{
+    AllowList, Authenticator, ConnectorId, Endpoint, EndpointError, Host, IpcAddr, ListenerId,
+    ZAP_ENDPOINT,
+};
+pub use zmq_patterns::{RecvError, SendError};
+pub use zmtp_core::{
+    AuthReply, AuthRequest, ConnectionError, Credentials, KeyPair, Msg, OsRandom, PublicKey,
+    SecretKey, SocketType,
+};

@@ -1,0 +1,54 @@
+//! What the shared socket asks of a runtime adapter.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use zmq_patterns::engine::{ConnectorId, Endpoint, ListenerId};
+
+use crate::core::Core;
+use crate::error::Error;
+use crate::net::StdListener;
+use crate::socket::Socket;
+
+/// The I/O half of a socket, provided by an adapter: accept on a bound listener,
+/// connect, run a timer, read the clock. Everything else (the protocol, the
+/// patterns, inproc, ZAP, linger) happens in [`Core`].
+///
+/// Async runtimes implement [`AsyncIo`](crate::AsyncIo) instead and get this
+/// trait from [`Async`](crate::Async); a thread-based runtime implements it
+/// directly.
+pub trait Runtime: Send + Sync + 'static {
+    /// The current time (a runtime with virtual time returns its own).
+    fn now(&self) -> Instant;
+
+    /// Starts accepting on `listener` (already bound by the core), handing every
+    /// stream to [`Core::handle_accepted`]. Dropping the returned guard stops
+    /// accepting and closes the listener.
+    fn listen(
+        &self,
+        core: &Core,
+        id: ListenerId,
+        listener: StdListener,
+    ) -> io::Result<Box<dyn Send>>;
+
+    /// Starts a connect attempt to a TCP or IPC endpoint; reports the result
+    /// with [`Core::handle_connected`] or [`Core::handle_connect_failed`].
+    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint);
+
+    /// Starts the socket's timer: wait until [`Core::arm_timer`]'s deadline or
+    /// until [`Core::timer`] is raised, call [`Core::handle_timeout`], repeat
+    /// until [`Core::is_finished`].
+    fn start_timer(&self, core: &Core);
+}
+
+/// A runtime a socket can be created on, as a type: `Socket<Tokio>`.
+pub trait RuntimeKind: Sized + 'static {
+    /// The socket type users of this runtime hold (the shared [`Socket`], or a
+    /// wrapper with a blocking API).
+    type Socket: From<Socket<Self>>;
+
+    /// The runtime to create a socket on (for tokio, the one the caller runs
+    /// in).
+    fn runtime() -> Result<Arc<dyn Runtime>, Error>;
+}

@@ -1,0 +1,306 @@
+//! Wake-ups: per-stream signals for the I/O side, waiter lists for the
+//! application side, and the thread parking that lets blocking code wait on the
+//! same futures as async code.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use atomic_waker::AtomicWaker;
+use event_listener::{Event, EventListener};
+use smallvec::SmallVec;
+
+/// Bits of a [`Signal`].
+pub mod bits {
+    /// The writer has bytes to take (`Action::Flush`); also "deadline changed"
+    /// on the timer's signal.
+    pub const FLUSH: u8 = 1;
+    /// The reader may read again (`Action::ResumeRead`).
+    pub const RESUME: u8 = 2;
+    /// The stream is to be closed after its last bytes are written. Sticky.
+    pub const CLOSE: u8 = 4;
+    /// The stream is to be dropped now, unwritten bytes and all (LINGER ran
+    /// out). Sticky.
+    pub const ABORT: u8 = 8;
+}
+
+const STICKY: u8 = bits::CLOSE | bits::ABORT;
+
+/// A stream's (or the timer's) wake-up flags, raised by the engine side and
+/// consumed by the I/O side without locks or allocation.
+///
+/// There are two waker slots so that a blocking runtime can run the reader and
+/// the writer of a stream on separate threads; an async pump registers the same
+/// waker in both.
+#[derive(Debug, Default)]
+pub struct Signal {
+    flags: AtomicU8,
+    writer: AtomicWaker,
+    reader: AtomicWaker,
+}
+
+impl Signal {
+    /// Raises `bit` and wakes whoever waits for it.
+    pub fn raise(&self, bit: u8) {
+        self.flags.fetch_or(bit, Ordering::AcqRel);
+        if bit & (bits::FLUSH | STICKY) != 0 {
+            self.writer.wake();
+        }
+        if bit & (bits::RESUME | STICKY) != 0 {
+            self.reader.wake();
+        }
+    }
+
+    /// Clears `bit` and says whether it was raised. `CLOSE` and `ABORT` are
+    /// never cleared.
+    pub fn take(&self, bit: u8) -> bool {
+        let clear = bit & !STICKY;
+        self.flags.fetch_and(!clear, Ordering::AcqRel) & bit != 0
+    }
+
+    /// Whether the stream was told to close.
+    pub fn is_closing(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & bits::CLOSE != 0
+    }
+
+    /// Whether the stream was told to stop at once.
+    pub fn is_aborted(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & bits::ABORT != 0
+    }
+
+    /// Registers the waker of the writing side (woken by FLUSH and CLOSE).
+    pub fn register_writer(&self, waker: &Waker) {
+        self.writer.register(waker);
+    }
+
+    /// Registers the waker of the reading side (woken by RESUME and CLOSE).
+    pub fn register_reader(&self, waker: &Waker) {
+        self.reader.register(waker);
+    }
+
+    /// Waits (async) until `bit` is raised, then clears it.
+    pub fn wait(&self, bit: u8) -> SignalWait<'_> {
+        SignalWait { signal: self, bit }
+    }
+
+    /// Blocks the thread until `bit` is raised (and clears it) or `deadline`
+    /// passes; returns whether the bit was raised.
+    pub fn wait_blocking(&self, bit: u8, deadline: Option<Instant>) -> bool {
+        let waker = thread_waker();
+        loop {
+            if bit & (bits::FLUSH | STICKY) != 0 {
+                self.writer.register(&waker);
+            }
+            if bit & (bits::RESUME | bits::ABORT) != 0 {
+                self.reader.register(&waker);
+            }
+            if self.take(bit) {
+                return true;
+            }
+            if !park_until(deadline) {
+                return self.take(bit);
+            }
+        }
+    }
+}
+
+/// The future of [`Signal::wait`].
+#[derive(Debug)]
+pub struct SignalWait<'a> {
+    signal: &'a Signal,
+    bit: u8,
+}
+
+impl Future for SignalWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.bit & (bits::FLUSH | STICKY) != 0 {
+            self.signal.register_writer(cx.waker());
+        }
+        if self.bit & (bits::RESUME | bits::ABORT) != 0 {
+            self.signal.register_reader(cx.waker());
+        }
+        if self.signal.take(self.bit) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Application-side waiters for one condition (readable, writable, a monitor
+/// event, closed), counted so that the engine side checks the condition only
+/// when somebody waits.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    count: AtomicUsize,
+    event: Event,
+}
+
+impl Waiters {
+    /// Whether anybody waits. Read under the socket's lock: a waiter counts
+    /// itself before it re-checks its condition under that lock, so the lock
+    /// orders the two and no wake-up is lost.
+    pub(crate) fn wanted(&self) -> bool {
+        self.count.load(Ordering::Relaxed) > 0
+    }
+
+    pub(crate) fn notify(&self) {
+        self.event.notify(usize::MAX);
+    }
+
+    /// Starts waiting; re-check the condition after this and before waiting.
+    pub(crate) fn listen(self: &Arc<Self>) -> Waiting {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        Waiting {
+            listener: self.event.listen(),
+            waiters: self.clone(),
+        }
+    }
+}
+
+/// One waiter of [`Waiters`]: a future, or blocking through [`wait_any`].
+#[derive(Debug)]
+pub struct Waiting {
+    listener: EventListener,
+    waiters: Arc<Waiters>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.waiters.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Future for Waiting {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.listener).poll(cx)
+    }
+}
+
+/// Several waiters, ready when any one is.
+pub(crate) type AnyOf = SmallVec<[Waiting; 4]>;
+
+/// Waits (async) until any of `waits` fires.
+pub(crate) async fn any_of(mut waits: AnyOf) {
+    std::future::poll_fn(|cx| {
+        for w in waits.iter_mut() {
+            if Pin::new(w).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+}
+
+/// Blocks until any of `waits` fires or `deadline` passes; returns whether one
+/// fired.
+pub(crate) fn any_of_blocking(mut waits: AnyOf, deadline: Option<Instant>) -> bool {
+    let waker = thread_waker();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        for w in waits.iter_mut() {
+            if Pin::new(w).poll(&mut cx).is_ready() {
+                return true;
+            }
+        }
+        if !park_until(deadline) {
+            return false;
+        }
+    }
+}
+
+/// Unparks a thread: the waker that lets blocking code poll futures.
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+fn thread_waker() -> Waker {
+    Waker::from(Arc::new(ThreadWaker(thread::current())))
+}
+
+/// Parks until unparked or `deadline`; false once the deadline has passed.
+/// Spurious wake-ups are fine: every caller re-checks its condition.
+fn park_until(deadline: Option<Instant>) -> bool {
+    match deadline {
+        None => {
+            thread::park();
+            true
+        }
+        Some(d) => {
+            let now = Instant::now();
+            if now >= d {
+                return false;
+            }
+            thread::park_timeout(d - now);
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn signal_bits_are_taken_once_and_close_sticks() {
+        let s = Signal::default();
+        assert!(!s.take(bits::FLUSH));
+        s.raise(bits::FLUSH);
+        s.raise(bits::RESUME);
+        assert!(s.take(bits::FLUSH));
+        assert!(!s.take(bits::FLUSH));
+        assert!(s.take(bits::RESUME));
+        s.raise(bits::CLOSE);
+        assert!(s.take(bits::CLOSE));
+        assert!(s.take(bits::CLOSE));
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn blocking_wait_wakes_from_another_thread_and_times_out() {
+        let s = Arc::new(Signal::default());
+        let s2 = s.clone();
+        let t = thread::spawn(move || s2.wait_blocking(bits::FLUSH, None));
+        thread::sleep(Duration::from_millis(20));
+        s.raise(bits::FLUSH);
+        assert!(t.join().unwrap());
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert!(!s.wait_blocking(bits::FLUSH, Some(soon)));
+    }
+
+    #[test]
+    fn waiters_count_themselves_and_wake_together() {
+        let w = Arc::new(Waiters::default());
+        assert!(!w.wanted());
+        let a = w.listen();
+        let b = w.listen();
+        assert!(w.wanted());
+        let w2 = w.clone();
+        let t = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            w2.notify();
+        });
+        assert!(any_of_blocking([a].into_iter().collect(), None));
+        assert!(any_of_blocking([b].into_iter().collect(), None));
+        t.join().unwrap();
+        assert!(!w.wanted());
+    }
+}

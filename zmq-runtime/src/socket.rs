@@ -1,0 +1,455 @@
+//! The socket handle: endpoints, sending and receiving (async, non-blocking or
+//! blocking), subscriptions, monitor, close.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use zmq_patterns::engine::{Endpoint, ListenerId};
+use zmq_patterns::{RecvError, SendError};
+use zmtp_core::{Msg, SocketType};
+
+use crate::builder::Builder;
+use crate::core::Core;
+use crate::error::Error;
+use crate::inproc;
+use crate::monitor::Monitor;
+use crate::runtime::RuntimeKind;
+use crate::signal::{any_of, any_of_blocking, AnyOf, Waiting};
+
+/// A ZeroMQ socket running on runtime `R`.
+///
+/// `Send + Sync`: share it between tasks or threads behind an `Arc`. Dropping it
+/// closes it in the background (LINGER applies); [`Socket::close`] waits for
+/// that to finish.
+///
+/// Async [`send`](Socket::send) and [`recv`](Socket::recv) wait on the HWM and
+/// on arriving messages. `recv` is cancellation-safe: a message is taken only
+/// when the future completes. `send` either queues the whole message or, if
+/// dropped before it completes, queues nothing (the message is dropped with
+/// the future); use [`writable`](Socket::writable) and
+/// [`try_send`](Socket::try_send) to keep the message instead.
+pub struct Socket<R> {
+    core: Core,
+    sndtimeo: Option<Duration>,
+    rcvtimeo: Option<Duration>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: RuntimeKind> Socket<R> {
+    /// A socket of this type with libzmq's default options.
+    pub fn new(kind: SocketType) -> Result<Self, Error> {
+        Builder::<R>::new(kind).build_socket()
+    }
+
+    /// A builder for a socket with options.
+    pub fn builder(kind: SocketType) -> Builder<R> {
+        Builder::new(kind)
+    }
+}
+
+impl<R> Socket<R> {
+    pub(crate) fn from_core(
+        core: Core,
+        sndtimeo: Option<Duration>,
+        rcvtimeo: Option<Duration>,
+    ) -> Self {
+        Self {
+            core,
+            sndtimeo,
+            rcvtimeo,
+            _runtime: PhantomData,
+        }
+    }
+
+    /// The socket's shared state, for runtime adapters and the poller.
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// This socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.core.0.socket_type
+    }
+
+    /// SNDTIMEO and RCVTIMEO as built, for blocking wrappers.
+    pub fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.sndtimeo, self.rcvtimeo)
+    }
+
+    /// Binds an endpoint (`tcp://*:0`, `ipc:///tmp/x`, `inproc://name`, ...) and
+    /// returns the endpoint actually bound, with the port the OS picked.
+    pub fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
+        self.core.bind(endpoint)
+    }
+
+    /// Connects to an endpoint. The peer need not be there yet: messages queue
+    /// up to the HWM and the socket reconnects until it is.
+    pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
+        let ep = Endpoint::parse_connect(endpoint)?;
+        if let Endpoint::Inproc(name) = &ep {
+            if let Some(peer) = inproc::incompatible_peer(name, self.socket_type()) {
+                return Err(Error::IncompatibleSocketType {
+                    endpoint: endpoint.to_owned(),
+                    ours: self.socket_type(),
+                    peer,
+                });
+            }
+        }
+        self.core.with(|st| {
+            let id = st.engine.connect(endpoint).map_err(|_| Error::Closed)?;
+            st.connectors.insert(id, endpoint.to_owned());
+            Ok(())
+        })
+    }
+
+    /// Stops listening on an endpoint (as given to `bind`, or as returned by
+    /// it) and closes the connections it accepted.
+    pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
+        self.core.with(|st| {
+            let id: Option<ListenerId> = st
+                .listeners
+                .iter()
+                .find(|(_, l)| {
+                    l.given == endpoint
+                        || l.bound.as_ref().is_some_and(|b| b.to_string() == endpoint)
+                })
+                .map(|(id, _)| *id);
+            let id = id.ok_or_else(|| Error::UnknownEndpoint(endpoint.to_owned()))?;
+            st.engine.unbind(id);
+            Ok(())
+        })
+    }
+
+    /// Stops connecting to an endpoint and closes its connection.
+    pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
+        self.core.with(|st| {
+            let ids: Vec<_> = st
+                .connectors
+                .iter()
+                .filter(|(_, e)| e.as_str() == endpoint)
+                .map(|(id, _)| *id)
+                .collect();
+            if ids.is_empty() {
+                return Err(Error::UnknownEndpoint(endpoint.to_owned()));
+            }
+            for id in ids {
+                st.connectors.remove(&id);
+                st.engine.disconnect(id);
+            }
+            Ok(())
+        })
+    }
+
+    /// SUBSCRIBE (SUB, XSUB): receive messages starting with `topic` (empty:
+    /// everything). Counted: subscribe twice, unsubscribe twice.
+    pub fn subscribe(&self, topic: impl AsRef<[u8]>) {
+        self.core.with(|st| st.engine.subscribe(topic.as_ref()));
+    }
+
+    /// UNSUBSCRIBE: cancel one subscription to `topic`.
+    pub fn unsubscribe(&self, topic: impl AsRef<[u8]>) {
+        self.core.with(|st| st.engine.unsubscribe(topic.as_ref()));
+    }
+
+    /// XPUB_MANUAL: subscribe the peer of the notification received last.
+    pub fn xpub_manual_subscribe(&self, topic: impl AsRef<[u8]>) {
+        self.core
+            .with(|st| st.engine.xpub_manual_subscribe(topic.as_ref()));
+    }
+
+    /// XPUB_MANUAL: unsubscribe the peer of the notification received last.
+    pub fn xpub_manual_unsubscribe(&self, topic: impl AsRef<[u8]>) {
+        self.core
+            .with(|st| st.engine.xpub_manual_unsubscribe(topic.as_ref()));
+    }
+
+    /// Sends if the socket can take the message now (ZMQ_DONTWAIT); a
+    /// `WouldBlock` hands the message back.
+    pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
+        let msg = msg.into();
+        self.core.with_data(|st| st.engine.send(msg))
+    }
+
+    /// Receives if a message is waiting (ZMQ_DONTWAIT).
+    pub fn try_recv(&self) -> Result<Msg, RecvError> {
+        self.core.with_data(|st| st.engine.recv())
+    }
+
+    /// Whether a send could succeed now (ZMQ_POLLOUT).
+    pub fn can_send(&self) -> bool {
+        self.core.with_data(|st| st.engine.can_send())
+    }
+
+    /// Whether a message is waiting (ZMQ_POLLIN).
+    pub fn can_recv(&self) -> bool {
+        self.core.with_data(|st| st.engine.can_recv())
+    }
+
+    /// Sends a message, waiting while every candidate peer is at its HWM (or,
+    /// for REQ/DEALER/PUSH/PAIR, while there is no peer yet).
+    pub async fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
+        let mut msg = msg.into();
+        let mut wait: Option<Waiting> = None;
+        loop {
+            match self.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(SendError::WouldBlock(m)) => msg = m,
+                Err(e) => return Err(e.into()),
+            }
+            if self.core.is_finished() {
+                return Err(Error::Closed);
+            }
+            match wait.take() {
+                Some(w) => w.await,
+                None => wait = Some(self.core.0.writable.listen()),
+            }
+        }
+    }
+
+    /// Receives the next message, waiting until one arrives.
+    pub async fn recv(&self) -> Result<Msg, Error> {
+        let mut wait: Option<Waiting> = None;
+        loop {
+            match self.try_recv() {
+                Ok(m) => return Ok(m),
+                Err(RecvError::WouldBlock) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if self.core.is_finished() {
+                return Err(Error::Closed);
+            }
+            match wait.take() {
+                Some(w) => w.await,
+                None => wait = Some(self.core.0.readable.listen()),
+            }
+        }
+    }
+
+    /// Waits until a message is waiting.
+    pub async fn readable(&self) {
+        self.wait_until(true, |s| s.can_recv()).await;
+    }
+
+    /// Waits until a send could succeed.
+    pub async fn writable(&self) {
+        self.wait_until(false, |s| s.can_send()).await;
+    }
+
+    async fn wait_until(&self, read: bool, ready: impl Fn(&Self) -> bool) {
+        loop {
+            let w = if read {
+                self.core.0.readable.listen()
+            } else {
+                self.core.0.writable.listen()
+            };
+            if ready(self) || self.core.is_finished() {
+                return;
+            }
+            w.await;
+        }
+    }
+
+    /// Sends, blocking the thread while the socket cannot take the message, for
+    /// at most `timeout` (`None`: for ever).
+    pub fn send_blocking(
+        &self,
+        msg: impl Into<Msg>,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut msg = msg.into();
+        loop {
+            let w = self.core.0.writable.listen();
+            match self.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(SendError::WouldBlock(m)) => msg = m,
+                Err(e) => return Err(e.into()),
+            }
+            if self.core.is_finished() {
+                return Err(Error::Closed);
+            }
+            if !any_of_blocking(AnyOf::from_iter([w]), deadline) {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// Receives, blocking the thread for at most `timeout` (`None`: for ever).
+    pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Msg, Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let w = self.core.0.readable.listen();
+            match self.try_recv() {
+                Ok(m) => return Ok(m),
+                Err(RecvError::WouldBlock) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if self.core.is_finished() {
+                return Err(Error::Closed);
+            }
+            if !any_of_blocking(AnyOf::from_iter([w]), deadline) {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// Turns the monitor on and returns its event stream (one reader at a time;
+    /// events before this call are not recorded).
+    pub fn monitor(&self) -> Monitor {
+        self.core.with(|st| st.engine.set_monitor(true));
+        Monitor::new(self.core.clone())
+    }
+
+    /// Closes the socket and waits until LINGER has delivered what was queued
+    /// (or ran out).
+    pub async fn close(self) {
+        self.core.close();
+        loop {
+            let w = self.core.0.done.listen();
+            if self.core.is_finished() {
+                return;
+            }
+            any_of(AnyOf::from_iter([w])).await;
+        }
+    }
+
+    /// As [`close`](Socket::close), blocking the thread.
+    pub fn close_blocking(self) {
+        self.core.close();
+        loop {
+            let w = self.core.0.done.listen();
+            if self.core.is_finished() {
+                return;
+            }
+            any_of_blocking(AnyOf::from_iter([w]), None);
+        }
+    }
+
+    /// The received messages as a `futures` stream (never ends).
+    pub fn stream(&self) -> RecvStream<'_, R> {
+        RecvStream {
+            socket: self,
+            wait: None,
+        }
+    }
+
+    /// A `futures` sink that sends messages.
+    pub fn sink(&self) -> SendSink<'_, R> {
+        SendSink {
+            socket: self,
+            slot: None,
+            wait: None,
+        }
+    }
+}
+
+impl<R> Drop for Socket<R> {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+impl<R> std::fmt::Debug for Socket<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("type", &self.socket_type())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`Socket::stream`]: received messages.
+pub struct RecvStream<'a, R> {
+    socket: &'a Socket<R>,
+    wait: Option<Waiting>,
+}
+
+impl<R> futures_core::Stream for RecvStream<'_, R> {
+    type Item = Result<Msg, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match self.socket.try_recv() {
+                Ok(m) => {
+                    self.wait = None;
+                    return Poll::Ready(Some(Ok(m)));
+                }
+                Err(RecvError::WouldBlock) => {}
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+            }
+            match &mut self.wait {
+                Some(w) => {
+                    ready!(Pin::new(w).poll(cx));
+                    self.wait = None;
+                }
+                None => self.wait = Some(self.socket.core.0.readable.listen()),
+            }
+        }
+    }
+}
+
+/// [`Socket::sink`]: sends messages, holding at most one while the socket is
+/// full.
+pub struct SendSink<'a, R> {
+    socket: &'a Socket<R>,
+    slot: Option<Msg>,
+    wait: Option<Waiting>,
+}
+
+impl<R> SendSink<'_, R> {
+    fn poll_slot(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            let Some(msg) = self.slot.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            match self.socket.try_send(msg) {
+                Ok(()) => {
+                    self.wait = None;
+                    return Poll::Ready(Ok(()));
+                }
+                Err(SendError::WouldBlock(m)) => self.slot = Some(m),
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+            match &mut self.wait {
+                Some(w) => {
+                    ready!(Pin::new(w).poll(cx));
+                    self.wait = None;
+                }
+                None => self.wait = Some(self.socket.core.0.writable.listen()),
+            }
+        }
+    }
+}
+
+impl<R, M: Into<Msg>> futures_sink::Sink<M> for SendSink<'_, R> {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_slot(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: M) -> Result<(), Error> {
+        self.slot = Some(item.into());
+        Ok(())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_slot(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_slot(cx)
+    }
+}
+
+/// Frames from byte strings, for examples and tests: `msg(["", "hello"])`.
+pub fn msg<I, T>(frames: I) -> Msg
+where
+    I: IntoIterator<Item = T>,
+    T: Into<Bytes>,
+{
+    frames.into_iter().collect()
+}

@@ -1,0 +1,140 @@
+//! Authentication: the application's [`Authenticator`], or a libzmq-style ZAP
+//! handler socket bound at `inproc://zeromq.zap.01`, or libzmq's defaults.
+
+use std::sync::{Arc, Weak};
+
+use zmq_patterns::engine::{Authenticator, ConnId, EngineConfig, ZapClient, ZAP_ENDPOINT};
+use zmtp_core::{AuthReply, AuthRequest, Config, Credentials, SocketType};
+
+use crate::core::{Core, Shared, Work};
+use crate::inproc;
+use crate::net::TcpOptions;
+
+/// The decision order of a socket's authentication requests.
+pub(crate) struct RuntimeAuth {
+    user: Option<Box<dyn Authenticator>>,
+}
+
+impl RuntimeAuth {
+    pub(crate) fn new(user: Option<Box<dyn Authenticator>>) -> Self {
+        Self { user }
+    }
+}
+
+impl Authenticator for RuntimeAuth {
+    fn authenticate(&mut self, req: &AuthRequest) -> Option<AuthReply> {
+        // An authenticator that defers leaves the request to the ZAP handler.
+        if let Some(user) = &mut self.user {
+            return user.authenticate(req);
+        }
+        if inproc::has_zap_handler() {
+            return None;
+        }
+        // libzmq without a handler: NULL and CURVE pass, PLAIN needs one.
+        Some(match req.credentials {
+            Credentials::Plain { .. } => AuthReply::Deny {
+                status: 400,
+                text: "PLAIN needs a ZAP handler or an authenticator".into(),
+            },
+            _ => AuthReply::allow(),
+        })
+    }
+}
+
+/// A socket's link to the ZAP handler: an internal DEALER connected to
+/// `inproc://zeromq.zap.01`, and the requests it has outstanding.
+pub(crate) struct Bridge {
+    pub(crate) socket: Core,
+    client: ZapClient,
+}
+
+impl Bridge {
+    fn new(owner: &Core, work: &mut Vec<Work>) -> Self {
+        let config = EngineConfig::new(Config::new(SocketType::Dealer));
+        let socket = Core::new(
+            config,
+            owner.0.rt.clone(),
+            TcpOptions::default(),
+            RuntimeAuth::new(None),
+            true,
+        );
+        let weak_owner = Arc::downgrade(&owner.0);
+        let weak_socket = Arc::downgrade(&socket.0);
+        let _ = socket.0.hook.set(Box::new(move |work| {
+            replies(&weak_owner, &weak_socket, work)
+        }));
+        socket.with_into(work, |st| {
+            let _ = st.engine.connect(ZAP_ENDPOINT);
+        });
+        Self {
+            socket,
+            client: ZapClient::new(),
+        }
+    }
+}
+
+/// Sends `req` of `owner`'s connection `conn` to the ZAP handler.
+pub(crate) fn request(owner: &Core, conn: ConnId, req: AuthRequest, work: &mut Vec<Work>) {
+    let deny = |work: &mut Vec<Work>, text: &str| {
+        owner.with_into(work, |st| {
+            let now = st.now();
+            let _ = st.engine.auth_reply(
+                conn,
+                req.id,
+                AuthReply::Deny {
+                    status: 500,
+                    text: text.to_owned(),
+                },
+                now,
+            );
+        });
+    };
+    if !inproc::has_zap_handler() {
+        deny(work, "no ZAP handler is bound");
+        return;
+    }
+    let mut created = Vec::new();
+    let sent = owner.with_into(work, |st| {
+        if st.zap.is_none() && !st.is_finished() {
+            st.zap = Some(Bridge::new(owner, &mut created));
+        }
+        let bridge = st.zap.as_mut()?;
+        let msg = bridge.client.request(conn, &req);
+        Some((bridge.socket.clone(), msg))
+    });
+    work.append(&mut created);
+    let Some((socket, msg)) = sent else {
+        deny(work, "socket closing");
+        return;
+    };
+    if socket.with_into(work, |st| st.engine.send(msg)).is_err() {
+        deny(work, "ZAP handler not reachable");
+    }
+}
+
+/// The ZAP client's hook: hands every reply to the owner's connection.
+fn replies(owner: &Weak<Shared>, socket: &Weak<Shared>, work: &mut Vec<Work>) {
+    let (Some(owner), Some(socket)) = (owner.upgrade(), socket.upgrade()) else {
+        return;
+    };
+    let (owner, socket) = (Core(owner), Core(socket));
+    let mut msgs = Vec::new();
+    socket.with_into(work, |st| {
+        while let Ok(m) = st.engine.recv() {
+            msgs.push(m);
+        }
+    });
+    if msgs.is_empty() {
+        return;
+    }
+    owner.with_into(work, |st| {
+        for msg in msgs {
+            let Some((conn, id, reply)) = st.zap.as_mut().and_then(|z| z.client.handle_reply(msg))
+            else {
+                continue;
+            };
+            let now = st.now();
+            let _ = st.engine.auth_reply(conn, id, reply, now);
+        }
+    });
+}
