@@ -1,7 +1,344 @@
-//! # runtime-blocking (not yet implemented)
+//! # runtime-blocking
 //!
-//! This crate will adapt the sans-IO engine of `zmq-patterns` to blocking: it will own
-//! the OS sockets, tasks or threads, timers and wake-ups, and nothing else. It is
-//! empty on purpose: nothing here pretends to work yet.
+//! ZeroMQ sockets with a blocking API, on plain threads and std sockets: no
+//! async runtime anywhere. Every socket type over `tcp://`, `ipc://` and
+//! `inproc://`, speaking ZMTP 3.1 with libzmq and every other ZeroMQ peer.
 //!
-//! There is no example yet because there is nothing to run.
+//! Each stream gets a reader and a writer thread, each listener an accept
+//! thread, each socket a timer thread; the protocol and patterns run in the
+//! shared engine (`zmq-patterns`, `zmq-runtime`), so this crate is only the
+//! I/O.
+//!
+//! ```
+//! use runtime_blocking::{Socket, SocketType};
+//!
+//! let rep = Socket::new(SocketType::Rep)?;
+//! let endpoint = rep.bind("tcp://127.0.0.1:*")?;
+//! let req = Socket::new(SocketType::Req)?;
+//! req.connect(&endpoint.to_string())?;
+//!
+//! req.send("hello")?;
+//! let request = rep.recv()?;
+//! rep.send(request)?;
+//! assert_eq!(&req.recv()?.frames()[0][..], b"hello");
+//! # Ok::<(), runtime_blocking::Error>(())
+//! ```
+//!
+//! `send` and `recv` wait for ever unless SNDTIMEO / RCVTIMEO are set on the
+//! [`Builder`]; [`poll`] waits on several sockets as `zmq_poll` does.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::{Shutdown, TcpStream};
+use std::ops::Deref;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use socket2::SockRef;
+use zmq_runtime::{
+    bits, configure_tcp, connect_ipc, peer_address, read_buf, ConnectorId, Core, Endpoint,
+    ListenerId, Pollable, StdListener, StdStream, StreamCtl, TcpOptions,
+};
+
+pub use zmq_runtime::proxy::{
+    proxy_blocking as proxy, proxy_steerable_blocking as proxy_steerable, ProxyStats,
+};
+pub use zmq_runtime::{
+    msg, poll, AllowList, Authenticator, Error, Events, KeyPair, Monitor, MonitorEvent, Msg,
+    PollItem, PublicKey, SecretKey, SocketType,
+};
+
+/// Bytes asked of the engine per write.
+const WRITE_LIMIT: usize = 256 * 1024;
+/// Free space kept in the read buffer before each read.
+const READ_CHUNK: usize = 64 * 1024;
+/// How often a writer stuck on a full peer looks whether LINGER ran out.
+const WRITE_TICK: Duration = Duration::from_millis(100);
+
+/// Options for a blocking socket: `Socket::builder(SocketType::Sub)`.
+pub type Builder = zmq_runtime::Builder<Threads>;
+
+/// A socket with a blocking API. Everything not about waiting (bind, connect,
+/// subscribe, monitor, `try_send`...) comes from [`zmq_runtime::Socket`]
+/// through `Deref`.
+#[derive(Debug)]
+pub struct Socket(zmq_runtime::Socket<Threads>);
+
+impl Socket {
+    /// A socket of this type with libzmq's default options.
+    pub fn new(kind: SocketType) -> Result<Self, Error> {
+        Builder::new(kind).build()
+    }
+
+    /// A builder for a socket with options.
+    pub fn builder(kind: SocketType) -> Builder {
+        Builder::new(kind)
+    }
+
+    /// Sends, waiting at most SNDTIMEO while the socket cannot take the message.
+    pub fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
+        self.0.send_blocking(msg, self.0.timeouts().0)
+    }
+
+    /// Receives, waiting at most RCVTIMEO.
+    pub fn recv(&self) -> Result<Msg, Error> {
+        self.0.recv_blocking(self.0.timeouts().1)
+    }
+
+    /// Sends, waiting at most `timeout` (`None`: for ever).
+    pub fn send_timeout(
+        &self,
+        msg: impl Into<Msg>,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        self.0.send_blocking(msg, timeout)
+    }
+
+    /// Receives, waiting at most `timeout` (`None`: for ever).
+    pub fn recv_timeout(&self, timeout: Option<Duration>) -> Result<Msg, Error> {
+        self.0.recv_blocking(timeout)
+    }
+
+    /// Closes the socket and waits until LINGER has delivered what was queued.
+    pub fn close(self) {
+        self.0.close_blocking();
+    }
+}
+
+impl Deref for Socket {
+    type Target = zmq_runtime::Socket<Threads>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<zmq_runtime::Socket<Threads>> for Socket {
+    fn from(s: zmq_runtime::Socket<Threads>) -> Self {
+        Self(s)
+    }
+}
+
+impl Pollable for Socket {
+    fn core(&self) -> &Core {
+        self.0.core()
+    }
+}
+
+/// Plain threads, as a socket's runtime type.
+#[derive(Debug)]
+pub struct Threads;
+
+impl zmq_runtime::RuntimeKind for Threads {
+    type Socket = Socket;
+
+    fn runtime() -> Result<Arc<dyn zmq_runtime::Runtime>, Error> {
+        Ok(Arc::new(Self))
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    thread::Builder::new().name(name.into()).spawn(f).map(drop)
+}
+
+/// Stops an accept thread: shutting a listening socket down wakes its blocked
+/// `accept` (Linux).
+struct StopListener(Arc<StdListener>);
+
+impl Drop for StopListener {
+    fn drop(&mut self) {
+        let _ = match &*self.0 {
+            StdListener::Tcp(l) => SockRef::from(l).shutdown(Shutdown::Both),
+            StdListener::Unix(l) => SockRef::from(l).shutdown(Shutdown::Both),
+        };
+    }
+}
+
+impl zmq_runtime::Runtime for Threads {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn listen(
+        &self,
+        core: &Core,
+        id: ListenerId,
+        listener: StdListener,
+    ) -> io::Result<Box<dyn Send>> {
+        match &listener {
+            StdListener::Tcp(l) => l.set_nonblocking(false)?,
+            StdListener::Unix(l) => l.set_nonblocking(false)?,
+        }
+        let listener = Arc::new(listener);
+        let (l, core) = (listener.clone(), core.clone());
+        spawn("zmq-accept", move || accept_loop(&core, id, &l))?;
+        Ok(Box::new(StopListener(listener)))
+    }
+
+    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) {
+        let core = core.clone();
+        let started = spawn("zmq-stream", move || {
+            match connect(&endpoint, core.tcp_options()) {
+                Ok((stream, peer)) => {
+                    if let Some(ctl) = core.handle_connected(id, peer) {
+                        run_stream(stream, ctl);
+                    }
+                }
+                Err(_) => core.handle_connect_failed(id),
+            }
+        });
+        debug_assert!(started.is_ok(), "cannot start a thread");
+    }
+
+    fn start_timer(&self, core: &Core) {
+        let core = core.clone();
+        let _ = spawn("zmq-timer", move || loop {
+            let deadline = core.arm_timer();
+            if core.is_finished() {
+                return;
+            }
+            core.timer().wait_blocking(bits::FLUSH, deadline);
+            core.handle_timeout();
+        });
+    }
+}
+
+fn accept_loop(core: &Core, id: ListenerId, listener: &StdListener) {
+    loop {
+        let accepted = match listener {
+            StdListener::Tcp(l) => l.accept().and_then(|(s, addr)| {
+                configure_tcp(&s, core.tcp_options())?;
+                Ok((StdStream::Tcp(s), peer_address(Some(addr))))
+            }),
+            StdListener::Unix(l) => l.accept().map(|(s, _)| (StdStream::Unix(s), String::new())),
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let Some(ctl) = core.handle_accepted(id, peer) else {
+                    return;
+                };
+                if spawn("zmq-stream", move || run_stream(stream, ctl)).is_err() {
+                    return;
+                }
+            }
+            // A shut-down listener fails with EINVAL: this listener is done.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => return,
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn connect(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(StdStream, String)> {
+    match endpoint {
+        Endpoint::Tcp {
+            host,
+            port: Some(port),
+        } => {
+            // std tries every address the name resolves to, in order.
+            let s = match host {
+                zmq_runtime::Host::Ip(ip) => TcpStream::connect((*ip, *port))?,
+                zmq_runtime::Host::Name(name) => TcpStream::connect((name.as_str(), *port))?,
+                zmq_runtime::Host::Any => return Err(io::ErrorKind::InvalidInput.into()),
+            };
+            configure_tcp(&s, opts)?;
+            let peer = peer_address(s.peer_addr().ok());
+            Ok((StdStream::Tcp(s), peer))
+        }
+        Endpoint::Ipc(addr) => Ok((StdStream::Unix(connect_ipc(addr)?), String::new())),
+        _ => Err(io::ErrorKind::InvalidInput.into()),
+    }
+}
+
+/// Runs one stream: a writer thread, and the reader on this thread.
+fn run_stream(stream: StdStream, ctl: StreamCtl) {
+    let stream = Arc::new(stream);
+    let ctl = Arc::new(ctl);
+    let (s, c) = (stream.clone(), ctl.clone());
+    if spawn("zmq-writer", move || write_loop(&s, &c)).is_err() {
+        return;
+    }
+    read_loop(&stream, &ctl);
+}
+
+fn write_loop(stream: &StdStream, ctl: &StreamCtl) {
+    let _ = match stream {
+        StdStream::Tcp(s) => s.set_write_timeout(Some(WRITE_TICK)),
+        StdStream::Unix(s) => s.set_write_timeout(Some(WRITE_TICK)),
+    };
+    let mut out = VecDeque::new();
+    loop {
+        let signal = ctl.signal();
+        if signal.is_aborted() {
+            break;
+        }
+        let closing = signal.is_closing();
+        signal.take(bits::FLUSH);
+        if out.is_empty() {
+            ctl.fill(&mut out, WRITE_LIMIT);
+        }
+        if out.is_empty() {
+            if closing {
+                break;
+            }
+            signal.wait_blocking(bits::FLUSH | bits::CLOSE | bits::ABORT, None);
+            continue;
+        }
+        let slices: Vec<IoSlice<'_>> = out.iter().take(64).map(|b| IoSlice::new(b)).collect();
+        let written = match stream {
+            StdStream::Tcp(s) => (&*s).write_vectored(&slices),
+            StdStream::Unix(s) => (&*s).write_vectored(&slices),
+        };
+        drop(slices);
+        match written {
+            Ok(n) if n > 0 => zmq_runtime::consume(&mut out, n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            _ => {
+                ctl.handle_eof();
+                break;
+            }
+        }
+    }
+    // Wakes the reader, which is blocked in `read`.
+    let _ = match stream {
+        StdStream::Tcp(s) => s.shutdown(Shutdown::Both),
+        StdStream::Unix(s) => s.shutdown(Shutdown::Both),
+    };
+}
+
+fn read_loop(stream: &StdStream, ctl: &StreamCtl) {
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut reading = true;
+    loop {
+        let signal = ctl.signal();
+        if signal.is_closing() || signal.is_aborted() {
+            return;
+        }
+        if !reading {
+            signal.wait_blocking(bits::RESUME | bits::CLOSE | bits::ABORT, None);
+            reading = true;
+            continue;
+        }
+        let n = match stream {
+            StdStream::Tcp(s) => read_buf(s, &mut rbuf, READ_CHUNK / 4),
+            StdStream::Unix(s) => read_buf(s, &mut rbuf, READ_CHUNK / 4),
+        };
+        match n {
+            Ok(n) if n > 0 => reading = ctl.handle_input(&mut rbuf),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => {
+                if !ctl.signal().is_closing() {
+                    ctl.handle_eof();
+                }
+                return;
+            }
+        }
+    }
+}

@@ -314,8 +314,9 @@ impl<S: AsyncStream> Pump<S> {
     }
 }
 
-/// Drops `n` written bytes from the front of the queue.
-pub(crate) fn consume(out: &mut VecDeque<Bytes>, mut n: usize) {
+/// Drops `n` written bytes from the front of a write queue (after a partial
+/// vectored write).
+pub fn consume(out: &mut VecDeque<Bytes>, mut n: usize) {
     while n > 0 {
         let Some(front) = out.front_mut() else {
             return;

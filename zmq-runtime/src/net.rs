@@ -2,12 +2,13 @@
 //! bind is synchronous in libzmq too (its errors come back from `zmq_bind`), so
 //! each runtime only wraps the listener this module binds.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use socket2::{SockRef, TcpKeepalive};
 use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 
@@ -171,6 +172,21 @@ pub(crate) fn tcp_target(host: &Host, port: u16) -> Result<SocketAddr, String> {
         Host::Name(name) => Err(name.clone()),
         Host::Any => Err("*".to_owned()),
     }
+}
+
+/// Reads once into the spare capacity of `buf` (at least `min_spare` bytes of
+/// it) through a std reader. A std `read` wants initialised memory, so the
+/// spare part is zeroed first: that costs about what an uninitialised read
+/// saves, and keeps the adapters free of `unsafe`.
+pub fn read_buf(mut reader: impl Read, buf: &mut BytesMut, min_spare: usize) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < min_spare {
+        buf.reserve(min_spare);
+    }
+    let start = buf.len();
+    buf.resize(buf.capacity(), 0);
+    let res = reader.read(&mut buf[start..]);
+    buf.truncate(start + *res.as_ref().unwrap_or(&0));
+    res
 }
 
 /// The peer address an authenticator sees: the IP without the port for TCP, as
