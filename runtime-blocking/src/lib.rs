@@ -28,18 +28,16 @@
 //! [`Builder`]; [`poll`] waits on several sockets as `zmq_poll` does.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, IoSlice};
+use std::net::TcpStream;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use socket2::SockRef;
 use zmq_runtime::{
-    bits, configure_tcp, connect_ipc, peer_address, read_buf, ConnectorId, Core, Endpoint,
-    ListenerId, Pollable, StdListener, StdStream, StreamCtl, TcpOptions,
+    bits, configure_tcp, connect_ipc, peer_address, ConnectorId, Core, Endpoint, Host, ListenerId,
+    Pollable, ReadBuf, StdListener, StdStream, StreamCtl, TcpOptions,
 };
 
 pub use zmq_runtime::proxy::{
@@ -52,8 +50,6 @@ pub use zmq_runtime::{
 
 /// Bytes asked of the engine per write.
 const WRITE_LIMIT: usize = 256 * 1024;
-/// Free space kept in the read buffer before each read.
-const READ_CHUNK: usize = 64 * 1024;
 /// How often a writer stuck on a full peer looks whether LINGER ran out.
 const WRITE_TICK: Duration = Duration::from_millis(100);
 
@@ -144,15 +140,12 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
 }
 
 /// Stops an accept thread: shutting a listening socket down wakes its blocked
-/// `accept` (Linux).
+/// `accept`.
 struct StopListener(Arc<StdListener>);
 
 impl Drop for StopListener {
     fn drop(&mut self) {
-        let _ = match &*self.0 {
-            StdListener::Tcp(l) => SockRef::from(l).shutdown(Shutdown::Both),
-            StdListener::Unix(l) => SockRef::from(l).shutdown(Shutdown::Both),
-        };
+        self.0.shutdown();
     }
 }
 
@@ -167,10 +160,7 @@ impl zmq_runtime::Runtime for Threads {
         id: ListenerId,
         listener: StdListener,
     ) -> io::Result<Box<dyn Send>> {
-        match &listener {
-            StdListener::Tcp(l) => l.set_nonblocking(false)?,
-            StdListener::Unix(l) => l.set_nonblocking(false)?,
-        }
+        listener.set_nonblocking(false)?;
         let listener = Arc::new(listener);
         let (l, core) = (listener.clone(), core.clone());
         spawn("zmq-accept", move || accept_loop(&core, id, &l))?;
@@ -178,18 +168,20 @@ impl zmq_runtime::Runtime for Threads {
     }
 
     fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) {
-        let core = core.clone();
+        let c = core.clone();
         let started = spawn("zmq-stream", move || {
-            match connect(&endpoint, core.tcp_options()) {
+            match connect(&endpoint, c.tcp_options()) {
                 Ok((stream, peer)) => {
-                    if let Some(ctl) = core.handle_connected(id, peer) {
+                    if let Some(ctl) = c.handle_connected(id, peer) {
                         run_stream(stream, ctl);
                     }
                 }
-                Err(_) => core.handle_connect_failed(id),
+                Err(_) => c.handle_connect_failed(id),
             }
         });
-        debug_assert!(started.is_ok(), "cannot start a thread");
+        if started.is_err() {
+            core.handle_connect_failed(id);
+        }
     }
 
     fn start_timer(&self, core: &Core) {
@@ -207,14 +199,7 @@ impl zmq_runtime::Runtime for Threads {
 
 fn accept_loop(core: &Core, id: ListenerId, listener: &StdListener) {
     loop {
-        let accepted = match listener {
-            StdListener::Tcp(l) => l.accept().and_then(|(s, addr)| {
-                configure_tcp(&s, core.tcp_options())?;
-                Ok((StdStream::Tcp(s), peer_address(Some(addr))))
-            }),
-            StdListener::Unix(l) => l.accept().map(|(s, _)| (StdStream::Unix(s), String::new())),
-        };
-        match accepted {
+        match listener.accept(core.tcp_options(), false) {
             Ok((stream, peer)) => {
                 let Some(ctl) = core.handle_accepted(id, peer) else {
                     return;
@@ -225,6 +210,7 @@ fn accept_loop(core: &Core, id: ListenerId, listener: &StdListener) {
             }
             // A shut-down listener fails with EINVAL: this listener is done.
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => return,
+            // Out of descriptors or an aborted handshake: back off a little.
             Err(_) => thread::sleep(Duration::from_millis(100)),
         }
     }
@@ -238,9 +224,9 @@ fn connect(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(StdStream, Str
         } => {
             // std tries every address the name resolves to, in order.
             let s = match host {
-                zmq_runtime::Host::Ip(ip) => TcpStream::connect((*ip, *port))?,
-                zmq_runtime::Host::Name(name) => TcpStream::connect((name.as_str(), *port))?,
-                zmq_runtime::Host::Any => return Err(io::ErrorKind::InvalidInput.into()),
+                Host::Ip(ip) => TcpStream::connect((*ip, *port))?,
+                Host::Name(name) => TcpStream::connect((name.as_str(), *port))?,
+                Host::Any => return Err(io::ErrorKind::InvalidInput.into()),
             };
             configure_tcp(&s, opts)?;
             let peer = peer_address(s.peer_addr().ok());
@@ -263,10 +249,7 @@ fn run_stream(stream: StdStream, ctl: StreamCtl) {
 }
 
 fn write_loop(stream: &StdStream, ctl: &StreamCtl) {
-    let _ = match stream {
-        StdStream::Tcp(s) => s.set_write_timeout(Some(WRITE_TICK)),
-        StdStream::Unix(s) => s.set_write_timeout(Some(WRITE_TICK)),
-    };
+    let _ = stream.set_write_timeout(Some(WRITE_TICK));
     let mut out = VecDeque::new();
     loop {
         let signal = ctl.signal();
@@ -286,20 +269,11 @@ fn write_loop(stream: &StdStream, ctl: &StreamCtl) {
             continue;
         }
         let slices: Vec<IoSlice<'_>> = out.iter().take(64).map(|b| IoSlice::new(b)).collect();
-        let written = match stream {
-            StdStream::Tcp(s) => (&*s).write_vectored(&slices),
-            StdStream::Unix(s) => (&*s).write_vectored(&slices),
-        };
+        let written = stream.write_vectored(&slices);
         drop(slices);
         match written {
             Ok(n) if n > 0 => zmq_runtime::consume(&mut out, n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if is_retry(&e) => {}
             _ => {
                 ctl.handle_eof();
                 break;
@@ -307,14 +281,20 @@ fn write_loop(stream: &StdStream, ctl: &StreamCtl) {
         }
     }
     // Wakes the reader, which is blocked in `read`.
-    let _ = match stream {
-        StdStream::Tcp(s) => s.shutdown(Shutdown::Both),
-        StdStream::Unix(s) => s.shutdown(Shutdown::Both),
-    };
+    stream.shutdown();
+}
+
+/// Errors after which a blocking call is simply made again: a write timeout
+/// tick, or a signal.
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 fn read_loop(stream: &StdStream, ctl: &StreamCtl) {
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut rbuf = ReadBuf::new();
     let mut reading = true;
     loop {
         let signal = ctl.signal();
@@ -326,13 +306,9 @@ fn read_loop(stream: &StdStream, ctl: &StreamCtl) {
             reading = true;
             continue;
         }
-        let n = match stream {
-            StdStream::Tcp(s) => read_buf(s, &mut rbuf, READ_CHUNK / 4),
-            StdStream::Unix(s) => read_buf(s, &mut rbuf, READ_CHUNK / 4),
-        };
-        match n {
-            Ok(n) if n > 0 => reading = ctl.handle_input(&mut rbuf),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        match stream.read_into(&mut rbuf) {
+            Ok(n) if n > 0 => reading = ctl.handle_input(&mut rbuf.buf),
+            Err(e) if is_retry(&e) => {}
             _ => {
                 if !ctl.signal().is_closing() {
                     ctl.handle_eof();

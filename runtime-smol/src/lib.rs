@@ -26,18 +26,13 @@
 //! See [`zmq_runtime::Socket`] for the whole API.
 
 use std::future::Future;
-use std::io::{self, IoSlice, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use bytes::BytesMut;
 use smol::Async;
-use zmq_runtime::{
-    configure_tcp, peer_address, read_buf, AsyncIo, AsyncStream, StdListener, TcpOptions,
-};
+use zmq_runtime::{AsyncIo, Fd};
 
 pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
@@ -63,27 +58,23 @@ impl zmq_runtime::RuntimeKind for Smol {
     }
 }
 
-/// An async-io stream: TCP or Unix.
-#[derive(Debug)]
-pub enum Stream {
-    /// TCP.
-    Tcp(Async<TcpStream>),
-    /// Unix domain socket.
-    Unix(Async<UnixStream>),
-}
-
-/// An async-io listener: TCP or Unix.
-#[derive(Debug)]
-pub enum Listener {
-    /// TCP.
-    Tcp(Async<TcpListener>),
-    /// Unix domain socket.
-    Unix(Async<UnixListener>),
+/// async-io reports readiness as "an event since the last `Pending`", so a
+/// `WouldBlock` just polls again, and the next poll waits.
+fn retry<R>(
+    mut ready: impl FnMut() -> Poll<io::Result<()>>,
+    mut op: impl FnMut() -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        ready!(ready())?;
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
 }
 
 impl AsyncIo for Smol {
-    type Stream = Stream;
-    type Listener = Listener;
+    type Registered<T: Fd> = Async<T>;
 
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         smol::spawn(task).detach();
@@ -100,65 +91,25 @@ impl AsyncIo for Smol {
         }
     }
 
-    fn listener(&self, listener: StdListener) -> io::Result<Listener> {
-        Ok(match listener {
-            StdListener::Tcp(l) => Listener::Tcp(Async::new(l)?),
-            StdListener::Unix(l) => Listener::Unix(Async::new(l)?),
-        })
+    fn register<T: Fd>(&self, io: T) -> io::Result<Async<T>> {
+        Async::new_nonblocking(io)
     }
 
-    async fn accept(&self, listener: &Listener, opts: &TcpOptions) -> io::Result<(Stream, String)> {
-        match listener {
-            Listener::Tcp(l) => {
-                let (s, addr) = l.accept().await?;
-                configure_tcp(&s, opts)?;
-                Ok((Stream::Tcp(s), peer_address(Some(addr))))
-            }
-            Listener::Unix(l) => Ok((Stream::Unix(l.accept().await?.0), String::new())),
-        }
+    fn poll_read_with<T: Fd, R>(
+        &self,
+        io: &Async<T>,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        retry(|| io.poll_readable(cx), || op(io.get_ref()))
     }
 
-    async fn connect_tcp(&self, addr: SocketAddr, opts: &TcpOptions) -> io::Result<Stream> {
-        let s = Async::<TcpStream>::connect(addr).await?;
-        configure_tcp(&s, opts)?;
-        Ok(Stream::Tcp(s))
-    }
-
-    async fn resolve(&self, host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-        smol::net::resolve((host.as_str(), port)).await
-    }
-
-    fn unix_stream(&self, stream: UnixStream) -> io::Result<Stream> {
-        Ok(Stream::Unix(Async::new(stream)?))
-    }
-}
-
-/// Retries a std call after async-io readiness until it stops saying
-/// WouldBlock.
-macro_rules! poll_io {
-    ($s:expr, $cx:expr, $ready:ident, $op:expr) => {
-        loop {
-            ready!($s.$ready($cx))?;
-            match $op {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r),
-            }
-        }
-    };
-}
-
-impl AsyncStream for Stream {
-    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        match self {
-            Self::Tcp(s) => poll_io!(s, cx, poll_readable, read_buf(s.get_ref(), buf, 0)),
-            Self::Unix(s) => poll_io!(s, cx, poll_readable, read_buf(s.get_ref(), buf, 0)),
-        }
-    }
-
-    fn poll_write(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        match self {
-            Self::Tcp(s) => poll_io!(s, cx, poll_writable, s.get_ref().write_vectored(bufs)),
-            Self::Unix(s) => poll_io!(s, cx, poll_writable, s.get_ref().write_vectored(bufs)),
-        }
+    fn poll_write_with<T: Fd, R>(
+        &self,
+        io: &Async<T>,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        retry(|| io.poll_writable(cx), || op(io.get_ref()))
     }
 }

@@ -33,18 +33,14 @@
 //! [`poll`] for waiting on several sockets.
 
 use std::future::Future;
-use std::io::{self, IoSlice};
-use std::net::SocketAddr;
+use std::io;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use bytes::BytesMut;
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::runtime::Handle;
-use zmq_runtime::{
-    configure_tcp, peer_address, Async, AsyncIo, AsyncStream, StdListener, TcpOptions,
-};
+use zmq_runtime::{Async, AsyncIo, Fd};
 
 pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
@@ -74,35 +70,16 @@ impl zmq_runtime::RuntimeKind for Tokio {
     }
 }
 
-/// A tokio stream: TCP or Unix.
-#[derive(Debug)]
-pub enum Stream {
-    /// TCP.
-    Tcp(TcpStream),
-    /// Unix domain socket.
-    Unix(UnixStream),
-}
-
-/// A tokio listener: TCP or Unix.
-#[derive(Debug)]
-pub enum Listener {
-    /// TCP.
-    Tcp(TcpListener),
-    /// Unix domain socket.
-    Unix(UnixListener),
-}
-
 impl AsyncIo for Tokio {
-    type Stream = Stream;
-    type Listener = Listener;
+    type Registered<T: Fd> = AsyncFd<T>;
 
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         self.handle.spawn(task);
     }
 
     fn now(&self) -> Instant {
-        // tokio's clock, so that `start_paused` tests run heartbeats in virtual
-        // time.
+        // tokio's clock, so that tests with paused time run heartbeats and
+        // reconnects in virtual time.
         tokio::time::Instant::now().into_std()
     }
 
@@ -110,68 +87,44 @@ impl AsyncIo for Tokio {
         tokio::time::sleep_until(deadline.into())
     }
 
-    fn listener(&self, listener: StdListener) -> io::Result<Listener> {
-        let _guard = self.handle.enter();
-        Ok(match listener {
-            StdListener::Tcp(l) => Listener::Tcp(TcpListener::from_std(l)?),
-            StdListener::Unix(l) => Listener::Unix(UnixListener::from_std(l)?),
-        })
+    #[allow(unsafe_code)]
+    fn register<T: Fd>(&self, io: T) -> io::Result<AsyncFd<T>> {
+        let _in_runtime = self.handle.enter();
+        // SAFETY: `Fd` is sealed to zmq-runtime's std socket wrappers, which own
+        // their descriptor: it stays open and the same until the value (now
+        // owned by the `AsyncFd`) is dropped.
+        unsafe { AsyncFd::register(io) }.map_err(|e| e.into())
     }
 
-    async fn accept(&self, listener: &Listener, opts: &TcpOptions) -> io::Result<(Stream, String)> {
-        match listener {
-            Listener::Tcp(l) => {
-                let (s, addr) = l.accept().await?;
-                configure_tcp(&s, opts)?;
-                Ok((Stream::Tcp(s), peer_address(Some(addr))))
-            }
-            Listener::Unix(l) => Ok((Stream::Unix(l.accept().await?.0), String::new())),
-        }
+    fn poll_read_with<T: Fd, R>(
+        &self,
+        io: &AsyncFd<T>,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        retry(|| io.poll_read_ready(cx), op)
     }
 
-    async fn connect_tcp(&self, addr: SocketAddr, opts: &TcpOptions) -> io::Result<Stream> {
-        let s = TcpStream::connect(addr).await?;
-        configure_tcp(&s, opts)?;
-        Ok(Stream::Tcp(s))
-    }
-
-    async fn resolve(&self, host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-        Ok(tokio::net::lookup_host((host.as_str(), port))
-            .await?
-            .collect())
-    }
-
-    fn unix_stream(&self, stream: std::os::unix::net::UnixStream) -> io::Result<Stream> {
-        let _guard = self.handle.enter();
-        Ok(Stream::Unix(UnixStream::from_std(stream)?))
+    fn poll_write_with<T: Fd, R>(
+        &self,
+        io: &AsyncFd<T>,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        retry(|| io.poll_write_ready(cx), op)
     }
 }
 
-/// Retries a `try_*` call after readiness until it stops saying WouldBlock.
-macro_rules! poll_io {
-    ($s:expr, $cx:expr, $ready:ident, $op:expr) => {
-        loop {
-            ready!($s.$ready($cx))?;
-            match $op {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r),
-            }
-        }
-    };
-}
-
-impl AsyncStream for Stream {
-    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        match self {
-            Self::Tcp(s) => poll_io!(s, cx, poll_read_ready, s.try_read_buf(buf)),
-            Self::Unix(s) => poll_io!(s, cx, poll_read_ready, s.try_read_buf(buf)),
-        }
-    }
-
-    fn poll_write(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        match self {
-            Self::Tcp(s) => poll_io!(s, cx, poll_write_ready, s.try_write_vectored(bufs)),
-            Self::Unix(s) => poll_io!(s, cx, poll_write_ready, s.try_write_vectored(bufs)),
+/// Runs `op` on each readiness event; `try_io` clears the readiness when `op`
+/// says WouldBlock, so the next poll waits for a fresh event.
+fn retry<'a, T: Fd, R>(
+    mut ready: impl FnMut() -> Poll<io::Result<AsyncFdReadyGuard<'a, T>>>,
+    mut op: impl FnMut(&T) -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        let mut guard = ready!(ready())?;
+        if let Ok(r) = guard.try_io(|fd| op(fd.get_ref())) {
+            return Poll::Ready(r);
         }
     }
 }

@@ -5,48 +5,51 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures_lite::future;
 use smallvec::SmallVec;
 use zmq_patterns::engine::{ConnectorId, Endpoint, Host, ListenerId};
 
 use crate::core::{Core, StreamCtl};
-use crate::net::{self, StdListener, TcpOptions};
+use crate::net::{self, ReadBuf, StdListener, StdStream, TcpOptions};
 use crate::runtime::Runtime;
 use crate::signal::{bits, Signal};
 
 /// Bytes asked of the engine per write: enough to batch thousands of small
 /// messages in one vectored write.
 const WRITE_LIMIT: usize = 256 * 1024;
-/// Free space kept in the read buffer before each read.
-const READ_CHUNK: usize = 64 * 1024;
 /// Slices per vectored write (Linux takes up to 1024; large bodies are few).
 const MAX_IOV: usize = 64;
 /// Reads and writes per wake-up before the pump yields to other tasks.
 const BUDGET: usize = 32;
 
-/// A stream of an async runtime: readiness-based reads and writes through a
-/// shared reference, so one task can wait on both directions at once.
-pub trait AsyncStream: Send + Sync + 'static {
-    /// Reads into the spare capacity of `buf`; `Ok(0)` is end of file.
-    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+/// A socket a reactor can watch: [`StdStream`] or [`StdListener`] (sealed).
+///
+/// Both own their descriptor through std: it stays open and names the same
+/// socket until the value is dropped, which is what reactors that register raw
+/// descriptors (tokio's `AsyncFd`) require.
+pub trait Fd: sealed::Sealed + AsFd + AsRawFd + Send + Sync + 'static {}
 
-    /// Writes some of `bufs` in one call.
-    fn poll_write(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>>;
+impl Fd for StdStream {}
+impl Fd for StdListener {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::net::StdStream {}
+    impl Sealed for crate::net::StdListener {}
 }
 
-/// What an async runtime provides. Implement this, and [`Async`] turns it into
-/// a [`Runtime`].
+/// What an async runtime provides: a task spawner, a clock, a timer, and a
+/// reactor to register non-blocking sockets with. [`Async`] turns it into a
+/// [`Runtime`]; sockets, reads and writes are this crate's.
 pub trait AsyncIo: Send + Sync + Sized + 'static {
-    /// The runtime's stream type (TCP or Unix).
-    type Stream: AsyncStream;
-    /// The runtime's listener type (TCP or Unix).
-    type Listener: Send + Sync + 'static;
+    /// A socket registered with the reactor.
+    type Registered<T: Fd>: Send + Sync + 'static;
 
     /// Runs a task in the background.
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
@@ -54,29 +57,22 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
     fn now(&self) -> Instant;
     /// Completes at `deadline`.
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send;
-    /// Wraps a bound, non-blocking std listener.
-    fn listener(&self, listener: StdListener) -> io::Result<Self::Listener>;
-    /// Accepts the next stream with its peer address (IP, or empty for IPC),
-    /// TCP streams configured with [`net::configure_tcp`].
-    fn accept<'a>(
-        &'a self,
-        listener: &'a Self::Listener,
-        opts: &'a TcpOptions,
-    ) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send + 'a;
-    /// Connects to one TCP address and configures the stream.
-    fn connect_tcp<'a>(
-        &'a self,
-        addr: SocketAddr,
-        opts: &'a TcpOptions,
-    ) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'a;
-    /// Resolves a host name.
-    fn resolve(
+    /// Registers a non-blocking socket.
+    fn register<T: Fd>(&self, io: T) -> io::Result<Self::Registered<T>>;
+    /// Runs `op` once the socket is readable, again after every `WouldBlock`.
+    fn poll_read_with<T: Fd, R>(
         &self,
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
-    /// Wraps a connected, non-blocking std Unix stream.
-    fn unix_stream(&self, stream: std::os::unix::net::UnixStream) -> io::Result<Self::Stream>;
+        io: &Self::Registered<T>,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>>;
+    /// Runs `op` once the socket is writable, again after every `WouldBlock`.
+    fn poll_write_with<T: Fd, R>(
+        &self,
+        io: &Self::Registered<T>,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>>;
 }
 
 /// An [`AsyncIo`] as a [`Runtime`].
@@ -109,7 +105,7 @@ impl<I: AsyncIo> Runtime for Async<I> {
         id: ListenerId,
         listener: StdListener,
     ) -> io::Result<Box<dyn Send>> {
-        let listener = self.0.listener(listener)?;
+        let listener = self.0.register(listener)?;
         let stop = Arc::new(Signal::default());
         self.0.spawn(accept_loop(
             self.0.clone(),
@@ -135,24 +131,29 @@ async fn accept_loop<I: AsyncIo>(
     io: Arc<I>,
     core: Core,
     id: ListenerId,
-    listener: I::Listener,
+    listener: I::Registered<StdListener>,
     stop: Arc<Signal>,
 ) {
+    let opts = core.tcp_options().clone();
     loop {
-        let next = future::or(
-            async { Some(io.accept(&listener, core.tcp_options()).await) },
-            async {
-                stop.wait(bits::CLOSE).await;
-                None
-            },
-        )
+        let accept =
+            std::future::poll_fn(|cx| io.poll_read_with(&listener, cx, |l| l.accept(&opts, true)));
+        let next = future::or(async { Some(accept.await) }, async {
+            stop.wait(bits::CLOSE).await;
+            None
+        })
         .await;
         match next {
             None => return,
-            Some(Ok((stream, peer))) => match core.handle_accepted(id, peer) {
-                Some(ctl) => io.spawn(pump(stream, ctl)),
-                None => return,
-            },
+            Some(Ok((stream, peer))) => {
+                let Some(ctl) = core.handle_accepted(id, peer) else {
+                    return;
+                };
+                match io.register(stream) {
+                    Ok(stream) => io.spawn(pump(io.clone(), stream, ctl)),
+                    Err(_) => ctl.handle_eof(),
+                }
+            }
             // Out of descriptors or an aborted handshake: back off a little,
             // as libzmq's accept loop does, instead of spinning.
             Some(Err(_)) => {
@@ -169,18 +170,16 @@ async fn connect<I: AsyncIo>(io: Arc<I>, core: Core, id: ConnectorId, endpoint: 
             host,
             port: Some(port),
         } => connect_tcp(&*io, host, *port, core.tcp_options()).await,
-        Endpoint::Ipc(addr) => net::connect_ipc(addr)
-            .and_then(|s| {
-                s.set_nonblocking(true)?;
-                io.unix_stream(s)
-            })
-            .map(|s| (s, String::new())),
+        Endpoint::Ipc(addr) => net::connect_ipc(addr).and_then(|s| {
+            s.set_nonblocking(true)?;
+            Ok((io.register(StdStream::Unix(s))?, String::new()))
+        }),
         _ => Err(io::ErrorKind::InvalidInput.into()),
     };
     match stream {
         Ok((stream, peer)) => {
             if let Some(ctl) = core.handle_connected(id, peer) {
-                pump(stream, ctl).await;
+                pump(io, stream, ctl).await;
             }
         }
         Err(_) => core.handle_connect_failed(id),
@@ -193,14 +192,20 @@ async fn connect_tcp<I: AsyncIo>(
     host: &Host,
     port: u16,
     opts: &TcpOptions,
-) -> io::Result<(I::Stream, String)> {
+) -> io::Result<(I::Registered<StdStream>, String)> {
     let addrs = match net::tcp_target(host, port) {
         Ok(addr) => vec![addr],
-        Err(name) => io.resolve(name, port).await?,
+        Err(name) => net::resolve(name, port).await?,
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
     for addr in addrs {
-        match io.connect_tcp(addr, opts).await {
+        let attempt = async {
+            let s = io.register(net::start_connect_tcp(addr, opts)?)?;
+            std::future::poll_fn(|cx| io.poll_write_with(&s, cx, StdStream::connect_result))
+                .await?;
+            Ok::<_, io::Error>(s)
+        };
+        match attempt.await {
             Ok(s) => return Ok((s, addr.ip().to_string())),
             Err(e) => last = e,
         }
@@ -224,26 +229,28 @@ async fn timer<I: AsyncIo>(io: Arc<I>, core: Core) {
 }
 
 /// Moves bytes between one stream and the engine until the stream ends.
-async fn pump<S: AsyncStream>(stream: S, ctl: StreamCtl) {
+async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream>, ctl: StreamCtl) {
     let mut p = Pump {
+        io,
         stream,
         ctl,
-        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        rbuf: ReadBuf::new(),
         out: VecDeque::new(),
         reading: true,
     };
     std::future::poll_fn(|cx| p.poll(cx)).await;
 }
 
-struct Pump<S> {
-    stream: S,
+struct Pump<I: AsyncIo> {
+    io: Arc<I>,
+    stream: I::Registered<StdStream>,
     ctl: StreamCtl,
-    rbuf: BytesMut,
+    rbuf: ReadBuf,
     out: VecDeque<Bytes>,
     reading: bool,
 }
 
-impl<S: AsyncStream> Pump<S> {
+impl<I: AsyncIo> Pump<I> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let signal = self.ctl.signal();
         signal.register_writer(cx.waker());
@@ -264,15 +271,12 @@ impl<S: AsyncStream> Pump<S> {
                     return Poll::Ready(());
                 }
             } else {
-                let written = {
-                    let slices: SmallVec<[IoSlice<'_>; MAX_IOV]> = self
-                        .out
-                        .iter()
-                        .take(MAX_IOV)
-                        .map(|b| IoSlice::new(b))
-                        .collect();
-                    self.stream.poll_write(cx, &slices)
-                };
+                let out = &self.out;
+                let written = self.io.poll_write_with(&self.stream, cx, |s| {
+                    let slices: SmallVec<[IoSlice<'_>; MAX_IOV]> =
+                        out.iter().take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
+                    s.write_vectored(&slices)
+                });
                 match written {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         consume(&mut self.out, n);
@@ -289,12 +293,13 @@ impl<S: AsyncStream> Pump<S> {
                 self.reading = true;
             }
             if self.reading && !closing {
-                if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                    self.rbuf.reserve(READ_CHUNK);
-                }
-                match self.stream.poll_read(cx, &mut self.rbuf) {
+                let rbuf = &mut self.rbuf;
+                match self
+                    .io
+                    .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
+                {
                     Poll::Ready(Ok(n)) if n > 0 => {
-                        self.reading = self.ctl.handle_input(&mut self.rbuf);
+                        self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
                         progress = true;
                     }
                     Poll::Ready(_) => {

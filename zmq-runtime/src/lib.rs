@@ -71,13 +71,14 @@ mod signal;
 mod socket;
 mod zap;
 
-pub use crate::asyncio::{consume, Async, AsyncIo, AsyncStream};
+pub use crate::asyncio::{consume, Async, AsyncIo, Fd};
 pub use crate::builder::Builder;
 pub use crate::core::{Core, StreamCtl};
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent};
 pub use crate::net::{
-    configure_tcp, connect_ipc, peer_address, read_buf, StdListener, StdStream, TcpOptions,
+    configure_tcp, connect_ipc, peer_address, start_connect_tcp, ReadBuf, StdListener, StdStream,
+    TcpOptions,
 };
 pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
 pub use crate::runtime::{Runtime, RuntimeKind};

@@ -1,20 +1,23 @@
-//! Binding and the blocking parts of connecting, with std, for every runtime: a
-//! bind is synchronous in libzmq too (its errors come back from `zmq_bind`), so
-//! each runtime only wraps the listener this module binds.
+//! Sockets with std and socket2, for every runtime: binding (synchronous, as in
+//! libzmq, so its errors come back from `bind`), accepting, connecting without
+//! blocking, reading and writing. An async adapter only registers these
+//! sockets with its reactor; the blocking adapter uses them as they are.
 
-use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsFd;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use socket2::{SockRef, TcpKeepalive};
+use socket2::{Domain, SockAddr, SockRef, Socket, TcpKeepalive, Type};
 use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 
 use crate::error::Error;
+use crate::signal::{bits, Signal};
 
-/// A bound listener, handed to the runtime to accept on.
+/// A bound listener (TCP or Unix).
 #[derive(Debug)]
 pub enum StdListener {
     /// A TCP listener.
@@ -23,13 +26,173 @@ pub enum StdListener {
     Unix(UnixListener),
 }
 
-/// A connected stream, for runtimes that wrap std streams.
+impl StdListener {
+    /// Accepts one stream, configured (TCP options, blocking mode as asked),
+    /// with the peer address an authenticator sees.
+    pub fn accept(&self, opts: &TcpOptions, nonblocking: bool) -> io::Result<(StdStream, String)> {
+        let (stream, peer) = match self {
+            Self::Tcp(l) => {
+                let (s, addr) = l.accept()?;
+                configure_tcp(&s, opts)?;
+                (StdStream::Tcp(s), peer_address(Some(addr)))
+            }
+            Self::Unix(l) => (StdStream::Unix(l.accept()?.0), String::new()),
+        };
+        stream.set_nonblocking(nonblocking)?;
+        Ok((stream, peer))
+    }
+
+    /// Sets the blocking mode of `accept`.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Self::Tcp(l) => l.set_nonblocking(on),
+            Self::Unix(l) => l.set_nonblocking(on),
+        }
+    }
+
+    /// Wakes a thread blocked in `accept` (Linux), for good.
+    pub fn shutdown(&self) {
+        let _ = SockRef::from(self).shutdown(Shutdown::Both);
+    }
+}
+
+impl AsFd for StdListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Self::Tcp(l) => l.as_fd(),
+            Self::Unix(l) => l.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for StdListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// A connected stream (TCP or Unix). Reads and writes go through `&self`, so
+/// a reader and a writer can share it.
 #[derive(Debug)]
 pub enum StdStream {
     /// A TCP stream.
     Tcp(TcpStream),
     /// A Unix domain socket stream.
     Unix(UnixStream),
+}
+
+impl StdStream {
+    /// Reads once into `buf`.
+    pub fn read_into(&self, buf: &mut ReadBuf) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => buf.read_from(s),
+            Self::Unix(s) => buf.read_from(s),
+        }
+    }
+
+    /// Writes some of `bufs` in one call.
+    pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => (&*s).write_vectored(bufs),
+            Self::Unix(s) => (&*s).write_vectored(bufs),
+        }
+    }
+
+    /// Sets the blocking mode.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_nonblocking(on),
+            Self::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
+    /// SO_SNDTIMEO, for blocking writers that must look up now and then.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_write_timeout(t),
+            Self::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    /// Shuts both directions down (wakes a blocked reader).
+    pub fn shutdown(&self) {
+        let _ = SockRef::from(self).shutdown(Shutdown::Both);
+    }
+
+    /// After a non-blocking connect became writable: `Ok` once connected,
+    /// `WouldBlock` while still in progress, the error if it failed.
+    pub fn connect_result(&self) -> io::Result<()> {
+        let sock = SockRef::from(self);
+        if let Some(e) = sock.take_error()? {
+            return Err(e);
+        }
+        match sock.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl AsFd for StdStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Self::Tcp(s) => s.as_fd(),
+            Self::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for StdStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// Starts a non-blocking TCP connect; wait for writability, then
+/// [`StdStream::connect_result`].
+pub fn start_connect_tcp(addr: SocketAddr, opts: &TcpOptions) -> io::Result<StdStream> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let stream = TcpStream::from(sock);
+    configure_tcp(&stream, opts)?;
+    Ok(StdStream::Tcp(stream))
+}
+
+/// Resolves a host name on a helper thread (`getaddrinfo` blocks), waiting
+/// for the answer without blocking the caller's executor.
+pub(crate) async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+    type Answer = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
+    let answer: Arc<(Answer, Signal)> = Arc::default();
+    let a = answer.clone();
+    std::thread::Builder::new()
+        .name("zmq-resolve".into())
+        .spawn(move || {
+            let r = (host.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect);
+            *a.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+            a.1.raise(bits::FLUSH);
+        })?;
+    loop {
+        answer.1.wait(bits::FLUSH).await;
+        if let Some(r) = answer
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            return r;
+        }
+    }
 }
 
 /// TCP settings applied to every stream of a socket.
@@ -174,19 +337,53 @@ pub(crate) fn tcp_target(host: &Host, port: u16) -> Result<SocketAddr, String> {
     }
 }
 
-/// Reads once into the spare capacity of `buf` (at least `min_spare` bytes of
-/// it) through a std reader. A std `read` wants initialised memory, so the
-/// spare part is zeroed first: that costs about what an uninitialised read
-/// saves, and keeps the adapters free of `unsafe`.
-pub fn read_buf(mut reader: impl Read, buf: &mut BytesMut, min_spare: usize) -> io::Result<usize> {
-    if buf.capacity() - buf.len() < min_spare {
-        buf.reserve(min_spare);
+/// A stream's receive buffer, read into through std's `read`.
+///
+/// A std `read` wants initialised memory, so the part read into is zeroed
+/// first. The window adapts: it doubles while reads fill it (bulk transfer)
+/// and shrinks when they come back small (request/reply), so a latency-bound
+/// stream does not zero 64 KiB for every 100-byte message. Zeroing is about as
+/// cheap as the copy an uninitialised read would save, and keeps the adapters
+/// free of `unsafe`.
+#[derive(Debug)]
+pub struct ReadBuf {
+    /// The bytes read and not yet consumed by the engine.
+    pub buf: BytesMut,
+    window: usize,
+}
+
+impl ReadBuf {
+    const MIN: usize = 8 * 1024;
+    const MAX: usize = 256 * 1024;
+
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self {
+            buf: BytesMut::with_capacity(Self::MIN),
+            window: Self::MIN,
+        }
     }
-    let start = buf.len();
-    buf.resize(buf.capacity(), 0);
-    let res = reader.read(&mut buf[start..]);
-    buf.truncate(start + *res.as_ref().unwrap_or(&0));
-    res
+
+    /// Reads once from `reader` into the buffer.
+    pub fn read_from(&mut self, mut reader: impl Read) -> io::Result<usize> {
+        let start = self.buf.len();
+        self.buf.resize(start + self.window, 0);
+        let res = reader.read(&mut self.buf[start..]);
+        let n = *res.as_ref().unwrap_or(&0);
+        self.buf.truncate(start + n);
+        if n == self.window {
+            self.window = (self.window * 2).min(Self::MAX);
+        } else if n < self.window / 4 {
+            self.window = (self.window / 2).max(Self::MIN);
+        }
+        res
+    }
+}
+
+impl Default for ReadBuf {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The peer address an authenticator sees: the IP without the port for TCP, as
