@@ -1,0 +1,106 @@
+//! The runtime test suite, written once and instantiated by each runtime
+//! crate (`runtime-*/tests/*.rs` include it with `#[path]` and call
+//! [`suite_tests!`]). Sockets are driven through the runtime-neutral blocking
+//! calls, so the same code tests tokio, smol and threads; each crate adds its
+//! own tests of its async or blocking API.
+//!
+//! The peer is real libzmq: pyzmq, installed by `scripts/test.sh`. A missing
+//! peer fails the tests; they never skip.
+
+#![allow(dead_code)]
+
+pub mod cases;
+pub mod ends;
+pub mod lifecycle;
+pub mod peer;
+
+use zmq_runtime::{Builder, RuntimeKind, Socket};
+
+/// A runtime under test.
+pub trait Env: 'static {
+    /// The runtime's type.
+    type R: RuntimeKind;
+    /// Whatever must be held while sockets are created (tokio's runtime
+    /// context).
+    fn enter() -> Box<dyn std::any::Any>;
+}
+
+/// Builds a socket on the runtime under test.
+pub fn build<E: Env>(b: Builder<E::R>) -> Socket<E::R> {
+    let _ctx = E::enter();
+    b.build_socket().expect("socket")
+}
+
+/// The tests every runtime runs.
+#[macro_export]
+macro_rules! suite_tests {
+    ($env:ident) => {
+        mod matrix {
+            use super::suite::cases::{interop, same_runtime, Mech, Transport};
+            type E = super::$env;
+
+            #[test]
+            fn libzmq_tcp_null() {
+                interop::<E>(Transport::Tcp, Mech::Null);
+            }
+            #[test]
+            fn libzmq_tcp_plain() {
+                interop::<E>(Transport::Tcp, Mech::Plain);
+            }
+            #[test]
+            fn libzmq_tcp_curve() {
+                interop::<E>(Transport::Tcp, Mech::Curve);
+            }
+            #[test]
+            fn libzmq_tcp_plain_refused() {
+                interop::<E>(Transport::Tcp, Mech::PlainRefused);
+            }
+            #[test]
+            fn libzmq_tcp_curve_refused() {
+                interop::<E>(Transport::Tcp, Mech::CurveRefused);
+            }
+            #[test]
+            fn libzmq_ipc_null() {
+                interop::<E>(Transport::Ipc, Mech::Null);
+            }
+            #[test]
+            fn libzmq_ipc_plain() {
+                interop::<E>(Transport::Ipc, Mech::Plain);
+            }
+            #[test]
+            fn libzmq_ipc_curve() {
+                interop::<E>(Transport::Ipc, Mech::Curve);
+            }
+            #[test]
+            fn libzmq_ipc_plain_refused() {
+                interop::<E>(Transport::Ipc, Mech::PlainRefused);
+            }
+            #[test]
+            fn libzmq_ipc_curve_refused() {
+                interop::<E>(Transport::Ipc, Mech::CurveRefused);
+            }
+            #[test]
+            fn ours_inproc() {
+                same_runtime::<E>(Transport::Inproc, Mech::Null);
+            }
+            #[test]
+            fn ours_tcp_null() {
+                same_runtime::<E>(Transport::Tcp, Mech::Null);
+            }
+            #[test]
+            fn ours_ipc_null() {
+                same_runtime::<E>(Transport::Ipc, Mech::Null);
+            }
+            #[test]
+            fn ours_tcp_plain_and_refused() {
+                same_runtime::<E>(Transport::Tcp, Mech::Plain);
+                same_runtime::<E>(Transport::Tcp, Mech::PlainRefused);
+            }
+            #[test]
+            fn ours_tcp_curve_and_refused() {
+                same_runtime::<E>(Transport::Tcp, Mech::Curve);
+                same_runtime::<E>(Transport::Tcp, Mech::CurveRefused);
+            }
+        }
+    };
+}

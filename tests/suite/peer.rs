@@ -1,0 +1,181 @@
+//! The libzmq peer: `tests/peers/zmq_peer.py` (pyzmq, installed by
+//! `scripts/test.sh`), driven line by line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+/// How long one command may take before the test fails (recv and send carry
+/// their own, shorter, timeouts).
+const ANSWER: Duration = Duration::from_secs(30);
+
+/// A python process hosting libzmq sockets.
+pub struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+}
+
+impl Peer {
+    /// Starts the peer; panics with the fix when pyzmq is missing.
+    pub fn start() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/zmq_peer.py");
+        let mut child = Command::new("python3")
+            .arg("-u")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for the libzmq peer: run scripts/test.sh");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut peer = Self {
+            child,
+            stdin,
+            lines,
+        };
+        let first = peer.read();
+        assert_eq!(
+            first, "READY",
+            "the libzmq peer did not start; is pyzmq installed? (pip install -r requirements-test.txt)"
+        );
+        peer
+    }
+
+    fn read(&mut self) -> String {
+        self.lines
+            .recv_timeout(ANSWER)
+            .unwrap_or_else(|_| panic!("the libzmq peer did not answer within {ANSWER:?}"))
+    }
+
+    /// Sends a command and returns its answer.
+    pub fn cmd(&mut self, line: &str) -> String {
+        writeln!(self.stdin, "{line}").expect("libzmq peer stdin");
+        self.stdin.flush().expect("libzmq peer stdin");
+        self.read()
+    }
+
+    /// A command that must answer `OK...`; returns what follows `OK`.
+    pub fn ok(&mut self, line: &str) -> String {
+        let answer = self.cmd(line);
+        assert!(
+            answer.starts_with("OK"),
+            "libzmq peer: `{line}` -> {answer}"
+        );
+        answer[2..].trim().to_owned()
+    }
+
+    /// Creates socket `id` of type `kind` (libzmq name) with `key=value` options.
+    pub fn socket(&mut self, id: &str, kind: &str, opts: &[String]) {
+        self.ok(&format!("new {id} {kind} {}", opts.join(" ")));
+    }
+
+    /// Binds and returns the endpoint actually bound.
+    pub fn bind(&mut self, id: &str, ep: &str) -> String {
+        self.ok(&format!("bind {id} {ep}"))
+    }
+
+    /// Connects.
+    pub fn connect(&mut self, id: &str, ep: &str) {
+        self.ok(&format!("connect {id} {ep}"));
+    }
+
+    /// Sends a message, retrying for `ms` while libzmq says EAGAIN or
+    /// EHOSTUNREACH; false if it never went.
+    pub fn send(&mut self, id: &str, frames: &[&[u8]], ms: u64) -> bool {
+        let answer = self.cmd(&format!("send {id} {} {ms}", to_text(frames)));
+        match answer.as_str() {
+            "OK" => true,
+            "EAGAIN" => false,
+            other => panic!("libzmq peer send: {other}"),
+        }
+    }
+
+    /// Receives a message within `ms`.
+    pub fn recv(&mut self, id: &str, ms: u64) -> Option<Vec<Vec<u8>>> {
+        let answer = self.cmd(&format!("recv {id} {ms}"));
+        if answer == "TIMEOUT" {
+            return None;
+        }
+        let text = answer
+            .strip_prefix("MSG ")
+            .unwrap_or_else(|| panic!("libzmq peer recv: {answer}"));
+        Some(from_text(text))
+    }
+
+    /// Closes a socket.
+    pub fn close(&mut self, id: &str) {
+        self.ok(&format!("close {id}"));
+    }
+
+    /// The process id (to stop and continue it).
+    pub fn pid(&mut self) -> u32 {
+        let answer = self.cmd("pid");
+        answer
+            .strip_prefix("PID ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("libzmq peer pid: {answer}"))
+    }
+
+    /// Sends SIGSTOP or SIGCONT to the peer.
+    pub fn signal(&mut self, sig: &str) {
+        let pid = self.pid();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Frames as the peer writes them: hex joined by `,`, `-` for empty.
+pub fn to_text(frames: &[&[u8]]) -> String {
+    frames
+        .iter()
+        .map(|f| {
+            if f.is_empty() {
+                "-".to_owned()
+            } else {
+                f.iter().map(|b| format!("{b:02x}")).collect()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn from_text(text: &str) -> Vec<Vec<u8>> {
+    text.split(',')
+        .map(|part| {
+            if part == "-" {
+                Vec::new()
+            } else {
+                (0..part.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&part[i..i + 2], 16).expect("hex from peer"))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+/// Hex of a byte string, for socket options.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
