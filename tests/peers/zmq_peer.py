@@ -12,6 +12,7 @@ for an empty frame.
   send ID FRAMES [MS]          -> OK | EAGAIN | ERR why   (retries EAGAIN and
                                   EHOSTUNREACH until MS, default 3000)
   recv ID MS                   -> MSG FRAMES | TIMEOUT
+  recvn ID N MS                -> MSGS COUNT FRAMES;FRAMES;...  (up to N within MS)
   close ID                     -> OK
   monitor ID                   -> OK            start recording monitor events
   event ID NAMES MS            -> EVENT NAME VALUE | NOEVENT SEEN
@@ -27,7 +28,7 @@ Options of "new": sndhwm rcvhwm linger routing_id(hex) subscribe(hex, "-" empty;
 repeatable) plain_server plain_username plain_password curve_server
 curve_secretkey curve_publickey curve_serverkey zap_domain heartbeat_ivl
 heartbeat_timeout heartbeat_ttl reconnect_ivl immediate router_mandatory
-xpub_verbose conflate.
+xpub_verbose conflate ipv6.
 
 A watchdog ends the process after WATCHDOG seconds (env, default 120) and EOF on
 stdin ends it too, so nothing here can outlive a failed test.
@@ -69,6 +70,7 @@ INT_OPTS = {
     "router_mandatory": zmq.ROUTER_MANDATORY,
     "xpub_verbose": zmq.XPUB_VERBOSE,
     "conflate": zmq.CONFLATE,
+    "ipv6": zmq.IPV6,
     "plain_server": zmq.PLAIN_SERVER,
     "curve_server": zmq.CURVE_SERVER,
 }
@@ -155,6 +157,18 @@ def cmd_recv(sid, ms):
     return "TIMEOUT"
 
 
+def cmd_recvn(sid, n, ms):
+    s = sockets[sid]
+    got = []
+    end = time.monotonic() + int(ms) / 1000.0
+    while len(got) < int(n):
+        left = int((end - time.monotonic()) * 1000)
+        if left <= 0 or not s.poll(left, zmq.POLLIN):
+            break
+        got.append(frames_to_text(s.recv_multipart()))
+    return "MSGS %d %s" % (len(got), ";".join(got))
+
+
 def cmd_close(sid):
     sockets.pop(sid).close(0)
     m = monitors.pop(sid, None)
@@ -231,6 +245,7 @@ def main():
         "disconnect": lambda sid, ep: (sockets[sid].disconnect(ep), "OK")[1],
         "send": cmd_send,
         "recv": cmd_recv,
+        "recvn": cmd_recvn,
         "close": cmd_close,
         "monitor": cmd_monitor,
         "event": cmd_event,

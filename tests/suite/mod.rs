@@ -7,7 +7,7 @@
 //! The peer is real libzmq: pyzmq, installed by `scripts/test.sh`. A missing
 //! peer fails the tests; they never skip.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 pub mod cases;
 pub mod ends;
@@ -100,6 +100,52 @@ macro_rules! suite_tests {
             fn ours_tcp_curve_and_refused() {
                 same_runtime::<E>(Transport::Tcp, Mech::Curve);
                 same_runtime::<E>(Transport::Tcp, Mech::CurveRefused);
+            }
+        }
+
+        mod lifecycle {
+            use super::suite::lifecycle as l;
+            type E = super::$env;
+
+            #[test]
+            fn reconnect_after_libzmq_restarts() {
+                l::reconnect_after_libzmq_restarts::<E>();
+            }
+            #[test]
+            fn connect_before_bind() {
+                l::connect_before_bind::<E>();
+            }
+            #[test]
+            fn linger() {
+                l::linger::<E>();
+            }
+            #[test]
+            fn heartbeat_timeout() {
+                l::heartbeat_timeout::<E>();
+            }
+            #[test]
+            fn hwm_back_pressure() {
+                l::hwm_back_pressure::<E>();
+            }
+            #[test]
+            fn monitor_curve() {
+                l::monitor_curve::<E>();
+            }
+            #[test]
+            fn errors() {
+                l::errors::<E>();
+            }
+            #[test]
+            fn addresses() {
+                l::addresses::<E>();
+            }
+            #[test]
+            fn proxies() {
+                l::proxies::<E>();
+            }
+            #[test]
+            fn zap_handler_socket() {
+                l::zap_handler_socket::<E>();
             }
         }
     };

@@ -13,6 +13,7 @@ const ANSWER: Duration = Duration::from_secs(30);
 /// A python process hosting libzmq sockets.
 pub struct Peer {
     child: Child,
+    pid: u32,
     stdin: ChildStdin,
     lines: Receiver<String>,
 }
@@ -39,8 +40,10 @@ impl Peer {
                 }
             }
         });
+        let pid = child.id();
         let mut peer = Self {
             child,
+            pid,
             stdin,
             lines,
         };
@@ -113,23 +116,32 @@ impl Peer {
         Some(from_text(text))
     }
 
+    /// Receives up to `n` messages within `ms` (one round trip).
+    pub fn recv_many(&mut self, id: &str, n: usize, ms: u64) -> Vec<Vec<Vec<u8>>> {
+        let answer = self.cmd(&format!("recvn {id} {n} {ms}"));
+        let rest = answer
+            .strip_prefix("MSGS ")
+            .unwrap_or_else(|| panic!("libzmq peer recvn: {answer}"));
+        let (count, msgs) = rest.split_once(' ').unwrap_or((rest, ""));
+        let count: usize = count.parse().expect("count");
+        let got: Vec<_> = msgs
+            .split(';')
+            .filter(|m| !m.is_empty())
+            .map(from_text)
+            .collect();
+        assert_eq!(got.len(), count);
+        got
+    }
+
     /// Closes a socket.
     pub fn close(&mut self, id: &str) {
         self.ok(&format!("close {id}"));
     }
 
-    /// The process id (to stop and continue it).
-    pub fn pid(&mut self) -> u32 {
-        let answer = self.cmd("pid");
-        answer
-            .strip_prefix("PID ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("libzmq peer pid: {answer}"))
-    }
-
-    /// Sends SIGSTOP or SIGCONT to the peer.
+    /// Sends SIGSTOP or SIGCONT to the peer (a stopped peer keeps its
+    /// connections open and answers nothing, not even heartbeats).
     pub fn signal(&mut self, sig: &str) {
-        let pid = self.pid();
+        let pid = self.pid;
         let ok = Command::new("kill")
             .args([sig, &pid.to_string()])
             .status()
