@@ -110,6 +110,7 @@ impl<'a> Proxy<'a> {
     fn step(&mut self) -> Step {
         loop {
             // Register first, so that nothing arriving during the round is missed.
+            let key = self.wait_key();
             let waits = self.waits();
             let mut progress = false;
             if let Some(control) = self.control {
@@ -124,10 +125,17 @@ impl<'a> Proxy<'a> {
                 progress |= self.forward(0);
                 progress |= self.forward(1);
             }
-            if !progress {
+            // What to wait for may have changed during the round (a message
+            // now held for a full destination): then the registrations are for
+            // the wrong events, and one more round registers the right ones.
+            if !progress && key == self.wait_key() {
                 return Step::Wait(waits);
             }
         }
+    }
+
+    fn wait_key(&self) -> (bool, bool, bool) {
+        (self.paused, self.held[0].is_some(), self.held[1].is_some())
     }
 
     fn waits(&self) -> AnyOf {
