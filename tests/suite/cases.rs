@@ -110,8 +110,8 @@ pub fn ours<E: Env>(kind: SocketType, id: &[u8], mech: Mech, server: bool) -> So
         (Mech::Curve | Mech::CurveRefused, true) => b
             .curve_server(k.server.secret.clone())
             .authenticator(AllowList::new().allow_key(k.client.public)),
-        (Mech::Curve, false) => b.curve_client(k.server.public, k.client.clone()),
-        (Mech::CurveRefused, false) => b.curve_client(k.server.public, k.stranger.clone()),
+        (Mech::Curve, false) => b.curve_client(k.server.public, k.client),
+        (Mech::CurveRefused, false) => b.curve_client(k.server.public, k.stranger),
     };
     build::<E>(b)
 }

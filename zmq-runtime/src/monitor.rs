@@ -10,8 +10,8 @@ pub use zmq_patterns::engine::MonitorEvent;
 use crate::core::Core;
 use crate::signal::{any_of_blocking, AnyOf, Waiting};
 
-/// The events of one socket (`zmq_socket_monitor`), from [`Socket::monitor`]
-/// (crate::Socket::monitor). Ends (`None`) once the socket is closed and every
+/// The events of one socket (`zmq_socket_monitor`), from
+/// [`Socket::monitor`](crate::Socket::monitor). Ends (`None`) once the socket is closed and every
 /// event was read.
 pub struct Monitor {
     core: Core,

@@ -8,7 +8,7 @@ use crate::signal::{any_of, any_of_blocking, AnyOf};
 use crate::socket::Socket;
 
 /// Something with a socket inside, of any runtime.
-pub trait Pollable {
+pub trait Pollable: Send + Sync {
     /// The socket's shared state.
     fn core(&self) -> &Core;
 }

@@ -164,7 +164,8 @@ impl Waiters {
     }
 }
 
-/// One waiter of [`Waiters`]: a future, or blocking through [`wait_any`].
+/// One registered wait for a socket condition (readable, writable, a monitor
+/// event, closed): a future, which blocking code polls with a thread waker.
 #[derive(Debug)]
 pub struct Waiting {
     listener: EventListener,
