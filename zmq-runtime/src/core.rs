@@ -467,6 +467,11 @@ impl Core {
         self.lock().finished
     }
 
+    /// Whether `close` was called (sends are refused from then on).
+    pub fn is_closing(&self) -> bool {
+        self.lock().closing
+    }
+
     /// The runtime's clock.
     pub fn now(&self) -> Instant {
         self.0.rt.now()

@@ -200,7 +200,7 @@ impl<R> Socket<R> {
                 Err(SendError::WouldBlock(m)) => msg = m,
                 Err(e) => return Err(e.into()),
             }
-            if self.core.is_finished() {
+            if self.core.is_closing() {
                 return Err(Error::Closed);
             }
             match wait.take() {
@@ -269,7 +269,7 @@ impl<R> Socket<R> {
                 Err(SendError::WouldBlock(m)) => msg = m,
                 Err(e) => return Err(e.into()),
             }
-            if self.core.is_finished() {
+            if self.core.is_closing() {
                 return Err(Error::Closed);
             }
             if !any_of_blocking(AnyOf::from_iter([w]), deadline) {
@@ -307,6 +307,18 @@ impl<R> Socket<R> {
     /// Closes the socket and waits until LINGER has delivered what was queued
     /// (or ran out).
     pub async fn close(self) {
+        self.shutdown().await;
+    }
+
+    /// As [`close`](Socket::close), blocking the thread.
+    pub fn close_blocking(self) {
+        self.shutdown_blocking();
+    }
+
+    /// Closes the socket through a shared reference (other holders of it see
+    /// [`Error::Closed`] from then on) and waits until LINGER has delivered
+    /// what was queued: for a socket shared between tasks behind an `Arc`.
+    pub async fn shutdown(&self) {
         self.core.close();
         loop {
             let w = self.core.0.done.listen();
@@ -317,8 +329,8 @@ impl<R> Socket<R> {
         }
     }
 
-    /// As [`close`](Socket::close), blocking the thread.
-    pub fn close_blocking(self) {
+    /// As [`shutdown`](Socket::shutdown), blocking the thread.
+    pub fn shutdown_blocking(&self) {
         self.core.close();
         loop {
             let w = self.core.0.done.listen();
