@@ -1,11 +1,41 @@
-//! `zmq`: the project's command-line tool.
+//! `zmq`: the project's command-line tool, a pure-Rust ZeroMQ on a shell.
 //!
-//! Today it has `zmq keygen`, which prints a CURVE key pair as libzmq's
-//! `curve_keygen` does. `zmq cat`, `zmq perf` and `zmq bench` need the runtimes
-//! and come with them.
+//! - `zmq cat TYPE -b|-c EP...`: one socket between stdin and stdout, one
+//!   message per line, frames separated by TAB (`--hex` for binary frames).
+//! - `zmq keygen`: a CURVE key pair, as libzmq's `curve_keygen` prints it.
+//! - `zmq perf MODE EP SIZE COUNT`: libzmq's perf tools, compatible on the wire
+//!   and in their output.
+//! - `zmq bench`: throughput and latency of every runtime over tcp, ipc and
+//!   inproc in one process.
+//!
+//! Exit codes: 0 done, 1 runtime failure, 2 bad input (one line on stderr
+//! naming it), 3 `--timeout` passed with nothing received, 4 every connected
+//! endpoint refused us.
 
-use clap::{Parser, Subcommand};
-use zmtp_core::{KeyPair, OsRandom};
+mod bench;
+mod cat;
+mod exec;
+mod frames;
+mod perf;
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use zmtp_core::{KeyPair, OsRandom, PublicKey, SecretKey};
+
+use crate::cat::Security;
+use crate::exec::Choice;
+
+/// Why `zmq` stops early.
+pub(crate) enum Failure {
+    /// Bad input from the user: exit 2.
+    Usage(String),
+    /// `--timeout` passed with nothing received: exit 3.
+    Timeout,
+    /// Anything else: exit 1.
+    Runtime(String),
+}
 
 /// A pure-Rust ZeroMQ tool.
 #[derive(Parser)]
@@ -17,17 +47,345 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// A socket on stdin/stdout: one message per line, frames separated by TAB.
+    Cat(CatArgs),
     /// Print a new CURVE key pair: `public: Z85` then `secret: Z85`.
     Keygen,
+    /// libzmq's perf tools: local-thr, remote-thr, local-lat, remote-lat.
+    Perf(PerfArgs),
+    /// Throughput and latency of every runtime over tcp, ipc and inproc.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct CatArgs {
+    /// pair pub sub req rep dealer router push pull xpub xsub
+    #[arg(value_name = "TYPE")]
+    kind: Option<String>,
+    /// Bind to an endpoint (repeatable).
+    #[arg(short = 'b', long = "bind", value_name = "EP")]
+    bind: Vec<String>,
+    /// Connect to an endpoint (repeatable).
+    #[arg(short = 'c', long = "connect", value_name = "EP")]
+    connect: Vec<String>,
+    /// sub: subscribe to a prefix (repeatable; none = everything). xsub: send
+    /// these subscriptions at start.
+    #[arg(short = 's', long = "subscribe", value_name = "PREFIX")]
+    subscribe: Vec<String>,
+    /// Exit 0 after N messages (replies for req, answered requests for rep and
+    /// router --echo, subscriptions for xpub).
+    #[arg(short = 'n', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Exit 3 when MS pass with nothing received.
+    #[arg(long, value_name = "MS")]
+    timeout: Option<u64>,
+    /// ROUTING_ID, as text.
+    #[arg(long = "routing-id", value_name = "ID")]
+    routing_id: Option<String>,
+    /// SNDHWM (messages; 0 = no limit).
+    #[arg(long, value_name = "N")]
+    sndhwm: Option<usize>,
+    /// RCVHWM (messages; 0 = no limit).
+    #[arg(long, value_name = "N")]
+    rcvhwm: Option<usize>,
+    /// LINGER in ms (-1, the default, waits for ever).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..))]
+    linger: Option<i64>,
+    /// HEARTBEAT_IVL in ms.
+    #[arg(long = "heartbeat-ivl", value_name = "MS")]
+    heartbeat_ivl: Option<u64>,
+    /// HEARTBEAT_TIMEOUT in ms.
+    #[arg(long = "heartbeat-timeout", value_name = "MS")]
+    heartbeat_timeout: Option<u64>,
+    /// RECONNECT_IVL in ms (-1 never reconnects).
+    #[arg(long = "reconnect-ivl", value_name = "MS", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..))]
+    reconnect_ivl: Option<i64>,
+    /// tokio, smol or blocking.
+    #[arg(long, value_name = "RUNTIME", default_value = "tokio")]
+    runtime: String,
+    /// PLAIN client user name.
+    #[arg(long = "plain-user", value_name = "U")]
+    plain_user: Option<String>,
+    /// PLAIN client password.
+    #[arg(long = "plain-password", value_name = "P")]
+    plain_password: Option<String>,
+    /// Be a PLAIN server.
+    #[arg(long = "plain-server")]
+    plain_server: bool,
+    /// PLAIN server: allow this user (repeatable; none = anyone).
+    #[arg(long, value_name = "USER:PASS")]
+    allow: Vec<String>,
+    /// Be a CURVE server (needs --curve-secret).
+    #[arg(long = "curve-server")]
+    curve_server: bool,
+    /// CURVE secret key (Z85): the server's, or the client's own.
+    #[arg(long = "curve-secret", value_name = "Z85")]
+    curve_secret: Option<String>,
+    /// CURVE server: allow this client public key (repeatable; none = anyone).
+    #[arg(long = "curve-allow", value_name = "Z85PUBLIC")]
+    curve_allow: Vec<String>,
+    /// CURVE client: the server's public key.
+    #[arg(long = "curve-serverkey", value_name = "Z85PUBLIC")]
+    curve_serverkey: Option<String>,
+    /// Frames as lowercase hex.
+    #[arg(long)]
+    hex: bool,
+    /// rep, router: send every message back, print nothing.
+    #[arg(long)]
+    echo: bool,
+}
+
+#[derive(Args)]
+struct PerfArgs {
+    /// local-thr, remote-thr, local-lat or remote-lat.
+    #[arg(value_name = "MODE")]
+    mode: String,
+    /// The endpoint to bind (local-*) or connect (remote-*).
+    #[arg(value_name = "EP")]
+    endpoint: String,
+    /// Message size in bytes.
+    #[arg(value_name = "SIZE", value_parser = clap::value_parser!(u64).range(1..))]
+    size: u64,
+    /// Messages (thr) or round trips (lat).
+    #[arg(value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+    /// tokio, smol or blocking.
+    #[arg(long, value_name = "RUNTIME", default_value = "tokio")]
+    runtime: String,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    size: u64,
+    /// Messages per throughput run.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+    /// Round trips per latency run.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    roundtrips: u64,
+    /// Only this runtime (repeatable): tokio, smol, blocking.
+    #[arg(long, value_name = "RUNTIME")]
+    runtime: Vec<String>,
+    /// Only this transport (repeatable): tcp, ipc, inproc.
+    #[arg(long, value_name = "TRANSPORT")]
+    transport: Vec<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() {
-    let cli = Cli::parse();
-    match cli.command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                std::process::exit(2);
+            }
+            // One line that names the offending argument.
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("error: bad arguments");
+            exit(Err(Failure::Usage(line.trim_start_matches("error: ").to_owned())));
+        }
+    };
+    let result = match cli.command {
         Command::Keygen => {
             let kp = KeyPair::generate(&OsRandom);
             println!("public: {}", kp.public.to_z85());
             println!("secret: {}", kp.secret.to_z85());
+            Ok(())
         }
+        Command::Cat(args) => cat_config(args).and_then(cat::run),
+        Command::Perf(args) => perf_command(args),
+        Command::Bench(args) => bench_command(args),
+    };
+    exit(result);
+}
+
+fn exit(result: Result<(), Failure>) -> ! {
+    let _ = std::io::stdout().flush();
+    let code = match result {
+        Ok(()) => 0,
+        Err(Failure::Usage(why)) => {
+            eprintln!("error: {why}");
+            2
+        }
+        Err(Failure::Timeout) => {
+            eprintln!("timeout: nothing received");
+            3
+        }
+        Err(Failure::Runtime(why)) => {
+            eprintln!("error: {why}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn usage(why: impl Into<String>) -> Failure {
+    Failure::Usage(why.into())
+}
+
+fn public_key(opt: &str, v: &str) -> Result<PublicKey, Failure> {
+    v.parse()
+        .map_err(|e| usage(format!("bad CURVE key for {opt} '{v}': {e}")))
+}
+
+fn secret_key(opt: &str, v: &str) -> Result<SecretKey, Failure> {
+    v.parse()
+        .map_err(|e| usage(format!("bad CURVE key for {opt} '{v}': {e}")))
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn cat_config(a: CatArgs) -> Result<cat::Config, Failure> {
+    let kind = a
+        .kind
+        .as_deref()
+        .ok_or_else(|| usage("missing socket TYPE (pair pub sub req rep dealer router push pull xpub xsub)"))
+        .and_then(|k| cat::parse_type(k).map_err(usage))?;
+    if a.bind.is_empty() && a.connect.is_empty() {
+        return Err(usage("no endpoint: give -b/--bind EP or -c/--connect EP"));
     }
+    cat::check_endpoints(&a.bind, &a.connect).map_err(usage)?;
+    let runtime = Choice::parse(&a.runtime).map_err(usage)?;
+    let security = security(&a)?;
+    Ok(cat::Config {
+        kind,
+        binds: a.bind,
+        connects: a.connect,
+        subscribe: a.subscribe,
+        count: a.count,
+        timeout: a.timeout.map(ms),
+        routing_id: a.routing_id,
+        sndhwm: a.sndhwm,
+        rcvhwm: a.rcvhwm,
+        linger: match a.linger {
+            None | Some(-1) => None,
+            Some(v) => Some(ms(v.unsigned_abs())),
+        },
+        heartbeat_ivl: a.heartbeat_ivl.map(ms),
+        heartbeat_timeout: a.heartbeat_timeout.map(ms),
+        reconnect_ivl: a.reconnect_ivl.map(|v| (v >= 0).then(|| ms(v.unsigned_abs()))),
+        runtime,
+        security,
+        hex: a.hex,
+        echo: a.echo,
+    })
+}
+
+fn security(a: &CatArgs) -> Result<Security, Failure> {
+    let plain_client = a.plain_user.is_some() || a.plain_password.is_some();
+    let curve_client = a.curve_serverkey.is_some();
+    let chosen = [plain_client, a.plain_server, a.curve_server, curve_client]
+        .iter()
+        .filter(|on| **on)
+        .count();
+    if chosen > 1 {
+        return Err(usage(
+            "choose one of --plain-user/--plain-password, --plain-server, --curve-server, --curve-serverkey",
+        ));
+    }
+    if !a.allow.is_empty() && !a.plain_server {
+        return Err(usage("--allow needs --plain-server"));
+    }
+    if !a.curve_allow.is_empty() && !a.curve_server {
+        return Err(usage("--curve-allow needs --curve-server"));
+    }
+    if a.curve_secret.is_some() && !(a.curve_server || curve_client) {
+        return Err(usage("--curve-secret needs --curve-server or --curve-serverkey"));
+    }
+    if plain_client {
+        let (Some(user), Some(password)) = (&a.plain_user, &a.plain_password) else {
+            return Err(usage("--plain-user and --plain-password go together"));
+        };
+        return Ok(Security::PlainClient {
+            user: user.clone(),
+            password: password.clone(),
+        });
+    }
+    if a.plain_server {
+        let allow = a
+            .allow
+            .iter()
+            .map(|v| {
+                v.split_once(':')
+                    .map(|(u, p)| (u.to_owned(), p.to_owned()))
+                    .ok_or_else(|| usage(format!("bad --allow '{v}': expected USER:PASS")))
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(Security::PlainServer { allow });
+    }
+    if a.curve_server {
+        let Some(secret) = &a.curve_secret else {
+            return Err(usage("--curve-server needs --curve-secret"));
+        };
+        let secret = secret_key("--curve-secret", secret)?;
+        let allow = a
+            .curve_allow
+            .iter()
+            .map(|k| public_key("--curve-allow", k))
+            .collect::<Result<_, _>>()?;
+        return Ok(Security::CurveServer { secret, allow });
+    }
+    if let Some(server) = &a.curve_serverkey {
+        let server = public_key("--curve-serverkey", server)?;
+        let secret = a
+            .curve_secret
+            .as_deref()
+            .map(|s| secret_key("--curve-secret", s))
+            .transpose()?;
+        return Ok(Security::CurveClient { server, secret });
+    }
+    Ok(Security::Null)
+}
+
+fn perf_command(a: PerfArgs) -> Result<(), Failure> {
+    let mode = perf::Mode::parse(&a.mode).map_err(usage)?;
+    let runtime = Choice::parse(&a.runtime).map_err(usage)?;
+    let size = usize::try_from(a.size).map_err(|_| usage(format!("SIZE {} is too large", a.size)))?;
+    perf::run(mode, &a.endpoint, size, a.count, runtime)
+}
+
+fn bench_command(a: BenchArgs) -> Result<(), Failure> {
+    let runtimes = if a.runtime.is_empty() {
+        Choice::ALL.to_vec()
+    } else {
+        a.runtime
+            .iter()
+            .map(|r| Choice::parse(r).map_err(usage))
+            .collect::<Result<_, _>>()?
+    };
+    let transports = if a.transport.is_empty() {
+        bench::TRANSPORTS.to_vec()
+    } else {
+        a.transport
+            .iter()
+            .map(|t| {
+                bench::TRANSPORTS
+                    .iter()
+                    .copied()
+                    .find(|k| k == t)
+                    .ok_or_else(|| usage(format!("unknown --transport '{t}' (tcp, ipc or inproc)")))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let size = usize::try_from(a.size).map_err(|_| usage(format!("--size {} is too large", a.size)))?;
+    bench::run(&bench::Plan {
+        size,
+        count: a.count,
+        roundtrips: a.roundtrips,
+        runtimes,
+        transports,
+        json: a.json,
+    })
 }

@@ -1,0 +1,125 @@
+//! The three runtimes behind one switch: where sockets are created, and how a
+//! future is driven to completion on each.
+
+use std::future::Future;
+
+use zmq_runtime::{Builder, Error, RuntimeKind, Socket};
+
+/// `--runtime`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Tokio,
+    Smol,
+    Blocking,
+}
+
+impl Choice {
+    pub(crate) const ALL: [Self; 3] = [Self::Tokio, Self::Smol, Self::Blocking];
+
+    /// Parses the option's value; the error names it.
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "tokio" => Ok(Self::Tokio),
+            "smol" => Ok(Self::Smol),
+            "blocking" => Ok(Self::Blocking),
+            other => Err(format!("unknown --runtime '{other}' (tokio, smol or blocking)")),
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Tokio => "tokio",
+            Self::Smol => "smol",
+            Self::Blocking => "blocking",
+        }
+    }
+}
+
+/// Where a runtime's sockets live. For tokio, `driven` picks a current-thread
+/// runtime that runs only while [`Exec::block_on`] does (the fastest for one
+/// socket loop: the user code and the stream tasks share a thread), else a
+/// multi-thread runtime that runs in the background while other threads block
+/// on sockets.
+pub(crate) struct Exec<K> {
+    choice: Choice,
+    tokio: Option<tokio::runtime::Runtime>,
+    _kind: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: RuntimeKind> Exec<K> {
+    pub(crate) fn new(choice: Choice, driven: bool) -> Self {
+        let tokio = (choice == Choice::Tokio).then(|| {
+            let mut b = if driven {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(1);
+                b
+            };
+            b.enable_all().build().expect("a tokio runtime")
+        });
+        Self {
+            choice,
+            tokio,
+            _kind: std::marker::PhantomData,
+        }
+    }
+
+    /// Builds a socket inside the runtime's context.
+    pub(crate) fn socket(&self, b: Builder<K>) -> Result<Socket<K>, Error> {
+        let _ctx = self.tokio.as_ref().map(tokio::runtime::Runtime::enter);
+        b.build_socket()
+    }
+
+    /// Runs `f` to completion: on tokio's runtime, on smol's executor, or by
+    /// parking this thread (threads runtime).
+    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
+        match (&self.tokio, self.choice) {
+            (Some(rt), _) => rt.block_on(f),
+            (None, Choice::Smol) => smol::block_on(f),
+            (None, _) => smol::future::block_on(f),
+        }
+    }
+}
+
+/// Calls `$body` with `$exec` bound to an [`Exec`] of the chosen runtime.
+#[macro_export]
+macro_rules! with_runtime {
+    ($choice:expr, $driven:expr, |$exec:ident| $body:expr) => {
+        match $choice {
+            $crate::exec::Choice::Tokio => {
+                let $exec = $crate::exec::Exec::<runtime_tokio::Tokio>::new($choice, $driven);
+                $body
+            }
+            $crate::exec::Choice::Smol => {
+                let $exec = $crate::exec::Exec::<runtime_smol::Smol>::new($choice, $driven);
+                $body
+            }
+            $crate::exec::Choice::Blocking => {
+                let $exec = $crate::exec::Exec::<runtime_blocking::Threads>::new($choice, $driven);
+                $body
+            }
+        }
+    };
+}
+
+/// Evaluates `$body` with the type `$k` naming the chosen runtime's kind.
+#[macro_export]
+macro_rules! with_kind {
+    ($choice:expr, $k:ident => $body:expr) => {
+        match $choice {
+            $crate::exec::Choice::Tokio => {
+                type $k = runtime_tokio::Tokio;
+                $body
+            }
+            $crate::exec::Choice::Smol => {
+                type $k = runtime_smol::Smol;
+                $body
+            }
+            $crate::exec::Choice::Blocking => {
+                type $k = runtime_blocking::Threads;
+                $body
+            }
+        }
+    };
+}

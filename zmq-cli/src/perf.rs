@@ -1,0 +1,180 @@
+//! `zmq perf`: libzmq's four perf tools, on the wire and in their output, on
+//! any of the runtimes. `PERF_CURVE=1` makes the binding side a CURVE server
+//! and the connecting side a client with zmq_curve(7)'s test keys, as
+//! `../shared/bench/libzmq-perf` does.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use zmq_runtime::{Builder, KeyPair, Msg, RuntimeKind, SecretKey, Socket, SocketType};
+
+use crate::exec::{Choice, Exec};
+use crate::Failure;
+
+/// The four modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    LocalThr,
+    RemoteThr,
+    LocalLat,
+    RemoteLat,
+}
+
+impl Mode {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "local-thr" => Self::LocalThr,
+            "remote-thr" => Self::RemoteThr,
+            "local-lat" => Self::LocalLat,
+            "remote-lat" => Self::RemoteLat,
+            other => {
+                return Err(format!(
+                    "unknown perf mode '{other}' (local-thr, remote-thr, local-lat or remote-lat)"
+                ))
+            }
+        })
+    }
+}
+
+const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+
+fn curve() -> bool {
+    std::env::var("PERF_CURVE").is_ok_and(|v| v == "1")
+}
+
+fn key(z85: &str) -> SecretKey {
+    z85.parse().expect("the zmq_curve(7) test keys are valid")
+}
+
+/// A perf socket: the binder is the CURVE server under `PERF_CURVE=1`.
+pub(crate) fn builder<K: RuntimeKind>(kind: SocketType, binds: bool) -> Builder<K> {
+    let b = Builder::<K>::new(kind);
+    match (curve(), binds) {
+        (false, _) => b,
+        (true, true) => b.curve_server(key(SERVER_SECRET)),
+        (true, false) => b.curve_client(
+            KeyPair::from_secret(key(SERVER_SECRET)).public,
+            KeyPair::from_secret(key(CLIENT_SECRET)),
+        ),
+    }
+}
+
+/// Runs one mode; the measuring modes print libzmq's lines.
+pub(crate) fn run(mode: Mode, endpoint: &str, size: usize, count: u64, runtime: Choice) -> Result<(), Failure> {
+    crate::with_runtime!(runtime, true, |exec| run_on(&exec, mode, endpoint, size, count))
+}
+
+fn run_on<K: RuntimeKind>(
+    exec: &Exec<K>,
+    mode: Mode,
+    endpoint: &str,
+    size: usize,
+    count: u64,
+) -> Result<(), Failure> {
+    let usage = |e: zmq_runtime::Error| Failure::Usage(e.to_string());
+    let kind = match mode {
+        Mode::LocalThr => SocketType::Pull,
+        Mode::RemoteThr => SocketType::Push,
+        Mode::LocalLat => SocketType::Rep,
+        Mode::RemoteLat => SocketType::Req,
+    };
+    let binds = matches!(mode, Mode::LocalThr | Mode::LocalLat);
+    let sock = exec.socket(builder::<K>(kind, binds)).map_err(usage)?;
+    if binds {
+        sock.bind(endpoint).map_err(usage)?;
+    } else {
+        sock.connect(endpoint).map_err(usage)?;
+    }
+    let rt = |e: zmq_runtime::Error| Failure::Runtime(e.to_string());
+    match mode {
+        Mode::LocalThr => {
+            let thr = exec.block_on(local_thr(&sock, size, count)).map_err(rt)?;
+            print_thr(size, count, thr);
+        }
+        Mode::RemoteThr => exec.block_on(remote_thr(sock, size, count)).map_err(rt)?,
+        Mode::LocalLat => exec.block_on(local_lat(&sock, count)).map_err(rt)?,
+        Mode::RemoteLat => {
+            let lat = exec.block_on(remote_lat(&sock, size, count)).map_err(rt)?;
+            print_lat(size, count, lat);
+        }
+    }
+    Ok(())
+}
+
+/// libzmq's arithmetic: messages per second, as an integer.
+pub(crate) fn throughput(count: u64, elapsed_us: u64) -> u64 {
+    (count as f64 / elapsed_us.max(1) as f64 * 1_000_000.0) as u64
+}
+
+pub(crate) fn print_thr(size: usize, count: u64, thr: u64) {
+    let megabits = (thr * size as u64 * 8) as f64 / 1_000_000.0;
+    println!("message size: {size} [B]");
+    println!("message count: {count}");
+    println!("mean throughput: {thr} [msg/s]");
+    println!("mean throughput: {megabits:.3} [Mb/s]");
+}
+
+pub(crate) fn print_lat(size: usize, count: u64, lat_us: f64) {
+    println!("message size: {size} [B]");
+    println!("roundtrip count: {count}");
+    println!("average latency: {lat_us:.3} [us]");
+}
+
+fn check(msg: &Msg, size: usize) -> Result<(), zmq_runtime::Error> {
+    if msg.byte_len() == size && msg.len() == 1 {
+        Ok(())
+    } else {
+        eprintln!("message of incorrect size received");
+        std::process::exit(1);
+    }
+}
+
+/// Receives `count` messages; throughput counted from the first to the last.
+pub(crate) async fn local_thr<K>(sock: &Socket<K>, size: usize, count: u64) -> Result<u64, zmq_runtime::Error> {
+    check(&sock.recv().await?, size)?;
+    let start = Instant::now();
+    for _ in 1..count {
+        // The fast path first: a pump that just read 64 KiB left hundreds
+        // waiting, and `try_recv` takes them without touching the waker.
+        let m = match sock.try_recv() {
+            Ok(m) => m,
+            Err(_) => sock.recv().await?,
+        };
+        check(&m, size)?;
+    }
+    Ok(throughput(count, start.elapsed().as_micros() as u64))
+}
+
+/// Sends `count` messages of `size` bytes, then waits until they are on the
+/// wire (LINGER), as libzmq's remote_thr does by closing.
+pub(crate) async fn remote_thr<K>(sock: Socket<K>, size: usize, count: u64) -> Result<(), zmq_runtime::Error> {
+    let payload = Bytes::from(vec![0u8; size]);
+    for _ in 0..count {
+        sock.send(Msg::single(payload.clone())).await?;
+    }
+    sock.close().await;
+    Ok(())
+}
+
+/// Echoes `count` requests.
+pub(crate) async fn local_lat<K>(sock: &Socket<K>, count: u64) -> Result<(), zmq_runtime::Error> {
+    for _ in 0..count {
+        let m = sock.recv().await?;
+        sock.send(m).await?;
+    }
+    // Let the last reply reach the wire before the process ends.
+    sock.shutdown().await;
+    Ok(())
+}
+
+/// `count` round trips; latency = elapsed / (count * 2), in microseconds.
+pub(crate) async fn remote_lat<K>(sock: &Socket<K>, size: usize, count: u64) -> Result<f64, zmq_runtime::Error> {
+    let payload = Bytes::from(vec![0u8; size]);
+    let start = Instant::now();
+    for _ in 0..count {
+        sock.send(Msg::single(payload.clone())).await?;
+        check(&sock.recv().await?, size)?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / (count as f64 * 2.0))
+}
