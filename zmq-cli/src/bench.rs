@@ -88,19 +88,25 @@ fn thr_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Resu
     std::thread::scope(|s| {
         let receiver = s.spawn(move || -> Result<u64, Failure> {
             let exec = Exec::<K>::new(choice, true);
-            let pull = exec.socket(perf::builder::<K>(SocketType::Pull, true)).map_err(rt_err)?;
+            let pull = exec
+                .socket(perf::builder::<K>(SocketType::Pull, true))
+                .map_err(rt_err)?;
             let bound = pull.bind(endpoint).map_err(rt_err)?;
             tx.send(bound.to_string()).expect("bench sender waits");
-            exec.block_on(perf::local_thr(&pull, size, count)).map_err(rt_err)
+            exec.block_on(perf::local_thr(&pull, size, count))
+                .map_err(rt_err)
         });
         let sender = s.spawn(move || -> Result<(), Failure> {
             let Ok(ep) = rx.recv() else {
                 return Ok(());
             };
             let exec = Exec::<K>::new(choice, true);
-            let push = exec.socket(perf::builder::<K>(SocketType::Push, false)).map_err(rt_err)?;
+            let push = exec
+                .socket(perf::builder::<K>(SocketType::Push, false))
+                .map_err(rt_err)?;
             push.connect(&ep).map_err(rt_err)?;
-            exec.block_on(perf::remote_thr(push, size, count)).map_err(rt_err)
+            exec.block_on(perf::remote_thr(push, size, count))
+                .map_err(rt_err)
         });
         sender.join().expect("bench sender")?;
         receiver.join().expect("bench receiver")
@@ -114,7 +120,9 @@ fn lat_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Resu
     std::thread::scope(|s| {
         let server = s.spawn(move || -> Result<(), Failure> {
             let exec = Exec::<K>::new(choice, true);
-            let rep = exec.socket(perf::builder::<K>(SocketType::Rep, true)).map_err(rt_err)?;
+            let rep = exec
+                .socket(perf::builder::<K>(SocketType::Rep, true))
+                .map_err(rt_err)?;
             let bound = rep.bind(endpoint).map_err(rt_err)?;
             tx.send(bound.to_string()).expect("bench client waits");
             exec.block_on(perf::local_lat(&rep, count)).map_err(rt_err)
@@ -124,9 +132,12 @@ fn lat_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Resu
                 return Ok(0.0);
             };
             let exec = Exec::<K>::new(choice, true);
-            let req = exec.socket(perf::builder::<K>(SocketType::Req, false)).map_err(rt_err)?;
+            let req = exec
+                .socket(perf::builder::<K>(SocketType::Req, false))
+                .map_err(rt_err)?;
             req.connect(&ep).map_err(rt_err)?;
-            exec.block_on(perf::remote_lat(&req, size, count)).map_err(rt_err)
+            exec.block_on(perf::remote_lat(&req, size, count))
+                .map_err(rt_err)
         });
         server.join().expect("bench server")?;
         client.join().expect("bench client")
@@ -139,12 +150,22 @@ fn print_table(plan: &Plan, rows: &[Row]) {
         plan.size,
         plan.count,
         plan.roundtrips,
-        if std::env::var("PERF_CURVE").is_ok_and(|v| v == "1") { ", CURVE" } else { "" }
+        if std::env::var("PERF_CURVE").is_ok_and(|v| v == "1") {
+            ", CURVE"
+        } else {
+            ""
+        }
     );
     println!();
-    println!("{:<10} {:<10} {:>20} {:>14}", "runtime", "transport", "throughput [msg/s]", "latency [us]");
+    println!(
+        "{:<10} {:<10} {:>20} {:>14}",
+        "runtime", "transport", "throughput [msg/s]", "latency [us]"
+    );
     for r in rows {
-        println!("{:<10} {:<10} {:>20} {:>14.3}", r.runtime, r.transport, r.thr, r.lat_us);
+        println!(
+            "{:<10} {:<10} {:>20} {:>14.3}",
+            r.runtime, r.transport, r.thr, r.lat_us
+        );
     }
 }
 

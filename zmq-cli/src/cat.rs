@@ -39,10 +39,21 @@ pub(crate) struct Config {
 /// `--plain-*` and `--curve-*`.
 pub(crate) enum Security {
     Null,
-    PlainClient { user: String, password: String },
-    PlainServer { allow: Vec<(String, String)> },
-    CurveServer { secret: SecretKey, allow: Vec<PublicKey> },
-    CurveClient { server: PublicKey, secret: Option<SecretKey> },
+    PlainClient {
+        user: String,
+        password: String,
+    },
+    PlainServer {
+        allow: Vec<(String, String)>,
+    },
+    CurveServer {
+        secret: SecretKey,
+        allow: Vec<PublicKey>,
+    },
+    CurveClient {
+        server: PublicKey,
+        secret: Option<SecretKey>,
+    },
 }
 
 /// Parses a socket type name as the CLI spells it.
@@ -116,9 +127,9 @@ fn builder<K: RuntimeKind>(cfg: &Config) -> Builder<K> {
             b.plain_client(user.clone().into_bytes(), password.clone().into_bytes())
         }
         Security::PlainServer { allow } => {
-            let list = allow
-                .iter()
-                .fold(AllowList::new(), |l, (u, p)| l.allow_user(u.clone().into_bytes(), p.clone().into_bytes()));
+            let list = allow.iter().fold(AllowList::new(), |l, (u, p)| {
+                l.allow_user(u.clone().into_bytes(), p.clone().into_bytes())
+            });
             b.plain_server().authenticator(list)
         }
         Security::CurveServer { secret, allow } => {
@@ -144,7 +155,8 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, cfg: &Config) -> Result<(), Failure> {
         }
     }
     for ep in &cfg.connects {
-        sock.connect(ep).map_err(|e| Failure::Usage(e.to_string()))?;
+        sock.connect(ep)
+            .map_err(|e| Failure::Usage(e.to_string()))?;
     }
     watch_refusals(monitor, cfg);
     let sock = Arc::new(sock);
@@ -200,8 +212,12 @@ impl Io {
         let mut parts = frames::parse_line(&line, self.hex).map_err(|e| Failure::Usage(e.0))?;
         if !self.hex {
             match kind {
-                SocketType::Router => parts[0] = frames::parse_routing_id(std::mem::take(&mut parts[0])),
-                SocketType::XSub => parts[0] = frames::parse_subscription(std::mem::take(&mut parts[0])),
+                SocketType::Router => {
+                    parts[0] = frames::parse_routing_id(std::mem::take(&mut parts[0]))
+                }
+                SocketType::XSub => {
+                    parts[0] = frames::parse_subscription(std::mem::take(&mut parts[0]))
+                }
                 _ => {}
             }
         }
@@ -217,7 +233,10 @@ impl Io {
     }
 
     fn touch(&self) {
-        *self.idle_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        *self
+            .idle_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
     }
 
     /// Receives, failing with [`Failure::Timeout`] once the idle timeout has
@@ -225,7 +244,10 @@ impl Io {
     fn recv<K>(&self, sock: &Socket<K>) -> Result<Msg, Failure> {
         loop {
             let wait = self.timeout.map(|t| {
-                let since = *self.idle_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let since = *self
+                    .idle_since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 (since + t).saturating_duration_since(Instant::now())
             });
             match sock.recv_blocking(wait) {
@@ -242,7 +264,10 @@ impl Io {
     }
 
     fn expired(&self) -> bool {
-        let since = *self.idle_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = *self
+            .idle_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.timeout.is_some_and(|t| since.elapsed() >= t)
     }
 }

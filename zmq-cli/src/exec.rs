@@ -22,7 +22,9 @@ impl Choice {
             "tokio" => Ok(Self::Tokio),
             "smol" => Ok(Self::Smol),
             "blocking" => Ok(Self::Blocking),
-            other => Err(format!("unknown --runtime '{other}' (tokio, smol or blocking)")),
+            other => Err(format!(
+                "unknown --runtime '{other}' (tokio, smol or blocking)"
+            )),
         }
     }
 

@@ -54,7 +54,8 @@ pub(crate) fn format_routed(frames: &[Bytes], hex: bool) -> Vec<u8> {
 
 /// The text notation of a routing id.
 pub(crate) fn routing_id_text(id: &[u8]) -> String {
-    let printable = !id.is_empty() && id.iter().all(|b| (0x20..=0x7e).contains(b)) && !id.starts_with(b"0x");
+    let printable =
+        !id.is_empty() && id.iter().all(|b| (0x20..=0x7e).contains(b)) && !id.starts_with(b"0x");
     if printable {
         String::from_utf8_lossy(id).into_owned()
     } else {
@@ -117,7 +118,12 @@ pub(crate) fn to_hex(b: &[u8]) -> String {
 }
 
 fn unhex(text: &[u8]) -> Result<Vec<u8>, BadLine> {
-    let bad = || BadLine(format!("bad hex on stdin: {:?}", String::from_utf8_lossy(text)));
+    let bad = || {
+        BadLine(format!(
+            "bad hex on stdin: {:?}",
+            String::from_utf8_lossy(text)
+        ))
+    };
     if text.len() % 2 != 0 {
         return Err(bad());
     }
@@ -142,14 +148,20 @@ mod tests {
     #[test]
     fn tabs_split_frames_and_empty_lines_are_one_empty_frame() {
         assert_eq!(parse_line(b"", false).unwrap(), vec![Vec::<u8>::new()]);
-        assert_eq!(parse_line(b"a\t\tb\r", false).unwrap(), vec![b"a".to_vec(), vec![], b"b\r".to_vec()]);
+        assert_eq!(
+            parse_line(b"a\t\tb\r", false).unwrap(),
+            vec![b"a".to_vec(), vec![], b"b\r".to_vec()]
+        );
         assert_eq!(parse_line(b"\t", false).unwrap().len(), 2);
         assert_eq!(format_msg(&b(&[b"a", b"", b"b"]), false), b"a\t\tb");
     }
 
     #[test]
     fn hex_frames_both_ways() {
-        assert_eq!(parse_line(b"00ff\t\tAB", true).unwrap(), vec![vec![0, 255], vec![], vec![0xab]]);
+        assert_eq!(
+            parse_line(b"00ff\t\tAB", true).unwrap(),
+            vec![vec![0, 255], vec![], vec![0xab]]
+        );
         assert_eq!(format_msg(&b(&[&[0, 255], b""]), true), b"00ff\t");
         for bad in [&b"0"[..], b"zz", b"0g"] {
             let e = parse_line(bad, true).unwrap_err();
@@ -174,9 +186,15 @@ mod tests {
 
     #[test]
     fn subscriptions_in_text_and_hex() {
-        assert_eq!(format_subscription(&b(&[b"\x01topic"]), false), b"\\x01topic");
+        assert_eq!(
+            format_subscription(&b(&[b"\x01topic"]), false),
+            b"\\x01topic"
+        );
         assert_eq!(format_subscription(&b(&[b"\x00t"]), false), b"\\x00t");
-        assert_eq!(format_subscription(&b(&[b"\x01topic"]), true), b"01746f706963");
+        assert_eq!(
+            format_subscription(&b(&[b"\x01topic"]), true),
+            b"01746f706963"
+        );
         assert_eq!(parse_subscription(b"\\x01abc".to_vec()), b"\x01abc");
         assert_eq!(parse_subscription(b"\\x00".to_vec()), b"\x00");
         assert_eq!(parse_subscription(b"data".to_vec()), b"data");

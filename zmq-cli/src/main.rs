@@ -48,7 +48,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// A socket on stdin/stdout: one message per line, frames separated by TAB.
-    Cat(CatArgs),
+    Cat(Box<CatArgs>),
     /// Print a new CURVE key pair: `public: Z85` then `secret: Z85`.
     Keygen,
     /// libzmq's perf tools: local-thr, remote-thr, local-lat, remote-lat.
@@ -192,7 +192,9 @@ fn main() {
             // One line that names the offending argument.
             let text = e.render().to_string();
             let line = text.lines().next().unwrap_or("error: bad arguments");
-            exit(Err(Failure::Usage(line.trim_start_matches("error: ").to_owned())));
+            exit(Err(Failure::Usage(
+                line.trim_start_matches("error: ").to_owned(),
+            )));
         }
     };
     let result = match cli.command {
@@ -202,7 +204,7 @@ fn main() {
             println!("secret: {}", kp.secret.to_z85());
             Ok(())
         }
-        Command::Cat(args) => cat_config(args).and_then(cat::run),
+        Command::Cat(args) => cat_config(*args).and_then(cat::run),
         Command::Perf(args) => perf_command(args),
         Command::Bench(args) => bench_command(args),
     };
@@ -251,7 +253,9 @@ fn cat_config(a: CatArgs) -> Result<cat::Config, Failure> {
     let kind = a
         .kind
         .as_deref()
-        .ok_or_else(|| usage("missing socket TYPE (pair pub sub req rep dealer router push pull xpub xsub)"))
+        .ok_or_else(|| {
+            usage("missing socket TYPE (pair pub sub req rep dealer router push pull xpub xsub)")
+        })
         .and_then(|k| cat::parse_type(k).map_err(usage))?;
     if a.bind.is_empty() && a.connect.is_empty() {
         return Err(usage("no endpoint: give -b/--bind EP or -c/--connect EP"));
@@ -275,7 +279,9 @@ fn cat_config(a: CatArgs) -> Result<cat::Config, Failure> {
         },
         heartbeat_ivl: a.heartbeat_ivl.map(ms),
         heartbeat_timeout: a.heartbeat_timeout.map(ms),
-        reconnect_ivl: a.reconnect_ivl.map(|v| (v >= 0).then(|| ms(v.unsigned_abs()))),
+        reconnect_ivl: a
+            .reconnect_ivl
+            .map(|v| (v >= 0).then(|| ms(v.unsigned_abs()))),
         runtime,
         security,
         hex: a.hex,
@@ -302,7 +308,9 @@ fn security(a: &CatArgs) -> Result<Security, Failure> {
         return Err(usage("--curve-allow needs --curve-server"));
     }
     if a.curve_secret.is_some() && !(a.curve_server || curve_client) {
-        return Err(usage("--curve-secret needs --curve-server or --curve-serverkey"));
+        return Err(usage(
+            "--curve-secret needs --curve-server or --curve-serverkey",
+        ));
     }
     if plain_client {
         let (Some(user), Some(password)) = (&a.plain_user, &a.plain_password) else {
@@ -352,7 +360,8 @@ fn security(a: &CatArgs) -> Result<Security, Failure> {
 fn perf_command(a: PerfArgs) -> Result<(), Failure> {
     let mode = perf::Mode::parse(&a.mode).map_err(usage)?;
     let runtime = Choice::parse(&a.runtime).map_err(usage)?;
-    let size = usize::try_from(a.size).map_err(|_| usage(format!("SIZE {} is too large", a.size)))?;
+    let size =
+        usize::try_from(a.size).map_err(|_| usage(format!("SIZE {} is too large", a.size)))?;
     perf::run(mode, &a.endpoint, size, a.count, runtime)
 }
 
@@ -379,7 +388,8 @@ fn bench_command(a: BenchArgs) -> Result<(), Failure> {
             })
             .collect::<Result<_, _>>()?
     };
-    let size = usize::try_from(a.size).map_err(|_| usage(format!("--size {} is too large", a.size)))?;
+    let size =
+        usize::try_from(a.size).map_err(|_| usage(format!("--size {} is too large", a.size)))?;
     bench::run(&bench::Plan {
         size,
         count: a.count,

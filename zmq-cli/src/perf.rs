@@ -61,8 +61,16 @@ pub(crate) fn builder<K: RuntimeKind>(kind: SocketType, binds: bool) -> Builder<
 }
 
 /// Runs one mode; the measuring modes print libzmq's lines.
-pub(crate) fn run(mode: Mode, endpoint: &str, size: usize, count: u64, runtime: Choice) -> Result<(), Failure> {
-    crate::with_runtime!(runtime, true, |exec| run_on(&exec, mode, endpoint, size, count))
+pub(crate) fn run(
+    mode: Mode,
+    endpoint: &str,
+    size: usize,
+    count: u64,
+    runtime: Choice,
+) -> Result<(), Failure> {
+    crate::with_runtime!(runtime, true, |exec| run_on(
+        &exec, mode, endpoint, size, count
+    ))
 }
 
 fn run_on<K: RuntimeKind>(
@@ -131,7 +139,11 @@ fn check(msg: &Msg, size: usize) -> Result<(), zmq_runtime::Error> {
 }
 
 /// Receives `count` messages; throughput counted from the first to the last.
-pub(crate) async fn local_thr<K>(sock: &Socket<K>, size: usize, count: u64) -> Result<u64, zmq_runtime::Error> {
+pub(crate) async fn local_thr<K>(
+    sock: &Socket<K>,
+    size: usize,
+    count: u64,
+) -> Result<u64, zmq_runtime::Error> {
     check(&sock.recv().await?, size)?;
     let start = Instant::now();
     for _ in 1..count {
@@ -148,7 +160,11 @@ pub(crate) async fn local_thr<K>(sock: &Socket<K>, size: usize, count: u64) -> R
 
 /// Sends `count` messages of `size` bytes, then waits until they are on the
 /// wire (LINGER), as libzmq's remote_thr does by closing.
-pub(crate) async fn remote_thr<K>(sock: Socket<K>, size: usize, count: u64) -> Result<(), zmq_runtime::Error> {
+pub(crate) async fn remote_thr<K>(
+    sock: Socket<K>,
+    size: usize,
+    count: u64,
+) -> Result<(), zmq_runtime::Error> {
     let payload = Bytes::from(vec![0u8; size]);
     for _ in 0..count {
         sock.send(Msg::single(payload.clone())).await?;
@@ -169,7 +185,11 @@ pub(crate) async fn local_lat<K>(sock: &Socket<K>, count: u64) -> Result<(), zmq
 }
 
 /// `count` round trips; latency = elapsed / (count * 2), in microseconds.
-pub(crate) async fn remote_lat<K>(sock: &Socket<K>, size: usize, count: u64) -> Result<f64, zmq_runtime::Error> {
+pub(crate) async fn remote_lat<K>(
+    sock: &Socket<K>,
+    size: usize,
+    count: u64,
+) -> Result<f64, zmq_runtime::Error> {
     let payload = Bytes::from(vec![0u8; size]);
     let start = Instant::now();
     for _ in 0..count {

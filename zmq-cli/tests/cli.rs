@@ -1,0 +1,757 @@
+//! The `zmq` binary as a user runs it, against real libzmq (pyzmq, installed
+//! by scripts/test.sh): every socket type through `zmq cat`, PLAIN and CURVE
+//! accepted and refused, keygen keys in libzmq, `zmq perf` against libzmq's
+//! perf tools in both directions, and bad input.
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+#[path = "../../tests/suite/peer.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod peer;
+
+use peer::Peer;
+
+const ZMQ: &str = env!("CARGO_BIN_EXE_zmq");
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A running `zmq cat`, fed and read line by line.
+struct Cat {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+fn lines_of(r: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Cat {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(ZMQ)
+            .arg("cat")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the zmq binary");
+        let lines = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn write(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .expect("zmq cat printed nothing")
+    }
+
+    fn try_line(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
+    fn err_line(&self) -> String {
+        self.stderr
+            .recv_timeout(WAIT)
+            .expect("zmq cat wrote nothing on stderr")
+    }
+
+    /// The `bound: tcp://...` line of a wildcard bind.
+    fn bound(&self) -> String {
+        let l = self.err_line();
+        l.strip_prefix("bound: ")
+            .unwrap_or_else(|| panic!("expected a bound line, got {l:?}"))
+            .to_owned()
+    }
+
+    fn wait(mut self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "zmq cat did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Cat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(ZMQ)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn frames(v: &[&str]) -> Vec<Vec<u8>> {
+    v.iter().map(|f| f.as_bytes().to_vec()).collect()
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let in_use = format!("tcp://{}", taken.local_addr().unwrap());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["cat"], "TYPE"),
+        (vec!["cat", "bogus", "-b", "tcp://*:0"], "bogus"),
+        (vec!["cat", "push"], "-b"),
+        (
+            vec!["cat", "push", "-c", "tcp://127.0.0.1:1", "--nope"],
+            "--nope",
+        ),
+        (
+            vec!["cat", "push", "-c", "tcp://127.0.0.1:1", "-n", "0"],
+            "0",
+        ),
+        (
+            vec!["cat", "push", "-c", "tcp://127.0.0.1:1", "--sndhwm", "x"],
+            "x",
+        ),
+        (
+            vec![
+                "cat",
+                "push",
+                "-c",
+                "tcp://127.0.0.1:1",
+                "--runtime",
+                "nope",
+            ],
+            "nope",
+        ),
+        (
+            vec!["cat", "rep", "-b", "tcp://*:0", "--curve-server"],
+            "--curve-secret",
+        ),
+        (
+            vec!["cat", "push", "-c", "tcp://127.0.0.1:0"],
+            "tcp://127.0.0.1:0",
+        ),
+        (
+            vec!["cat", "push", "-c", "tcp://127.0.0.1:70000"],
+            "tcp://127.0.0.1:70000",
+        ),
+        (vec!["cat", "pull", "-b", "ipc://"], "ipc://"),
+        (
+            vec!["cat", "pull", "-b", "udp://1.2.3.4:5"],
+            "udp://1.2.3.4:5",
+        ),
+        (vec!["cat", "pull", "-b", &in_use], &in_use),
+        (
+            vec![
+                "cat",
+                "req",
+                "-c",
+                "tcp://127.0.0.1:1",
+                "--curve-serverkey",
+                "short",
+            ],
+            "short",
+        ),
+        (
+            vec![
+                "cat",
+                "req",
+                "-c",
+                "tcp://127.0.0.1:1",
+                "--curve-serverkey",
+                "########################################",
+            ],
+            "########################################",
+        ),
+        (
+            vec![
+                "cat",
+                "req",
+                "-c",
+                "tcp://127.0.0.1:1",
+                "--curve-serverkey",
+                "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]y~7",
+            ],
+            "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]y~7",
+        ),
+        (vec!["perf", "local-thr", "tcp://*:0", "0", "10"], "0"),
+        (vec!["perf", "sideways", "tcp://*:0", "1", "10"], "sideways"),
+    ];
+    for (args, offending) in cases {
+        let out = run(&args, b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(offending),
+            "{args:?}: {err:?} does not name {offending:?}"
+        );
+    }
+    // Bad hex on stdin.
+    let pull = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("tcp://{}", pull.local_addr().unwrap());
+    let out = run(
+        &["cat", "push", "-c", &ep, "--hex", "--linger", "0"],
+        b"zz\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("zz"), "{err}");
+}
+
+#[test]
+fn keygen_prints_two_lines_whose_keys_libzmq_accepts() {
+    let keys = |_| {
+        let out = run(&["keygen"], b"");
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let public = lines[0]
+            .strip_prefix("public: ")
+            .expect("public first")
+            .to_owned();
+        let secret = lines[1]
+            .strip_prefix("secret: ")
+            .expect("secret second")
+            .to_owned();
+        assert_eq!((public.len(), secret.len()), (40, 40));
+        (public, secret)
+    };
+    let (server_pub, server_sec) = keys(0);
+    let (client_pub, client_sec) = keys(1);
+    let mut p = Peer::start();
+    p.ok(&format!("zap curve {client_pub}"));
+    p.socket(
+        "rep",
+        "REP",
+        &[
+            "curve_server=1".into(),
+            format!("curve_secretkey={server_sec}"),
+        ],
+    );
+    let ep = p.bind("rep", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&[
+        "req",
+        "-c",
+        &ep,
+        "--curve-serverkey",
+        &server_pub,
+        "--curve-secret",
+        &client_sec,
+    ]);
+    cat.write("secret hello");
+    assert_eq!(
+        p.recv("rep", 15_000).expect("request over CURVE"),
+        frames(&["secret hello"])
+    );
+    assert!(p.send("rep", &[b"ok"], 1000));
+    assert_eq!(cat.line(), "ok");
+    cat.close_stdin();
+    assert_eq!(cat.wait(), 0);
+}
+
+/// Every socket type through `zmq cat`, facing libzmq; on every runtime for
+/// the simplest pair.
+#[test]
+fn every_socket_type_against_libzmq() {
+    let p = RefCell::new(Peer::start());
+    let peer = || p.borrow_mut();
+
+    for runtime in ["tokio", "smol", "blocking"] {
+        // push -> libzmq pull; then pull <- libzmq push.
+        peer().socket("pull", "PULL", &[]);
+        let ep = peer().bind("pull", "tcp://127.0.0.1:*");
+        let out = run(
+            &["cat", "push", "-c", &ep, "--runtime", runtime],
+            b"a\tb\n\nlast",
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(peer().recv("pull", 5000).unwrap(), frames(&["a", "b"]));
+        assert_eq!(peer().recv("pull", 5000).unwrap(), frames(&[""]));
+        assert_eq!(peer().recv("pull", 5000).unwrap(), frames(&["last"]));
+        peer().close("pull");
+
+        let cat = Cat::start(&[
+            "pull",
+            "-b",
+            "tcp://127.0.0.1:0",
+            "-n",
+            "2",
+            "--runtime",
+            runtime,
+        ]);
+        let ep = cat.bound();
+        peer().socket("push", "PUSH", &[]);
+        peer().connect("push", &ep);
+        assert!(peer().send("push", &[b"x", b"y"], 5000));
+        assert!(peer().send("push", &[b"z"], 5000));
+        assert_eq!(cat.line(), "x\ty");
+        assert_eq!(cat.line(), "z");
+        assert_eq!(cat.wait(), 0);
+        peer().close("push");
+    }
+
+    // pub -> libzmq sub: publish until the subscriber hears.
+    let mut cat = Cat::start(&["pub", "-b", "tcp://127.0.0.1:0"]);
+    let ep = cat.bound();
+    peer().socket("sub", "SUB", &["subscribe=74".into()]);
+    peer().connect("sub", &ep);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        cat.write("x-filtered");
+        cat.write("topic");
+        if let Some(m) = peer().recv("sub", 50) {
+            assert_eq!(m, frames(&["topic"]));
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    cat.close_stdin();
+    assert_eq!(cat.wait(), 0);
+    peer().close("sub");
+
+    // sub <- libzmq pub, with a prefix.
+    let cat = Cat::start(&["sub", "-b", "tcp://127.0.0.1:0", "-s", "t", "-n", "1"]);
+    let ep = cat.bound();
+    peer().socket("pub", "PUB", &[]);
+    peer().connect("pub", &ep);
+    let got = loop {
+        peer().send("pub", &[b"u-no"], 0);
+        peer().send("pub", &[b"t-yes", b"2"], 0);
+        if let Some(l) = cat.try_line(Duration::from_millis(50)) {
+            break l;
+        }
+    };
+    assert_eq!(got, "t-yes\t2");
+    assert_eq!(cat.wait(), 0);
+    peer().close("pub");
+
+    // req -> libzmq rep.
+    peer().socket("rep", "REP", &[]);
+    let ep = peer().bind("rep", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&["req", "-c", &ep]);
+    cat.write("question");
+    assert_eq!(peer().recv("rep", 5000).unwrap(), frames(&["question"]));
+    assert!(peer().send("rep", &[b"answer", b"2"], 1000));
+    assert_eq!(cat.line(), "answer\t2");
+    cat.close_stdin();
+    assert_eq!(cat.wait(), 0);
+    peer().close("rep");
+
+    // rep <- libzmq req; stdin holds the answers.
+    let mut cat = Cat::start(&["rep", "-b", "tcp://127.0.0.1:0"]);
+    let ep = cat.bound();
+    peer().socket("req", "REQ", &[]);
+    peer().connect("req", &ep);
+    assert!(peer().send("req", &[b"q1"], 5000));
+    assert_eq!(cat.line(), "q1");
+    cat.write("a1");
+    assert_eq!(peer().recv("req", 5000).unwrap(), frames(&["a1"]));
+    cat.close_stdin();
+    assert!(peer().send("req", &[b"q2"], 5000));
+    assert_eq!(cat.line(), "q2");
+    assert_eq!(cat.wait(), 0, "rep exits at stdin EOF");
+    peer().close("req");
+
+    // dealer <-> libzmq router.
+    peer().socket("router", "ROUTER", &[]);
+    let ep = peer().bind("router", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&["dealer", "-c", &ep, "--routing-id", "D1", "-n", "1"]);
+    cat.write("up");
+    assert_eq!(peer().recv("router", 5000).unwrap(), frames(&["D1", "up"]));
+    assert!(peer().send("router", &[b"D1", b"down"], 1000));
+    assert_eq!(cat.line(), "down");
+    assert_eq!(cat.wait(), 0);
+    peer().close("router");
+
+    // router <-> libzmq dealer: ids printed as text, or 0x+hex when binary.
+    let mut cat = Cat::start(&["router", "-b", "tcp://127.0.0.1:0", "-n", "3"]);
+    let ep = cat.bound();
+    peer().socket("d1", "DEALER", &[format!("routing_id={}", hex(b"peer-1"))]);
+    peer().connect("d1", &ep);
+    peer().socket("d2", "DEALER", &[format!("routing_id={}", hex(&[0, 1, 2]))]);
+    peer().connect("d2", &ep);
+    assert!(peer().send("d1", &[b"hi"], 5000));
+    assert_eq!(cat.line(), "peer-1\thi");
+    assert!(peer().send("d2", &[b"bin"], 5000));
+    assert_eq!(cat.line(), "0x000102\tbin");
+    cat.write("peer-1\tback");
+    cat.write("0x000102\tback2");
+    assert_eq!(peer().recv("d1", 5000).unwrap(), frames(&["back"]));
+    assert_eq!(peer().recv("d2", 5000).unwrap(), frames(&["back2"]));
+    assert!(peer().send("d1", &[b"bye"], 5000));
+    assert_eq!(cat.line(), "peer-1\tbye");
+    assert_eq!(cat.wait(), 0);
+    peer().close("d1");
+    peer().close("d2");
+
+    // pair <-> libzmq pair, in hex.
+    peer().socket("pair", "PAIR", &[]);
+    let ep = peer().bind("pair", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&["pair", "-c", &ep, "--hex", "-n", "1"]);
+    cat.write("00ff\t");
+    assert_eq!(
+        peer().recv("pair", 5000).unwrap(),
+        vec![vec![0u8, 255], vec![]]
+    );
+    assert!(peer().send("pair", &[&[1, 2], b"A"], 1000));
+    assert_eq!(cat.line(), "0102\t41");
+    assert_eq!(cat.wait(), 0);
+    peer().close("pair");
+
+    // xpub <- libzmq xsub: subscriptions printed as \x01topic.
+    let cat = Cat::start(&["xpub", "-b", "tcp://127.0.0.1:0", "-n", "1"]);
+    let ep = cat.bound();
+    peer().socket("xsub", "XSUB", &[]);
+    peer().connect("xsub", &ep);
+    let got = loop {
+        assert!(peer().send("xsub", &[b"\x01news"], 1000));
+        if let Some(l) = cat.try_line(Duration::from_millis(50)) {
+            break l;
+        }
+    };
+    assert_eq!(got, "\\x01news");
+    assert_eq!(cat.wait(), 0);
+    peer().close("xsub");
+
+    // xsub -> libzmq xpub: a \x01 line subscribes, data comes back.
+    peer().socket("xpub", "XPUB", &[]);
+    let ep = peer().bind("xpub", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&["xsub", "-c", &ep, "-n", "1"]);
+    cat.write("\\x01ne");
+    assert_eq!(peer().recv("xpub", 5000).unwrap(), vec![b"\x01ne".to_vec()]);
+    assert!(peer().send("xpub", &[b"news!"], 1000));
+    assert_eq!(cat.line(), "news!");
+    assert_eq!(cat.wait(), 0);
+    peer().close("xpub");
+}
+
+#[test]
+fn plain_and_curve_accepted_and_refused() {
+    let mut p = Peer::start();
+    // Our PLAIN server with an allow-list, libzmq clients.
+    let cat = Cat::start(&[
+        "rep",
+        "-b",
+        "tcp://127.0.0.1:0",
+        "--plain-server",
+        "--allow",
+        "admin:pa:ss",
+        "--echo",
+    ]);
+    let ep = cat.bound();
+    p.socket(
+        "good",
+        "REQ",
+        &["plain_username=admin".into(), "plain_password=pa:ss".into()],
+    );
+    p.connect("good", &ep);
+    assert!(p.send("good", &[b"in"], 5000));
+    assert_eq!(p.recv("good", 10_000).expect("allowed"), frames(&["in"]));
+    p.socket(
+        "bad",
+        "REQ",
+        &["plain_username=admin".into(), "plain_password=pa".into()],
+    );
+    p.connect("bad", &ep);
+    assert!(p.send("bad", &[b"out"], 5000));
+    assert!(
+        p.recv("bad", 500).is_none(),
+        "a refused client got an answer"
+    );
+    drop(cat);
+
+    // Our PLAIN client refused by libzmq: one refused line, exit 4.
+    p.ok("zap plain admin:secret");
+    p.socket("srv", "REP", &["plain_server=1".into()]);
+    let ep = p.bind("srv", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&[
+        "req",
+        "-c",
+        &ep,
+        "--plain-user",
+        "admin",
+        "--plain-password",
+        "wrong",
+    ]);
+    cat.write("let me in");
+    let err = cat.err_line();
+    assert!(err.starts_with(&format!("refused: {ep}: ")), "{err}");
+    assert_eq!(cat.wait(), 4);
+    assert!(p.recv("srv", 200).is_none());
+    // And accepted with the right password.
+    let mut cat = Cat::start(&[
+        "req",
+        "-c",
+        &ep,
+        "--plain-user",
+        "admin",
+        "--plain-password",
+        "secret",
+    ]);
+    cat.write("hello");
+    assert_eq!(p.recv("srv", 10_000).unwrap(), frames(&["hello"]));
+    assert!(p.send("srv", &[b"welcome"], 1000));
+    assert_eq!(cat.line(), "welcome");
+    cat.close_stdin();
+    assert_eq!(cat.wait(), 0);
+
+    // Our CURVE server allowing one client key.
+    let server = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    let allowed = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    let other = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    let cat = Cat::start(&[
+        "rep",
+        "-b",
+        "tcp://127.0.0.1:0",
+        "--curve-server",
+        "--curve-secret",
+        &server.secret.to_z85(),
+        "--curve-allow",
+        &allowed.public.to_z85(),
+        "--echo",
+    ]);
+    let ep = cat.bound();
+    let client_opts = |k: &zmq_runtime::KeyPair| {
+        vec![
+            format!("curve_serverkey={}", server.public.to_z85()),
+            format!("curve_publickey={}", k.public.to_z85()),
+            format!("curve_secretkey={}", k.secret.to_z85()),
+        ]
+    };
+    p.socket("c-good", "REQ", &client_opts(&allowed));
+    p.connect("c-good", &ep);
+    assert!(p.send("c-good", &[b"curve"], 5000));
+    assert_eq!(
+        p.recv("c-good", 10_000).expect("allowed key"),
+        frames(&["curve"])
+    );
+    p.socket("c-bad", "REQ", &client_opts(&other));
+    p.connect("c-bad", &ep);
+    assert!(p.send("c-bad", &[b"x"], 5000));
+    assert!(
+        p.recv("c-bad", 500).is_none(),
+        "a refused key got an answer"
+    );
+    drop(cat);
+
+    // Our CURVE client (ephemeral key) refused by libzmq's ZAP handler, which
+    // allows PLAIN only: exit 4.
+    p.socket(
+        "csrv",
+        "REP",
+        &[
+            "curve_server=1".into(),
+            format!("curve_secretkey={}", server.secret.to_z85()),
+        ],
+    );
+    let ep = p.bind("csrv", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&[
+        "req",
+        "-c",
+        &ep,
+        "--curve-serverkey",
+        &server.public.to_z85(),
+    ]);
+    cat.write("x");
+    let err = cat.err_line();
+    assert!(err.starts_with(&format!("refused: {ep}: ")), "{err}");
+    assert_eq!(cat.wait(), 4);
+}
+
+#[test]
+fn timeout_exits_3_and_counts_from_start() {
+    let out = run(
+        &["cat", "pull", "-b", "tcp://127.0.0.1:0", "--timeout", "200"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .next()
+            .unwrap()
+            .starts_with("bound: tcp://127.0.0.1:"),
+        "{err}"
+    );
+}
+
+fn perf_peer(args: &[&str]) -> Child {
+    Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/peers/perf_peer.py"
+        ))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 with pyzmq: run scripts/test.sh")
+}
+
+fn zmq_perf(args: &[&str]) -> Child {
+    Command::new(ZMQ)
+        .arg("perf")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn output(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn check_thr(text: &str, size: usize, count: u64) {
+    let l: Vec<&str> = text.lines().collect();
+    assert_eq!(l.len(), 4, "{text}");
+    assert_eq!(l[0], format!("message size: {size} [B]"));
+    assert_eq!(l[1], format!("message count: {count}"));
+    let thr: u64 = l[2]
+        .strip_prefix("mean throughput: ")
+        .and_then(|r| r.strip_suffix(" [msg/s]"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{}", l[2]));
+    let mb = format!(
+        "mean throughput: {:.3} [Mb/s]",
+        (thr * size as u64 * 8) as f64 / 1e6
+    );
+    assert_eq!(l[3], mb);
+}
+
+fn check_lat(text: &str, size: usize, count: u64) {
+    let l: Vec<&str> = text.lines().collect();
+    assert_eq!(l.len(), 3, "{text}");
+    assert_eq!(l[0], format!("message size: {size} [B]"));
+    assert_eq!(l[1], format!("roundtrip count: {count}"));
+    let v = l[2]
+        .strip_prefix("average latency: ")
+        .and_then(|r| r.strip_suffix(" [us]"))
+        .unwrap_or_else(|| panic!("{}", l[2]));
+    assert!(
+        v.parse::<f64>().is_ok() && v.split('.').nth(1).is_some_and(|d| d.len() == 3),
+        "{v}"
+    );
+}
+
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://{}", l.local_addr().unwrap())
+}
+
+/// Starts a binding side and waits until it listens (connect-before-bind
+/// works anyway, but this keeps the measured part short).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn perf_against_libzmq_perf_tools_both_ways() {
+    for runtime in ["tokio", "smol", "blocking"] {
+        // Our local-thr, libzmq's remote-thr.
+        let ep = free_port();
+        let ours = zmq_perf(&["local-thr", &ep, "100", "20000", "--runtime", runtime]);
+        settle();
+        let theirs = perf_peer(&["remote-thr", &ep, "100", "20000"]);
+        check_thr(&output(ours), 100, 20000);
+        output(theirs);
+        // libzmq's local-thr, our remote-thr.
+        let ep = free_port();
+        let theirs = perf_peer(&["local-thr", &ep, "100", "20000"]);
+        settle();
+        let ours = zmq_perf(&["remote-thr", &ep, "100", "20000", "--runtime", runtime]);
+        output(ours);
+        check_thr(&output(theirs), 100, 20000);
+        // Our local-lat, libzmq's remote-lat; and the other way round.
+        let ep = free_port();
+        let ours = zmq_perf(&["local-lat", &ep, "64", "500", "--runtime", runtime]);
+        settle();
+        let theirs = perf_peer(&["remote-lat", &ep, "64", "500"]);
+        check_lat(&output(theirs), 64, 500);
+        output(ours);
+        let ep = free_port();
+        let theirs = perf_peer(&["local-lat", &ep, "64", "500"]);
+        settle();
+        let ours = zmq_perf(&["remote-lat", &ep, "64", "500", "--runtime", runtime]);
+        check_lat(&output(ours), 64, 500);
+        output(theirs);
+    }
+}
+
+#[test]
+fn bench_runs_every_cell() {
+    let out = run(
+        &["bench", "--count", "2000", "--roundtrips", "50", "--json"],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(json.matches("\"test\":\"thr\"").count(), 9, "{json}");
+    assert_eq!(json.matches("\"test\":\"lat\"").count(), 9, "{json}");
+    for rt in ["tokio", "smol", "blocking"] {
+        for t in ["tcp", "ipc", "inproc"] {
+            assert!(
+                json.contains(&format!("\"runtime\":\"{rt}\",\"transport\":\"{t}\"")),
+                "{json}"
+            );
+        }
+    }
+}
