@@ -93,7 +93,7 @@ fn thr_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Resu
                 .map_err(rt_err)?;
             let bound = pull.bind(endpoint).map_err(rt_err)?;
             tx.send(bound.to_string()).expect("bench sender waits");
-            exec.block_on(perf::local_thr(&pull, size, count))
+            exec.block_on(perf::local_thr(pull, size, count))
                 .map_err(rt_err)
         });
         let sender = s.spawn(move || -> Result<(), Failure> {
@@ -125,7 +125,7 @@ fn lat_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Resu
                 .map_err(rt_err)?;
             let bound = rep.bind(endpoint).map_err(rt_err)?;
             tx.send(bound.to_string()).expect("bench client waits");
-            exec.block_on(perf::local_lat(&rep, count)).map_err(rt_err)
+            exec.block_on(perf::local_lat(rep, count)).map_err(rt_err)
         });
         let client = s.spawn(move || -> Result<f64, Failure> {
             let Ok(ep) = rx.recv() else {
@@ -136,7 +136,7 @@ fn lat_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Resu
                 .socket(perf::builder::<K>(SocketType::Req, false))
                 .map_err(rt_err)?;
             req.connect(&ep).map_err(rt_err)?;
-            exec.block_on(perf::remote_lat(&req, size, count))
+            exec.block_on(perf::remote_lat(req, size, count))
                 .map_err(rt_err)
         });
         server.join().expect("bench server")?;

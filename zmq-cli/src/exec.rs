@@ -73,12 +73,18 @@ impl<K: RuntimeKind> Exec<K> {
         b.build_socket()
     }
 
-    /// Runs `f` to completion: on tokio's runtime, on smol's executor, or by
-    /// parking this thread (threads runtime).
-    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
+    /// Runs `f` to completion: on tokio's runtime, as a task of smol's
+    /// executor (so it shares the executor's thread with the socket's stream
+    /// tasks instead of waking across threads), or by parking this thread
+    /// (threads runtime).
+    pub(crate) fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send,
+    {
         match (&self.tokio, self.choice) {
             (Some(rt), _) => rt.block_on(f),
-            (None, Choice::Smol) => smol::block_on(f),
+            (None, Choice::Smol) => smol::block_on(smol::spawn(f)),
             (None, _) => smol::future::block_on(f),
         }
     }

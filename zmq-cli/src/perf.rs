@@ -97,13 +97,13 @@ fn run_on<K: RuntimeKind>(
     let rt = |e: zmq_runtime::Error| Failure::Runtime(e.to_string());
     match mode {
         Mode::LocalThr => {
-            let thr = exec.block_on(local_thr(&sock, size, count)).map_err(rt)?;
+            let thr = exec.block_on(local_thr(sock, size, count)).map_err(rt)?;
             print_thr(size, count, thr);
         }
         Mode::RemoteThr => exec.block_on(remote_thr(sock, size, count)).map_err(rt)?,
-        Mode::LocalLat => exec.block_on(local_lat(&sock, count)).map_err(rt)?,
+        Mode::LocalLat => exec.block_on(local_lat(sock, count)).map_err(rt)?,
         Mode::RemoteLat => {
-            let lat = exec.block_on(remote_lat(&sock, size, count)).map_err(rt)?;
+            let lat = exec.block_on(remote_lat(sock, size, count)).map_err(rt)?;
             print_lat(size, count, lat);
         }
     }
@@ -140,7 +140,7 @@ fn check(msg: &Msg, size: usize) -> Result<(), zmq_runtime::Error> {
 
 /// Receives `count` messages; throughput counted from the first to the last.
 pub(crate) async fn local_thr<K>(
-    sock: &Socket<K>,
+    sock: Socket<K>,
     size: usize,
     count: u64,
 ) -> Result<u64, zmq_runtime::Error> {
@@ -174,7 +174,7 @@ pub(crate) async fn remote_thr<K>(
 }
 
 /// Echoes `count` requests.
-pub(crate) async fn local_lat<K>(sock: &Socket<K>, count: u64) -> Result<(), zmq_runtime::Error> {
+pub(crate) async fn local_lat<K>(sock: Socket<K>, count: u64) -> Result<(), zmq_runtime::Error> {
     for _ in 0..count {
         let m = sock.recv().await?;
         sock.send(m).await?;
@@ -186,7 +186,7 @@ pub(crate) async fn local_lat<K>(sock: &Socket<K>, count: u64) -> Result<(), zmq
 
 /// `count` round trips; latency = elapsed / (count * 2), in microseconds.
 pub(crate) async fn remote_lat<K>(
-    sock: &Socket<K>,
+    sock: Socket<K>,
     size: usize,
     count: u64,
 ) -> Result<f64, zmq_runtime::Error> {
