@@ -32,6 +32,11 @@
 //! [`zmq_runtime::Socket`] for the whole API, [`proxy`] for `zmq_proxy`, and
 //! [`poll`] for waiting on several sockets.
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 use std::future::Future;
 use std::io;
 use std::sync::Arc;

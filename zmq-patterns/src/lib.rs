@@ -30,6 +30,7 @@
 
 pub mod engine;
 mod error;
+pub mod idmap;
 mod options;
 mod pubsub;
 mod reqrep;
@@ -38,6 +39,7 @@ mod socket;
 mod subscriptions;
 
 pub use crate::error::{AttachError, RecvError, SendError};
+pub use crate::idmap::IdMap;
 pub use crate::options::Options;
 pub use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
 pub use crate::subscriptions::Subscriptions;

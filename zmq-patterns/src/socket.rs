@@ -7,6 +7,7 @@ use bytes::Bytes;
 use zmtp_core::{Msg, SocketType};
 
 use crate::error::{AttachError, RecvError, SendError};
+use crate::idmap::IdMap;
 use crate::options::Options;
 use crate::subscriptions::Subscriptions;
 
@@ -118,7 +119,7 @@ pub(crate) enum Kind {
 pub struct Socket {
     pub(crate) socket_type: SocketType,
     pub(crate) opts: Options,
-    pub(crate) pipes: HashMap<PipeId, Pipe>,
+    pub(crate) pipes: IdMap<PipeId, Pipe>,
     /// Attach order, for fan-out.
     pub(crate) order: Vec<PipeId>,
     lb: VecDeque<PipeId>,
@@ -164,7 +165,7 @@ impl Socket {
         Self {
             socket_type,
             opts,
-            pipes: HashMap::new(),
+            pipes: IdMap::default(),
             order: Vec::new(),
             lb: VecDeque::new(),
             fq: VecDeque::new(),

@@ -7,7 +7,7 @@
 //! ZAP requests). Only [`inproc`](crate::inproc) ever holds two socket locks, and
 //! always in the order of the sockets' ids, so nothing deadlocks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use zmq_patterns::engine::{
     Action, ConnId, ConnectorId, Endpoint, Engine, EngineConfig, ListenerId,
 };
-use zmq_patterns::{Outbound, PeerMeta};
+use zmq_patterns::{IdMap, Outbound, PeerMeta};
 use zmtp_core::{AuthRequest, SocketType};
 
 use crate::error::Error;
@@ -130,11 +130,12 @@ pub(crate) struct Link {
 pub(crate) struct State {
     pub(crate) engine: Engine,
     rt: Arc<dyn Runtime>,
-    streams: HashMap<ConnId, Arc<Signal>>,
-    pub(crate) listeners: HashMap<ListenerId, Listener>,
-    pub(crate) connectors: HashMap<ConnectorId, String>,
-    pub(crate) links: HashMap<ConnId, Link>,
-    bind_result: Option<Result<Endpoint, Error>>,
+    streams: IdMap<ConnId, Arc<Signal>>,
+    pub(crate) listeners: IdMap<ListenerId, Listener>,
+    pub(crate) connectors: IdMap<ConnectorId, String>,
+    pub(crate) links: IdMap<ConnId, Link>,
+    /// What each bind came to, until `bind` picks it up.
+    bind_results: IdMap<ListenerId, Result<Endpoint, Error>>,
     timer_armed: Option<Instant>,
     timers_dirty: bool,
     last_now: Instant,
@@ -288,7 +289,7 @@ impl State {
                 Err(e)
             }
         };
-        self.bind_result = Some(result);
+        self.bind_results.insert(id, result);
     }
 
     fn stop_listener(&mut self, shared: &Shared, l: Listener) {
@@ -336,11 +337,11 @@ impl Core {
         let state = State {
             engine,
             rt: rt.clone(),
-            streams: HashMap::new(),
-            listeners: HashMap::new(),
-            connectors: HashMap::new(),
-            links: HashMap::new(),
-            bind_result: None,
+            streams: IdMap::default(),
+            listeners: IdMap::default(),
+            connectors: IdMap::default(),
+            links: IdMap::default(),
+            bind_results: IdMap::default(),
             timer_armed: None,
             timers_dirty: false,
             last_now: now,
@@ -415,7 +416,7 @@ impl Core {
 
     /// Binds an endpoint, returning the one actually bound.
     pub(crate) fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
-        self.with(|st| {
+        let id = self.with(|st| {
             let id = st.engine.bind(endpoint).map_err(engine_error)?;
             st.listeners.insert(
                 id,
@@ -425,9 +426,9 @@ impl Core {
                     guard: None,
                 },
             );
-            Ok::<_, Error>(())
+            Ok::<_, Error>(id)
         })?;
-        self.with(|st| st.bind_result.take())
+        self.with(|st| st.bind_results.remove(&id))
             .unwrap_or(Err(Error::Closed))
     }
 

@@ -101,6 +101,14 @@ impl Iterator for Monitor {
     }
 }
 
+impl Drop for Monitor {
+    /// Nobody reads the events any more: stop recording them, as libzmq stops
+    /// when its monitor socket goes.
+    fn drop(&mut self) {
+        self.core.with_data(|st| st.engine.set_monitor(false));
+    }
+}
+
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Monitor").finish_non_exhaustive()

@@ -339,17 +339,21 @@ pub(crate) fn tcp_target(host: &Host, port: u16) -> Result<SocketAddr, String> {
 
 /// A stream's receive buffer, read into through std's `read`.
 ///
-/// A std `read` wants initialised memory, so the part read into is zeroed
-/// first. The window adapts: it doubles while reads fill it (bulk transfer)
-/// and shrinks when they come back small (request/reply), so a latency-bound
-/// stream does not zero 64 KiB for every 100-byte message. Zeroing is about as
-/// cheap as the copy an uninitialised read would save, and keeps the adapters
-/// free of `unsafe`.
+/// A std `read` wants initialised memory, so reads land in a zeroed scratch
+/// buffer (one per thread, zeroed once) and are copied to the end of `buf`:
+/// a read costs a copy of what it returned, never a memset of the whole
+/// window, and a read that finds nothing costs nothing. The window grows
+/// while reads fill it (bulk transfer) and shrinks when they come back small
+/// (request/reply). It keeps the adapters free of `unsafe`.
 #[derive(Debug)]
 pub struct ReadBuf {
     /// The bytes read and not yet consumed by the engine.
     pub buf: BytesMut,
     window: usize,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; ReadBuf::MAX]);
 }
 
 impl ReadBuf {
@@ -359,24 +363,23 @@ impl ReadBuf {
     /// An empty buffer.
     pub fn new() -> Self {
         Self {
-            buf: BytesMut::with_capacity(Self::MIN),
+            buf: BytesMut::new(),
             window: Self::MIN,
         }
     }
 
     /// Reads once from `reader` into the buffer.
     pub fn read_from(&mut self, mut reader: impl Read) -> io::Result<usize> {
-        let start = self.buf.len();
-        self.buf.resize(start + self.window, 0);
-        let res = reader.read(&mut self.buf[start..]);
-        let n = *res.as_ref().unwrap_or(&0);
-        self.buf.truncate(start + n);
-        if n == self.window {
-            self.window = (self.window * 2).min(Self::MAX);
-        } else if n < self.window / 4 {
-            self.window = (self.window / 2).max(Self::MIN);
-        }
-        res
+        SCRATCH.with_borrow_mut(|scratch| {
+            let n = reader.read(&mut scratch[..self.window])?;
+            self.buf.extend_from_slice(&scratch[..n]);
+            if n == self.window {
+                self.window = (self.window * 2).min(Self::MAX);
+            } else if n < self.window / 4 {
+                self.window = (self.window / 2).max(Self::MIN);
+            }
+            Ok(n)
+        })
     }
 }
 

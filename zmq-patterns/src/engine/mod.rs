@@ -22,7 +22,7 @@ mod endpoint;
 mod monitor;
 mod zap;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,7 @@ pub use self::endpoint::{Endpoint, EndpointError, Host, IpcAddr};
 pub use self::monitor::MonitorEvent;
 pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError};
+use crate::idmap::IdMap;
 use crate::options::Options;
 use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
 
@@ -178,18 +179,18 @@ pub struct Engine {
     reconnect_ivl: Option<Duration>,
     reconnect_ivl_max: Option<Duration>,
     linger: Option<Duration>,
-    conns: HashMap<ConnId, Conn>,
-    inproc: HashMap<ConnId, InprocLink>,
-    pipe_link: HashMap<PipeId, ConnId>,
+    conns: IdMap<ConnId, Conn>,
+    inproc: IdMap<ConnId, InprocLink>,
+    pipe_link: IdMap<PipeId, ConnId>,
     /// Streams whose stash waits for room (so `recv` looks at these only).
     stalled: Vec<ConnId>,
     /// Inproc links the runtime found full.
     blocked_links: Vec<ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
-    dying: HashMap<ConnId, Connection>,
-    pipe_conn: HashMap<PipeId, ConnId>,
-    connectors: HashMap<ConnectorId, Connector>,
-    listeners: HashMap<ListenerId, Listener>,
+    dying: IdMap<ConnId, Connection>,
+    pipe_conn: IdMap<PipeId, ConnId>,
+    connectors: IdMap<ConnectorId, Connector>,
+    listeners: IdMap<ListenerId, Listener>,
     next_id: u64,
     actions: VecDeque<Action>,
     monitor: VecDeque<MonitorEvent>,
@@ -215,15 +216,15 @@ impl Engine {
             reconnect_ivl: config.reconnect_ivl,
             reconnect_ivl_max: config.reconnect_ivl_max,
             linger: config.linger,
-            conns: HashMap::new(),
-            inproc: HashMap::new(),
-            pipe_link: HashMap::new(),
+            conns: IdMap::default(),
+            inproc: IdMap::default(),
+            pipe_link: IdMap::default(),
             stalled: Vec::new(),
             blocked_links: Vec::new(),
-            dying: HashMap::new(),
-            pipe_conn: HashMap::new(),
-            connectors: HashMap::new(),
-            listeners: HashMap::new(),
+            dying: IdMap::default(),
+            pipe_conn: IdMap::default(),
+            connectors: IdMap::default(),
+            listeners: IdMap::default(),
             next_id: 0,
             actions: VecDeque::new(),
             monitor: VecDeque::new(),
