@@ -28,7 +28,7 @@
 //! [`Builder`]; [`poll`] waits on several sockets as `zmq_poll` does.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::TcpStream;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -36,8 +36,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use zmq_runtime::{
-    bits, configure_tcp, connect_ipc, peer_address, ConnectorId, Core, Endpoint, Host, ListenerId,
-    Pollable, ReadBuf, StdListener, StdStream, StreamCtl, TcpOptions,
+    bits, configure_tcp, connect_ipc, io_slices, peer_address, ConnectorId, Core, Endpoint, Host,
+    ListenerId, Pollable, ReadBuf, ReadStep, StdListener, StdStream, StreamCtl, TcpOptions,
+    WriteStep,
 };
 
 pub use zmq_runtime::proxy::{
@@ -48,10 +49,10 @@ pub use zmq_runtime::{
     PollItem, PublicKey, SecretKey, SocketType,
 };
 
-/// Bytes asked of the engine per write.
-const WRITE_LIMIT: usize = 256 * 1024;
 /// How often a writer stuck on a full peer looks whether LINGER ran out.
 const WRITE_TICK: Duration = Duration::from_millis(100);
+/// How long a closing stream waits for the peer's FIN after ours.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// Options for a blocking socket: `Socket::builder(SocketType::Sub)`.
 pub type Builder = zmq_runtime::Builder<Threads>;
@@ -167,21 +168,18 @@ impl zmq_runtime::Runtime for Threads {
         Ok(Box::new(StopListener(listener)))
     }
 
-    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) {
-        let c = core.clone();
-        let started = spawn("zmq-stream", move || {
-            match connect(&endpoint, c.tcp_options()) {
+    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) -> io::Result<()> {
+        let core = core.clone();
+        spawn("zmq-stream", move || {
+            match connect(&endpoint, core.tcp_options()) {
                 Ok((stream, peer)) => {
-                    if let Some(ctl) = c.handle_connected(id, peer) {
+                    if let Some(ctl) = core.handle_connected(id, peer) {
                         run_stream(stream, ctl);
                     }
                 }
-                Err(_) => c.handle_connect_failed(id),
+                Err(_) => core.handle_connect_failed(id),
             }
-        });
-        if started.is_err() {
-            core.handle_connect_failed(id);
-        }
+        })
     }
 
     fn start_timer(&self, core: &Core) {
@@ -252,35 +250,38 @@ fn write_loop(stream: &StdStream, ctl: &StreamCtl) {
     let _ = stream.set_write_timeout(Some(WRITE_TICK));
     let mut out = VecDeque::new();
     loop {
-        let signal = ctl.signal();
-        if signal.is_aborted() {
-            break;
-        }
-        let closing = signal.is_closing();
-        signal.take(bits::FLUSH);
-        if out.is_empty() {
-            ctl.fill(&mut out, WRITE_LIMIT);
-        }
-        if out.is_empty() {
-            if closing {
+        match ctl.next_write(&mut out) {
+            WriteStep::Abort => break,
+            WriteStep::Finish => {
+                // FIN after the last byte; the reader drains what the peer
+                // still sends (closing with unread input would reset the
+                // connection and could lose our tail), and is woken for good
+                // if the peer does not close soon.
+                stream.shutdown_write();
+                let deadline = Instant::now() + CLOSE_GRACE;
+                while !ctl.reader_done() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(5));
+                }
                 break;
             }
-            signal.wait_blocking(bits::FLUSH | bits::CLOSE | bits::ABORT, None);
-            continue;
-        }
-        let slices: Vec<IoSlice<'_>> = out.iter().take(64).map(|b| IoSlice::new(b)).collect();
-        let written = stream.write_vectored(&slices);
-        drop(slices);
-        match written {
-            Ok(n) if n > 0 => zmq_runtime::consume(&mut out, n),
-            Err(e) if is_retry(&e) => {}
-            _ => {
-                ctl.handle_eof();
-                break;
+            WriteStep::Idle => {
+                ctl.signal()
+                    .wait_blocking(bits::FLUSH | bits::CLOSE | bits::ABORT, None);
+            }
+            WriteStep::Write => {
+                let written = stream.write_vectored(&io_slices(&out));
+                match written {
+                    Ok(n) if n > 0 => zmq_runtime::consume(&mut out, n),
+                    Err(e) if is_retry(&e) => {}
+                    _ => {
+                        ctl.handle_eof();
+                        break;
+                    }
+                }
             }
         }
     }
-    // Wakes the reader, which is blocked in `read`.
+    // Wakes the reader, which may be blocked in `read`.
     stream.shutdown();
 }
 
@@ -294,23 +295,30 @@ fn is_retry(e: &io::Error) -> bool {
 }
 
 fn read_loop(stream: &StdStream, ctl: &StreamCtl) {
+    read_until_closed(stream, ctl);
+    ctl.set_reader_done();
+}
+
+fn read_until_closed(stream: &StdStream, ctl: &StreamCtl) {
     let mut rbuf = ReadBuf::new();
     let mut reading = true;
     loop {
-        let signal = ctl.signal();
-        if signal.is_closing() || signal.is_aborted() {
-            return;
-        }
-        if !reading {
-            signal.wait_blocking(bits::RESUME | bits::CLOSE | bits::ABORT, None);
-            reading = true;
-            continue;
+        let step = ctl.next_read(&mut reading);
+        match step {
+            ReadStep::Abort => return,
+            ReadStep::Paused => {
+                ctl.signal()
+                    .wait_blocking(bits::RESUME | bits::CLOSE | bits::ABORT, None);
+                continue;
+            }
+            ReadStep::Read | ReadStep::Drain => {}
         }
         match stream.read_into(&mut rbuf) {
+            Ok(n) if n > 0 && step == ReadStep::Drain => rbuf.buf.clear(),
             Ok(n) if n > 0 => reading = ctl.handle_input(&mut rbuf.buf),
             Err(e) if is_retry(&e) => {}
             _ => {
-                if !ctl.signal().is_closing() {
+                if step == ReadStep::Read {
                     ctl.handle_eof();
                 }
                 return;

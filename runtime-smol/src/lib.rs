@@ -58,16 +58,16 @@ impl zmq_runtime::RuntimeKind for Smol {
     }
 }
 
-/// async-io reports readiness as "an event since the last `Pending`", so a
-/// `WouldBlock` just polls again, and the next poll waits.
+/// The operation first, readiness only after it says WouldBlock: async-io's
+/// readiness is "an event since the last `Pending`", so asking before an
+/// operation that would succeed costs a trip through the reactor.
 fn retry<R>(
     mut ready: impl FnMut() -> Poll<io::Result<()>>,
     mut op: impl FnMut() -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
     loop {
-        ready!(ready())?;
         match op() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(ready())?,
             r => return Poll::Ready(r),
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,19 +12,13 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures_lite::future;
-use smallvec::SmallVec;
 use zmq_patterns::engine::{ConnectorId, Endpoint, Host, ListenerId};
 
-use crate::core::{Core, StreamCtl};
+use crate::core::{io_slices, Core, ReadStep, StreamCtl, WriteStep};
 use crate::net::{self, ReadBuf, StdListener, StdStream, TcpOptions};
 use crate::runtime::Runtime;
 use crate::signal::{bits, Signal};
 
-/// Bytes asked of the engine per write: enough to batch thousands of small
-/// messages in one vectored write.
-const WRITE_LIMIT: usize = 256 * 1024;
-/// Slices per vectored write (Linux takes up to 1024; large bodies are few).
-const MAX_IOV: usize = 64;
 /// Reads and writes per wake-up before the pump yields to other tasks.
 const BUDGET: usize = 32;
 
@@ -117,9 +111,10 @@ impl<I: AsyncIo> Runtime for Async<I> {
         Ok(Box::new(StopOnDrop(stop)))
     }
 
-    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) {
+    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) -> io::Result<()> {
         self.0
             .spawn(connect(self.0.clone(), core.clone(), id, endpoint));
+        Ok(())
     }
 
     fn start_timer(&self, core: &Core) {
@@ -170,10 +165,9 @@ async fn connect<I: AsyncIo>(io: Arc<I>, core: Core, id: ConnectorId, endpoint: 
             host,
             port: Some(port),
         } => connect_tcp(&*io, host, *port, core.tcp_options()).await,
-        Endpoint::Ipc(addr) => net::connect_ipc(addr).and_then(|s| {
-            s.set_nonblocking(true)?;
-            Ok((io.register(StdStream::Unix(s))?, String::new()))
-        }),
+        Endpoint::Ipc(addr) => {
+            net::start_connect_ipc(addr).and_then(|s| Ok((io.register(s)?, String::new())))
+        }
         _ => Err(io::ErrorKind::InvalidInput.into()),
     };
     match stream {
@@ -225,6 +219,8 @@ async fn timer<I: AsyncIo>(io: Arc<I>, core: Core) {
             None => changed.await,
         }
         core.handle_timeout();
+        // A deadline that stays in the past must not starve the executor.
+        future::yield_now().await;
     }
 }
 
@@ -256,43 +252,35 @@ impl<I: AsyncIo> Pump<I> {
         signal.register_writer(cx.waker());
         signal.register_reader(cx.waker());
         for _ in 0..BUDGET {
-            let signal = self.ctl.signal();
-            if signal.is_aborted() {
-                return Poll::Ready(());
-            }
             let mut progress = false;
-            let closing = signal.is_closing();
-            signal.take(bits::FLUSH);
-            if self.out.is_empty() {
-                self.ctl.fill(&mut self.out, WRITE_LIMIT);
-            }
-            if self.out.is_empty() {
-                if closing {
+            match self.ctl.next_write(&mut self.out) {
+                WriteStep::Abort => return Poll::Ready(()),
+                WriteStep::Finish => {
+                    self.finish(cx);
                     return Poll::Ready(());
                 }
-            } else {
-                let out = &self.out;
-                let written = self.io.poll_write_with(&self.stream, cx, |s| {
-                    let slices: SmallVec<[IoSlice<'_>; MAX_IOV]> =
-                        out.iter().take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
-                    s.write_vectored(&slices)
-                });
-                match written {
-                    Poll::Ready(Ok(n)) if n > 0 => {
-                        consume(&mut self.out, n);
-                        progress = true;
+                WriteStep::Idle => {}
+                WriteStep::Write => {
+                    let out = &self.out;
+                    match self
+                        .io
+                        .poll_write_with(&self.stream, cx, |s| s.write_vectored(&io_slices(out)))
+                    {
+                        Poll::Ready(Ok(n)) if n > 0 => {
+                            consume(&mut self.out, n);
+                            progress = true;
+                        }
+                        Poll::Ready(_) => {
+                            self.ctl.handle_eof();
+                            return Poll::Ready(());
+                        }
+                        Poll::Pending => {}
                     }
-                    Poll::Ready(_) => {
-                        self.ctl.handle_eof();
-                        return Poll::Ready(());
-                    }
-                    Poll::Pending => {}
                 }
             }
-            if self.ctl.signal().take(bits::RESUME) {
-                self.reading = true;
-            }
-            if self.reading && !closing {
+            // While closing with bytes still to write, the input waits: it is
+            // drained by `finish`.
+            if self.ctl.next_read(&mut self.reading) == ReadStep::Read {
                 let rbuf = &mut self.rbuf;
                 match self
                     .io
@@ -316,6 +304,28 @@ impl<I: AsyncIo> Pump<I> {
         // Out of budget with work left: let other tasks run, then continue.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+impl<I: AsyncIo> Pump<I> {
+    /// A FIN after the last byte, then what the peer has already sent is read
+    /// and dropped: closing a socket with unread input makes the kernel send
+    /// a reset, which can throw away bytes not yet delivered.
+    fn finish(&mut self, cx: &mut Context<'_>) {
+        let _ = self.io.poll_write_with(&self.stream, cx, |s| {
+            s.shutdown_write();
+            Ok(())
+        });
+        let rbuf = &mut self.rbuf;
+        for _ in 0..BUDGET {
+            match self
+                .io
+                .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
+            {
+                Poll::Ready(Ok(n)) if n > 0 => rbuf.buf.clear(),
+                _ => return,
+            }
+        }
     }
 }
 

@@ -8,11 +8,13 @@
 //! always in the order of the sockets' ids, so nothing deadlocks.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
 use zmq_patterns::engine::{
     Action, ConnId, ConnectorId, Endpoint, Engine, EngineConfig, ListenerId,
 };
@@ -167,7 +169,12 @@ impl State {
                 Action::Listen { id, endpoint } => self.listen(me, id, endpoint, work),
                 Action::Connect { id, endpoint } => match endpoint {
                     Endpoint::Inproc(name) => inproc::connect(me, id, &name, work),
-                    ep => shared.rt.connect(me, id, ep),
+                    ep => {
+                        if shared.rt.connect(me, id, ep).is_err() {
+                            let now = self.now();
+                            self.engine.handle_connect_failed(id, now);
+                        }
+                    }
                 },
                 Action::Close(c) => {
                     if let Some(sig) = self.streams.get(&c) {
@@ -454,7 +461,9 @@ impl Core {
             let now = st.now();
             st.engine.handle_timeout(now);
             if st.closing && st.linger_deadline.is_some_and(|d| d <= now) {
-                // LINGER ran out while streams still held unwritten bytes.
+                // LINGER ran out while streams still held unwritten bytes: once
+                // told, the deadline is spent (the timer must not keep firing).
+                st.linger_deadline = None;
                 for sig in st.streams.values() {
                     sig.raise(bits::ABORT);
                 }
@@ -523,6 +532,7 @@ impl Core {
             core: self.clone(),
             id: conn,
             signal,
+            reader_done: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -534,8 +544,12 @@ impl Core {
             }
             st.closing = true;
             let now = st.now();
-            st.linger_deadline = self.0.linger.map(|l| now + l);
+            // A LINGER too long to add is as good as for ever.
+            st.linger_deadline = self.0.linger.and_then(|l| now.checked_add(l));
             st.engine.close(now);
+            // Senders waiting for room learn that none will come.
+            self.0.writable.notify();
+            self.0.readable.notify();
         });
     }
 }
@@ -547,6 +561,46 @@ fn engine_error(e: zmq_patterns::engine::EngineError) -> Error {
     }
 }
 
+/// Bytes asked of the engine per write: enough to batch thousands of small
+/// messages into one vectored write.
+const WRITE_LIMIT: usize = 256 * 1024;
+
+/// Slices per vectored write (Linux takes up to 1024; large bodies are few).
+pub const MAX_IOV: usize = 64;
+
+/// The next move of a stream's writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteStep {
+    /// Write what `out` holds (see [`io_slices`]), then [`consume`](crate::consume)
+    /// what went.
+    Write,
+    /// Nothing to write: wait for [`bits::FLUSH`] (or CLOSE, ABORT).
+    Idle,
+    /// Everything is written and the stream is to close: send FIN, drain the
+    /// input, close.
+    Finish,
+    /// Close at once, unwritten bytes and all (LINGER ran out).
+    Abort,
+}
+
+/// The next move of a stream's reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStep {
+    /// Read, and hand the bytes to [`StreamCtl::handle_input`].
+    Read,
+    /// The receive pipe is full: wait for [`bits::RESUME`] (or CLOSE, ABORT).
+    Paused,
+    /// The stream is closing: read and drop until the peer's FIN.
+    Drain,
+    /// Stop now.
+    Abort,
+}
+
+/// The slices of one vectored write of `out`.
+pub fn io_slices(out: &VecDeque<Bytes>) -> SmallVec<[IoSlice<'_>; MAX_IOV]> {
+    out.iter().take(MAX_IOV).map(|b| IoSlice::new(b)).collect()
+}
+
 /// A runtime's handle on one stream: take bytes to write, give bytes read, and
 /// watch the [`Signal`] for more work. Dropping it tells the socket the stream
 /// is gone.
@@ -554,6 +608,7 @@ pub struct StreamCtl {
     core: Core,
     id: ConnId,
     signal: Arc<Signal>,
+    reader_done: std::sync::atomic::AtomicBool,
 }
 
 impl StreamCtl {
@@ -581,6 +636,46 @@ impl StreamCtl {
         })
     }
 
+    /// What the writing side does next, given the bytes it still holds in
+    /// `out` (refilled here when empty): the one place that reads FLUSH,
+    /// CLOSE and ABORT for writers of every runtime.
+    pub fn next_write(&self, out: &mut VecDeque<Bytes>) -> WriteStep {
+        if self.signal.is_aborted() {
+            return WriteStep::Abort;
+        }
+        let closing = self.signal.is_closing();
+        self.signal.take(bits::FLUSH);
+        if out.is_empty() {
+            self.fill(out, WRITE_LIMIT);
+        }
+        if !out.is_empty() {
+            WriteStep::Write
+        } else if closing {
+            WriteStep::Finish
+        } else {
+            WriteStep::Idle
+        }
+    }
+
+    /// What the reading side does next; `reading` is false while the
+    /// socket's receive pipe is full (set from [`StreamCtl::handle_input`]).
+    pub fn next_read(&self, reading: &mut bool) -> ReadStep {
+        if self.signal.is_aborted() {
+            return ReadStep::Abort;
+        }
+        if self.signal.is_closing() {
+            return ReadStep::Drain;
+        }
+        if self.signal.take(bits::RESUME) {
+            *reading = true;
+        }
+        if *reading {
+            ReadStep::Read
+        } else {
+            ReadStep::Paused
+        }
+    }
+
     /// Bytes arrived: whole frames are taken from the front of `buf`. Returns
     /// whether to keep reading (false while the socket's receive pipe is full:
     /// wait for [`bits::RESUME`]).
@@ -590,6 +685,17 @@ impl StreamCtl {
             st.engine.handle_input(self.id, now, buf);
             st.engine.wants_read(self.id)
         })
+    }
+
+    /// For runtimes that read and write on separate threads: the reader has
+    /// stopped.
+    pub fn set_reader_done(&self) {
+        self.reader_done.store(true, Ordering::Release);
+    }
+
+    /// Whether [`StreamCtl::set_reader_done`] was called.
+    pub fn reader_done(&self) -> bool {
+        self.reader_done.load(Ordering::Acquire)
     }
 
     /// The stream reached end of file or failed.
@@ -605,6 +711,8 @@ impl Drop for StreamCtl {
     fn drop(&mut self) {
         self.core.with(|st| {
             st.streams.remove(&self.id);
+            let now = st.now();
+            st.engine.handle_closed(self.id, now);
         });
     }
 }

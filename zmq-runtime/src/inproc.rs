@@ -89,11 +89,12 @@ pub(crate) fn connect(me: &Core, id: ConnectorId, name: &str, work: &mut Vec<Wor
             connector: me.clone(),
             connector_id: id,
         }),
-        None => reg
-            .waiting
-            .entry(name.to_owned())
-            .or_default()
-            .push((Arc::downgrade(&me.0), id)),
+        None => {
+            let waiting = reg.waiting.entry(name.to_owned()).or_default();
+            // Connectors whose sockets are gone wait no more.
+            waiting.retain(|(w, _)| w.strong_count() > 0);
+            waiting.push((Arc::downgrade(&me.0), id));
+        }
     }
 }
 
@@ -110,7 +111,9 @@ pub(crate) fn has_zap_handler() -> bool {
     binder(&registry(), name).is_some()
 }
 
-/// Creates the two ends of a link and starts moving what was queued.
+/// Creates the two ends of a link and starts moving what was queued. Both
+/// sockets stay locked throughout, so neither can finish its close between
+/// the engine creating an end and the link being recorded.
 pub(crate) fn join(
     binder: &Core,
     listener: ListenerId,
@@ -125,52 +128,61 @@ pub(crate) fn join(
     {
         return;
     }
-    let peer = connector.0.local_peer.clone();
-    let Some(b) = binder.with_into(work, |st| {
-        st.engine.handle_inproc_accepted(listener, peer).ok()
-    }) else {
-        return;
-    };
-    let peer = binder.0.local_peer.clone();
-    let c = connector.with_into(work, |st| {
-        st.engine.handle_inproc_connected(connector_id, peer).ok()
-    });
-    let Some(c) = c else {
-        binder.with_into(work, |st| st.engine.handle_inproc_closed(b));
-        return;
-    };
-    binder.with_into(work, |st| {
-        st.links.insert(
-            b,
-            Link {
-                peer: connector.clone(),
-                peer_conn: c,
-                pending: None,
-            },
-        )
-    });
-    connector.with_into(work, |st| {
-        st.links.insert(
-            c,
-            Link {
-                peer: binder.clone(),
-                peer_conn: b,
-                pending: None,
-            },
-        )
-    });
-    work.push(Work::Pump {
-        from: binder.clone(),
-        from_conn: b,
-        to: connector.clone(),
-        to_conn: c,
-    });
-    work.push(Work::Pump {
-        from: connector.clone(),
-        from_conn: c,
-        to: binder.clone(),
-        to_conn: b,
-    });
+    let mut locked = lock_both(binder, connector);
+    let accepted = locked
+        .from()
+        .engine
+        .handle_inproc_accepted(listener, connector.0.local_peer.clone());
+    if let Ok(b) = accepted {
+        let connected = locked
+            .to()
+            .engine
+            .handle_inproc_connected(connector_id, binder.0.local_peer.clone());
+        match connected {
+            Ok(c) => {
+                locked.from().links.insert(
+                    b,
+                    Link {
+                        peer: connector.clone(),
+                        peer_conn: c,
+                        pending: None,
+                    },
+                );
+                locked.to().links.insert(
+                    c,
+                    Link {
+                        peer: binder.clone(),
+                        peer_conn: b,
+                        pending: None,
+                    },
+                );
+                work.push(Work::Pump {
+                    from: binder.clone(),
+                    from_conn: b,
+                    to: connector.clone(),
+                    to_conn: c,
+                });
+                work.push(Work::Pump {
+                    from: connector.clone(),
+                    from_conn: c,
+                    to: binder.clone(),
+                    to_conn: b,
+                });
+            }
+            Err(_) => locked.from().engine.handle_inproc_closed(b),
+        }
+    }
+    dispatch_both(&mut locked, binder, connector, work);
+}
+
+fn dispatch_both(locked: &mut Locked<'_>, from: &Core, to: &Core, work: &mut Vec<Work>) {
+    match locked {
+        Locked::One(g) => from.dispatch_locked(g, work),
+        Locked::Two { from: f, to: t } => {
+            from.dispatch_locked(f, work);
+            to.dispatch_locked(t, work);
+        }
+    }
 }
 
 /// The end `conn` of `peer` lost its other end.
@@ -260,13 +272,7 @@ pub(crate) fn pump(from: &Core, x: ConnId, to: &Core, y: ConnId, work: &mut Vec<
             }
         }
     }
-    match &mut locked {
-        Locked::One(g) => from.dispatch_locked(g, work),
-        Locked::Two { from: f, to: t } => {
-            from.dispatch_locked(f, work);
-            to.dispatch_locked(t, work);
-        }
-    }
+    dispatch_both(&mut locked, from, to, work);
     drop(locked);
     if more {
         work.push(Work::Pump {

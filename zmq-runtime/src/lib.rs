@@ -21,7 +21,8 @@
 //! #     fn now(&self) -> std::time::Instant { std::time::Instant::now() }
 //! #     fn listen(&self, _: &zmq_runtime::Core, _: zmq_runtime::ListenerId, _: zmq_runtime::StdListener)
 //! #         -> std::io::Result<Box<dyn Send>> { Err(std::io::ErrorKind::Unsupported.into()) }
-//! #     fn connect(&self, _: &zmq_runtime::Core, _: zmq_runtime::ConnectorId, _: zmq_runtime::Endpoint) {}
+//! #     fn connect(&self, _: &zmq_runtime::Core, _: zmq_runtime::ConnectorId, _: zmq_runtime::Endpoint)
+//! #         -> std::io::Result<()> { Err(std::io::ErrorKind::Unsupported.into()) }
 //! #     fn start_timer(&self, _: &zmq_runtime::Core) {}
 //! # }
 //! # struct Inproc;
@@ -73,12 +74,12 @@ mod zap;
 
 pub use crate::asyncio::{consume, Async, AsyncIo, Fd};
 pub use crate::builder::Builder;
-pub use crate::core::{Core, StreamCtl};
+pub use crate::core::{io_slices, Core, ReadStep, StreamCtl, WriteStep, MAX_IOV};
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent};
 pub use crate::net::{
-    configure_tcp, connect_ipc, peer_address, start_connect_tcp, ReadBuf, StdListener, StdStream,
-    TcpOptions,
+    configure_tcp, connect_ipc, peer_address, start_connect_ipc, start_connect_tcp, ReadBuf,
+    StdListener, StdStream, TcpOptions,
 };
 pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
 pub use crate::runtime::{Runtime, RuntimeKind};

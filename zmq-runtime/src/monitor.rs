@@ -49,7 +49,7 @@ impl Monitor {
     /// Blocks for the next event, at most `timeout` (`None`: for ever). `None`
     /// on timeout or once the socket is gone.
     pub fn next_blocking(&mut self, timeout: Option<Duration>) -> Option<MonitorEvent> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let w = self.core.0.monitor.listen();
             match self.poll_once() {

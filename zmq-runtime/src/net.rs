@@ -6,6 +6,7 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -117,6 +118,11 @@ impl StdStream {
     /// Shuts both directions down (wakes a blocked reader).
     pub fn shutdown(&self) {
         let _ = SockRef::from(self).shutdown(Shutdown::Both);
+    }
+
+    /// Sends FIN after the last byte written, keeping the read side open.
+    pub fn shutdown_write(&self) {
+        let _ = SockRef::from(self).shutdown(Shutdown::Write);
     }
 
     /// After a non-blocking connect became writable: `Ok` once connected,
@@ -286,10 +292,13 @@ fn bind_ipc(addr: &IpcAddr) -> io::Result<UnixListener> {
             // by a process that died is removed here too, but a live listener is
             // reported as in use instead of being silently stolen.
             if path.exists() {
-                if UnixStream::connect(path).is_ok() {
-                    return Err(io::ErrorKind::AddrInUse.into());
+                // Accepting (or too busy to: a full backlog) means alive.
+                match start_connect_ipc(addr) {
+                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    _ => return Err(io::ErrorKind::AddrInUse.into()),
                 }
-                let _ = std::fs::remove_file(path);
             }
             UnixListener::bind(path)
         }
@@ -304,13 +313,33 @@ pub(crate) fn unlink_ipc(ep: &Endpoint) {
     }
 }
 
-/// Connects a Unix domain socket (fast enough to do in place: no network round
-/// trip).
+/// Connects a Unix domain socket, blocking (for threads: a full backlog
+/// makes it wait).
 pub fn connect_ipc(addr: &IpcAddr) -> io::Result<UnixStream> {
     match addr {
         IpcAddr::Path(path) => UnixStream::connect(path),
         IpcAddr::Abstract(name) => UnixStream::connect_addr(&abstract_addr(name)?),
     }
+}
+
+/// Connects a Unix domain socket without blocking: done at once or failed
+/// (a full backlog is `WouldBlock`, retried by the engine's reconnect), so an
+/// executor thread never waits for a listener it may itself have to run.
+pub fn start_connect_ipc(addr: &IpcAddr) -> io::Result<StdStream> {
+    let target = match addr {
+        IpcAddr::Path(path) => SockAddr::unix(path)?,
+        IpcAddr::Abstract(name) => {
+            let mut raw = vec![0u8];
+            raw.extend_from_slice(name.as_bytes());
+            SockAddr::unix(std::ffi::OsStr::from_bytes(&raw))?
+        }
+    };
+    let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    sock.set_nonblocking(true)?;
+    sock.connect(&target)?;
+    Ok(StdStream::Unix(UnixStream::from(
+        std::os::fd::OwnedFd::from(sock),
+    )))
 }
 
 #[cfg(target_os = "linux")]

@@ -138,7 +138,7 @@ fn check(items: &mut [PollItem<'_>]) -> (usize, AnyOf) {
 /// Blocks until at least one item is ready or `timeout` passes (`None`: for
 /// ever; zero: just look). Returns the number of ready items.
 pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> usize {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let (ready, waits) = check(items);
         if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {

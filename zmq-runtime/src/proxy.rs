@@ -109,6 +109,16 @@ impl<'a> Proxy<'a> {
     /// Moves what can move; returns what to wait for once nothing can.
     fn step(&mut self) -> Step {
         loop {
+            // A socket of the proxy was closed (shut down by another holder):
+            // nothing more can pass, as zmq_proxy returns on ETERM.
+            if self
+                .ends
+                .iter()
+                .chain(self.control.iter())
+                .any(|c| c.is_closing())
+            {
+                return Step::Terminate;
+            }
             // Register first, so that nothing arriving during the round is missed.
             let key = self.wait_key();
             let waits = self.waits();
@@ -229,8 +239,8 @@ impl<'a> Proxy<'a> {
     }
 }
 
-/// Forwards between `frontend` and `backend` for ever, copying every message
-/// to `capture` (`zmq_proxy`).
+/// Forwards between `frontend` and `backend` until one of them is shut down,
+/// copying every message to `capture` (`zmq_proxy`).
 pub async fn proxy(
     frontend: &dyn Pollable,
     backend: &dyn Pollable,

@@ -34,7 +34,9 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Starts a connect attempt to a TCP or IPC endpoint; reports the result
     /// with [`Core::handle_connected`] or [`Core::handle_connect_failed`].
-    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint);
+    /// Called with the socket locked: an attempt that cannot even start
+    /// returns the error instead of reporting it.
+    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) -> io::Result<()>;
 
     /// Starts the socket's timer: wait until [`Core::arm_timer`]'s deadline or
     /// until [`Core::timer`] is raised, call [`Core::handle_timeout`], repeat

@@ -82,6 +82,18 @@ impl Signal {
         self.reader.register(waker);
     }
 
+    /// Registers `waker` in the one slot the waiter of `bit` owns: the reader's
+    /// if it waits for RESUME, else the writer's. A blocking reader and writer
+    /// wait on the same signal from two threads, so each must keep to its own
+    /// slot; CLOSE and ABORT wake both slots anyway.
+    fn register_for(&self, bit: u8, waker: &Waker) {
+        if bit & bits::RESUME != 0 {
+            self.reader.register(waker);
+        } else {
+            self.writer.register(waker);
+        }
+    }
+
     /// Waits (async) until `bit` is raised, then clears it.
     pub fn wait(&self, bit: u8) -> SignalWait<'_> {
         SignalWait { signal: self, bit }
@@ -92,12 +104,7 @@ impl Signal {
     pub fn wait_blocking(&self, bit: u8, deadline: Option<Instant>) -> bool {
         let waker = thread_waker();
         loop {
-            if bit & (bits::FLUSH | STICKY) != 0 {
-                self.writer.register(&waker);
-            }
-            if bit & (bits::RESUME | bits::ABORT) != 0 {
-                self.reader.register(&waker);
-            }
+            self.register_for(bit, &waker);
             if self.take(bit) {
                 return true;
             }
@@ -119,12 +126,7 @@ impl Future for SignalWait<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.bit & (bits::FLUSH | STICKY) != 0 {
-            self.signal.register_writer(cx.waker());
-        }
-        if self.bit & (bits::RESUME | bits::ABORT) != 0 {
-            self.signal.register_reader(cx.waker());
-        }
+        self.signal.register_for(self.bit, cx.waker());
         if self.signal.take(self.bit) {
             Poll::Ready(())
         } else {

@@ -260,7 +260,7 @@ impl<R> Socket<R> {
         msg: impl Into<Msg>,
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut msg = msg.into();
         loop {
             let w = self.core.0.writable.listen();
@@ -280,7 +280,7 @@ impl<R> Socket<R> {
 
     /// Receives, blocking the thread for at most `timeout` (`None`: for ever).
     pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Msg, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let w = self.core.0.readable.listen();
             match self.try_recv() {
@@ -341,7 +341,8 @@ impl<R> Socket<R> {
         }
     }
 
-    /// The received messages as a `futures` stream (never ends).
+    /// The received messages as a `futures` stream (it ends once the socket
+    /// is closed and drained).
     pub fn stream(&self) -> RecvStream<'_, R> {
         RecvStream {
             socket: self,
@@ -373,7 +374,7 @@ impl<R> std::fmt::Debug for Socket<R> {
     }
 }
 
-/// [`Socket::stream`]: received messages.
+/// [`Socket::stream`]: received messages; ends when the socket is closed.
 pub struct RecvStream<'a, R> {
     socket: &'a Socket<R>,
     wait: Option<Waiting>,
@@ -391,6 +392,9 @@ impl<R> futures_core::Stream for RecvStream<'_, R> {
                 }
                 Err(RecvError::WouldBlock) => {}
                 Err(e) => return Poll::Ready(Some(Err(e.into()))),
+            }
+            if self.socket.core.is_finished() {
+                return Poll::Ready(None);
             }
             match &mut self.wait {
                 Some(w) => {
@@ -424,6 +428,9 @@ impl<R> SendSink<'_, R> {
                 }
                 Err(SendError::WouldBlock(m)) => self.slot = Some(m),
                 Err(e) => return Poll::Ready(Err(e.into())),
+            }
+            if self.socket.core.is_closing() {
+                return Poll::Ready(Err(Error::Closed));
             }
             match &mut self.wait {
                 Some(w) => {

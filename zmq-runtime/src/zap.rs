@@ -93,23 +93,52 @@ pub(crate) fn request(owner: &Core, conn: ConnId, req: AuthRequest, work: &mut V
         deny(work, "no ZAP handler is bound");
         return;
     }
-    let mut created = Vec::new();
-    let sent = owner.with_into(work, |st| {
-        if st.zap.is_none() && !st.is_finished() {
-            st.zap = Some(Bridge::new(owner, &mut created));
+    // Twice at most: a bridge whose handler went away (inproc links do not
+    // come back) is replaced once by one to the handler bound now.
+    for _ in 0..2 {
+        let mut created = Vec::new();
+        let sent = owner.with_into(work, |st| {
+            if st.zap.is_none() && !st.is_finished() {
+                st.zap = Some(Bridge::new(owner, &mut created));
+            }
+            let bridge = st.zap.as_mut()?;
+            let msg = bridge.client.request(conn, &req);
+            Some((bridge.socket.clone(), msg))
+        });
+        work.append(&mut created);
+        let Some((socket, msg)) = sent else {
+            deny(work, "socket closing");
+            return;
+        };
+        if socket.with_into(work, |st| st.engine.send(msg)).is_ok() {
+            return;
         }
-        let bridge = st.zap.as_mut()?;
-        let msg = bridge.client.request(conn, &req);
-        Some((bridge.socket.clone(), msg))
-    });
-    work.append(&mut created);
-    let Some((socket, msg)) = sent else {
-        deny(work, "socket closing");
-        return;
-    };
-    if socket.with_into(work, |st| st.engine.send(msg)).is_err() {
-        deny(work, "ZAP handler not reachable");
+        // What the old handler still owed is refused; this request is tried
+        // again on a fresh bridge.
+        let stale = owner.with_into(work, |st| st.zap.take());
+        if let Some(mut old) = stale {
+            let owed = old.client.take_pending();
+            owner.with_into(work, |st| {
+                let now = st.now();
+                for (c, id) in owed
+                    .into_iter()
+                    .filter(|&(c, id)| (c, id) != (conn, req.id))
+                {
+                    let _ = st.engine.auth_reply(
+                        c,
+                        id,
+                        AuthReply::Deny {
+                            status: 500,
+                            text: "the ZAP handler went away".into(),
+                        },
+                        now,
+                    );
+                }
+            });
+            work.push(Work::Close(old.socket));
+        }
     }
+    deny(work, "ZAP handler not reachable");
 }
 
 /// The ZAP client's hook: hands every reply to the owner's connection.

@@ -524,6 +524,16 @@ impl Engine {
         self.fail_conn(id, err, now);
     }
 
+    /// The runtime has closed a stream, after [`Action::Close`] or on its own
+    /// (a write failed, a task ended): a stream still live ends as at end of
+    /// file, and bytes still waiting to be written to it are dropped.
+    pub fn handle_closed(&mut self, id: ConnId, now: Instant) {
+        if self.conns.contains_key(&id) {
+            self.handle_eof(id, now);
+        }
+        self.dying.remove(&id);
+    }
+
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
