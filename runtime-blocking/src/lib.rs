@@ -307,8 +307,11 @@ fn read_until_closed(stream: &StdStream, ctl: &StreamCtl) {
         match step {
             ReadStep::Abort => return,
             ReadStep::Paused => {
+                // The wait consumes RESUME: what woke it was room (or a close,
+                // which `next_read` reports first).
                 ctl.signal()
                     .wait_blocking(bits::RESUME | bits::CLOSE | bits::ABORT, None);
+                reading = true;
                 continue;
             }
             ReadStep::Read | ReadStep::Drain => {}

@@ -304,6 +304,68 @@ pub fn hwm_back_pressure<E: Env>() {
     assert_eq!(got.len(), sent, "messages lost under back-pressure");
 }
 
+/// One socket bound to tcp, ipc and inproc at once and connected to a
+/// libzmq peer as well: fair-queued input from all four.
+pub fn many_endpoints<E: Env>() {
+    let mut peer = Peer::start();
+    let pull = sock::<E>(SocketType::Pull);
+    let tcp = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+    let ipc = pull.bind(&endpoint(Transport::Ipc)).unwrap().to_string();
+    let inproc = endpoint(Transport::Inproc);
+    pull.bind(&inproc).unwrap();
+    peer.socket("out", "PUSH", &[]);
+    let theirs = peer.bind("out", "tcp://127.0.0.1:*");
+    pull.connect(&theirs).unwrap();
+    peer.socket("a", "PUSH", &[]);
+    peer.connect("a", &tcp);
+    peer.socket("b", "PUSH", &[]);
+    peer.connect("b", &ipc);
+    let local = sock::<E>(SocketType::Push);
+    local.connect(&inproc).unwrap();
+    assert!(peer.send("a", &[b"tcp"], 5000));
+    assert!(peer.send("b", &[b"ipc"], 5000));
+    assert!(peer.send("out", &[b"connected"], 5000));
+    local.send_blocking("inproc", Some(PATIENCE)).unwrap();
+    let mut got: Vec<Vec<u8>> = (0..4)
+        .map(|_| pull.recv_blocking(Some(PATIENCE)).unwrap().frames()[0].to_vec())
+        .collect();
+    got.sort();
+    assert_eq!(got, [&b"connected"[..], b"inproc", b"ipc", b"tcp"]);
+    // unbind and disconnect by the endpoints given or returned.
+    pull.unbind(&tcp).unwrap();
+    pull.disconnect(&theirs).unwrap();
+    assert!(matches!(pull.unbind(&tcp), Err(Error::UnknownEndpoint(_))));
+}
+
+/// Our receiver at its RCVHWM stops reading the stream, and reads again as
+/// the application makes room: every message of a fast libzmq sender arrives.
+pub fn receive_back_pressure<E: Env>() {
+    const N: usize = 3000;
+    let mut peer = Peer::start();
+    let pull = build::<E>(
+        Builder::new(SocketType::Pull)
+            .rcvhwm(5)
+            .linger(Some(Duration::ZERO)),
+    );
+    let ep = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+    peer.socket("push", "PUSH", &["sndhwm=0".into()]);
+    peer.connect("push", &ep);
+    for i in 0..N {
+        assert!(peer.send("push", &[format!("{i}").as_bytes(), &[0u8; 512]], 5000));
+    }
+    // Our pipe filled long ago and the stream paused; now drain slowly at
+    // first, then at full speed.
+    for i in 0..N {
+        if i < 20 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let m = pull
+            .recv_blocking(Some(PATIENCE))
+            .expect("a paused stream resumed");
+        assert_eq!(&m.frames()[0][..], format!("{i}").as_bytes());
+    }
+}
+
 /// The monitor's sequences for CURVE: accepted and refused, on both sides.
 pub fn monitor_curve<E: Env>() {
     let k = keys();

@@ -128,6 +128,14 @@ macro_rules! suite_tests {
                 l::hwm_back_pressure::<E>();
             }
             #[test]
+            fn many_endpoints() {
+                l::many_endpoints::<E>();
+            }
+            #[test]
+            fn receive_back_pressure() {
+                l::receive_back_pressure::<E>();
+            }
+            #[test]
             fn monitor_curve() {
                 l::monitor_curve::<E>();
             }

@@ -145,45 +145,42 @@ fn lat_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Resu
 }
 
 fn print_table(plan: &Plan, rows: &[Row]) {
-    println!(
-        "{} B messages: {} for throughput, {} round trips for latency{}",
+    let curve = std::env::var("PERF_CURVE").is_ok_and(|v| v == "1");
+    let mut t = format!(
+        "{} B messages: {} for throughput, {} round trips for latency{}\n\n",
         plan.size,
         plan.count,
         plan.roundtrips,
-        if std::env::var("PERF_CURVE").is_ok_and(|v| v == "1") {
-            ", CURVE"
-        } else {
-            ""
-        }
+        if curve { ", CURVE" } else { "" }
     );
-    println!();
-    println!(
+    t += &format!(
         "{:<10} {:<10} {:>20} {:>14}",
         "runtime", "transport", "throughput [msg/s]", "latency [us]"
     );
     for r in rows {
-        println!(
-            "{:<10} {:<10} {:>20} {:>14.3}",
+        t += &format!(
+            "\n{:<10} {:<10} {:>20} {:>14.3}",
             r.runtime, r.transport, r.thr, r.lat_us
         );
     }
+    crate::out(&t);
 }
 
 fn print_json(plan: &Plan, rows: &[Row]) {
+    let cell = |r: &Row, test: &str, count: u64, value: String, unit: &str| {
+        format!(
+            "{{\"runtime\":\"{}\",\"transport\":\"{}\",\"test\":\"{test}\",\"size\":{},\"count\":{count},\"value\":{value},\"unit\":\"{unit}\"}}",
+            r.runtime, r.transport, plan.size
+        )
+    };
     let cells: Vec<String> = rows
         .iter()
         .flat_map(|r| {
             [
-                format!(
-                    "{{\"runtime\":\"{}\",\"transport\":\"{}\",\"test\":\"thr\",\"size\":{},\"count\":{},\"value\":{},\"unit\":\"msg/s\"}}",
-                    r.runtime, r.transport, plan.size, plan.count, r.thr
-                ),
-                format!(
-                    "{{\"runtime\":\"{}\",\"transport\":\"{}\",\"test\":\"lat\",\"size\":{},\"count\":{},\"value\":{:.3},\"unit\":\"us\"}}",
-                    r.runtime, r.transport, plan.size, plan.roundtrips, r.lat_us
-                ),
+                cell(r, "thr", plan.count, r.thr.to_string(), "msg/s"),
+                cell(r, "lat", plan.roundtrips, format!("{:.3}", r.lat_us), "us"),
             ]
         })
         .collect();
-    println!("[{}]", cells.join(",\n "));
+    crate::out(&format!("[{}]", cells.join(",\n ")));
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -148,27 +149,30 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, cfg: &Config) -> Result<(), Failure> {
         .socket(builder::<K>(cfg))
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let monitor = sock.monitor();
+    // Every bind first: a failure is then the only line on stderr.
+    let mut bound = Vec::new();
     for ep in &cfg.binds {
-        let bound = sock.bind(ep).map_err(|e| Failure::Usage(e.to_string()))?;
+        let actual = sock.bind(ep).map_err(|e| Failure::Usage(e.to_string()))?;
         if Endpoint::parse_bind(ep).is_ok_and(|e| e.has_wildcard_port()) {
-            eprintln!("bound: {bound}");
+            bound.push(actual);
         }
     }
     for ep in &cfg.connects {
         sock.connect(ep)
             .map_err(|e| Failure::Usage(e.to_string()))?;
     }
-    watch_refusals(monitor, cfg);
+    for ep in bound {
+        eprintln!("bound: {ep}");
+    }
     let sock = Arc::new(sock);
+    watch_refusals(monitor, cfg, sock.clone());
     let io = Io::new(cfg);
     use SocketType::*;
     match cfg.kind {
-        Push | Pub => {
-            send_stdin(&sock, cfg, &io)?;
-            finish(&sock)
-        }
+        Push | Pub => send_stdin(&sock, cfg),
         Pull | Sub => receive(&sock, cfg, &io, frames::format_msg),
         Req => request(&sock, cfg, &io),
+        Rep if cfg.echo => echo(&sock, cfg, &io),
         Rep => reply(&sock, cfg, &io),
         Router if cfg.echo => echo(&sock, cfg, &io),
         Router => both_ways(&sock, cfg, io, frames::format_routed, false),
@@ -177,7 +181,53 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, cfg: &Config) -> Result<(), Failure> {
     }
 }
 
-/// stdin and stdout, shared by the sending and the printing thread.
+/// What the stdin thread hands over: a message, EOF (`None`), or bad input.
+type Line = Result<Option<Msg>, Failure>;
+
+/// Reads stdin on its own thread, so that waiting for a line never stops the
+/// socket side from noticing a timeout, and EOF is seen at once.
+fn stdin_lines(kind: SocketType, hex: bool) -> Receiver<Line> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        let line = next_line(kind, hex);
+        let end = !matches!(line, Ok(Some(_)));
+        if tx.send(line).is_err() || end {
+            return;
+        }
+    });
+    rx
+}
+
+/// The next stdin line as a message: `None` at EOF. A last line without LF
+/// still counts; only LF ends a line.
+fn next_line(kind: SocketType, hex: bool) -> Line {
+    let mut line = Vec::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_until(b'\n', &mut line)
+        .map_err(|e| Failure::Runtime(format!("stdin: {e}")))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    let mut parts = frames::parse_line(&line, hex).map_err(|e| Failure::Usage(e.0))?;
+    if !hex {
+        match kind {
+            SocketType::Router => {
+                parts[0] = frames::parse_routing_id(std::mem::take(&mut parts[0]))
+            }
+            SocketType::XSub => {
+                parts[0] = frames::parse_subscription(std::mem::take(&mut parts[0]))
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(parts.into_iter().collect()))
+}
+
+/// Idle-timeout bookkeeping and stdout.
 struct Io {
     hex: bool,
     /// Start of the idle timeout: now, then every message received (every
@@ -195,41 +245,19 @@ impl Io {
         }
     }
 
-    /// The next stdin line as a message: `None` at EOF. A last line without LF
-    /// still counts; only LF ends a line.
-    fn next(&self, kind: SocketType) -> Result<Option<Msg>, Failure> {
-        let mut line = Vec::new();
-        let n = std::io::stdin()
-            .lock()
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Failure::Runtime(format!("stdin: {e}")))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        let mut parts = frames::parse_line(&line, self.hex).map_err(|e| Failure::Usage(e.0))?;
-        if !self.hex {
-            match kind {
-                SocketType::Router => {
-                    parts[0] = frames::parse_routing_id(std::mem::take(&mut parts[0]))
-                }
-                SocketType::XSub => {
-                    parts[0] = frames::parse_subscription(std::mem::take(&mut parts[0]))
-                }
-                _ => {}
-            }
-        }
-        Ok(Some(parts.into_iter().collect()))
-    }
-
+    /// One line on stdout, flushed. A reader that went away (`| head -1`)
+    /// ends the program quietly, as it would any Unix filter.
     fn print(&self, line: &[u8]) -> Result<(), Failure> {
         let mut out = std::io::stdout().lock();
-        out.write_all(line)
+        let written = out
+            .write_all(line)
             .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush())
-            .map_err(|e| Failure::Runtime(format!("stdout: {e}")))
+            .and_then(|()| out.flush());
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) => Err(Failure::Runtime(format!("stdout: {e}"))),
+        }
     }
 
     fn touch(&self) {
@@ -239,36 +267,63 @@ impl Io {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
     }
 
-    /// Receives, failing with [`Failure::Timeout`] once the idle timeout has
-    /// passed.
-    fn recv<K>(&self, sock: &Socket<K>) -> Result<Msg, Failure> {
-        loop {
-            let wait = self.timeout.map(|t| {
-                let since = *self
-                    .idle_since
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                (since + t).saturating_duration_since(Instant::now())
-            });
-            match sock.recv_blocking(wait) {
-                Ok(m) => {
-                    self.touch();
-                    return Ok(m);
-                }
-                // A request sent meanwhile may have moved the deadline.
-                Err(Error::Timeout) if self.expired() => return Err(Failure::Timeout),
-                Err(Error::Timeout) => {}
-                Err(e) => return Err(Failure::Runtime(e.to_string())),
-            }
-        }
-    }
-
-    fn expired(&self) -> bool {
+    /// Time left before the idle timeout (`None`: no timeout).
+    fn left(&self) -> Option<Duration> {
         let since = *self
             .idle_since
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.timeout.is_some_and(|t| since.elapsed() >= t)
+        self.timeout
+            .map(|t| (since + t).saturating_duration_since(Instant::now()))
+    }
+
+    fn expired(&self) -> bool {
+        self.left().is_some_and(|l| l.is_zero())
+    }
+
+    /// Receives within the idle timeout; `Ok(None)` when `slice` passed first
+    /// (so the caller can look at stdin).
+    fn recv_for<K>(
+        &self,
+        sock: &Socket<K>,
+        slice: Option<Duration>,
+    ) -> Result<Option<Msg>, Failure> {
+        let wait = match (self.left(), slice) {
+            (Some(l), Some(s)) => Some(l.min(s)),
+            (l, s) => l.or(s),
+        };
+        match sock.recv_blocking(wait) {
+            Ok(m) => {
+                self.touch();
+                Ok(Some(m))
+            }
+            Err(Error::Timeout) if self.expired() => Err(Failure::Timeout),
+            Err(Error::Timeout) => Ok(None),
+            Err(e) => Err(Failure::Runtime(e.to_string())),
+        }
+    }
+
+    /// Receives, failing with [`Failure::Timeout`] once the idle timeout has
+    /// passed.
+    fn recv<K>(&self, sock: &Socket<K>) -> Result<Msg, Failure> {
+        loop {
+            if let Some(m) = self.recv_for(sock, None)? {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// The next stdin line, within the idle timeout.
+    fn line(&self, lines: &Receiver<Line>) -> Line {
+        let item = match self.left() {
+            None => lines.recv().ok(),
+            Some(left) => match lines.recv_timeout(left) {
+                Ok(item) => Some(item),
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err(Failure::Timeout),
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        item.unwrap_or(Ok(None))
     }
 }
 
@@ -293,21 +348,49 @@ impl Counter {
     }
 }
 
+/// How long an early end (`-n`, `--timeout`, bad input) waits for queued
+/// messages to leave; the normal ends wait for LINGER.
+const PARTING: Duration = Duration::from_secs(1);
+
 fn send<K>(sock: &Socket<K>, msg: Msg) -> Result<(), Failure> {
     sock.send_blocking(msg, None)
         .map_err(|e| Failure::Runtime(e.to_string()))
 }
 
-fn send_stdin<K>(sock: &Socket<K>, cfg: &Config, io: &Io) -> Result<(), Failure> {
-    while let Some(msg) = io.next(cfg.kind)? {
-        send(sock, msg)?;
-    }
-    Ok(())
+/// Hands what is queued to the network for at most `limit` (`None`: as long
+/// as LINGER says).
+fn part<K: RuntimeKind>(sock: &Arc<Socket<K>>, limit: Option<Duration>) {
+    let Some(limit) = limit else {
+        sock.shutdown_blocking();
+        return;
+    };
+    let (tx, rx) = mpsc::channel();
+    let s = sock.clone();
+    std::thread::spawn(move || {
+        s.shutdown_blocking();
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(limit);
 }
 
-/// At EOF: what is queued reaches the network (or LINGER runs out).
-fn finish<K>(sock: &Socket<K>) -> Result<(), Failure> {
-    sock.shutdown_blocking();
+/// Ends an early path (`-n`, a timeout, bad input) after a short flush.
+fn leave<K: RuntimeKind>(sock: &Arc<Socket<K>>, r: Result<(), Failure>) -> Result<(), Failure> {
+    part(sock, Some(PARTING));
+    r
+}
+
+/// push, pub: every line out; at EOF what is queued reaches the network (or
+/// LINGER runs out).
+fn send_stdin<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config) -> Result<(), Failure> {
+    let lines = stdin_lines(cfg.kind, cfg.hex);
+    for line in lines {
+        match line {
+            Ok(Some(msg)) => send(sock, msg)?,
+            Ok(None) => break,
+            Err(e) => return leave(sock, Err(e)),
+        }
+    }
+    part(sock, None);
     Ok(())
 }
 
@@ -327,9 +410,15 @@ fn receive<K>(
     }
 }
 
-fn request<K>(sock: &Socket<K>, cfg: &Config, io: &Io) -> Result<(), Failure> {
+fn request<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result<(), Failure> {
+    let lines = stdin_lines(cfg.kind, cfg.hex);
     let mut n = Counter::new(cfg);
-    while let Some(msg) = io.next(cfg.kind)? {
+    loop {
+        let msg = match io.line(&lines) {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return Ok(()),
+            Err(e) => return leave(sock, Err(e)),
+        };
         send(sock, msg)?;
         io.touch();
         let reply = io.recv(sock)?;
@@ -338,41 +427,72 @@ fn request<K>(sock: &Socket<K>, cfg: &Config, io: &Io) -> Result<(), Failure> {
             return Ok(());
         }
     }
-    Ok(())
 }
 
-fn reply<K>(sock: &Socket<K>, cfg: &Config, io: &Io) -> Result<(), Failure> {
-    if cfg.echo {
-        return echo(sock, cfg, io);
-    }
+/// rep: print each request, answer it with the next stdin line; stdin EOF
+/// ends it at once, even while waiting for a request.
+fn reply<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result<(), Failure> {
+    /// How often the wait for a request looks at stdin.
+    const LOOK: Duration = Duration::from_millis(20);
+    let lines = stdin_lines(cfg.kind, cfg.hex);
+    let mut ahead: Option<Line> = None;
     let mut n = Counter::new(cfg);
     loop {
-        let req = io.recv(sock)?;
-        io.print(&frames::format_msg(req.frames(), io.hex))?;
-        let Some(answer) = io.next(cfg.kind)? else {
-            return Ok(());
+        let request = loop {
+            if ahead.is_none() {
+                ahead = lines.try_recv().ok();
+            }
+            match &ahead {
+                Some(Ok(None)) => {
+                    part(sock, None);
+                    return Ok(());
+                }
+                Some(Err(_)) => {
+                    let Some(Err(e)) = ahead.take() else {
+                        unreachable!()
+                    };
+                    return leave(sock, Err(e));
+                }
+                _ => {}
+            }
+            if let Some(m) = io.recv_for(sock, Some(LOOK))? {
+                break m;
+            }
         };
-        send(sock, answer)?;
+        io.print(&frames::format_msg(request.frames(), io.hex))?;
+        let answer = match ahead.take() {
+            Some(line) => line,
+            None => io.line(&lines),
+        };
+        match answer {
+            Ok(Some(msg)) => send(sock, msg)?,
+            Ok(None) => {
+                part(sock, None);
+                return Ok(());
+            }
+            Err(e) => return leave(sock, Err(e)),
+        }
         if n.hit() {
-            return finish(sock);
+            return leave(sock, Ok(()));
         }
     }
 }
 
 /// rep/router `--echo`: every message back to its sender, nothing printed.
-fn echo<K>(sock: &Socket<K>, cfg: &Config, io: &Io) -> Result<(), Failure> {
+fn echo<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result<(), Failure> {
     let mut n = Counter::new(cfg);
     loop {
         let m = io.recv(sock)?;
         send(sock, m)?;
         if n.hit() {
-            return finish(sock);
+            return leave(sock, Ok(()));
         }
     }
 }
 
 /// dealer, router, pair, xsub, xpub: stdin goes out on a thread while this one
 /// prints what arrives. At EOF the sender stops; xpub then lingers and exits.
+/// Bad input on stdin ends the program from the sending thread at once.
 fn both_ways<K: RuntimeKind>(
     sock: &Arc<Socket<K>>,
     cfg: &Config,
@@ -380,7 +500,6 @@ fn both_ways<K: RuntimeKind>(
     format: fn(&[Bytes], bool) -> Vec<u8>,
     exit_at_eof: bool,
 ) -> Result<(), Failure> {
-    let io = Arc::new(io);
     if cfg.kind == SocketType::XSub {
         for s in &cfg.subscribe {
             let mut frame = vec![1u8];
@@ -388,30 +507,43 @@ fn both_ways<K: RuntimeKind>(
             send(sock, Msg::single(frame))?;
         }
     }
-    let (s, i, kind) = (sock.clone(), io.clone(), cfg.kind);
-    let sender = std::thread::spawn(move || -> Result<(), Failure> {
-        while let Some(msg) = i.next(kind)? {
-            send(&s, msg)?;
+    let lines = stdin_lines(cfg.kind, cfg.hex);
+    let s = sock.clone();
+    std::thread::spawn(move || {
+        for line in lines {
+            match line {
+                Ok(Some(msg)) => {
+                    if let Err(e) = send(&s, msg) {
+                        crate::exit(Err(e));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => crate::exit(leave(&s, Err(e))),
+            }
         }
         if exit_at_eof {
-            s.shutdown_blocking();
-            std::process::exit(0);
+            part(&s, None);
+            crate::exit(Ok(()));
         }
-        Ok(())
     });
     let printed = receive(sock, cfg, &io, format);
-    if sender.is_finished() {
-        // A bad stdin line is bad input even while printing went on.
-        if let Ok(Err(e)) = sender.join() {
-            return Err(e);
-        }
-    }
-    printed
+    leave(sock, printed)
 }
 
 /// Reports refused connections (`refused: ENDPOINT: REASON`) and exits 4 when
 /// every connected endpoint refused and nothing is bound.
-fn watch_refusals(mut monitor: zmq_runtime::Monitor, cfg: &Config) {
+///
+/// A refusal is what libzmq 4.3 stops reconnecting after (an authentication
+/// failure or a protocol error). One more, for CURVE clients: a server that
+/// closes the connection during the handshake three times in a row, which is
+/// what a CURVE server does with a HELLO it cannot open (a wrong server key);
+/// libzmq would retry that for ever, silently.
+fn watch_refusals<K: RuntimeKind>(
+    mut monitor: zmq_runtime::Monitor,
+    cfg: &Config,
+    sock: Arc<Socket<K>>,
+) {
+    const TRIES: u32 = 3;
     let given: HashMap<Endpoint, String> = cfg
         .connects
         .iter()
@@ -419,20 +551,40 @@ fn watch_refusals(mut monitor: zmq_runtime::Monitor, cfg: &Config) {
         .collect();
     let total = given.len();
     let binds = !cfg.binds.is_empty();
+    let curve_client = matches!(cfg.security, Security::CurveClient { .. });
     std::thread::spawn(move || {
         let mut refused = std::collections::HashSet::new();
+        let mut closed_in_handshake: HashMap<Endpoint, u32> = HashMap::new();
         for event in &mut monitor {
-            let MonitorEvent::HandshakeFailed { endpoint, error } = event else {
-                continue;
+            let (endpoint, why) = match event {
+                MonitorEvent::HandshakeSucceeded(ep) => {
+                    closed_in_handshake.remove(&ep);
+                    continue;
+                }
+                MonitorEvent::HandshakeFailed { endpoint, error } if error.is_permanent() => {
+                    (endpoint, error.to_string())
+                }
+                MonitorEvent::HandshakeFailed { endpoint, .. } if curve_client => {
+                    let n = closed_in_handshake.entry(endpoint.clone()).or_default();
+                    *n += 1;
+                    if *n < TRIES {
+                        continue;
+                    }
+                    (
+                        endpoint,
+                        "the server closed the CURVE handshake (wrong server key?)".to_owned(),
+                    )
+                }
+                _ => continue,
             };
             let Some(name) = given.get(&endpoint) else {
                 continue;
             };
-            if !error.is_permanent() {
+            if !refused.insert(name.clone()) {
                 continue;
             }
-            eprintln!("refused: {name}: {error}");
-            refused.insert(name.clone());
+            eprintln!("refused: {name}: {why}");
+            let _ = sock.disconnect(name);
             if !binds && refused.len() == total {
                 let _ = std::io::stdout().flush();
                 std::process::exit(4);

@@ -67,7 +67,7 @@ pub(crate) fn routing_id_text(id: &[u8]) -> String {
 /// digits is decoded (text mode only; with `--hex` every frame is hex already).
 pub(crate) fn parse_routing_id(frame: Vec<u8>) -> Vec<u8> {
     if let Some(digits) = frame.strip_prefix(b"0x") {
-        if !digits.is_empty() && digits.len() % 2 == 0 {
+        if digits.len() % 2 == 0 {
             if let Ok(id) = unhex(digits) {
                 return id;
             }
@@ -127,6 +127,9 @@ fn unhex(text: &[u8]) -> Result<Vec<u8>, BadLine> {
     if text.len() % 2 != 0 {
         return Err(bad());
     }
+    if !text.iter().all(u8::is_ascii_hexdigit) {
+        return Err(bad());
+    }
     text.chunks(2)
         .map(|pair| {
             std::str::from_utf8(pair)
@@ -163,7 +166,7 @@ mod tests {
             vec![vec![0, 255], vec![], vec![0xab]]
         );
         assert_eq!(format_msg(&b(&[&[0, 255], b""]), true), b"00ff\t");
-        for bad in [&b"0"[..], b"zz", b"0g"] {
+        for bad in [&b"0"[..], b"zz", b"0g", b"+f", b"-1"] {
             let e = parse_line(bad, true).unwrap_err();
             assert!(e.0.contains("bad hex"), "{e:?}");
         }
@@ -179,6 +182,8 @@ mod tests {
         assert_eq!(parse_routing_id(b"0x00ab".to_vec()), vec![0, 0xab]);
         assert_eq!(parse_routing_id(b"0xabc".to_vec()), b"0xabc");
         assert_eq!(parse_routing_id(b"0xzz".to_vec()), b"0xzz");
+        assert_eq!(parse_routing_id(b"0x+1".to_vec()), b"0x+1");
+        assert_eq!(parse_routing_id(b"0x".to_vec()), b"");
         assert_eq!(parse_routing_id(b"plain".to_vec()), b"plain");
         assert_eq!(format_routed(&b(&[&[0, 1], b"hi"]), false), b"0x0001\thi");
         assert_eq!(format_routed(&b(&[b"A", b"hi"]), true), b"41\t6869");

@@ -186,12 +186,20 @@ fn main() {
                 std::process::exit(0);
             }
             if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand {
-                let _ = e.print();
-                std::process::exit(2);
+                exit(Err(Failure::Usage(
+                    "missing command: cat, keygen, perf or bench (see zmq --help)".into(),
+                )));
             }
-            // One line that names the offending argument.
+            // One line that names the offending argument: clap's first
+            // paragraph (a missing argument is named on the lines after the
+            // first), joined.
             let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("error: bad arguments");
+            let line = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
             exit(Err(Failure::Usage(
                 line.trim_start_matches("error: ").to_owned(),
             )));
@@ -200,8 +208,11 @@ fn main() {
     let result = match cli.command {
         Command::Keygen => {
             let kp = KeyPair::generate(&OsRandom);
-            println!("public: {}", kp.public.to_z85());
-            println!("secret: {}", kp.secret.to_z85());
+            out(&format!(
+                "public: {}\nsecret: {}",
+                kp.public.to_z85(),
+                kp.secret.to_z85()
+            ));
             Ok(())
         }
         Command::Cat(args) => cat_config(*args).and_then(cat::run),
@@ -211,7 +222,7 @@ fn main() {
     exit(result);
 }
 
-fn exit(result: Result<(), Failure>) -> ! {
+pub(crate) fn exit(result: Result<(), Failure>) -> ! {
     let _ = std::io::stdout().flush();
     let code = match result {
         Ok(()) => 0,
@@ -229,6 +240,12 @@ fn exit(result: Result<(), Failure>) -> ! {
         }
     };
     std::process::exit(code);
+}
+
+/// Writes lines to stdout; a reader that went away (`| head`) is not an error.
+pub(crate) fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{text}").and_then(|()| o.flush());
 }
 
 fn usage(why: impl Into<String>) -> Failure {

@@ -117,16 +117,16 @@ pub(crate) fn throughput(count: u64, elapsed_us: u64) -> u64 {
 
 pub(crate) fn print_thr(size: usize, count: u64, thr: u64) {
     let megabits = (thr * size as u64 * 8) as f64 / 1_000_000.0;
-    println!("message size: {size} [B]");
-    println!("message count: {count}");
-    println!("mean throughput: {thr} [msg/s]");
-    println!("mean throughput: {megabits:.3} [Mb/s]");
+    crate::out(&format!(
+        "message size: {size} [B]\nmessage count: {count}\n\
+         mean throughput: {thr} [msg/s]\nmean throughput: {megabits:.3} [Mb/s]"
+    ));
 }
 
 pub(crate) fn print_lat(size: usize, count: u64, lat_us: f64) {
-    println!("message size: {size} [B]");
-    println!("roundtrip count: {count}");
-    println!("average latency: {lat_us:.3} [us]");
+    crate::out(&format!(
+        "message size: {size} [B]\nroundtrip count: {count}\naverage latency: {lat_us:.3} [us]"
+    ));
 }
 
 fn check(msg: &Msg, size: usize) -> Result<(), zmq_runtime::Error> {

@@ -755,3 +755,100 @@ fn bench_runs_every_cell() {
         }
     }
 }
+
+#[test]
+fn stdin_eof_bad_hex_and_idle_timeouts_everywhere() {
+    // rep: stdin exhausted after one answer: exit 0 without another request.
+    let mut p = Peer::start();
+    let mut cat = Cat::start(&["rep", "-b", "tcp://127.0.0.1:0"]);
+    let ep = cat.bound();
+    p.socket("req", "REQ", &[]);
+    p.connect("req", &ep);
+    cat.write("only answer");
+    cat.close_stdin();
+    assert!(p.send("req", &[b"q1"], 5000));
+    assert_eq!(cat.line(), "q1");
+    assert_eq!(p.recv("req", 5000).unwrap(), frames(&["only answer"]));
+    assert_eq!(cat.wait(), 0);
+    // A two-way socket with bad hex on its third line: exit 2 at once.
+    let out = run(
+        &["cat", "dealer", "--hex", "-c", &free_port()],
+        b"41\n42\nzz\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // req idle while stdin says nothing: the timeout still runs.
+    // (stdin stays open: the test holds its end.)
+    let cat = Cat::start(&["req", "-c", &free_port(), "--timeout", "300"]);
+    assert_eq!(cat.wait(), 3);
+    // A wildcard bind followed by one in use: the error is the only line.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let in_use = format!("tcp://{}", taken.local_addr().unwrap());
+    let out = run(
+        &["cat", "pull", "-b", "tcp://127.0.0.1:0", "-b", &in_use],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // A missing positional of perf is named.
+    let out = run(&["perf", "local-thr", "tcp://127.0.0.1:1", "64"], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.trim_end().lines().count() == 1 && err.contains("COUNT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn curve_client_with_a_wrong_server_key_is_refused() {
+    let mut p = Peer::start();
+    let server = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    let wrong = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    p.socket(
+        "srv",
+        "REP",
+        &[
+            "curve_server=1".into(),
+            format!("curve_secretkey={}", server.secret.to_z85()),
+        ],
+    );
+    let ep = p.bind("srv", "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&[
+        "req",
+        "-c",
+        &ep,
+        "--curve-serverkey",
+        &wrong.public.to_z85(),
+    ]);
+    cat.write("x");
+    let err = cat.err_line();
+    assert!(err.starts_with(&format!("refused: {ep}: ")), "{err}");
+    assert_eq!(cat.wait(), 4);
+}
+
+#[test]
+fn host_names_and_ipv6_endpoints() {
+    let mut p = Peer::start();
+    p.socket("pull", "PULL", &[]);
+    let ep = p.bind("pull", "tcp://127.0.0.1:*");
+    let port = ep.rsplit(':').next().unwrap().to_owned();
+    let out = run(
+        &["cat", "push", "-c", &format!("tcp://localhost:{port}")],
+        b"by name\n",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(p.recv("pull", 5000).unwrap(), frames(&["by name"]));
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let cat = Cat::start(&["pull", "-b", "tcp://[::1]:0", "-n", "1"]);
+        let ep6 = cat.bound();
+        assert!(ep6.starts_with("tcp://[::1]:"), "{ep6}");
+        p.ok("new v6 PUSH ipv6=1");
+        p.connect("v6", &ep6);
+        assert!(p.send("v6", &[b"six"], 5000));
+        assert_eq!(cat.line(), "six");
+        assert_eq!(cat.wait(), 0);
+    }
+}
