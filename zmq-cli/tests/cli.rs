@@ -584,26 +584,36 @@ fn plain_and_curve_accepted_and_refused() {
 
     // Our CURVE client (ephemeral key) refused by libzmq's ZAP handler, which
     // allows PLAIN only: exit 4.
+    curve_client_refused(&mut p, &server, &server.public);
+}
+
+/// A libzmq CURVE server with `server`'s keys, and `zmq cat req` knowing it
+/// as `serverkey`: the client must report the refusal and exit 4.
+fn curve_client_refused(
+    p: &mut Peer,
+    server: &zmq_runtime::KeyPair,
+    serverkey: &zmq_runtime::PublicKey,
+) {
+    let id = format!("csrv{}", p_counter());
     p.socket(
-        "csrv",
+        &id,
         "REP",
         &[
             "curve_server=1".into(),
             format!("curve_secretkey={}", server.secret.to_z85()),
         ],
     );
-    let ep = p.bind("csrv", "tcp://127.0.0.1:*");
-    let mut cat = Cat::start(&[
-        "req",
-        "-c",
-        &ep,
-        "--curve-serverkey",
-        &server.public.to_z85(),
-    ]);
+    let ep = p.bind(&id, "tcp://127.0.0.1:*");
+    let mut cat = Cat::start(&["req", "-c", &ep, "--curve-serverkey", &serverkey.to_z85()]);
     cat.write("x");
     let err = cat.err_line();
     assert!(err.starts_with(&format!("refused: {ep}: ")), "{err}");
     assert_eq!(cat.wait(), 4);
+}
+
+fn p_counter() -> usize {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[test]
@@ -807,26 +817,7 @@ fn curve_client_with_a_wrong_server_key_is_refused() {
     let mut p = Peer::start();
     let server = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
     let wrong = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
-    p.socket(
-        "srv",
-        "REP",
-        &[
-            "curve_server=1".into(),
-            format!("curve_secretkey={}", server.secret.to_z85()),
-        ],
-    );
-    let ep = p.bind("srv", "tcp://127.0.0.1:*");
-    let mut cat = Cat::start(&[
-        "req",
-        "-c",
-        &ep,
-        "--curve-serverkey",
-        &wrong.public.to_z85(),
-    ]);
-    cat.write("x");
-    let err = cat.err_line();
-    assert!(err.starts_with(&format!("refused: {ep}: ")), "{err}");
-    assert_eq!(cat.wait(), 4);
+    curve_client_refused(&mut p, &server, &wrong.public);
 }
 
 #[test]

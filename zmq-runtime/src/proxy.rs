@@ -106,6 +106,19 @@ impl<'a> Proxy<'a> {
         }
     }
 
+    fn of(
+        frontend: &'a dyn Pollable,
+        backend: &'a dyn Pollable,
+        capture: Option<&'a dyn Pollable>,
+        control: Option<&'a dyn Pollable>,
+    ) -> Self {
+        Self::new(
+            [frontend.core(), backend.core()],
+            capture.map(Pollable::core),
+            control.map(Pollable::core),
+        )
+    }
+
     /// Moves what can move; returns what to wait for once nothing can.
     fn step(&mut self) -> Step {
         loop {
@@ -257,16 +270,9 @@ pub async fn proxy_steerable(
     capture: Option<&dyn Pollable>,
     control: Option<&dyn Pollable>,
 ) {
-    let mut p = Proxy::new(
-        [frontend.core(), backend.core()],
-        capture.map(Pollable::core),
-        control.map(Pollable::core),
-    );
-    loop {
-        match p.step() {
-            Step::Wait(w) => any_of(w).await,
-            Step::Terminate => return,
-        }
+    let mut p = Proxy::of(frontend, backend, capture, control);
+    while let Step::Wait(w) = p.step() {
+        any_of(w).await;
     }
 }
 
@@ -286,18 +292,9 @@ pub fn proxy_steerable_blocking(
     capture: Option<&dyn Pollable>,
     control: Option<&dyn Pollable>,
 ) {
-    let mut p = Proxy::new(
-        [frontend.core(), backend.core()],
-        capture.map(Pollable::core),
-        control.map(Pollable::core),
-    );
-    loop {
-        match p.step() {
-            Step::Wait(w) => {
-                any_of_blocking(w, None);
-            }
-            Step::Terminate => return,
-        }
+    let mut p = Proxy::of(frontend, backend, capture, control);
+    while let Step::Wait(w) = p.step() {
+        any_of_blocking(w, None);
     }
 }
 
