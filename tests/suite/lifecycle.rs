@@ -493,6 +493,9 @@ pub fn errors<E: Env>() {
     assert!(e.to_string().contains("tcp://*:5555"), "{e}");
     let e = b.unbind("tcp://127.0.0.1:1").unwrap_err();
     assert!(matches!(e, Error::UnknownEndpoint(_)), "{e}");
+    // After unbind the port is free at once.
+    a.unbind(&ep).unwrap();
+    b.bind(&ep).expect("bind right after unbind");
     // inproc: a second bind, and a socket type that cannot talk to the binder.
     let name = endpoint(Transport::Inproc);
     a.bind(&name).unwrap();

@@ -79,12 +79,18 @@ impl<I: AsyncIo> Async<I> {
     }
 }
 
-/// Stops an accept loop when dropped.
-struct StopOnDrop(Arc<Signal>);
+/// Stops an accept loop when dropped, and stops the socket listening at once
+/// (the task that owns it ends on its next poll), so that the endpoint can
+/// be bound again straight after `unbind`.
+struct StopOnDrop {
+    stop: Arc<Signal>,
+    listener: StdListener,
+}
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.raise(bits::CLOSE);
+        self.listener.shutdown();
+        self.stop.raise(bits::CLOSE);
     }
 }
 
@@ -99,6 +105,7 @@ impl<I: AsyncIo> Runtime for Async<I> {
         id: ListenerId,
         listener: StdListener,
     ) -> io::Result<Box<dyn Send>> {
+        let handle = listener.try_clone()?;
         let listener = self.0.register(listener)?;
         let stop = Arc::new(Signal::default());
         self.0.spawn(accept_loop(
@@ -108,7 +115,10 @@ impl<I: AsyncIo> Runtime for Async<I> {
             listener,
             stop.clone(),
         ));
-        Ok(Box::new(StopOnDrop(stop)))
+        Ok(Box::new(StopOnDrop {
+            stop,
+            listener: handle,
+        }))
     }
 
     fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) -> io::Result<()> {

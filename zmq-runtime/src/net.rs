@@ -51,9 +51,18 @@ impl StdListener {
         }
     }
 
-    /// Wakes a thread blocked in `accept` (Linux), for good.
+    /// Wakes a thread blocked in `accept` (Linux), for good; the port stops
+    /// listening at once, so it can be bound again right away.
     pub fn shutdown(&self) {
         let _ = SockRef::from(self).shutdown(Shutdown::Both);
+    }
+
+    /// A second handle on the same listening socket.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(match self {
+            Self::Tcp(l) => Self::Tcp(l.try_clone()?),
+            Self::Unix(l) => Self::Unix(l.try_clone()?),
+        })
     }
 }
 
