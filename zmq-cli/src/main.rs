@@ -70,7 +70,12 @@ struct CatArgs {
     connect: Vec<String>,
     /// sub: subscribe to a prefix (repeatable; none = everything). xsub: send
     /// these subscriptions at start.
-    #[arg(short = 's', long = "subscribe", value_name = "PREFIX")]
+    #[arg(
+        short = 's',
+        long = "subscribe",
+        value_name = "PREFIX",
+        allow_hyphen_values = true
+    )]
     subscribe: Vec<String>,
     /// Exit 0 after N messages (replies for req, answered requests for rep and
     /// router --echo, subscriptions for xpub).
@@ -80,7 +85,7 @@ struct CatArgs {
     #[arg(long, value_name = "MS")]
     timeout: Option<u64>,
     /// ROUTING_ID, as text.
-    #[arg(long = "routing-id", value_name = "ID")]
+    #[arg(long = "routing-id", value_name = "ID", allow_hyphen_values = true)]
     routing_id: Option<String>,
     /// SNDHWM (messages; 0 = no limit).
     #[arg(long, value_name = "N")]
@@ -104,28 +109,37 @@ struct CatArgs {
     #[arg(long, value_name = "RUNTIME", default_value = "tokio")]
     runtime: String,
     /// PLAIN client user name.
-    #[arg(long = "plain-user", value_name = "U")]
+    #[arg(long = "plain-user", value_name = "U", allow_hyphen_values = true)]
     plain_user: Option<String>,
     /// PLAIN client password.
-    #[arg(long = "plain-password", value_name = "P")]
+    #[arg(long = "plain-password", value_name = "P", allow_hyphen_values = true)]
     plain_password: Option<String>,
     /// Be a PLAIN server.
     #[arg(long = "plain-server")]
     plain_server: bool,
     /// PLAIN server: allow this user (repeatable; none = anyone).
-    #[arg(long, value_name = "USER:PASS")]
+    #[arg(long, value_name = "USER:PASS", allow_hyphen_values = true)]
     allow: Vec<String>,
     /// Be a CURVE server (needs --curve-secret).
     #[arg(long = "curve-server")]
     curve_server: bool,
-    /// CURVE secret key (Z85): the server's, or the client's own.
-    #[arg(long = "curve-secret", value_name = "Z85")]
+    /// CURVE secret key (Z85): the server's, or the client's own. Z85 has
+    /// `-` in its alphabet, so these values may start with one.
+    #[arg(long = "curve-secret", value_name = "Z85", allow_hyphen_values = true)]
     curve_secret: Option<String>,
     /// CURVE server: allow this client public key (repeatable; none = anyone).
-    #[arg(long = "curve-allow", value_name = "Z85PUBLIC")]
+    #[arg(
+        long = "curve-allow",
+        value_name = "Z85PUBLIC",
+        allow_hyphen_values = true
+    )]
     curve_allow: Vec<String>,
     /// CURVE client: the server's public key.
-    #[arg(long = "curve-serverkey", value_name = "Z85PUBLIC")]
+    #[arg(
+        long = "curve-serverkey",
+        value_name = "Z85PUBLIC",
+        allow_hyphen_values = true
+    )]
     curve_serverkey: Option<String>,
     /// Frames as lowercase hex.
     #[arg(long)]

@@ -812,6 +812,68 @@ fn stdin_eof_bad_hex_and_idle_timeouts_everywhere() {
     );
 }
 
+/// Z85 has `-` in its alphabet: a key (or a password, a topic) that starts
+/// with one is still a value, not an option.
+#[test]
+fn option_values_may_start_with_a_dash() {
+    let mut p = Peer::start();
+    let server = loop {
+        let k = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+        if k.secret.to_z85().starts_with('-') {
+            break k;
+        }
+    };
+    let mut cat = Cat::start(&[
+        "rep",
+        "-b",
+        "tcp://127.0.0.1:0",
+        "--curve-server",
+        "--curve-secret",
+        &server.secret.to_z85(),
+        "--echo",
+        "-n",
+        "1",
+    ]);
+    let ep = cat.bound();
+    let me = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    p.socket(
+        "c",
+        "REQ",
+        &[
+            format!("curve_serverkey={}", server.public.to_z85()),
+            format!("curve_publickey={}", me.public.to_z85()),
+            format!("curve_secretkey={}", me.secret.to_z85()),
+        ],
+    );
+    p.connect("c", &ep);
+    assert!(p.send("c", &[b"dash"], 5000));
+    assert_eq!(
+        p.recv("c", 10_000).expect("echo over CURVE"),
+        frames(&["dash"])
+    );
+    cat.close_stdin();
+    assert_eq!(cat.wait(), 0);
+    let out = run(
+        &[
+            "cat",
+            "sub",
+            "-c",
+            "tcp://127.0.0.1:1",
+            "-s",
+            "-minus",
+            "--timeout",
+            "50",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn curve_client_with_a_wrong_server_key_is_refused() {
     let mut p = Peer::start();
