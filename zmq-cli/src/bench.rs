@@ -1,10 +1,11 @@
 //! `zmq bench`: throughput and latency of every runtime over tcp, ipc and
 //! inproc, both ends in this process (each on its own thread and runtime).
 
+use std::future::Future;
 use std::sync::mpsc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use zmq_runtime::{RuntimeKind, SocketType};
+use zmq_runtime::{RuntimeKind, Socket, SocketType};
 
 use crate::exec::{Choice, Exec};
 use crate::perf;
@@ -80,67 +81,79 @@ fn rt_err(e: zmq_runtime::Error) -> Failure {
     Failure::Runtime(e.to_string())
 }
 
-/// Throughput, as local-thr and remote-thr measure it, each end on a thread
-/// with its own runtime instance.
+/// Throughput, as local-thr and remote-thr measure it.
 fn thr_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Result<u64, Failure> {
-    let (tx, rx) = mpsc::channel();
     let (size, count) = (plan.size, plan.count);
-    std::thread::scope(|s| {
-        let receiver = s.spawn(move || -> Result<u64, Failure> {
-            let exec = Exec::<K>::new(choice, true);
-            let pull = exec
-                .socket(perf::builder::<K>(SocketType::Pull, true))
-                .map_err(rt_err)?;
-            let bound = pull.bind(endpoint).map_err(rt_err)?;
-            tx.send(bound.to_string()).expect("bench sender waits");
-            exec.block_on(perf::local_thr(pull, size, count))
-                .map_err(rt_err)
-        });
-        let sender = s.spawn(move || -> Result<(), Failure> {
-            let Ok(ep) = rx.recv() else {
-                return Ok(());
-            };
-            let exec = Exec::<K>::new(choice, true);
-            let push = exec
-                .socket(perf::builder::<K>(SocketType::Push, false))
-                .map_err(rt_err)?;
-            push.connect(&ep).map_err(rt_err)?;
-            exec.block_on(perf::remote_thr(push, size, count))
-                .map_err(rt_err)
-        });
-        sender.join().expect("bench sender")?;
-        receiver.join().expect("bench receiver")
-    })
+    let (thr, ()) = cell::<K, _, _, _, _>(
+        choice,
+        endpoint,
+        (SocketType::Pull, SocketType::Push),
+        move |s| perf::local_thr(s, size, count),
+        move |s| perf::remote_thr(s, size, count),
+    )?;
+    Ok(thr)
 }
 
 /// Latency, as local-lat and remote-lat measure it.
 fn lat_cell<K: RuntimeKind>(choice: Choice, endpoint: &str, plan: &Plan) -> Result<f64, Failure> {
-    let (tx, rx) = mpsc::channel();
     let (size, count) = (plan.size, plan.roundtrips);
+    let ((), lat) = cell::<K, _, _, _, _>(
+        choice,
+        endpoint,
+        (SocketType::Rep, SocketType::Req),
+        move |s| perf::local_lat(s, count),
+        move |s| perf::remote_lat(s, size, count),
+    )?;
+    Ok(lat)
+}
+
+/// Runs the two ends of a cell, each on a thread with its own runtime
+/// instance: `kinds.0` binds `endpoint` and runs `binder`, `kinds.1` connects
+/// to what was bound and runs `connecter`.
+fn cell<K, FA, FB, A, B>(
+    choice: Choice,
+    endpoint: &str,
+    kinds: (SocketType, SocketType),
+    binder: impl FnOnce(Socket<K>) -> FA + Send,
+    connecter: impl FnOnce(Socket<K>) -> FB + Send,
+) -> Result<(A, B), Failure>
+where
+    K: RuntimeKind,
+    FA: Future<Output = Result<A, zmq_runtime::Error>> + Send + 'static,
+    FB: Future<Output = Result<B, zmq_runtime::Error>> + Send + 'static,
+    A: Send,
+    B: Send,
+{
+    let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
-        let server = s.spawn(move || -> Result<(), Failure> {
+        let bound_side = s.spawn(move || -> Result<A, Failure> {
             let exec = Exec::<K>::new(choice, true);
-            let rep = exec
-                .socket(perf::builder::<K>(SocketType::Rep, true))
+            let sock = exec
+                .socket(perf::builder::<K>(kinds.0, true))
                 .map_err(rt_err)?;
-            let bound = rep.bind(endpoint).map_err(rt_err)?;
-            tx.send(bound.to_string()).expect("bench client waits");
-            exec.block_on(perf::local_lat(rep, count)).map_err(rt_err)
+            let bound = sock.bind(endpoint).map_err(rt_err)?;
+            tx.send(bound.to_string())
+                .expect("the connecting end waits");
+            exec.block_on(binder(sock)).map_err(rt_err)
         });
-        let client = s.spawn(move || -> Result<f64, Failure> {
+        let connected_side = s.spawn(move || -> Result<Option<B>, Failure> {
+            // No endpoint: the binding end failed, and says why.
             let Ok(ep) = rx.recv() else {
-                return Ok(0.0);
+                return Ok(None);
             };
             let exec = Exec::<K>::new(choice, true);
-            let req = exec
-                .socket(perf::builder::<K>(SocketType::Req, false))
+            let sock = exec
+                .socket(perf::builder::<K>(kinds.1, false))
                 .map_err(rt_err)?;
-            req.connect(&ep).map_err(rt_err)?;
-            exec.block_on(perf::remote_lat(req, size, count))
-                .map_err(rt_err)
+            sock.connect(&ep).map_err(rt_err)?;
+            exec.block_on(connecter(sock)).map(Some).map_err(rt_err)
         });
-        server.join().expect("bench server")?;
-        client.join().expect("bench client")
+        let b = connected_side.join().expect("bench connecting end");
+        let a = bound_side.join().expect("bench binding end")?;
+        match b? {
+            Some(b) => Ok((a, b)),
+            None => Err(Failure::Runtime("the binding end gave no endpoint".into())),
+        }
     })
 }
 

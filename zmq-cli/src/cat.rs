@@ -359,18 +359,8 @@ fn send<K>(sock: &Socket<K>, msg: Msg) -> Result<(), Failure> {
 
 /// Hands what is queued to the network for at most `limit` (`None`: as long
 /// as LINGER says).
-fn part<K: RuntimeKind>(sock: &Arc<Socket<K>>, limit: Option<Duration>) {
-    let Some(limit) = limit else {
-        sock.shutdown_blocking();
-        return;
-    };
-    let (tx, rx) = mpsc::channel();
-    let s = sock.clone();
-    std::thread::spawn(move || {
-        s.shutdown_blocking();
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(limit);
+fn part<K>(sock: &Socket<K>, limit: Option<Duration>) {
+    sock.shutdown_timeout(limit);
 }
 
 /// Ends an early path (`-n`, a timeout, bad input) after a short flush.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 pub use zmq_patterns::engine::MonitorEvent;
 
 use crate::core::Core;
-use crate::signal::{any_of_blocking, AnyOf, Waiting};
+use crate::signal::{block_on, Waiting};
 
 /// The events of one socket (`zmq_socket_monitor`), from
 /// [`Socket::monitor`](crate::Socket::monitor). Ends (`None`) once the socket is closed and every
@@ -50,17 +50,7 @@ impl Monitor {
     /// on timeout or once the socket is gone.
     pub fn next_blocking(&mut self, timeout: Option<Duration>) -> Option<MonitorEvent> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let w = self.core.0.monitor.listen();
-            match self.poll_once() {
-                Ok(Some(e)) => return Some(e),
-                Ok(None) => {}
-                Err(()) => return None,
-            }
-            if !any_of_blocking(AnyOf::from_iter([w]), deadline) {
-                return None;
-            }
-        }
+        block_on(self.next_event(), deadline).flatten()
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<MonitorEvent>> {

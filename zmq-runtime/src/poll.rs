@@ -4,7 +4,7 @@ use std::ops::{BitAnd, BitOr, BitOrAssign};
 use std::time::{Duration, Instant};
 
 use crate::core::Core;
-use crate::signal::{any_of, any_of_blocking, AnyOf};
+use crate::signal::{any_of, block_on, AnyOf};
 use crate::socket::Socket;
 
 /// Something with a socket inside, of any runtime.
@@ -139,14 +139,9 @@ fn check(items: &mut [PollItem<'_>]) -> (usize, AnyOf) {
 /// ever; zero: just look). Returns the number of ready items.
 pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> usize {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let (ready, waits) = check(items);
-        if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-            return ready;
-        }
-        if !any_of_blocking(waits, deadline) {
-            return check(items).0;
-        }
+    match block_on(poll_async(items), deadline) {
+        Some(ready) => ready,
+        None => check(items).0,
     }
 }
 

@@ -11,7 +11,7 @@ use zmtp_core::{Msg, SocketType};
 
 use crate::core::Core;
 use crate::poll::Pollable;
-use crate::signal::{any_of, any_of_blocking, AnyOf};
+use crate::signal::{any_of, block_on, AnyOf};
 
 /// Messages moved per direction before the other gets a turn.
 const BURST: usize = 1000;
@@ -104,19 +104,6 @@ impl<'a> Proxy<'a> {
             paused: false,
             stats: Default::default(),
         }
-    }
-
-    fn of(
-        frontend: &'a dyn Pollable,
-        backend: &'a dyn Pollable,
-        capture: Option<&'a dyn Pollable>,
-        control: Option<&'a dyn Pollable>,
-    ) -> Self {
-        Self::new(
-            [frontend.core(), backend.core()],
-            capture.map(Pollable::core),
-            control.map(Pollable::core),
-        )
     }
 
     /// Moves what can move; returns what to wait for once nothing can.
@@ -270,7 +257,11 @@ pub async fn proxy_steerable(
     capture: Option<&dyn Pollable>,
     control: Option<&dyn Pollable>,
 ) {
-    let mut p = Proxy::of(frontend, backend, capture, control);
+    let mut p = Proxy::new(
+        [frontend.core(), backend.core()],
+        capture.map(Pollable::core),
+        control.map(Pollable::core),
+    );
     while let Step::Wait(w) = p.step() {
         any_of(w).await;
     }
@@ -292,10 +283,7 @@ pub fn proxy_steerable_blocking(
     capture: Option<&dyn Pollable>,
     control: Option<&dyn Pollable>,
 ) {
-    let mut p = Proxy::of(frontend, backend, capture, control);
-    while let Step::Wait(w) = p.step() {
-        any_of_blocking(w, None);
-    }
+    block_on(proxy_steerable(frontend, backend, capture, control), None);
 }
 
 #[cfg(test)]

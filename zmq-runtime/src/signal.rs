@@ -102,16 +102,7 @@ impl Signal {
     /// Blocks the thread until `bit` is raised (and clears it) or `deadline`
     /// passes; returns whether the bit was raised.
     pub fn wait_blocking(&self, bit: u8, deadline: Option<Instant>) -> bool {
-        let waker = thread_waker();
-        loop {
-            self.register_for(bit, &waker);
-            if self.take(bit) {
-                return true;
-            }
-            if !park_until(deadline) {
-                return self.take(bit);
-            }
-        }
+        block_on(self.wait(bit), deadline).is_some()
     }
 }
 
@@ -204,21 +195,22 @@ pub(crate) async fn any_of(mut waits: AnyOf) {
     .await;
 }
 
-/// Blocks until any of `waits` fires or `deadline` passes; returns whether one
-/// fired.
-pub(crate) fn any_of_blocking(mut waits: AnyOf, deadline: Option<Instant>) -> bool {
-    let waker = thread_waker();
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        for w in waits.iter_mut() {
-            if Pin::new(w).poll(&mut cx).is_ready() {
-                return true;
+/// Drives `f` on this thread, parking between polls, until it completes
+/// (`Some`) or `deadline` passes (`None`): every blocking wait of the crate
+/// is its async twin run this way.
+pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    THREAD_WAKER.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return Some(v);
+            }
+            if !park_until(deadline) {
+                return None;
             }
         }
-        if !park_until(deadline) {
-            return false;
-        }
-    }
+    })
 }
 
 /// Unparks a thread: the waker that lets blocking code poll futures.
@@ -234,8 +226,10 @@ impl Wake for ThreadWaker {
     }
 }
 
-fn thread_waker() -> Waker {
-    Waker::from(Arc::new(ThreadWaker(thread::current())))
+thread_local! {
+    /// One per thread, made once: a blocking send or recv allocates nothing
+    /// to wait.
+    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
 }
 
 /// Parks until unparked or `deadline`; false once the deadline has passed.
@@ -301,8 +295,8 @@ mod tests {
             thread::sleep(Duration::from_millis(20));
             w2.notify();
         });
-        assert!(any_of_blocking([a].into_iter().collect(), None));
-        assert!(any_of_blocking([b].into_iter().collect(), None));
+        assert!(block_on(any_of([a].into_iter().collect()), None).is_some());
+        assert!(block_on(any_of([b].into_iter().collect()), None).is_some());
         t.join().unwrap();
         assert!(!w.wanted());
     }

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::inproc;
 use crate::monitor::Monitor;
 use crate::runtime::RuntimeKind;
-use crate::signal::{any_of, any_of_blocking, AnyOf, Waiting};
+use crate::signal::{any_of, block_on, AnyOf, Waiting};
 
 /// A ZeroMQ socket running on runtime `R`.
 ///
@@ -261,40 +261,13 @@ impl<R> Socket<R> {
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut msg = msg.into();
-        loop {
-            let w = self.core.0.writable.listen();
-            match self.try_send(msg) {
-                Ok(()) => return Ok(()),
-                Err(SendError::WouldBlock(m)) => msg = m,
-                Err(e) => return Err(e.into()),
-            }
-            if self.core.is_closing() {
-                return Err(Error::Closed);
-            }
-            if !any_of_blocking(AnyOf::from_iter([w]), deadline) {
-                return Err(Error::Timeout);
-            }
-        }
+        block_on(self.send(msg), deadline).unwrap_or(Err(Error::Timeout))
     }
 
     /// Receives, blocking the thread for at most `timeout` (`None`: for ever).
     pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Msg, Error> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let w = self.core.0.readable.listen();
-            match self.try_recv() {
-                Ok(m) => return Ok(m),
-                Err(RecvError::WouldBlock) => {}
-                Err(e) => return Err(e.into()),
-            }
-            if self.core.is_finished() {
-                return Err(Error::Closed);
-            }
-            if !any_of_blocking(AnyOf::from_iter([w]), deadline) {
-                return Err(Error::Timeout);
-            }
-        }
+        block_on(self.recv(), deadline).unwrap_or(Err(Error::Timeout))
     }
 
     /// Turns the monitor on and returns its event stream (one reader at a time;
@@ -331,14 +304,15 @@ impl<R> Socket<R> {
 
     /// As [`shutdown`](Socket::shutdown), blocking the thread.
     pub fn shutdown_blocking(&self) {
-        self.core.close();
-        loop {
-            let w = self.core.0.done.listen();
-            if self.core.is_finished() {
-                return;
-            }
-            any_of_blocking(AnyOf::from_iter([w]), None);
-        }
+        self.shutdown_timeout(None);
+    }
+
+    /// As [`shutdown_blocking`](Socket::shutdown_blocking), waiting at most
+    /// `timeout` for LINGER to finish; false if it had not. The socket is
+    /// closed either way, and what is left finishes in the background.
+    pub fn shutdown_timeout(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        block_on(self.shutdown(), deadline).is_some()
     }
 
     /// The received messages as a `futures` stream (it ends once the socket
