@@ -34,7 +34,7 @@ fn peer_preamble(peer: SocketType, minor: u8) -> Vec<u8> {
     Greeting::new(minor, MechanismName::Null, false).emit(&mut g);
     let mut out = g.to_vec();
     let mut md = Metadata::new();
-    md.push("Socket-Type", peer.as_str());
+    md.push("Pattern-Type", peer.as_str());
     md.push("Identity", "peer");
     zmtp_core::wire::command::Command::Ready(md).emit(&mut out);
     out

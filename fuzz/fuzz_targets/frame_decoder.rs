@@ -30,7 +30,7 @@ fn active_server(options: u8, now: Instant) -> Connection {
     let minor = if options & 16 != 0 { 0 } else { 1 };
     Greeting::new(minor, MechanismName::Null, false).emit(&mut g);
     let mut md = Metadata::new();
-    md.push("Socket-Type", cty.as_str());
+    md.push("Pattern-Type", cty.as_str());
     md.push("Identity", "peer");
     let mut input = BytesMut::from(&g[..]);
     Command::Ready(md).emit(&mut input);

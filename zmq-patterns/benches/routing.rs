@@ -14,7 +14,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use zmq_patterns::{PeerMeta, PipeId, Socket};
+use zmq_patterns::{Pattern, PeerMeta, PipeId};
 use zmtp_core::{Msg, SocketType};
 
 const PIPES: [u64; 3] = [1, 10, 1_000];
@@ -25,7 +25,7 @@ fn body() -> Bytes {
 }
 
 /// Drains every pipe that has something new to write.
-fn drain(sock: &mut Socket) -> usize {
+fn drain(sock: &mut Pattern) -> usize {
     let mut n = 0;
     while let Some(id) = sock.poll_dirty() {
         while let Some(out) = sock.poll_outbound(id) {
@@ -36,8 +36,8 @@ fn drain(sock: &mut Socket) -> usize {
     n
 }
 
-fn socket(t: SocketType, peer: SocketType, n: u64, named: bool) -> Socket {
-    let mut s = Socket::new(t);
+fn socket(t: SocketType, peer: SocketType, n: u64, named: bool) -> Pattern {
+    let mut s = Pattern::new(t);
     for i in 0..n {
         let id = if named {
             Bytes::from(format!("peer-{i}"))

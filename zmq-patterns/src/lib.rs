@@ -1,7 +1,7 @@
 //! # zmq-patterns
 //!
 //! ZeroMQ socket semantics with no I/O: REQ, REP, DEALER, ROUTER, PUB, SUB, XPUB,
-//! XSUB, PUSH, PULL and PAIR over abstract pipes. A [`Socket`] holds one pipe per
+//! XSUB, PUSH, PULL and PAIR over abstract pipes. A [`Pattern`] holds one pipe per
 //! peer, identified by a [`PipeId`] the caller chooses; the caller attaches and
 //! detaches pipes, offers what arrives, writes what comes out, and calls
 //! `send`/`recv` for the application. No async, no threads, no clock reads.
@@ -12,17 +12,17 @@
 //! messages without ROUTER_MANDATORY).
 //!
 //! ```
-//! use zmq_patterns::{Outbound, PeerMeta, PipeId, Socket};
+//! use zmq_patterns::{PipeItem, PeerMeta, PipeId, Pattern};
 //! use zmtp_core::{Msg, SocketType};
 //!
-//! let mut push = Socket::new(SocketType::Push);
+//! let mut push = Pattern::new(SocketType::Push);
 //! push.attach(PipeId(1), PeerMeta::new(Some(SocketType::Pull), "")).unwrap();
 //! push.attach(PipeId(2), PeerMeta::new(Some(SocketType::Pull), "")).unwrap();
 //! push.send(Msg::from("a")).unwrap();
 //! push.send(Msg::from("b")).unwrap();
 //! // Round-robin: one message per pipe.
-//! assert_eq!(push.poll_outbound(PipeId(1)), Some(Outbound::Message(Msg::from("a"))));
-//! assert_eq!(push.poll_outbound(PipeId(2)), Some(Outbound::Message(Msg::from("b"))));
+//! assert_eq!(push.poll_outbound(PipeId(1)), Some(PipeItem::Message(Msg::from("a"))));
+//! assert_eq!(push.poll_outbound(PipeId(2)), Some(PipeItem::Message(Msg::from("b"))));
 //! ```
 
 #![forbid(unsafe_code)]
@@ -32,14 +32,14 @@ pub mod engine;
 mod error;
 pub mod idmap;
 mod options;
+mod pattern;
 mod pubsub;
 mod reqrep;
 mod router;
-mod socket;
 mod subscriptions;
 
 pub use crate::error::{AttachError, RecvError, SendError};
 pub use crate::idmap::IdMap;
 pub use crate::options::Options;
-pub use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
+pub use crate::pattern::{Pattern, PeerMeta, PipeAction, PipeId, PipeItem};
 pub use crate::subscriptions::Subscriptions;

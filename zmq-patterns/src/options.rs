@@ -29,7 +29,7 @@ pub struct Options {
     pub xpub_nodrop: bool,
     /// XPUB_MANUAL: subscriptions from peers are not applied; the application
     /// sees every (un)subscription and applies its choice with
-    /// [`Socket::xpub_manual_subscribe`](crate::Socket::xpub_manual_subscribe) for
+    /// [`Pattern::xpub_manual_subscribe`](crate::Pattern::xpub_manual_subscribe) for
     /// the peer of the notification it last received.
     pub xpub_manual: bool,
     /// XPUB_WELCOME_MSG: sent to every new subscriber as it attaches.

@@ -5,9 +5,9 @@ use bytes::Bytes;
 use zmtp_core::{Msg, SocketType};
 
 use crate::error::{RecvError, SendError};
-use crate::socket::{subs_match, Kind, Outbound, Pipe, PipeId, Socket};
+use crate::pattern::{subs_match, Kind, Pattern, Pipe, PipeId, PipeItem};
 
-impl Socket {
+impl Pattern {
     /// A peer subscribed (PUB/XPUB; ignored by other types). XPUB tells its
     /// application about the first subscription to a topic (every one with
     /// XPUB_VERBOSE) as a message `0x01 + topic`.
@@ -107,7 +107,7 @@ impl Socket {
             return;
         };
         subs.add(topic);
-        self.broadcast(Outbound::Subscribe(Bytes::copy_from_slice(topic)));
+        self.broadcast(PipeItem::Subscribe(Bytes::copy_from_slice(topic)));
     }
 
     /// SUB: drop one subscription to a prefix; the cancel goes upstream only when
@@ -117,7 +117,7 @@ impl Socket {
             return;
         };
         if subs.remove(topic) == Some(true) {
-            self.broadcast(Outbound::Cancel(Bytes::copy_from_slice(topic)));
+            self.broadcast(PipeItem::Cancel(Bytes::copy_from_slice(topic)));
         }
     }
 
@@ -145,7 +145,7 @@ impl Socket {
         }
         for &id in &targets {
             if self.pipe_has_room(id) {
-                self.push_out(id, Outbound::Message(msg.clone()));
+                self.push_out(id, PipeItem::Message(msg.clone()));
             }
         }
         self.scratch = targets;
@@ -172,7 +172,7 @@ impl Socket {
         for i in 0..self.order.len() {
             let id = self.order[i];
             if self.pipe_has_room(id) {
-                self.push_out(id, Outbound::Message(msg.clone()));
+                self.push_out(id, PipeItem::Message(msg.clone()));
             }
         }
         Ok(())
@@ -232,7 +232,7 @@ impl Socket {
     pub(crate) fn on_attach_subscriptions(&mut self, id: PipeId) {
         if self.socket_type == SocketType::XPub {
             if let Some(welcome) = self.opts.xpub_welcome_msg.clone() {
-                self.push_out(id, Outbound::Message(welcome));
+                self.push_out(id, PipeItem::Message(welcome));
             }
         }
         let topics: Vec<Bytes> = match &self.kind {
@@ -240,7 +240,7 @@ impl Socket {
             _ => return,
         };
         for t in topics {
-            self.push_out(id, Outbound::Subscribe(t));
+            self.push_out(id, PipeItem::Subscribe(t));
         }
     }
 
@@ -271,7 +271,7 @@ impl Socket {
         }
     }
 
-    fn broadcast(&mut self, item: Outbound) {
+    fn broadcast(&mut self, item: PipeItem) {
         for i in 0..self.order.len() {
             let id = self.order[i];
             self.push_out(id, item.clone());

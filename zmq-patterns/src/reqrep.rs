@@ -4,9 +4,9 @@ use bytes::Bytes;
 use zmtp_core::Msg;
 
 use crate::error::{RecvError, SendError};
-use crate::socket::{Kind, Outbound, PipeId, Socket};
+use crate::pattern::{Kind, Pattern, PipeId, PipeItem};
 
-impl Socket {
+impl Pattern {
     /// REQ: prefix the delimiter (and request id), send round-robin, remember the
     /// pipe; only its reply will be accepted.
     pub(crate) fn req_send(&mut self, mut msg: Msg) -> Result<(), SendError> {
@@ -140,7 +140,7 @@ impl Socket {
             for f in msg.into_frames() {
                 reply.push(f);
             }
-            self.push_out(pipe, Outbound::Message(reply));
+            self.push_out(pipe, PipeItem::Message(reply));
         }
         Ok(())
     }

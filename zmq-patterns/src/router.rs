@@ -6,9 +6,9 @@ use bytes::Bytes;
 use zmtp_core::Msg;
 
 use crate::error::{AttachError, RecvError, SendError};
-use crate::socket::{Kind, Outbound, PeerMeta, PipeAction, PipeId, Socket};
+use crate::pattern::{Kind, Pattern, PeerMeta, PipeAction, PipeId, PipeItem};
 
-impl Socket {
+impl Pattern {
     /// The routing id of a new pipe: the peer's `Identity` if it sent one, else a
     /// generated 5-byte id starting with 0x00, as libzmq generates them.
     pub(crate) fn assign_routing_id(
@@ -69,7 +69,7 @@ impl Socket {
             };
         }
         msg.pop_front();
-        self.push_out(pipe, Outbound::Message(msg));
+        self.push_out(pipe, PipeItem::Message(msg));
         Ok(())
     }
 

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use zmq_patterns::{
-    AttachError, Options, Outbound, PeerMeta, PipeAction, PipeId, RecvError, SendError, Socket,
+    AttachError, Options, Pattern, PeerMeta, PipeAction, PipeId, PipeItem, RecvError, SendError,
 };
 use zmtp_core::{Msg, SocketType};
 
@@ -48,8 +48,8 @@ fn opts(f: impl FnOnce(&mut Options)) -> Options {
 }
 
 /// A socket of type `t` with pipes `1..=n` to anonymous peers of type `peer`.
-fn with_pipes(t: SocketType, o: Options, peer: SocketType, n: u64) -> Socket {
-    let mut s = Socket::with_options(t, o);
+fn with_pipes(t: SocketType, o: Options, peer: SocketType, n: u64) -> Pattern {
+    let mut s = Pattern::with_options(t, o);
     for i in 1..=n {
         s.attach(p(i), anon(peer)).unwrap();
     }
@@ -58,34 +58,34 @@ fn with_pipes(t: SocketType, o: Options, peer: SocketType, n: u64) -> Socket {
 
 /// The next whole message queued towards `pipe`, skipping nothing: anything
 /// other than a message is a test failure.
-fn next_msg(s: &mut Socket, pipe: u64) -> Option<Msg> {
+fn next_msg(s: &mut Pattern, pipe: u64) -> Option<Msg> {
     match s.poll_outbound(p(pipe)) {
         None => None,
-        Some(Outbound::Message(msg)) => Some(msg),
+        Some(PipeItem::Message(msg)) => Some(msg),
         Some(other) => panic!("expected a message on pipe {pipe}, got {other:?}"),
     }
 }
 
 /// Everything queued towards `pipe`.
-fn drain(s: &mut Socket, pipe: u64) -> Vec<Outbound> {
+fn drain(s: &mut Pattern, pipe: u64) -> Vec<PipeItem> {
     std::iter::from_fn(|| s.poll_outbound(p(pipe))).collect()
 }
 
 /// Every message queued towards `pipe`.
-fn drain_msgs(s: &mut Socket, pipe: u64) -> Vec<Msg> {
+fn drain_msgs(s: &mut Pattern, pipe: u64) -> Vec<Msg> {
     std::iter::from_fn(|| next_msg(s, pipe)).collect()
 }
 
-fn recv_all(s: &mut Socket) -> Vec<Msg> {
+fn recv_all(s: &mut Pattern) -> Vec<Msg> {
     std::iter::from_fn(|| s.recv().ok()).collect()
 }
 
-fn sub(topic: &'static str) -> Outbound {
-    Outbound::Subscribe(Bytes::from_static(topic.as_bytes()))
+fn sub(topic: &'static str) -> PipeItem {
+    PipeItem::Subscribe(Bytes::from_static(topic.as_bytes()))
 }
 
-fn cancel(topic: &'static str) -> Outbound {
-    Outbound::Cancel(Bytes::from_static(topic.as_bytes()))
+fn cancel(topic: &'static str) -> PipeItem {
+    PipeItem::Cancel(Bytes::from_static(topic.as_bytes()))
 }
 
 fn topic(t: &'static str) -> Bytes {
@@ -212,7 +212,7 @@ fn push_blocks_with_no_peers() {
         SocketType::Req,
         SocketType::Pair,
     ] {
-        let mut s = Socket::new(t);
+        let mut s = Pattern::new(t);
         assert!(!s.can_send(), "{t:?}");
         assert_eq!(
             s.send(m(&["x", "y"])),
@@ -226,7 +226,7 @@ fn push_blocks_with_no_peers() {
 #[test]
 fn one_way_types_refuse_the_other_direction() {
     for t in [SocketType::Pull, SocketType::Sub] {
-        let mut s = Socket::new(t);
+        let mut s = Pattern::new(t);
         assert_eq!(
             s.send(m(&["x"])),
             Err(SendError::NotSupported(m(&["x"]))),
@@ -235,7 +235,7 @@ fn one_way_types_refuse_the_other_direction() {
         assert!(!s.can_send());
     }
     for t in [SocketType::Push, SocketType::Pub] {
-        let mut s = Socket::new(t);
+        let mut s = Pattern::new(t);
         assert_eq!(s.recv(), Err(RecvError::NotSupported), "{t:?}");
     }
 }
@@ -476,7 +476,7 @@ fn sndhwm_change_applies_to_attached_pipes() {
 // REQ (test_spec_req, test_req_relaxed, test_req_correlate, test_invalid_rep)
 
 /// The REP peer's side: take the request, answer with the same envelope.
-fn rep_answer(req: &mut Socket, pipe: u64, body: &[&'static str]) {
+fn rep_answer(req: &mut Pattern, pipe: u64, body: &[&'static str]) {
     let request = next_msg(req, pipe).expect("a request");
     let mut frames: Vec<Bytes> = request.into_frames().collect();
     let delim = frames.iter().position(Bytes::is_empty).unwrap();
@@ -563,7 +563,7 @@ fn req_strict_alternation_gives_invalid_state() {
 /// the state machine does not move.
 #[test]
 fn req_blocked_send_leaves_state_unchanged() {
-    let mut req = Socket::new(SocketType::Req);
+    let mut req = Pattern::new(SocketType::Req);
     assert_eq!(
         req.send(m(&["a", "b"])),
         Err(SendError::WouldBlock(m(&["a", "b"])))
@@ -881,7 +881,7 @@ fn dealer_round_robin_and_fair_queue() {
 /// routed by their first frame, which is stripped.
 #[test]
 fn router_prefixes_routing_id_and_routes_by_first_frame() {
-    let mut router = Socket::new(SocketType::Router);
+    let mut router = Pattern::new(SocketType::Router);
     router.attach(p(1), named(SocketType::Dealer, "A")).unwrap();
     router.attach(p(2), named(SocketType::Req, "B")).unwrap();
     router.handle_message(p(1), m(&["hello", "x"])).unwrap();
@@ -899,7 +899,7 @@ fn router_prefixes_routing_id_and_routes_by_first_frame() {
 /// id once per round.
 #[test]
 fn router_fair_queues_and_names_each_peer() {
-    let mut router = Socket::new(SocketType::Router);
+    let mut router = Pattern::new(SocketType::Router);
     let ids = ["A", "B", "C", "D", "E"];
     for (i, id) in ids.iter().enumerate() {
         router
@@ -922,7 +922,7 @@ fn router_fair_queues_and_names_each_peer() {
 /// (big-endian, +1 per peer).
 #[test]
 fn router_generates_5_byte_ids_starting_with_zero() {
-    let mut router = Socket::new(SocketType::Router);
+    let mut router = Pattern::new(SocketType::Router);
     let mut ids = Vec::new();
     for i in 1..=3u64 {
         router.attach(p(i), anon(SocketType::Dealer)).unwrap();
@@ -946,7 +946,7 @@ fn router_generates_5_byte_ids_starting_with_zero() {
 /// A peer Identity starting with 0x00 is taken as-is.
 #[test]
 fn router_accepts_peer_identity_starting_with_zero() {
-    let mut router = Socket::new(SocketType::Router);
+    let mut router = Pattern::new(SocketType::Router);
     router
         .attach(
             p(1),
@@ -964,7 +964,7 @@ fn router_accepts_peer_identity_starting_with_zero() {
 /// test_router_mandatory basic, default: an unknown id is dropped silently.
 #[test]
 fn router_drops_unknown_ids_silently() {
-    let mut router = Socket::new(SocketType::Router);
+    let mut router = Pattern::new(SocketType::Router);
     router.attach(p(1), named(SocketType::Dealer, "X")).unwrap();
     assert!(router.can_send());
     assert_eq!(router.send(m(&["UNKNOWN", "data"])), Ok(()));
@@ -980,7 +980,7 @@ fn router_drops_unknown_ids_silently() {
 fn router_drops_lone_id_frame() {
     for mandatory in [false, true] {
         let mut router =
-            Socket::with_options(SocketType::Router, opts(|o| o.router_mandatory = mandatory));
+            Pattern::with_options(SocketType::Router, opts(|o| o.router_mandatory = mandatory));
         router.attach(p(1), named(SocketType::Req, "X")).unwrap();
         assert_eq!(router.send(m(&["X"])), Ok(()));
         assert!(!router.has_outbound(p(1)));
@@ -995,7 +995,7 @@ fn router_mandatory_reports_host_unreachable_and_would_block() {
         o.router_mandatory = true;
         o.sndhwm = 1;
     });
-    let mut router = Socket::with_options(SocketType::Router, o);
+    let mut router = Pattern::with_options(SocketType::Router, o);
     assert!(!router.can_send(), "no peer can take a message");
     assert_eq!(
         router.send(m(&["X", "hi"])),
@@ -1022,7 +1022,7 @@ fn router_mandatory_reports_host_unreachable_and_would_block() {
 /// Without MANDATORY, a full peer pipe drops the message and send never blocks.
 #[test]
 fn router_drops_when_peer_pipe_full_without_mandatory() {
-    let mut router = Socket::with_options(SocketType::Router, opts(|o| o.sndhwm = 2));
+    let mut router = Pattern::with_options(SocketType::Router, opts(|o| o.sndhwm = 2));
     router.attach(p(1), named(SocketType::Dealer, "X")).unwrap();
     for i in 0..5 {
         assert_eq!(
@@ -1038,7 +1038,7 @@ fn router_drops_when_peer_pipe_full_without_mandatory() {
 /// refused (its messages are never delivered); the first keeps the id.
 #[test]
 fn router_refuses_duplicate_id_without_handover() {
-    let mut router = Socket::new(SocketType::Router);
+    let mut router = Pattern::new(SocketType::Router);
     router.attach(p(1), named(SocketType::Dealer, "X")).unwrap();
     assert_eq!(
         router.attach(p(2), named(SocketType::Dealer, "X")),
@@ -1056,7 +1056,7 @@ fn router_refuses_duplicate_id_without_handover() {
 /// is to be closed, messages to the id reach the new peer.
 #[test]
 fn router_handover_terminates_old_pipe() {
-    let mut router = Socket::with_options(SocketType::Router, opts(|o| o.router_handover = true));
+    let mut router = Pattern::with_options(SocketType::Router, opts(|o| o.router_handover = true));
     router.attach(p(1), named(SocketType::Dealer, "X")).unwrap();
     router.handle_message(p(1), m(&["Hello"])).unwrap();
     assert_eq!(router.recv(), Ok(m(&["X", "Hello"])));
@@ -1080,7 +1080,7 @@ fn router_handover_terminates_old_pipe() {
 /// delivers is not labelled with the id that now names the new peer.
 #[test]
 fn router_handover_renames_old_pipe_for_what_it_still_delivers() {
-    let mut router = Socket::with_options(SocketType::Router, opts(|o| o.router_handover = true));
+    let mut router = Pattern::with_options(SocketType::Router, opts(|o| o.router_handover = true));
     router.attach(p(1), named(SocketType::Dealer, "X")).unwrap();
     router.handle_message(p(1), m(&["late"])).unwrap();
     router.attach(p(2), named(SocketType::Dealer, "X")).unwrap();
@@ -1098,7 +1098,7 @@ fn router_handover_renames_old_pipe_for_what_it_still_delivers() {
 /// routing id is still set (router.cpp xrecv prefixes `pipe->get_routing_id()`).
 #[test]
 fn router_labels_messages_of_a_departed_peer_with_its_id() {
-    let mut router = Socket::new(SocketType::Router);
+    let mut router = Pattern::new(SocketType::Router);
     router.attach(p(1), named(SocketType::Dealer, "A")).unwrap();
     router.attach(p(2), anon(SocketType::Dealer)).unwrap();
     let generated = router.routing_id(p(2)).unwrap().clone();
@@ -1119,7 +1119,7 @@ fn router_labels_messages_of_a_departed_peer_with_its_id() {
 /// left, its id is unknown; a new peer may take the same id.
 #[test]
 fn router_forgets_id_of_detached_peer() {
-    let mut router = Socket::with_options(SocketType::Router, opts(|o| o.router_mandatory = true));
+    let mut router = Pattern::with_options(SocketType::Router, opts(|o| o.router_mandatory = true));
     router.attach(p(1), named(SocketType::Dealer, "B")).unwrap();
     router.send(m(&["B", "ABC"])).unwrap();
     assert_eq!(router.detach(p(1)), vec![m(&["ABC"])]);
@@ -1194,7 +1194,7 @@ fn pub_drops_for_full_subscriber_only() {
     assert_eq!(drain_msgs(&mut publ, 1), vec![m(&["1"]), m(&["2"])]);
     assert_eq!(drain_msgs(&mut publ, 2), vec![m(&["3"])]);
 
-    let mut lonely = Socket::new(SocketType::Pub);
+    let mut lonely = Pattern::new(SocketType::Pub);
     assert!(lonely.can_send());
     assert_eq!(lonely.send(m(&["nobody"])), Ok(()));
 }
@@ -1329,9 +1329,9 @@ fn sub_to_pub_double_subscribe_then_full_unsubscribe_stops_delivery() {
     assert_eq!(upstream, vec![sub("A"), sub("A"), cancel("A")]);
     for item in upstream {
         match item {
-            Outbound::Subscribe(t) => publ.handle_subscribe(p(1), t),
-            Outbound::Cancel(t) => publ.handle_cancel(p(1), t),
-            Outbound::Message(_) => unreachable!(),
+            PipeItem::Subscribe(t) => publ.handle_subscribe(p(1), t),
+            PipeItem::Cancel(t) => publ.handle_cancel(p(1), t),
+            PipeItem::Message(_) => unreachable!(),
         }
     }
     publ.send(m(&["A"])).unwrap();
@@ -1403,7 +1403,7 @@ fn sub_counts_subscriptions_and_cancels_upstream_on_last() {
 /// order ("" before "AB" before "B"), after a reconnect too.
 #[test]
 fn sub_resends_subscriptions_to_new_pipe_in_byte_order() {
-    let mut s = Socket::new(SocketType::Sub);
+    let mut s = Pattern::new(SocketType::Sub);
     s.subscribe(b"B");
     s.subscribe(b"AB");
     s.subscribe(b"AB");
@@ -1483,7 +1483,7 @@ fn invert_matching() {
     publ.handle_subscribe(p(2), topic("p2"));
 
     // Pumps PUB's output into the two SUBs.
-    fn pump(publ: &mut Socket, s1: &mut Socket, s2: &mut Socket) {
+    fn pump(publ: &mut Pattern, s1: &mut Pattern, s2: &mut Pattern) {
         for (pipe, s) in [(1u64, s1), (2u64, s2)] {
             for msg in drain_msgs(publ, pipe) {
                 s.handle_message(p(1), msg).unwrap();
@@ -1533,7 +1533,7 @@ fn invert_matching() {
 /// accepted once it has gone.
 #[test]
 fn pair_refuses_second_peer() {
-    let mut pair = Socket::new(SocketType::Pair);
+    let mut pair = Pattern::new(SocketType::Pair);
     pair.attach(p(1), anon(SocketType::Pair)).unwrap();
     assert_eq!(
         pair.attach(p(2), anon(SocketType::Pair)),
@@ -1602,7 +1602,7 @@ fn conflate_is_ignored_by_types_that_do_not_support_it() {
         o.conflate = true;
         o.sndhwm = 2;
     });
-    let mut router = Socket::with_options(SocketType::Router, o.clone());
+    let mut router = Pattern::with_options(SocketType::Router, o.clone());
     router.attach(p(1), named(SocketType::Dealer, "X")).unwrap();
     router.handle_message(p(1), m(&["1"])).unwrap();
     router.handle_message(p(1), m(&["2"])).unwrap();
@@ -1622,7 +1622,7 @@ fn conflate_is_ignored_by_types_that_do_not_support_it() {
         "ROUTER ignored SNDHWM"
     );
 
-    let mut rep = Socket::with_options(SocketType::Rep, o);
+    let mut rep = Pattern::with_options(SocketType::Rep, o);
     rep.attach(p(1), anon(SocketType::Req)).unwrap();
     rep.handle_message(p(1), m(&["", "q1"])).unwrap();
     rep.handle_message(p(1), m(&["", "q2"])).unwrap();
@@ -1653,7 +1653,7 @@ fn incompatible_peer_type_is_refused() {
     ];
     for &(t, peers) in ok {
         for &peer in &all {
-            let mut s = Socket::new(t);
+            let mut s = Pattern::new(t);
             let r = s.attach(p(1), anon(peer));
             if peers.contains(&peer) {
                 assert_eq!(r, Ok(()), "{t:?} with {peer:?}");
@@ -1666,7 +1666,7 @@ fn incompatible_peer_type_is_refused() {
                 assert_eq!(s.pipe_count(), 0);
             }
         }
-        let mut s = Socket::new(t);
+        let mut s = Pattern::new(t);
         assert_eq!(s.attach(p(1), PeerMeta::default()), Ok(()));
     }
 }

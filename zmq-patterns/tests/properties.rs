@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use bytes::Bytes;
 use proptest::prelude::*;
 use zmq_patterns::{
-    AttachError, Options, Outbound, PeerMeta, PipeAction, PipeId, RecvError, SendError, Socket,
+    AttachError, Options, Pattern, PeerMeta, PipeAction, PipeId, PipeItem, RecvError, SendError,
 };
 use zmtp_core::{Msg, SocketType};
 
@@ -100,7 +100,7 @@ fn anon(t: SocketType) -> PeerMeta {
     PeerMeta::new(Some(t), Bytes::new())
 }
 
-fn drain_dirty(s: &mut Socket) -> Vec<PipeId> {
+fn drain_dirty(s: &mut Pattern) -> Vec<PipeId> {
     let mut v: Vec<PipeId> = std::iter::from_fn(|| s.poll_dirty()).collect();
     v.sort();
     v.dedup();
@@ -232,7 +232,7 @@ fn run_lb(
         o.sndhwm = sndhwm;
         o.rcvhwm = rcvhwm;
     });
-    let mut sock = Socket::with_options(t, o);
+    let mut sock = Pattern::with_options(t, o);
     let mut slots = Slots::new();
     let mut pipes: HashMap<PipeId, PipeModel> = HashMap::new();
     let mut tags = Tags::default();
@@ -364,20 +364,20 @@ fn run_lb(
                         .unwrap()
                         .out
                         .pop_front()
-                        .map(Outbound::Message);
+                        .map(PipeItem::Message);
                     prop_assert_eq!(sock.poll_outbound(id), expected);
                 }
             }
             LbOp::Drain(s) => {
                 if let Some(id) = slots.cur[s] {
-                    let got: Vec<Outbound> =
+                    let got: Vec<PipeItem> =
                         std::iter::from_fn(|| sock.poll_outbound(id)).collect();
-                    let expected: Vec<Outbound> = pipes
+                    let expected: Vec<PipeItem> = pipes
                         .get_mut(&id)
                         .unwrap()
                         .out
                         .drain(..)
-                        .map(Outbound::Message)
+                        .map(PipeItem::Message)
                         .collect();
                     prop_assert!(sndhwm == 0 || got.len() <= sndhwm);
                     prop_assert_eq!(got, expected);
@@ -474,7 +474,7 @@ fn run_router(
         o.router_mandatory = mandatory;
         o.router_handover = handover;
     });
-    let mut sock = Socket::with_options(SocketType::Router, o);
+    let mut sock = Pattern::with_options(SocketType::Router, o);
     let mut slots = Slots::new();
     let mut pipes: HashMap<PipeId, RouterPipe> = HashMap::new();
     let mut owner: HashMap<Bytes, PipeId> = HashMap::new();
@@ -628,7 +628,7 @@ fn run_router(
                         .unwrap()
                         .out
                         .pop_front()
-                        .map(Outbound::Message);
+                        .map(PipeItem::Message);
                     prop_assert_eq!(sock.poll_outbound(id), expected);
                 }
             }
@@ -737,7 +737,7 @@ fn run_pub(cfg: PubCfg, ops: Vec<PubOp>) -> Result<(), TestCaseError> {
     } else {
         SocketType::Pub
     };
-    let mut sock = Socket::with_options(t, o);
+    let mut sock = Pattern::with_options(t, o);
     let mut slots = Slots::new();
     let mut pipes: HashMap<PipeId, PubPipe> = HashMap::new();
     let mut holders: HashMap<Bytes, usize> = HashMap::new();
@@ -839,7 +839,7 @@ fn run_pub(cfg: PubCfg, ops: Vec<PubOp>) -> Result<(), TestCaseError> {
                     let expected = pipes.get_mut(&id).unwrap().out.pop_front();
                     let got = sock.poll_outbound(id);
                     match (&got, &expected) {
-                        (Some(Outbound::Message(g)), Some(e)) => {
+                        (Some(PipeItem::Message(g)), Some(e)) => {
                             prop_assert_eq!(g, e);
                             prop_assert!(same_bytes(g, e), "frames were copied");
                         }
@@ -850,14 +850,14 @@ fn run_pub(cfg: PubCfg, ops: Vec<PubOp>) -> Result<(), TestCaseError> {
             }
             PubOp::Drain(s) => {
                 if let Some(id) = slots.cur[s] {
-                    let got: Vec<Outbound> =
+                    let got: Vec<PipeItem> =
                         std::iter::from_fn(|| sock.poll_outbound(id)).collect();
-                    let expected: Vec<Outbound> = pipes
+                    let expected: Vec<PipeItem> = pipes
                         .get_mut(&id)
                         .unwrap()
                         .out
                         .drain(..)
-                        .map(Outbound::Message)
+                        .map(PipeItem::Message)
                         .collect();
                     prop_assert_eq!(got, expected);
                 }
@@ -909,7 +909,7 @@ fn sub_op() -> impl Strategy<Value = SubOp> {
 #[derive(Default)]
 struct SubPipe {
     attached: bool,
-    up: VecDeque<Outbound>,
+    up: VecDeque<PipeItem>,
     /// Offered messages; the flag marks those a receive may have discarded
     /// (they did not match at some receive while queued).
     inq: VecDeque<(Msg, bool)>,
@@ -920,7 +920,7 @@ fn run_sub(rcvhwm: usize, invert: bool, ops: Vec<SubOp>) -> Result<(), TestCaseE
         o.rcvhwm = rcvhwm;
         o.invert_matching = invert;
     });
-    let mut sock = Socket::with_options(SocketType::Sub, o);
+    let mut sock = Pattern::with_options(SocketType::Sub, o);
     let mut slots = Slots::new();
     let mut pipes: HashMap<PipeId, SubPipe> = HashMap::new();
     let mut subs: BTreeMap<Bytes, u32> = BTreeMap::new();
@@ -937,7 +937,7 @@ fn run_sub(rcvhwm: usize, invert: bool, ops: Vec<SubOp>) -> Result<(), TestCaseE
                     let id = slots.fresh();
                     prop_assert_eq!(sock.attach(id, anon(SocketType::Pub)), Ok(()));
                     slots.cur[s] = Some(id);
-                    let up = subs.keys().cloned().map(Outbound::Subscribe).collect();
+                    let up = subs.keys().cloned().map(PipeItem::Subscribe).collect();
                     pipes.insert(
                         id,
                         SubPipe {
@@ -965,7 +965,7 @@ fn run_sub(rcvhwm: usize, invert: bool, ops: Vec<SubOp>) -> Result<(), TestCaseE
                 sock.subscribe(&topic);
                 *subs.entry(topic.clone()).or_insert(0) += 1;
                 for pm in pipes.values_mut().filter(|p| p.attached) {
-                    pm.up.push_back(Outbound::Subscribe(topic.clone()));
+                    pm.up.push_back(PipeItem::Subscribe(topic.clone()));
                 }
             }
             SubOp::Unsubscribe(ti) => {
@@ -976,7 +976,7 @@ fn run_sub(rcvhwm: usize, invert: bool, ops: Vec<SubOp>) -> Result<(), TestCaseE
                     if *n == 0 {
                         subs.remove(&topic);
                         for pm in pipes.values_mut().filter(|p| p.attached) {
-                            pm.up.push_back(Outbound::Cancel(topic.clone()));
+                            pm.up.push_back(PipeItem::Cancel(topic.clone()));
                         }
                     }
                 }
@@ -1048,9 +1048,9 @@ fn run_sub(rcvhwm: usize, invert: bool, ops: Vec<SubOp>) -> Result<(), TestCaseE
             }
             SubOp::Upstream(s) => {
                 if let Some(id) = slots.cur[s] {
-                    let got: Vec<Outbound> =
+                    let got: Vec<PipeItem> =
                         std::iter::from_fn(|| sock.poll_outbound(id)).collect();
-                    let expected: Vec<Outbound> =
+                    let expected: Vec<PipeItem> =
                         pipes.get_mut(&id).unwrap().up.drain(..).collect();
                     prop_assert_eq!(got, expected);
                 }
@@ -1158,7 +1158,7 @@ fn run_req(
         o.req_correlate = correlate;
         o.sndhwm = sndhwm;
     });
-    let mut sock = Socket::with_options(SocketType::Req, o);
+    let mut sock = Pattern::with_options(SocketType::Req, o);
     let mut slots = Slots::new();
     let mut pipes: HashMap<PipeId, ReqPipe> = HashMap::new();
     let mut tags = Tags::default();
@@ -1230,7 +1230,7 @@ fn run_req(
                 // The peer takes everything queued towards it.
                 let pm = pipes.get_mut(&id).unwrap();
                 while let Some(item) = sock.poll_outbound(id) {
-                    let Outbound::Message(msg) = item else {
+                    let PipeItem::Message(msg) = item else {
                         return Err(TestCaseError::fail(format!("REQ wrote {item:?}")));
                     };
                     let queued = pm.out.pop_front();
@@ -1369,7 +1369,7 @@ fn run_rep(sndhwm: usize, rcvhwm: usize, ops: Vec<RepOp>) -> Result<(), TestCase
         o.sndhwm = sndhwm;
         o.rcvhwm = rcvhwm;
     });
-    let mut sock = Socket::with_options(SocketType::Rep, o);
+    let mut sock = Pattern::with_options(SocketType::Rep, o);
     let mut slots = Slots::new();
     let mut pipes: HashMap<PipeId, RepPipe> = HashMap::new();
     let mut tags = Tags::default();
@@ -1515,14 +1515,14 @@ fn run_rep(sndhwm: usize, rcvhwm: usize, ops: Vec<RepOp>) -> Result<(), TestCase
             }
             RepOp::Take(s) => {
                 if let Some(id) = slots.cur[s] {
-                    let got: Vec<Outbound> =
+                    let got: Vec<PipeItem> =
                         std::iter::from_fn(|| sock.poll_outbound(id)).collect();
-                    let expected: Vec<Outbound> = pipes
+                    let expected: Vec<PipeItem> = pipes
                         .get_mut(&id)
                         .unwrap()
                         .out
                         .drain(..)
-                        .map(Outbound::Message)
+                        .map(PipeItem::Message)
                         .collect();
                     prop_assert_eq!(got, expected);
                 }

@@ -2,11 +2,11 @@
 //! test_xpub_welcome_msg, sans I/O).
 
 use bytes::Bytes;
-use zmq_patterns::{Options, Outbound, PeerMeta, PipeId, Socket};
+use zmq_patterns::{Options, Pattern, PeerMeta, PipeId, PipeItem};
 use zmtp_core::{Msg, SocketType};
 
-fn xpub(opts: Options) -> Socket {
-    let mut s = Socket::with_options(SocketType::XPub, opts);
+fn xpub(opts: Options) -> Pattern {
+    let mut s = Pattern::with_options(SocketType::XPub, opts);
     for i in 1..=2 {
         s.attach(PipeId(i), PeerMeta::new(Some(SocketType::Sub), ""))
             .unwrap();
@@ -14,7 +14,7 @@ fn xpub(opts: Options) -> Socket {
     s
 }
 
-fn outbound(s: &mut Socket, pipe: u64) -> Vec<Outbound> {
+fn outbound(s: &mut Pattern, pipe: u64) -> Vec<PipeItem> {
     std::iter::from_fn(|| s.poll_outbound(PipeId(pipe))).collect()
 }
 
@@ -37,7 +37,7 @@ fn xpub_manual_applies_only_what_the_application_chooses() {
     assert!(outbound(&mut s, 1).is_empty());
     assert_eq!(
         outbound(&mut s, 2),
-        vec![Outbound::Message(Msg::from("B1"))]
+        vec![PipeItem::Message(Msg::from("B1"))]
     );
     // Cancels are passed on too; unsubscribing is the application's call.
     s.handle_cancel(PipeId(2), Bytes::from_static(b"A"));
@@ -55,7 +55,7 @@ fn xpub_welcome_message_goes_to_every_new_subscriber() {
     for pipe in 1..=2 {
         assert_eq!(
             outbound(&mut s, pipe),
-            vec![Outbound::Message(Msg::from("W"))]
+            vec![PipeItem::Message(Msg::from("W"))]
         );
     }
     // The welcome is not a publication: later messages still need a subscription.

@@ -18,7 +18,7 @@ use smallvec::SmallVec;
 use zmq_patterns::engine::{
     Action, ConnId, ConnectorId, Endpoint, Engine, EngineConfig, ListenerId,
 };
-use zmq_patterns::{IdMap, Outbound, PeerMeta};
+use zmq_patterns::{IdMap, PeerMeta, PipeItem};
 use zmtp_core::{AuthRequest, SocketType};
 
 use crate::error::Error;
@@ -126,7 +126,7 @@ pub(crate) struct Link {
     pub(crate) peer: Core,
     pub(crate) peer_conn: ConnId,
     /// An item that arrived while this side was full.
-    pub(crate) pending: Option<Outbound>,
+    pub(crate) pending: Option<PipeItem>,
 }
 
 pub(crate) struct State {

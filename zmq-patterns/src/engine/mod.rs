@@ -41,7 +41,7 @@ pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError};
 use crate::idmap::IdMap;
 use crate::options::Options;
-use crate::socket::{Outbound, PeerMeta, PipeAction, PipeId, Socket};
+use crate::pattern::{Pattern, PeerMeta, PipeAction, PipeId, PipeItem};
 
 /// Bytes a connection may hold beyond its pipe before the engine stops moving
 /// messages into it; with the pipe's SNDHWM and the kernel buffer this bounds
@@ -174,7 +174,7 @@ struct InprocLink {
 
 /// A socket with its connections, sans I/O. See the module docs.
 pub struct Engine {
-    socket: Socket,
+    pattern: Pattern,
     cfg: Arc<Config>,
     reconnect_ivl: Option<Duration>,
     reconnect_ivl_max: Option<Duration>,
@@ -211,7 +211,7 @@ impl Engine {
         let mut seed = [0u8; 8];
         config.connection.random().fill(&mut seed);
         Self {
-            socket: Socket::with_options(config.connection.socket_type(), config.options),
+            pattern: Pattern::with_options(config.connection.socket_type(), config.options),
             cfg: Arc::new(config.connection),
             reconnect_ivl: config.reconnect_ivl,
             reconnect_ivl_max: config.reconnect_ivl_max,
@@ -254,8 +254,8 @@ impl Engine {
     }
 
     /// The pattern, for options and inspection.
-    pub fn socket(&self) -> &Socket {
-        &self.socket
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
     }
 
     /// Binds an endpoint (the runtime performs it: see [`Action::Listen`]).
@@ -281,7 +281,7 @@ impl Engine {
         let endpoint = Endpoint::parse_connect(endpoint)?;
         let pipe = PipeId(self.alloc());
         if self.attach_early() {
-            self.socket.attach(pipe, PeerMeta::default())?;
+            self.pattern.attach(pipe, PeerMeta::default())?;
         }
         let id = ConnectorId(self.alloc());
         self.connectors.insert(
@@ -306,10 +306,10 @@ impl Engine {
         };
         if let Some(conn) = c.conn {
             if let Some(pipe) = self.drop_conn(conn, true) {
-                self.socket.detach(pipe);
+                self.pattern.detach(pipe);
             }
         }
-        self.socket.detach(c.pipe);
+        self.pattern.detach(c.pipe);
         self.emit(MonitorEvent::Closed(c.endpoint));
     }
 
@@ -326,7 +326,7 @@ impl Engine {
                 .collect();
             for conn in accepted {
                 if let Some(pipe) = self.drop_conn(conn, true) {
-                    self.socket.detach(pipe);
+                    self.pattern.detach(pipe);
                 }
             }
             self.emit(MonitorEvent::Closed(l.endpoint));
@@ -406,8 +406,8 @@ impl Engine {
         peer: PeerMeta,
     ) -> Result<ConnId, EngineError> {
         let pipe = self.connectors.get(&id).ok_or(EngineError::Closed)?.pipe;
-        if !self.socket.is_attached(pipe) {
-            self.socket.attach(pipe, peer)?;
+        if !self.pattern.is_attached(pipe) {
+            self.pattern.attach(pipe, peer)?;
         }
         Ok(self.add_inproc(pipe, Some(id)))
     }
@@ -422,7 +422,7 @@ impl Engine {
             return Err(EngineError::Closed);
         }
         let pipe = PipeId(self.alloc());
-        self.socket.attach(pipe, peer)?;
+        self.pattern.attach(pipe, peer)?;
         Ok(self.add_inproc(pipe, None))
     }
 
@@ -433,7 +433,7 @@ impl Engine {
         let Some(link) = self.inproc.get_mut(&id) else {
             return false;
         };
-        let ready = self.socket.can_accept(link.pipe);
+        let ready = self.pattern.can_accept(link.pipe);
         if !ready && !link.blocked {
             self.blocked_links.push(id);
         }
@@ -442,10 +442,10 @@ impl Engine {
     }
 
     /// The next item this side sends over an inproc link.
-    pub fn poll_inproc(&mut self, id: ConnId) -> Option<Outbound> {
+    pub fn poll_inproc(&mut self, id: ConnId) -> Option<PipeItem> {
         let link = self.inproc.get_mut(&id)?;
         link.flush_queued = false;
-        let item = self.socket.poll_outbound(link.pipe);
+        let item = self.pattern.poll_outbound(link.pipe);
         if item.is_none() {
             self.check_linger_soon();
         }
@@ -454,24 +454,24 @@ impl Engine {
 
     /// An item arrived over an inproc link (check [`Engine::inproc_ready`] first;
     /// a message that does not fit is handed back).
-    pub fn handle_inproc(&mut self, id: ConnId, item: Outbound) -> Result<(), Outbound> {
+    pub fn handle_inproc(&mut self, id: ConnId, item: PipeItem) -> Result<(), PipeItem> {
         let Some(pipe) = self.inproc.get(&id).map(|l| l.pipe) else {
             return Ok(());
         };
         match item {
-            Outbound::Message(m) => {
-                if let Err(m) = self.socket.handle_message(pipe, m) {
+            PipeItem::Message(m) => {
+                if let Err(m) = self.pattern.handle_message(pipe, m) {
                     if let Some(link) = self.inproc.get_mut(&id) {
                         if !link.blocked {
                             link.blocked = true;
                             self.blocked_links.push(id);
                         }
                     }
-                    return Err(Outbound::Message(m));
+                    return Err(PipeItem::Message(m));
                 }
             }
-            Outbound::Subscribe(t) => self.socket.handle_subscribe(pipe, t),
-            Outbound::Cancel(t) => self.socket.handle_cancel(pipe, t),
+            PipeItem::Subscribe(t) => self.pattern.handle_subscribe(pipe, t),
+            PipeItem::Cancel(t) => self.pattern.handle_cancel(pipe, t),
         }
         self.flush_dirty();
         Ok(())
@@ -481,7 +481,7 @@ impl Engine {
     pub fn handle_inproc_closed(&mut self, id: ConnId) {
         if let Some(link) = self.inproc.remove(&id) {
             self.pipe_link.remove(&link.pipe);
-            self.socket.detach(link.pipe);
+            self.pattern.detach(link.pipe);
             if let Some(c) = link.connector.and_then(|c| self.connectors.get_mut(&c)) {
                 c.conn = None;
             }
@@ -599,26 +599,26 @@ impl Engine {
         self.conns.get(&id).is_some_and(|c| c.stash.is_empty())
     }
 
-    /// Sends a message (see [`Socket::send`]).
+    /// Sends a message (see [`Pattern::send`]).
     pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
         if self.closing.is_some() {
             return Err(SendError::WouldBlock(msg));
         }
-        let r = self.socket.send(msg);
+        let r = self.pattern.send(msg);
         self.flush_dirty();
         r
     }
 
-    /// Receives a message (see [`Socket::recv`]).
+    /// Receives a message (see [`Pattern::recv`]).
     pub fn recv(&mut self) -> Result<Msg, RecvError> {
-        let r = self.socket.recv();
+        let r = self.pattern.recv();
         self.unstash();
         if !self.blocked_links.is_empty() {
             for id in std::mem::take(&mut self.blocked_links) {
                 let Some(l) = self.inproc.get_mut(&id) else {
                     continue;
                 };
-                if self.socket.can_accept(l.pipe) {
+                if self.pattern.can_accept(l.pipe) {
                     l.blocked = false;
                     self.actions.push_back(Action::ResumeRead(id));
                 } else {
@@ -632,34 +632,34 @@ impl Engine {
 
     /// XPUB_MANUAL: subscribe the peer of the last notification read.
     pub fn xpub_manual_subscribe(&mut self, topic: &[u8]) {
-        self.socket.xpub_manual_subscribe(topic);
+        self.pattern.xpub_manual_subscribe(topic);
     }
 
     /// XPUB_MANUAL: unsubscribe the peer of the last notification read.
     pub fn xpub_manual_unsubscribe(&mut self, topic: &[u8]) {
-        self.socket.xpub_manual_unsubscribe(topic);
+        self.pattern.xpub_manual_unsubscribe(topic);
     }
 
     /// SUB: subscribe to a topic prefix.
     pub fn subscribe(&mut self, topic: &[u8]) {
-        self.socket.subscribe(topic);
+        self.pattern.subscribe(topic);
         self.flush_dirty();
     }
 
     /// SUB: cancel one subscription.
     pub fn unsubscribe(&mut self, topic: &[u8]) {
-        self.socket.unsubscribe(topic);
+        self.pattern.unsubscribe(topic);
         self.flush_dirty();
     }
 
     /// Whether `send` may succeed now.
     pub fn can_send(&mut self) -> bool {
-        self.closing.is_none() && self.socket.can_send()
+        self.closing.is_none() && self.pattern.can_send()
     }
 
     /// Whether a message is waiting.
     pub fn can_recv(&mut self) -> bool {
-        self.socket.can_recv()
+        self.pattern.can_recv()
     }
 
     /// Answers an authentication request from [`Engine::poll_auth`].
@@ -785,7 +785,7 @@ impl Engine {
     }
 
     fn attach_early(&self) -> bool {
-        !self.socket.options().immediate && self.socket.socket_type() != SocketType::Router
+        !self.pattern.options().immediate && self.pattern.socket_type() != SocketType::Router
     }
 
     fn open_conn(
@@ -843,15 +843,15 @@ impl Engine {
                     };
                     if !c.stash.is_empty() {
                         c.stash.push_back(msg);
-                    } else if let Err(msg) = self.socket.handle_message(pipe, msg) {
+                    } else if let Err(msg) = self.pattern.handle_message(pipe, msg) {
                         if let Some(c) = self.conns.get_mut(&id) {
                             c.stash.push_back(msg);
                             self.stalled.push(id);
                         }
                     }
                 }
-                Event::Subscribe(topic) => self.socket.handle_subscribe(pipe, topic),
-                Event::Cancel(topic) => self.socket.handle_cancel(pipe, topic),
+                Event::Subscribe(topic) => self.pattern.handle_subscribe(pipe, topic),
+                Event::Cancel(topic) => self.pattern.handle_cancel(pipe, topic),
                 _ => {}
             }
         }
@@ -883,11 +883,11 @@ impl Engine {
             Origin::Connector(cid) => Some(cid),
             Origin::Listener(_) => None,
         };
-        if self.socket.is_attached(pipe) {
+        if self.pattern.is_attached(pipe) {
             // A connect-side pipe that outlived a reconnect: SUB and XSUB send
             // their subscriptions again, as libzmq's pipe "hiccup" makes them.
-            self.socket.hiccup(pipe);
-        } else if let Err(reason) = self.socket.attach(pipe, peer) {
+            self.pattern.hiccup(pipe);
+        } else if let Err(reason) = self.pattern.attach(pipe, peer) {
             // A second PAIR peer or a duplicate routing id: refuse this stream.
             self.emit(MonitorEvent::Refused { endpoint, reason });
             self.drop_conn(id, false);
@@ -926,7 +926,7 @@ impl Engine {
     /// connection's byte limit.
     fn queue_inproc_flush(&mut self, id: ConnId) {
         if let Some(link) = self.inproc.get_mut(&id) {
-            if !link.flush_queued && self.socket.has_outbound(link.pipe) {
+            if !link.flush_queued && self.pattern.has_outbound(link.pipe) {
                 link.flush_queued = true;
                 self.actions.push_back(Action::Flush(id));
             }
@@ -948,13 +948,13 @@ impl Engine {
             return;
         }
         while c.conn.pending_transmit() < CONN_OUT_LIMIT {
-            let Some(item) = self.socket.poll_outbound(pipe) else {
+            let Some(item) = self.pattern.poll_outbound(pipe) else {
                 break;
             };
             let r = match item {
-                Outbound::Message(m) => c.conn.send(m).is_ok(),
-                Outbound::Subscribe(t) => c.conn.send_subscribe(&t).is_ok(),
-                Outbound::Cancel(t) => c.conn.send_cancel(&t).is_ok(),
+                PipeItem::Message(m) => c.conn.send(m).is_ok(),
+                PipeItem::Subscribe(t) => c.conn.send_subscribe(&t).is_ok(),
+                PipeItem::Cancel(t) => c.conn.send_cancel(&t).is_ok(),
             };
             if !r {
                 break;
@@ -964,15 +964,15 @@ impl Engine {
     }
 
     fn flush_dirty(&mut self) {
-        while let Some(pipe) = self.socket.poll_dirty() {
+        while let Some(pipe) = self.pattern.poll_dirty() {
             self.fill_conn(pipe);
         }
         self.process_pipe_actions();
     }
 
     fn process_pipe_actions(&mut self) {
-        while let Some(PipeAction::Terminate(pipe)) = self.socket.poll_action() {
-            self.socket.detach(pipe);
+        while let Some(PipeAction::Terminate(pipe)) = self.pattern.poll_action() {
+            self.pattern.detach(pipe);
             let conn = self
                 .pipe_conn
                 .get(&pipe)
@@ -995,7 +995,7 @@ impl Engine {
                 continue;
             };
             while let Some(msg) = c.stash.pop_front() {
-                if let Err(msg) = self.socket.handle_message(c.pipe, msg) {
+                if let Err(msg) = self.pattern.handle_message(c.pipe, msg) {
                     c.stash.push_front(msg);
                     break;
                 }
@@ -1066,14 +1066,14 @@ impl Engine {
         // they were received.
         if let Some(c) = self.conns.get_mut(&id) {
             for msg in std::mem::take(&mut c.stash) {
-                self.socket.push_received(pipe, msg);
+                self.pattern.push_received(pipe, msg);
             }
         }
         // Let the runtime write a final ERROR before closing.
         self.drop_conn(id, true);
         let keep_pipe = connector.is_some() && self.attach_early() && !error.is_permanent();
         if !keep_pipe {
-            self.socket.detach(pipe);
+            self.pattern.detach(pipe);
         }
         match connector {
             Some(cid) if !error.is_permanent() => self.schedule_reconnect(cid, now),
@@ -1112,7 +1112,7 @@ impl Engine {
             }
             None => {
                 if let Some(c) = self.connectors.remove(&id) {
-                    self.socket.detach(c.pipe);
+                    self.pattern.detach(c.pipe);
                     self.emit(MonitorEvent::Closed(c.endpoint));
                 }
                 self.check_linger(now);
@@ -1147,7 +1147,7 @@ impl Engine {
             .map(|c| c.pipe)
             .chain(self.conns.values().map(|c| c.pipe))
             .chain(self.inproc.values().map(|l| l.pipe))
-            .all(|p| !self.socket.has_outbound(p));
+            .all(|p| !self.pattern.has_outbound(p));
         pipes_empty && self.conns.values().all(|c| c.conn.pending_transmit() == 0)
     }
 
@@ -1166,7 +1166,7 @@ impl Engine {
             .collect();
         for id in conns {
             if let Some(pipe) = self.drop_conn(id, keep_tail) {
-                self.socket.detach(pipe);
+                self.pattern.detach(pipe);
             }
         }
         if !keep_tail {
@@ -1197,7 +1197,7 @@ fn sanitize(reply: AuthReply) -> AuthReply {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("socket_type", &self.socket.socket_type())
+            .field("socket_type", &self.pattern.socket_type())
             .field("conns", &self.conns.len())
             .field("closing", &self.closing)
             .finish_non_exhaustive()

@@ -1,4 +1,4 @@
-//! Socket monitor events, after `zmq_socket_monitor`.
+//! Pattern monitor events, after `zmq_socket_monitor`.
 
 use zmtp_core::ConnectionError;
 

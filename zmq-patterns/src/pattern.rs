@@ -36,9 +36,10 @@ impl PeerMeta {
     }
 }
 
-/// Something the caller must write to a pipe's peer.
+/// One item travelling through a pipe: what a pattern hands the caller to write
+/// to a peer, and what a peer delivers to a pattern (over inproc both ways).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outbound {
+pub enum PipeItem {
     /// A whole message.
     Message(Msg),
     /// A subscription to send upstream (SUBSCRIBE, or `0x01 topic` to a 3.0 peer).
@@ -57,7 +58,7 @@ pub enum PipeAction {
 #[derive(Debug)]
 pub(crate) struct Pipe {
     pub(crate) peer: PeerMeta,
-    pub(crate) out: VecDeque<Outbound>,
+    pub(crate) out: VecDeque<PipeItem>,
     /// Messages (not subscriptions) in `out`, counted against SNDHWM.
     pub(crate) out_msgs: usize,
     pub(crate) inq: VecDeque<Msg>,
@@ -107,16 +108,16 @@ pub(crate) enum Kind {
 /// A ZeroMQ socket's behaviour over pipes, with no I/O.
 ///
 /// The owner attaches a pipe per peer, offers what arrives with
-/// [`Socket::handle_message`] / [`Socket::handle_subscribe`], and writes what
-/// [`Socket::poll_outbound`] yields. The application calls [`Socket::send`] and
-/// [`Socket::recv`]. Messages are whole (`Msg`), so a multipart message is always
+/// [`Pattern::handle_message`] / [`Pattern::handle_subscribe`], and writes what
+/// [`Pattern::poll_outbound`] yields. The application calls [`Pattern::send`] and
+/// [`Pattern::recv`]. Messages are whole (`Msg`), so a multipart message is always
 /// delivered or dropped as a unit, and never interleaved between pipes.
 ///
-/// Readiness: after any call, [`Socket::poll_dirty`] names pipes with something new
-/// to write, [`Socket::can_send`] / [`Socket::can_recv`] tell the application's
-/// waiters whether to retry, and [`Socket::poll_action`] lists pipes to close.
+/// Readiness: after any call, [`Pattern::poll_dirty`] names pipes with something new
+/// to write, [`Pattern::can_send`] / [`Pattern::can_recv`] tell the application's
+/// waiters whether to retry, and [`Pattern::poll_action`] lists pipes to close.
 #[derive(Debug)]
-pub struct Socket {
+pub struct Pattern {
     pub(crate) socket_type: SocketType,
     pub(crate) opts: Options,
     pub(crate) pipes: IdMap<PipeId, Pipe>,
@@ -133,7 +134,7 @@ pub struct Socket {
     pub(crate) scratch: Vec<PipeId>,
 }
 
-impl Socket {
+impl Pattern {
     /// A socket of this type with default options.
     pub fn new(socket_type: SocketType) -> Self {
         Self::with_options(socket_type, Options::default())
@@ -259,7 +260,7 @@ impl Socket {
         }
         out.into_iter()
             .filter_map(|o| match o {
-                Outbound::Message(m) => Some(m),
+                PipeItem::Message(m) => Some(m),
                 _ => None,
             })
             .collect()
@@ -330,7 +331,7 @@ impl Socket {
             return;
         }
         if let Some(p) = self.pipes.get_mut(&id) {
-            p.out.retain(|o| matches!(o, Outbound::Message(_)));
+            p.out.retain(|o| matches!(o, PipeItem::Message(_)));
         }
         self.on_attach_subscriptions(id);
     }
@@ -376,10 +377,10 @@ impl Socket {
     }
 
     /// The next thing to write to `pipe`'s peer.
-    pub fn poll_outbound(&mut self, id: PipeId) -> Option<Outbound> {
+    pub fn poll_outbound(&mut self, id: PipeId) -> Option<PipeItem> {
         let pipe = self.pipes.get_mut(&id)?;
         let item = pipe.out.pop_front()?;
-        if matches!(item, Outbound::Message(_)) {
+        if matches!(item, PipeItem::Message(_)) {
             pipe.out_msgs -= 1;
             self.refill_lb(id);
         }
@@ -525,21 +526,21 @@ impl Socket {
         if let Some(p) = self.pipes.get_mut(&id) {
             p.in_lb = false;
         }
-        self.push_out(id, Outbound::Message(msg));
+        self.push_out(id, PipeItem::Message(msg));
         self.refill_lb(id);
         Ok(id)
     }
 
     /// Queues an item on a pipe and marks it dirty. Conflate keeps only the newest
     /// message.
-    pub(crate) fn push_out(&mut self, id: PipeId, item: Outbound) {
+    pub(crate) fn push_out(&mut self, id: PipeId, item: PipeItem) {
         let conflate = self.conflate();
         let Some(p) = self.pipes.get_mut(&id) else {
             return;
         };
-        if matches!(item, Outbound::Message(_)) {
+        if matches!(item, PipeItem::Message(_)) {
             if conflate && p.out_msgs > 0 {
-                p.out.retain(|o| !matches!(o, Outbound::Message(_)));
+                p.out.retain(|o| !matches!(o, PipeItem::Message(_)));
                 p.out_msgs = 0;
             }
             p.out_msgs += 1;
@@ -614,7 +615,7 @@ pub(crate) fn subs_match(subs: &Subscriptions, msg: &Msg, invert: bool) -> bool 
     subs.matches(topic) != invert
 }
 
-impl Socket {
+impl Pattern {
     /// Per-type handling of an arriving message: `None` drops it.
     fn filter_incoming(&self, id: PipeId, msg: Msg) -> Option<Msg> {
         match self.socket_type {
