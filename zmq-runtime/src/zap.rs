@@ -4,7 +4,7 @@
 use std::sync::{Arc, Weak};
 
 use zmq_patterns::engine::{Authenticator, ConnId, EngineConfig, ZapClient, ZAP_ENDPOINT};
-use zmtp_core::{AuthReply, AuthRequest, Config, Credentials, SocketType};
+use zmtp_core::{AuthReply, AuthRequest, Config, SocketType};
 
 use crate::core::{Core, Shared, Work};
 use crate::inproc;
@@ -31,13 +31,7 @@ impl Authenticator for RuntimeAuth {
             return None;
         }
         // libzmq without a handler: NULL and CURVE pass, PLAIN needs one.
-        Some(match req.credentials {
-            Credentials::Plain { .. } => AuthReply::Deny {
-                status: 400,
-                text: "PLAIN needs a ZAP handler or an authenticator".into(),
-            },
-            _ => AuthReply::allow(),
-        })
+        Some(zmq_patterns::engine::libzmq_default(req))
     }
 }
 

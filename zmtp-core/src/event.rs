@@ -88,9 +88,11 @@ pub enum AuthReply {
         metadata: Metadata,
     },
     /// Refuse the client. 300 closes silently (temporary failure); 400 and 500
-    /// send an ERROR with that code as the reason first, as libzmq does.
+    /// send an ERROR with that code as the reason first, as libzmq does (see
+    /// [`AuthReply::deny_sends_error`]).
     Deny {
-        /// 300, 400 or 500.
+        /// 300, 400 or 500 ([`AuthReply::is_deny_status`]); build it with
+        /// [`AuthReply::deny_with_status`] to have any other value become 400.
         status: u16,
         /// Human-readable reason, kept locally.
         text: String,
@@ -108,10 +110,43 @@ impl AuthReply {
 
     /// Deny with status 400 (authentication failed).
     pub fn deny(text: impl Into<String>) -> Self {
+        Self::deny_with_status(400, text)
+    }
+
+    /// Deny with `status`; a status a connection cannot send becomes 400, so an
+    /// authenticator's odd answer still refuses the peer instead of stalling its
+    /// handshake.
+    pub fn deny_with_status(status: u16, text: impl Into<String>) -> Self {
         Self::Deny {
-            status: 400,
+            status: if Self::is_deny_status(status) {
+                status
+            } else {
+                400
+            },
             text: text.into(),
         }
+    }
+
+    /// This reply with any unsendable denial status made 400 (see
+    /// [`AuthReply::deny_with_status`]); an `Allow` is unchanged.
+    pub fn normalized(self) -> Self {
+        match self {
+            Self::Deny { status, text } => Self::deny_with_status(status, text),
+            allow => allow,
+        }
+    }
+
+    /// Whether a ZMTP connection can send `status` in a denial: 300, 400 or 500,
+    /// the failure codes of ZAP (RFC 27).
+    pub fn is_deny_status(status: u16) -> bool {
+        matches!(status, 300 | 400 | 500)
+    }
+
+    /// Whether a denial with `status` sends the peer an ERROR before closing
+    /// (400 and 500) rather than closing silently (300, a temporary failure the
+    /// client should retry), as libzmq does.
+    pub fn deny_sends_error(status: u16) -> bool {
+        status != 300
     }
 }
 

@@ -14,6 +14,19 @@ pub trait Authenticator: Send {
     fn authenticate(&mut self, request: &AuthRequest) -> Option<AuthReply>;
 }
 
+/// libzmq's decision when a socket has neither an authenticator nor a ZAP
+/// handler: NULL and CURVE clients pass (CURVE still encrypts, "Stonehouse"),
+/// PLAIN clients are refused with 400, since a password nobody checks would
+/// only pretend to protect.
+pub fn libzmq_default(req: &AuthRequest) -> AuthReply {
+    match req.credentials {
+        Credentials::Plain { .. } => {
+            AuthReply::deny("PLAIN needs a ZAP handler or an authenticator")
+        }
+        _ => AuthReply::allow(),
+    }
+}
+
 /// A ready-made authenticator: PLAIN users with passwords, CURVE public keys, and
 /// peer addresses, each list optional.
 ///

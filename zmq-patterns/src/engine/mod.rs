@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 use zmtp_core::{
-    ApiMisuse, AuthId, AuthReply, AuthRequest, Config, Connection, ConnectionError, Credentials,
-    Event, Msg, SocketType,
+    ApiMisuse, AuthId, AuthReply, AuthRequest, Config, Connection, ConnectionError, Event, Msg,
+    SocketType,
 };
 
-pub use self::auth::{AllowList, Authenticator};
+pub use self::auth::{libzmq_default, AllowList, Authenticator};
 pub use self::backoff::Backoff;
 pub use self::endpoint::{Endpoint, EndpointError, Host, IpcAddr};
 pub use self::monitor::MonitorEvent;
@@ -111,7 +111,8 @@ pub struct EngineConfig {
     pub connection: Config,
     /// Pattern options (HWMs, ROUTER and XPUB flags...).
     pub options: Options,
-    /// RECONNECT_IVL; `None` disables reconnecting. Default 100 ms.
+    /// RECONNECT_IVL; `None` disables reconnecting. Default
+    /// [`EngineConfig::DEFAULT_RECONNECT_IVL`].
     pub reconnect_ivl: Option<Duration>,
     /// RECONNECT_IVL_MAX; `None` means no back-off. Default none.
     pub reconnect_ivl_max: Option<Duration>,
@@ -121,12 +122,16 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// libzmq's RECONNECT_IVL default, 100 ms: what [`EngineConfig::new`] sets,
+    /// named so that a runtime's own builder starts from the same value.
+    pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
+
     /// libzmq's defaults around a connection configuration.
     pub fn new(connection: Config) -> Self {
         Self {
             connection,
             options: Options::default(),
-            reconnect_ivl: Some(Duration::from_millis(100)),
+            reconnect_ivl: Some(Self::DEFAULT_RECONNECT_IVL),
             reconnect_ivl_max: None,
             linger: None,
         }
@@ -905,14 +910,11 @@ impl Engine {
     fn on_auth(&mut self, id: ConnId, req: AuthRequest) {
         let decision = match self.authenticator.as_mut() {
             Some(a) => a.authenticate(&req),
-            None => Some(match req.credentials {
-                Credentials::Plain { .. } => AuthReply::deny("no authenticator for PLAIN"),
-                _ => AuthReply::allow(),
-            }),
+            None => Some(libzmq_default(&req)),
         };
         match decision {
             Some(reply) => {
-                let reply = sanitize(reply);
+                let reply = reply.normalized();
                 if let Some(c) = self.conns.get_mut(&id) {
                     // The id was just issued and the status sanitized: no misuse.
                     let _ = c.conn.auth_reply(req.id, reply);
@@ -1180,17 +1182,6 @@ impl Engine {
         for id in connectors {
             self.disconnect(id);
         }
-    }
-}
-
-/// Statuses a ZMTP connection cannot send become 400, so a custom authenticator's
-/// odd answer still refuses the peer instead of stalling its handshake.
-fn sanitize(reply: AuthReply) -> AuthReply {
-    match reply {
-        AuthReply::Deny { status, text } if !matches!(status, 300 | 400 | 500) => {
-            AuthReply::Deny { status: 400, text }
-        }
-        other => other,
     }
 }
 

@@ -98,16 +98,19 @@ fn parse_reply(frames: &[Bytes]) -> AuthReply {
     if frames[1] != VERSION {
         return malformed("version is not 1.0");
     }
+    // Exactly three digits: "0400" or "+40" are not ZAP status codes.
     let status = match &frames[3][..] {
-        b"200" => 200,
-        b"300" => 300,
-        b"400" => 400,
-        b"500" => 500,
+        code @ [_, _, _] if code.iter().all(u8::is_ascii_digit) => {
+            code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'))
+        }
         _ => return malformed("invalid status code"),
     };
+    if status != 200 && !AuthReply::is_deny_status(status) {
+        return malformed("invalid status code");
+    }
     let text = String::from_utf8_lossy(&frames[4]).into_owned();
     if status != 200 {
-        return AuthReply::Deny { status, text };
+        return AuthReply::deny_with_status(status, text);
     }
     match Metadata::parse(&frames[6]) {
         Ok(metadata) => AuthReply::Allow {
