@@ -51,22 +51,22 @@ fuzz_target!(|data: &[u8]| {
     cfg.options.rcvhwm = 4;
     #[allow(clippy::disallowed_methods)]
     let mut now = Instant::now();
-    let mut engine = Engine::new(cfg, now);
+    let mut engine = Engine::new(now, cfg);
     if ours == SocketType::Sub {
         engine.subscribe(b"");
     }
     let listener = engine.bind("tcp://127.0.0.1:5555").unwrap();
     while engine.poll_action().is_some() {}
-    let conn = engine.handle_accepted(listener, now, "127.0.0.1".into());
+    let conn = engine.handle_accepted(now, listener, "127.0.0.1".into());
     let mut rbuf = BytesMut::from(&peer_preamble(peer, minor)[..]);
-    engine.handle_input(conn, now, &mut rbuf);
+    engine.handle_input(now, conn, &mut rbuf);
 
     let mut chunks = rest.chunks(1 + usize::from(sel >> 5) * 17);
     let mut closed = false;
     for (i, chunk) in chunks.by_ref().enumerate() {
         if !closed && engine.wants_read(conn) {
             rbuf.extend_from_slice(chunk);
-            engine.handle_input(conn, now, &mut rbuf);
+            engine.handle_input(now, conn, &mut rbuf);
         }
         // The application side, driven by the input too.
         match chunk.first().map(|b| b % 4) {
@@ -98,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if !closed {
-        engine.handle_eof(conn, now);
+        engine.handle_eof(now, conn);
     }
     while engine.recv().is_ok() {}
     engine.close(now);

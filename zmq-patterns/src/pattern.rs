@@ -408,7 +408,7 @@ impl Pattern {
 
     /// Whether `send` could succeed now for a typical message (a waiter may retry).
     /// Drop-type sockets (PUB, ROUTER without MANDATORY) are always writable.
-    pub fn can_send(&mut self) -> bool {
+    pub fn can_send(&self) -> bool {
         match self.socket_type {
             SocketType::Sub | SocketType::Pull => false,
             SocketType::Pub | SocketType::XPub => !self.opts.xpub_nodrop || self.all_have_room(),
@@ -423,9 +423,9 @@ impl Pattern {
                         ..
                     }
                 );
-                (idle || self.opts.req_relaxed) && self.lb_peek()
+                (idle || self.opts.req_relaxed) && self.lb_has_room()
             }
-            SocketType::Push | SocketType::Dealer | SocketType::Pair => self.lb_peek(),
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => self.lb_has_room(),
         }
     }
 
@@ -494,6 +494,16 @@ impl Pattern {
             }
             self.lb.push_back(id);
         }
+    }
+
+    /// Whether some pipe in the rotation has room: `lb_peek`'s answer
+    /// without its clean-up, so a query need not mutate. Stale entries (pipes
+    /// that filled up or went) are rare, since a pipe rejoins the rotation only
+    /// with room, and `lb_send` still drops them.
+    fn lb_has_room(&self) -> bool {
+        self.lb
+            .iter()
+            .any(|id| self.pipes.get(id).is_some_and(|p| self.has_room(p)))
     }
 
     /// Whether some pipe in the rotation has room (cleans stale entries).

@@ -66,7 +66,7 @@ impl Net {
     }
 
     fn add(&mut self, cfg: EngineConfig) -> usize {
-        let mut engine = Engine::new(cfg, self.now);
+        let mut engine = Engine::new(self.now, cfg);
         engine.set_monitor(true);
         self.nodes.push(engine);
         self.monitor.push(Vec::new());
@@ -143,16 +143,16 @@ impl Net {
                 match target {
                     Some((m, lid)) => {
                         let a = self.nodes[n]
-                            .handle_connected(id, now, "127.0.0.1".into())
+                            .handle_connected(now, id, "127.0.0.1".into())
                             .unwrap();
-                        let b = self.nodes[m].handle_accepted(lid, now, "127.0.0.1".into());
+                        let b = self.nodes[m].handle_accepted(now, lid, "127.0.0.1".into());
                         self.links.push(Link {
                             ends: [(n, a), (m, b)],
                             wires: [Wire::default(), Wire::default()],
                             stalled: false,
                         });
                     }
-                    None => self.nodes[n].handle_connect_failed(id, now),
+                    None => self.nodes[n].handle_connect_failed(now, id),
                 }
             }
             Action::Close(conn) => {
@@ -218,7 +218,7 @@ impl Net {
                 let bytes = wire.in_flight.split();
                 wire.rbuf.extend_from_slice(&bytes);
                 let mut rbuf = std::mem::take(&mut wire.rbuf);
-                self.nodes[to_node].handle_input(to_conn, now, &mut rbuf);
+                self.nodes[to_node].handle_input(now, to_conn, &mut rbuf);
                 self.links[l].wires[i].rbuf = rbuf;
                 progress = true;
             }
@@ -229,7 +229,7 @@ impl Net {
                 && !wire.eof_delivered
             {
                 wire.eof_delivered = true;
-                self.nodes[to_node].handle_eof(to_conn, now);
+                self.nodes[to_node].handle_eof(now, to_conn);
                 progress = true;
             }
         }
@@ -667,7 +667,7 @@ fn pub_sub_subscriptions_flow_through_engines() {
 
 #[test]
 fn bad_endpoints_are_refused_with_their_name() {
-    let mut e = Engine::new(cfg(SocketType::Push), Instant::now());
+    let mut e = Engine::new(Instant::now(), cfg(SocketType::Push));
     let err = e.connect("tcp://*:5555").unwrap_err().to_string();
     assert!(err.contains("tcp://*:5555"), "{err}");
     let err = e.bind("udp://x:1").unwrap_err().to_string();
@@ -693,10 +693,10 @@ fn pump_inproc(a: &mut Engine, a_id: ConnId, b: &mut Engine, b_id: ConnId) -> us
 fn inproc_joins_two_engines_without_zmtp_and_honours_both_hwms() {
     let mut pc = cfg(SocketType::Pull);
     pc.options.rcvhwm = 3;
-    let mut pull = Engine::new(pc, Instant::now());
+    let mut pull = Engine::new(Instant::now(), pc);
     let mut sc = cfg(SocketType::Push);
     sc.options.sndhwm = 2;
-    let mut push = Engine::new(sc, Instant::now());
+    let mut push = Engine::new(Instant::now(), sc);
 
     // Connect before bind: the pipe exists and queues up to SNDHWM.
     push.connect("inproc://work").unwrap();
@@ -732,9 +732,9 @@ fn inproc_joins_two_engines_without_zmtp_and_honours_both_hwms() {
 
 #[test]
 fn inproc_refuses_incompatible_peers_and_carries_subscriptions() {
-    let mut publisher = Engine::new(cfg(SocketType::Pub), Instant::now());
-    let mut sub = Engine::new(cfg(SocketType::Sub), Instant::now());
-    let mut push = Engine::new(cfg(SocketType::Push), Instant::now());
+    let mut publisher = Engine::new(Instant::now(), cfg(SocketType::Pub));
+    let mut sub = Engine::new(Instant::now(), cfg(SocketType::Sub));
+    let mut push = Engine::new(Instant::now(), cfg(SocketType::Push));
     let lid = publisher.bind("inproc://news").unwrap();
     assert!(publisher
         .handle_inproc_accepted(lid, push.local_peer())
@@ -924,8 +924,8 @@ fn messages_read_before_the_peer_closed_are_all_delivered() {
 
 #[test]
 fn disconnecting_an_inproc_connector_closes_the_link() {
-    let mut pull = Engine::new(cfg(SocketType::Pull), Instant::now());
-    let mut push = Engine::new(cfg(SocketType::Push), Instant::now());
+    let mut pull = Engine::new(Instant::now(), cfg(SocketType::Pull));
+    let mut push = Engine::new(Instant::now(), cfg(SocketType::Push));
     let lid = push.bind("inproc://gone").unwrap();
     let cid = pull.connect("inproc://gone").unwrap();
     while pull.poll_action().is_some() {}

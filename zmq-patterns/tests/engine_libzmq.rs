@@ -100,7 +100,7 @@ struct Driver {
 impl Driver {
     fn new(config: Config) -> Self {
         Self {
-            engine: Engine::new(EngineConfig::new(config), Instant::now()),
+            engine: Engine::new(Instant::now(), EngineConfig::new(config)),
             streams: HashMap::new(),
             listeners: HashMap::new(),
         }
@@ -148,11 +148,11 @@ impl Driver {
                             s.set_nonblocking(true).unwrap();
                             s.set_nodelay(true).unwrap();
                             let peer = s.peer_addr().unwrap().ip().to_string();
-                            if let Some(c) = self.engine.handle_connected(id, now, peer) {
+                            if let Some(c) = self.engine.handle_connected(now, id, peer) {
                                 self.streams.insert(c, (s, BytesMut::new()));
                             }
                         }
-                        Err(_) => self.engine.handle_connect_failed(id, now),
+                        Err(_) => self.engine.handle_connect_failed(now, id),
                     }
                 }
                 Action::Close(id) => {
@@ -172,7 +172,7 @@ impl Driver {
             while let Ok((s, addr)) = l.accept() {
                 s.set_nonblocking(true).unwrap();
                 s.set_nodelay(true).unwrap();
-                let c = self.engine.handle_accepted(id, now, addr.ip().to_string());
+                let c = self.engine.handle_accepted(now, id, addr.ip().to_string());
                 self.streams.insert(c, (s, BytesMut::new()));
             }
         }
@@ -189,13 +189,13 @@ impl Driver {
             }
             let mut tmp = [0u8; 65536];
             match s.read(&mut tmp) {
-                Ok(0) => self.engine.handle_eof(id, now),
+                Ok(0) => self.engine.handle_eof(now, id),
                 Ok(n) => {
                     rbuf.extend_from_slice(&tmp[..n]);
-                    self.engine.handle_input(id, now, rbuf);
+                    self.engine.handle_input(now, id, rbuf);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => self.engine.handle_eof(id, now),
+                Err(_) => self.engine.handle_eof(now, id),
             }
         }
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {

@@ -172,7 +172,7 @@ impl State {
                     ep => {
                         if shared.rt.connect(me, id, ep).is_err() {
                             let now = self.now();
-                            self.engine.handle_connect_failed(id, now);
+                            self.engine.handle_connect_failed(now, id);
                         }
                     }
                 },
@@ -338,7 +338,7 @@ impl Core {
         let now = rt.now();
         let linger = config.linger;
         let socket_type = config.connection.socket_type();
-        let mut engine = Engine::new(config, now);
+        let mut engine = Engine::new(now, config);
         engine.set_authenticator(Box::new(auth));
         let local_peer = engine.local_peer();
         let state = State {
@@ -500,7 +500,7 @@ impl Core {
                 return None;
             }
             let now = st.now();
-            let conn = st.engine.handle_accepted(id, now, peer);
+            let conn = st.engine.handle_accepted(now, id, peer);
             Some(self.add_stream(st, conn))
         })
     }
@@ -510,7 +510,7 @@ impl Core {
     pub fn handle_connected(&self, id: ConnectorId, peer: String) -> Option<StreamCtl> {
         self.with(|st| {
             let now = st.now();
-            let conn = st.engine.handle_connected(id, now, peer)?;
+            let conn = st.engine.handle_connected(now, id, peer)?;
             Some(self.add_stream(st, conn))
         })
     }
@@ -519,7 +519,7 @@ impl Core {
     pub fn handle_connect_failed(&self, id: ConnectorId) {
         self.with(|st| {
             let now = st.now();
-            st.engine.handle_connect_failed(id, now);
+            st.engine.handle_connect_failed(now, id);
         });
     }
 
@@ -682,7 +682,7 @@ impl StreamCtl {
     pub fn handle_input(&self, buf: &mut BytesMut) -> bool {
         self.core.with(|st| {
             let now = st.now();
-            st.engine.handle_input(self.id, now, buf);
+            st.engine.handle_input(now, self.id, buf);
             st.engine.wants_read(self.id)
         })
     }
@@ -702,7 +702,7 @@ impl StreamCtl {
     pub fn handle_eof(&self) {
         self.core.with(|st| {
             let now = st.now();
-            st.engine.handle_eof(self.id, now);
+            st.engine.handle_eof(now, self.id);
         });
     }
 }
@@ -712,7 +712,7 @@ impl Drop for StreamCtl {
         self.core.with(|st| {
             st.streams.remove(&self.id);
             let now = st.now();
-            st.engine.handle_closed(self.id, now);
+            st.engine.handle_closed(now, self.id);
         });
     }
 }

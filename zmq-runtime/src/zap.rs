@@ -73,13 +73,13 @@ pub(crate) fn request(owner: &Core, conn: ConnId, req: AuthRequest, work: &mut V
         owner.with_into(work, |st| {
             let now = st.now();
             let _ = st.engine.auth_reply(
+                now,
                 conn,
                 req.id,
                 AuthReply::Deny {
                     status: 500,
                     text: text.to_owned(),
                 },
-                now,
             );
         });
     };
@@ -119,13 +119,13 @@ pub(crate) fn request(owner: &Core, conn: ConnId, req: AuthRequest, work: &mut V
                     .filter(|&(c, id)| (c, id) != (conn, req.id))
                 {
                     let _ = st.engine.auth_reply(
+                        now,
                         c,
                         id,
                         AuthReply::Deny {
                             status: 500,
                             text: "the ZAP handler went away".into(),
                         },
-                        now,
                     );
                 }
             });
@@ -157,7 +157,7 @@ fn replies(owner: &Weak<Shared>, socket: &Weak<Shared>, work: &mut Vec<Work>) {
                 continue;
             };
             let now = st.now();
-            let _ = st.engine.auth_reply(conn, id, reply, now);
+            let _ = st.engine.auth_reply(now, conn, id, reply);
         }
     });
 }

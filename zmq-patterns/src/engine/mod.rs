@@ -212,7 +212,7 @@ pub struct Engine {
 
 impl Engine {
     /// A socket engine with no endpoints yet.
-    pub fn new(config: EngineConfig, now: Instant) -> Self {
+    pub fn new(now: Instant, config: EngineConfig) -> Self {
         let mut seed = [0u8; 8];
         config.connection.random().fill(&mut seed);
         Self {
@@ -360,8 +360,8 @@ impl Engine {
     /// A listener accepted a stream from `peer_address`.
     pub fn handle_accepted(
         &mut self,
-        id: ListenerId,
         now: Instant,
+        id: ListenerId,
         peer_address: String,
     ) -> ConnId {
         let endpoint = self
@@ -377,8 +377,8 @@ impl Engine {
     /// A connect attempt succeeded.
     pub fn handle_connected(
         &mut self,
-        id: ConnectorId,
         now: Instant,
+        id: ConnectorId,
         peer_address: String,
     ) -> Option<ConnId> {
         let c = self.connectors.get(&id)?;
@@ -495,13 +495,13 @@ impl Engine {
     }
 
     /// A connect attempt failed; a retry is scheduled.
-    pub fn handle_connect_failed(&mut self, id: ConnectorId, now: Instant) {
+    pub fn handle_connect_failed(&mut self, now: Instant, id: ConnectorId) {
         self.last_now = self.last_now.max(now);
         self.schedule_reconnect(id, now);
     }
 
     /// Bytes arrived on a stream. Whole frames are consumed from `buf`.
-    pub fn handle_input(&mut self, id: ConnId, now: Instant, buf: &mut BytesMut) {
+    pub fn handle_input(&mut self, now: Instant, id: ConnId, buf: &mut BytesMut) {
         self.last_now = self.last_now.max(now);
         let Some(c) = self.conns.get_mut(&id) else {
             return;
@@ -516,7 +516,7 @@ impl Engine {
     }
 
     /// A stream reached end of file (or broke).
-    pub fn handle_eof(&mut self, id: ConnId, now: Instant) {
+    pub fn handle_eof(&mut self, now: Instant, id: ConnId) {
         self.last_now = self.last_now.max(now);
         let Some(c) = self.conns.get_mut(&id) else {
             return;
@@ -532,9 +532,9 @@ impl Engine {
     /// The runtime has closed a stream, after [`Action::Close`] or on its own
     /// (a write failed, a task ended): a stream still live ends as at end of
     /// file, and bytes still waiting to be written to it are dropped.
-    pub fn handle_closed(&mut self, id: ConnId, now: Instant) {
+    pub fn handle_closed(&mut self, now: Instant, id: ConnId) {
         if self.conns.contains_key(&id) {
-            self.handle_eof(id, now);
+            self.handle_eof(now, id);
         }
         self.dying.remove(&id);
     }
@@ -658,7 +658,7 @@ impl Engine {
     }
 
     /// Whether `send` may succeed now.
-    pub fn can_send(&mut self) -> bool {
+    pub fn can_send(&self) -> bool {
         self.closing.is_none() && self.pattern.can_send()
     }
 
@@ -670,10 +670,10 @@ impl Engine {
     /// Answers an authentication request from [`Engine::poll_auth`].
     pub fn auth_reply(
         &mut self,
+        now: Instant,
         conn: ConnId,
         id: AuthId,
         reply: AuthReply,
-        now: Instant,
     ) -> Result<(), ApiMisuse> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(ApiMisuse::UnknownAuthRequest(id.value()));
