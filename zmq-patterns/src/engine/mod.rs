@@ -18,8 +18,13 @@
 
 mod auth;
 mod backoff;
+mod connectors;
 mod endpoint;
+mod inproc;
+mod linger;
+mod listeners;
 mod monitor;
+mod streams;
 mod zap;
 
 use std::collections::VecDeque;
@@ -29,24 +34,22 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 use zmtp_core::{
-    ApiMisuse, AuthId, AuthReply, AuthRequest, Config, Connection, ConnectionError, Event, Msg,
-    SocketType,
+    ApiMisuse, AuthId, AuthReply, AuthRequest, Config, ConnectionError, Event, Msg, SocketType,
 };
 
 pub use self::auth::{libzmq_default, AllowList, Authenticator};
 pub use self::backoff::Backoff;
+use self::connectors::{Connectors, Retry};
 pub use self::endpoint::{Endpoint, EndpointError, Host, IpcAddr};
+use self::inproc::InprocLinks;
+use self::linger::Linger;
+use self::listeners::Listeners;
 pub use self::monitor::MonitorEvent;
+use self::streams::{Origin, Polled, Streams};
 pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError};
-use crate::idmap::IdMap;
 use crate::options::Options;
 use crate::pattern::{Pattern, PeerMeta, PipeAction, PipeId, PipeItem};
-
-/// Bytes a connection may hold beyond its pipe before the engine stops moving
-/// messages into it; with the pipe's SNDHWM and the kernel buffer this bounds
-/// what a slow peer costs.
-const CONN_OUT_LIMIT: usize = 64 * 1024;
 
 /// One stream (accepted or connected), chosen by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -138,74 +141,93 @@ impl EngineConfig {
     }
 }
 
-enum Origin {
-    Listener(ListenerId),
-    Connector(ConnectorId),
-}
-
-struct Conn {
-    conn: Connection,
-    pipe: PipeId,
-    origin: Origin,
-    endpoint: Endpoint,
-    /// Messages the pipe could not take yet (RCVHWM): while any wait here, the
-    /// stream is not read.
-    stash: VecDeque<Msg>,
-    handshaken: bool,
-    flush_queued: bool,
-}
-
-struct Connector {
-    endpoint: Endpoint,
-    pipe: PipeId,
-    backoff: Backoff,
-    retry_at: Option<Instant>,
-    conn: Option<ConnId>,
-}
-
-struct Listener {
-    endpoint: Endpoint,
-}
-
-/// An inproc peer: another engine in this process, joined without ZMTP. The
-/// runtime moves whole messages between the two pipes.
-struct InprocLink {
-    pipe: PipeId,
-    flush_queued: bool,
-    /// The runtime found this side full; tell it when there is room again.
-    blocked: bool,
-    connector: Option<ConnectorId>,
-}
-
-/// A socket with its connections, sans I/O. See the module docs.
+/// A socket with its connections, sans I/O.
+///
+/// The engine never performs I/O and never reads a clock: the runtime that
+/// drives it reports what happened, performs what it is asked to, and passes
+/// the current time. Inside, it is a few machines, each owning its own state:
+/// the pattern (pipes and routing), the ZMTP streams, the inproc links, the
+/// connectors with their reconnect schedule, the listeners and the linger
+/// state; the engine moves what one machine produces to the next.
+///
+/// # Inputs
+///
+/// What happened, reported by the runtime:
+///
+/// - to listeners: [`handle_listening`](Self::handle_listening),
+///   [`handle_bind_failed`](Self::handle_bind_failed),
+///   [`handle_accepted`](Self::handle_accepted);
+/// - to connectors: [`handle_connected`](Self::handle_connected),
+///   [`handle_connect_failed`](Self::handle_connect_failed);
+/// - to streams: [`handle_input`](Self::handle_input),
+///   [`handle_eof`](Self::handle_eof), [`handle_closed`](Self::handle_closed);
+/// - to inproc links: [`handle_inproc_connected`](Self::handle_inproc_connected),
+///   [`handle_inproc_accepted`](Self::handle_inproc_accepted),
+///   [`handle_inproc`](Self::handle_inproc),
+///   [`handle_inproc_closed`](Self::handle_inproc_closed);
+/// - time passing: [`handle_timeout`](Self::handle_timeout), once the instant
+///   from [`poll_timeout`](Self::poll_timeout) has come.
+///
+/// # Application commands
+///
+/// [`bind`](Self::bind), [`unbind`](Self::unbind), [`connect`](Self::connect),
+/// [`disconnect`](Self::disconnect), [`send`](Self::send), [`recv`](Self::recv),
+/// [`subscribe`](Self::subscribe), [`unsubscribe`](Self::unsubscribe), the XPUB
+/// manual calls, [`auth_reply`](Self::auth_reply) and [`close`](Self::close);
+/// settings: [`set_authenticator`](Self::set_authenticator) and
+/// [`set_monitor`](Self::set_monitor).
+///
+/// # Outputs
+///
+/// - [`poll_action`](Self::poll_action): the I/O to perform ([`Action`]);
+/// - [`poll_transmit`](Self::poll_transmit): bytes to write to one stream,
+///   after [`Action::Flush`] or [`Action::Close`];
+/// - [`poll_inproc`](Self::poll_inproc): items for an inproc peer, after
+///   [`Action::Flush`] on a link;
+/// - [`poll_auth`](Self::poll_auth): authentication requests the
+///   authenticator deferred;
+/// - [`poll_monitor`](Self::poll_monitor): monitor events;
+/// - [`poll_timeout`](Self::poll_timeout): when to call `handle_timeout` next.
+///
+/// # Queries
+///
+/// [`can_send`](Self::can_send), [`can_recv`](Self::can_recv),
+/// [`wants_read`](Self::wants_read), [`inproc_ready`](Self::inproc_ready),
+/// [`is_closed`](Self::is_closed), [`has_monitor_events`](Self::has_monitor_events),
+/// [`local_peer`](Self::local_peer) and [`pattern`](Self::pattern) produce no
+/// output. Two take `&mut self` all the same: `can_recv`, because a SUB drops
+/// queued messages that no longer match while answering (as libzmq's
+/// `xhas_in`), and `inproc_ready`, because its `false` is what later brings
+/// the [`Action::ResumeRead`] the runtime then waits for.
+///
+/// # Driving
+///
+/// After every input or command, a driver drains the outputs before it waits
+/// again: `poll_action` until `None` (performing each action, which may call
+/// `poll_transmit` or `poll_inproc` for the stream or link it names), then
+/// `poll_auth`, `poll_monitor`, and last `poll_timeout`, since draining can
+/// move the deadline. A stream is read only while
+/// [`wants_read`](Self::wants_read) says so; [`Action::ResumeRead`] says when
+/// to read again.
+///
+/// Every call that takes `now` takes it first. `now` never goes backwards:
+/// each call passes a reading of the same monotonic clock, no earlier than the
+/// one before, since heartbeats, handshake timeouts, reconnect back-off and
+/// LINGER are all measured from it.
 pub struct Engine {
     pattern: Pattern,
     cfg: Arc<Config>,
-    reconnect_ivl: Option<Duration>,
-    reconnect_ivl_max: Option<Duration>,
-    linger: Option<Duration>,
-    conns: IdMap<ConnId, Conn>,
-    inproc: IdMap<ConnId, InprocLink>,
-    pipe_link: IdMap<PipeId, ConnId>,
-    /// Streams whose stash waits for room (so `recv` looks at these only).
-    stalled: Vec<ConnId>,
-    /// Inproc links the runtime found full.
-    blocked_links: Vec<ConnId>,
-    /// Closed streams whose last bytes (an ERROR, say) are still to be written.
-    dying: IdMap<ConnId, Connection>,
-    pipe_conn: IdMap<PipeId, ConnId>,
-    connectors: IdMap<ConnectorId, Connector>,
-    listeners: IdMap<ListenerId, Listener>,
+    streams: Streams,
+    inproc: InprocLinks,
+    connectors: Connectors,
+    listeners: Listeners,
+    linger: Linger,
     next_id: u64,
     actions: VecDeque<Action>,
     monitor: VecDeque<MonitorEvent>,
     monitor_on: bool,
     auth_queue: VecDeque<(ConnId, AuthRequest)>,
     authenticator: Option<Box<dyn Authenticator>>,
-    /// `Some(deadline)` once `close` was called; the inner `None` waits forever.
-    closing: Option<Option<Instant>>,
-    closed: bool,
-    jitter: u64,
     /// The latest instant seen, for work started outside a timed call.
     last_now: Instant,
 }
@@ -215,36 +237,33 @@ impl Engine {
     pub fn new(now: Instant, config: EngineConfig) -> Self {
         let mut seed = [0u8; 8];
         config.connection.random().fill(&mut seed);
+        let pattern = Pattern::with_options(config.connection.socket_type(), config.options);
+        let cfg = Arc::new(config.connection);
         Self {
-            pattern: Pattern::with_options(config.connection.socket_type(), config.options),
-            cfg: Arc::new(config.connection),
-            reconnect_ivl: config.reconnect_ivl,
-            reconnect_ivl_max: config.reconnect_ivl_max,
-            linger: config.linger,
-            conns: IdMap::default(),
-            inproc: IdMap::default(),
-            pipe_link: IdMap::default(),
-            stalled: Vec::new(),
-            blocked_links: Vec::new(),
-            dying: IdMap::default(),
-            pipe_conn: IdMap::default(),
-            connectors: IdMap::default(),
-            listeners: IdMap::default(),
+            pattern,
+            streams: Streams::new(cfg.clone()),
+            cfg,
+            inproc: InprocLinks::default(),
+            connectors: Connectors::new(
+                config.reconnect_ivl,
+                config.reconnect_ivl_max,
+                u64::from_le_bytes(seed),
+            ),
+            listeners: Listeners::default(),
+            linger: Linger::new(config.linger),
             next_id: 0,
             actions: VecDeque::new(),
             monitor: VecDeque::new(),
             monitor_on: false,
             auth_queue: VecDeque::new(),
             authenticator: None,
-            closing: None,
-            closed: false,
-            jitter: u64::from_le_bytes(seed) | 1,
             last_now: now,
         }
     }
 
     /// Routes authentication requests to `auth`. Without one, libzmq's behaviour
-    /// applies: CURVE and NULL clients are accepted, PLAIN clients refused.
+    /// applies ([`libzmq_default`]): CURVE and NULL clients are accepted, PLAIN
+    /// clients refused.
     pub fn set_authenticator(&mut self, auth: Box<dyn Authenticator>) {
         self.authenticator = Some(auth);
     }
@@ -268,12 +287,7 @@ impl Engine {
         self.check_open()?;
         let endpoint = Endpoint::parse_bind(endpoint)?;
         let id = ListenerId(self.alloc());
-        self.listeners.insert(
-            id,
-            Listener {
-                endpoint: endpoint.clone(),
-            },
-        );
+        self.listeners.add(id, endpoint.clone());
         self.actions.push_back(Action::Listen { id, endpoint });
         Ok(id)
     }
@@ -289,16 +303,7 @@ impl Engine {
             self.pattern.attach(pipe, PeerMeta::default())?;
         }
         let id = ConnectorId(self.alloc());
-        self.connectors.insert(
-            id,
-            Connector {
-                endpoint: endpoint.clone(),
-                pipe,
-                backoff: Backoff::new(self.reconnect_ivl, self.reconnect_ivl_max),
-                retry_at: None,
-                conn: None,
-            },
-        );
+        self.connectors.add(id, endpoint.clone(), pipe);
         self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
         self.actions.push_back(Action::Connect { id, endpoint });
         Ok(id)
@@ -306,7 +311,7 @@ impl Engine {
 
     /// Stops connecting to an endpoint and closes its connection.
     pub fn disconnect(&mut self, id: ConnectorId) {
-        let Some(c) = self.connectors.remove(&id) else {
+        let Some(c) = self.connectors.remove(id) else {
             return;
         };
         if let Some(conn) = c.conn {
@@ -321,39 +326,29 @@ impl Engine {
     /// Stops listening on an endpoint and closes the connections it accepted, as
     /// libzmq does.
     pub fn unbind(&mut self, id: ListenerId) {
-        if let Some(l) = self.listeners.remove(&id) {
+        if let Some(endpoint) = self.listeners.remove(id) {
             self.actions.push_back(Action::StopListening(id));
-            let accepted: Vec<ConnId> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| matches!(c.origin, Origin::Listener(l) if l == id))
-                .map(|(c, _)| *c)
-                .collect();
-            for conn in accepted {
+            for conn in self.streams.accepted_by(id) {
                 if let Some(pipe) = self.drop_conn(conn, true) {
                     self.pattern.detach(pipe);
                 }
             }
-            self.emit(MonitorEvent::Closed(l.endpoint));
+            self.emit(MonitorEvent::Closed(endpoint));
         }
     }
 
     /// The runtime bound a listener; `bound` is the actual endpoint (port 0
     /// resolved).
     pub fn handle_listening(&mut self, id: ListenerId, bound: Endpoint) {
-        if let Some(l) = self.listeners.get_mut(&id) {
-            l.endpoint = bound.clone();
+        if self.listeners.set_bound(id, bound.clone()) {
             self.emit(MonitorEvent::Listening(bound));
         }
     }
 
     /// The runtime could not bind.
     pub fn handle_bind_failed(&mut self, id: ListenerId, reason: String) {
-        if let Some(l) = self.listeners.remove(&id) {
-            self.emit(MonitorEvent::BindFailed {
-                endpoint: l.endpoint,
-                reason,
-            });
+        if let Some(endpoint) = self.listeners.remove(id) {
+            self.emit(MonitorEvent::BindFailed { endpoint, reason });
         }
     }
 
@@ -366,12 +361,12 @@ impl Engine {
     ) -> ConnId {
         let endpoint = self
             .listeners
-            .get(&id)
-            .map(|l| l.endpoint.clone())
+            .endpoint(id)
+            .cloned()
             .unwrap_or(Endpoint::Inproc(String::new()));
         let pipe = PipeId(self.alloc());
         self.emit(MonitorEvent::Accepted(endpoint.clone()));
-        self.open_conn(Origin::Listener(id), pipe, endpoint, now, peer_address)
+        self.open_conn(now, Origin::Listener(id), pipe, endpoint, peer_address)
     }
 
     /// A connect attempt succeeded.
@@ -381,20 +376,17 @@ impl Engine {
         id: ConnectorId,
         peer_address: String,
     ) -> Option<ConnId> {
-        let c = self.connectors.get(&id)?;
-        let endpoint = c.endpoint.clone();
+        let (endpoint, early_pipe) = self.connectors.endpoint_and_pipe(id)?;
         // ROUTER and IMMEDIATE sockets attach at the handshake: each connection
         // gets its own pipe (the last one may still be draining received messages).
         let pipe = if self.attach_early() {
-            c.pipe
+            early_pipe
         } else {
             PipeId(self.alloc())
         };
         self.emit(MonitorEvent::Connected(endpoint.clone()));
-        let conn = self.open_conn(Origin::Connector(id), pipe, endpoint, now, peer_address);
-        if let Some(c) = self.connectors.get_mut(&id) {
-            c.conn = Some(conn);
-        }
+        let conn = self.open_conn(now, Origin::Connector(id), pipe, endpoint, peer_address);
+        self.connectors.set_conn(id, Some(conn));
         Some(conn)
     }
 
@@ -410,7 +402,7 @@ impl Engine {
         id: ConnectorId,
         peer: PeerMeta,
     ) -> Result<ConnId, EngineError> {
-        let pipe = self.connectors.get(&id).ok_or(EngineError::Closed)?.pipe;
+        let pipe = self.connectors.pipe(id).ok_or(EngineError::Closed)?;
         if !self.pattern.is_attached(pipe) {
             self.pattern.attach(pipe, peer)?;
         }
@@ -423,7 +415,7 @@ impl Engine {
         id: ListenerId,
         peer: PeerMeta,
     ) -> Result<ConnId, EngineError> {
-        if !self.listeners.contains_key(&id) {
+        if !self.listeners.contains(id) {
             return Err(EngineError::Closed);
         }
         let pipe = PipeId(self.alloc());
@@ -435,22 +427,13 @@ impl Engine {
     /// cannot, [`Action::ResumeRead`] names the link once the application has made
     /// room.
     pub fn inproc_ready(&mut self, id: ConnId) -> bool {
-        let Some(link) = self.inproc.get_mut(&id) else {
-            return false;
-        };
-        let ready = self.pattern.can_accept(link.pipe);
-        if !ready && !link.blocked {
-            self.blocked_links.push(id);
-        }
-        link.blocked = !ready;
-        ready
+        self.inproc.ready(id, &self.pattern)
     }
 
     /// The next item this side sends over an inproc link.
     pub fn poll_inproc(&mut self, id: ConnId) -> Option<PipeItem> {
-        let link = self.inproc.get_mut(&id)?;
-        link.flush_queued = false;
-        let item = self.pattern.poll_outbound(link.pipe);
+        let pipe = self.inproc.start_flush(id)?;
+        let item = self.pattern.poll_outbound(pipe);
         if item.is_none() {
             self.check_linger_soon();
         }
@@ -460,18 +443,13 @@ impl Engine {
     /// An item arrived over an inproc link (check [`Engine::inproc_ready`] first;
     /// a message that does not fit is handed back).
     pub fn handle_inproc(&mut self, id: ConnId, item: PipeItem) -> Result<(), PipeItem> {
-        let Some(pipe) = self.inproc.get(&id).map(|l| l.pipe) else {
+        let Some(pipe) = self.inproc.pipe(id) else {
             return Ok(());
         };
         match item {
             PipeItem::Message(m) => {
                 if let Err(m) = self.pattern.handle_message(pipe, m) {
-                    if let Some(link) = self.inproc.get_mut(&id) {
-                        if !link.blocked {
-                            link.blocked = true;
-                            self.blocked_links.push(id);
-                        }
-                    }
+                    self.inproc.block(id);
                     return Err(PipeItem::Message(m));
                 }
             }
@@ -484,11 +462,10 @@ impl Engine {
 
     /// The other end of an inproc link went away.
     pub fn handle_inproc_closed(&mut self, id: ConnId) {
-        if let Some(link) = self.inproc.remove(&id) {
-            self.pipe_link.remove(&link.pipe);
-            self.pattern.detach(link.pipe);
-            if let Some(c) = link.connector.and_then(|c| self.connectors.get_mut(&c)) {
-                c.conn = None;
+        if let Some((pipe, connector)) = self.inproc.remove(id) {
+            self.pattern.detach(pipe);
+            if let Some(c) = connector {
+                self.connectors.set_conn(c, None);
             }
         }
         self.check_linger_soon();
@@ -497,20 +474,18 @@ impl Engine {
     /// A connect attempt failed; a retry is scheduled.
     pub fn handle_connect_failed(&mut self, now: Instant, id: ConnectorId) {
         self.last_now = self.last_now.max(now);
-        self.schedule_reconnect(id, now);
+        self.schedule_reconnect(now, id);
     }
 
     /// Bytes arrived on a stream. Whole frames are consumed from `buf`.
     pub fn handle_input(&mut self, now: Instant, id: ConnId, buf: &mut BytesMut) {
         self.last_now = self.last_now.max(now);
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        match c.conn.handle_input(now, buf) {
-            Ok(()) => self.after_conn_io(id, now),
-            Err(e) => {
-                self.after_conn_io(id, now);
-                self.fail_conn(id, e, now);
+        match self.streams.handle_input(now, id, buf) {
+            None => {}
+            Some(Ok(())) => self.after_conn_io(now, id),
+            Some(Err(e)) => {
+                self.after_conn_io(now, id);
+                self.fail_conn(now, id, e);
             }
         }
     }
@@ -518,57 +493,34 @@ impl Engine {
     /// A stream reached end of file (or broke).
     pub fn handle_eof(&mut self, now: Instant, id: ConnId) {
         self.last_now = self.last_now.max(now);
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let err = c
-            .conn
-            .handle_eof(now)
-            .err()
-            .unwrap_or(ConnectionError::PeerClosed);
-        self.fail_conn(id, err, now);
+        if let Some(err) = self.streams.handle_eof(now, id) {
+            self.fail_conn(now, id, err);
+        }
     }
 
     /// The runtime has closed a stream, after [`Action::Close`] or on its own
     /// (a write failed, a task ended): a stream still live ends as at end of
     /// file, and bytes still waiting to be written to it are dropped.
     pub fn handle_closed(&mut self, now: Instant, id: ConnId) {
-        if self.conns.contains_key(&id) {
+        if self.streams.contains(id) {
             self.handle_eof(now, id);
         }
-        self.dying.remove(&id);
+        self.streams.forget_tail(id);
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
-        let due: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.conn.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(c) = self.conns.get_mut(&id) {
-                match c.conn.handle_timeout(now) {
-                    Ok(()) => self.after_conn_io(id, now),
-                    Err(e) => self.fail_conn(id, e, now),
-                }
+        for id in self.streams.due(now) {
+            match self.streams.handle_timeout(now, id) {
+                None => {}
+                Some(Ok(())) => self.after_conn_io(now, id),
+                Some(Err(e)) => self.fail_conn(now, id, e),
             }
         }
-        let retries: Vec<ConnectorId> = self
-            .connectors
-            .iter()
-            .filter(|(_, c)| c.retry_at.is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in retries {
-            if let Some(c) = self.connectors.get_mut(&id) {
-                c.retry_at = None;
-                let endpoint = c.endpoint.clone();
-                self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
-                self.actions.push_back(Action::Connect { id, endpoint });
-            }
+        for (id, endpoint) in self.connectors.due(now) {
+            self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
+            self.actions.push_back(Action::Connect { id, endpoint });
         }
         self.check_linger(now);
     }
@@ -577,22 +529,13 @@ impl Engine {
     ///
     /// After [`Action::Close`], drain this until `None` before closing the stream.
     pub fn poll_transmit(&mut self, id: ConnId) -> Option<Bytes> {
-        if let Some(conn) = self.dying.get_mut(&id) {
-            let chunk = conn.poll_transmit();
-            if chunk.is_none() {
-                self.dying.remove(&id);
-            }
-            return chunk;
-        }
-        let c = self.conns.get_mut(&id)?;
-        c.flush_queued = false;
-        if let Some(b) = c.conn.poll_transmit() {
-            return Some(b);
-        }
-        let pipe = c.pipe;
+        let pipe = match self.streams.poll_transmit(id)? {
+            Ok(chunk) => return Some(chunk),
+            Err(pipe) => pipe,
+        };
         self.fill_conn(pipe);
-        let chunk = self.conns.get_mut(&id)?.conn.poll_transmit();
-        if chunk.is_none() && self.closing.is_some() {
+        let chunk = self.streams.conn_mut(id)?.poll_transmit();
+        if chunk.is_none() && self.linger.is_closing() {
             self.check_linger_soon();
         }
         chunk
@@ -601,12 +544,12 @@ impl Engine {
     /// Whether the runtime should read from this stream (false while its pipe is
     /// full: back-pressure instead of unbounded buffering).
     pub fn wants_read(&self, id: ConnId) -> bool {
-        self.conns.get(&id).is_some_and(|c| c.stash.is_empty())
+        self.streams.wants_read(id)
     }
 
     /// Sends a message (see [`Pattern::send`]).
     pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
-        if self.closing.is_some() {
+        if self.linger.is_closing() {
             return Err(SendError::WouldBlock(msg));
         }
         let r = self.pattern.send(msg);
@@ -617,20 +560,8 @@ impl Engine {
     /// Receives a message (see [`Pattern::recv`]).
     pub fn recv(&mut self) -> Result<Msg, RecvError> {
         let r = self.pattern.recv();
-        self.unstash();
-        if !self.blocked_links.is_empty() {
-            for id in std::mem::take(&mut self.blocked_links) {
-                let Some(l) = self.inproc.get_mut(&id) else {
-                    continue;
-                };
-                if self.pattern.can_accept(l.pipe) {
-                    l.blocked = false;
-                    self.actions.push_back(Action::ResumeRead(id));
-                } else {
-                    self.blocked_links.push(id);
-                }
-            }
-        }
+        self.streams.unstash(&mut self.pattern, &mut self.actions);
+        self.inproc.resume(&self.pattern, &mut self.actions);
         self.flush_dirty();
         r
     }
@@ -659,7 +590,7 @@ impl Engine {
 
     /// Whether `send` may succeed now.
     pub fn can_send(&self) -> bool {
-        self.closing.is_none() && self.pattern.can_send()
+        !self.linger.is_closing() && self.pattern.can_send()
     }
 
     /// Whether a message is waiting.
@@ -675,13 +606,13 @@ impl Engine {
         id: AuthId,
         reply: AuthReply,
     ) -> Result<(), ApiMisuse> {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.streams.conn_mut(conn) else {
             return Err(ApiMisuse::UnknownAuthRequest(id.value()));
         };
-        c.conn.auth_reply(id, reply)?;
-        self.after_conn_io(conn, now);
-        if let Some(e) = self.conns.get(&conn).and_then(|c| c.conn.error().cloned()) {
-            self.fail_conn(conn, e, now);
+        c.auth_reply(id, reply)?;
+        self.after_conn_io(now, conn);
+        if let Some(e) = self.streams.error(conn) {
+            self.fail_conn(now, conn, e);
         }
         Ok(())
     }
@@ -689,16 +620,14 @@ impl Engine {
     /// Starts closing: no more sends; queued messages are delivered until LINGER
     /// runs out (0 drops them at once, `None` waits forever).
     pub fn close(&mut self, now: Instant) {
-        if self.closing.is_some() {
+        if !self.linger.start(now) {
             return;
         }
-        self.closing = Some(self.linger.map(|l| now + l));
         // New peers are not accepted while lingering.
-        let listeners: Vec<ListenerId> = self.listeners.keys().copied().collect();
-        for id in listeners {
-            if let Some(l) = self.listeners.remove(&id) {
+        for id in self.listeners.ids() {
+            if let Some(endpoint) = self.listeners.remove(id) {
                 self.actions.push_back(Action::StopListening(id));
-                self.emit(MonitorEvent::Closed(l.endpoint));
+                self.emit(MonitorEvent::Closed(endpoint));
             }
         }
         self.check_linger(now);
@@ -706,7 +635,7 @@ impl Engine {
 
     /// Whether `close` has finished.
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.linger.is_closed()
     }
 
     /// The next I/O action.
@@ -732,10 +661,14 @@ impl Engine {
 
     /// The earliest deadline at which `handle_timeout` must run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let conns = self.conns.values().filter_map(|c| c.conn.poll_timeout());
-        let retries = self.connectors.values().filter_map(|c| c.retry_at);
-        let linger = self.closing.flatten().filter(|_| !self.closed);
-        conns.chain(retries).chain(linger).min()
+        [
+            self.streams.timeout(),
+            self.connectors.timeout(),
+            self.linger.timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---- internals ----
@@ -744,19 +677,13 @@ impl Engine {
     /// events.
     fn add_inproc(&mut self, pipe: PipeId, connector: Option<ConnectorId>) -> ConnId {
         let conn = ConnId(self.alloc());
-        let link = InprocLink {
-            pipe,
-            flush_queued: false,
-            blocked: false,
-            connector,
-        };
-        self.inproc.insert(conn, link);
-        self.pipe_link.insert(pipe, conn);
-        if let Some(c) = connector.and_then(|c| self.connectors.get_mut(&c)) {
-            c.conn = Some(conn);
+        self.inproc.add(conn, pipe, connector);
+        if let Some(c) = connector {
+            self.connectors.set_conn(c, Some(conn));
         }
         self.flush_dirty();
-        self.queue_inproc_flush(conn);
+        self.inproc
+            .queue_flush(conn, &self.pattern, &mut self.actions);
         conn
     }
 
@@ -771,18 +698,8 @@ impl Engine {
         self.next_id
     }
 
-    fn next_jitter(&mut self) -> u64 {
-        // xorshift64: cheap, seeded from the injected randomness.
-        let mut x = self.jitter;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.jitter = x;
-        x
-    }
-
     fn check_open(&self) -> Result<(), EngineError> {
-        if self.closing.is_some() {
+        if self.linger.is_closing() {
             Err(EngineError::Closed)
         } else {
             Ok(())
@@ -795,64 +712,34 @@ impl Engine {
 
     fn open_conn(
         &mut self,
+        now: Instant,
         origin: Origin,
         pipe: PipeId,
         endpoint: Endpoint,
-        now: Instant,
         peer_address: String,
     ) -> ConnId {
         let id = ConnId(self.alloc());
-        let mut conn = Connection::new(self.cfg.clone(), now);
-        conn.set_peer_address(peer_address);
-        self.conns.insert(
-            id,
-            Conn {
-                conn,
-                pipe,
-                origin,
-                endpoint,
-                stash: VecDeque::new(),
-                handshaken: false,
-                flush_queued: false,
-            },
-        );
-        self.queue_flush(id);
+        self.streams
+            .open(now, id, origin, pipe, endpoint, peer_address);
+        self.streams.queue_flush(id, &mut self.actions);
         id
     }
 
-    fn queue_flush(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(&id) {
-            if !c.flush_queued && c.conn.pending_transmit() > 0 {
-                c.flush_queued = true;
-                self.actions.push_back(Action::Flush(id));
-            }
-        }
-    }
-
     /// Drains a connection's events into the pattern after any input.
-    fn after_conn_io(&mut self, id: ConnId, now: Instant) {
+    fn after_conn_io(&mut self, now: Instant, id: ConnId) {
         loop {
-            let Some(c) = self.conns.get_mut(&id) else {
-                return;
+            let (pipe, event) = match self.streams.poll_event(id) {
+                Polled::Event(pipe, event) => (pipe, event),
+                Polled::Idle => break,
+                Polled::Gone => return,
             };
-            let Some(event) = c.conn.poll_event() else {
-                break;
-            };
-            let pipe = c.pipe;
             match event {
                 Event::HandshakeSucceeded => self.on_handshake(id),
                 Event::AuthRequest(req) => self.on_auth(id, *req),
                 Event::Message(msg) => {
-                    let Some(c) = self.conns.get_mut(&id) else {
+                    let delivered = self.streams.deliver(id, pipe, msg, &mut self.pattern);
+                    if !delivered {
                         return;
-                    };
-                    if !c.stash.is_empty() {
-                        c.stash.push_back(msg);
-                    } else if let Err(msg) = self.pattern.handle_message(pipe, msg) {
-                        if let Some(c) = self.conns.get_mut(&id) {
-                            c.stash.push_back(msg);
-                            self.stalled.push(id);
-                        }
                     }
                 }
                 Event::Subscribe(topic) => self.pattern.handle_subscribe(pipe, topic),
@@ -861,49 +748,38 @@ impl Engine {
             }
         }
         self.flush_dirty();
-        self.queue_flush(id);
-        if let Some(e) = self.conns.get(&id).and_then(|c| c.conn.error().cloned()) {
-            self.fail_conn(id, e, now);
+        self.streams.queue_flush(id, &mut self.actions);
+        if let Some(e) = self.streams.error(id) {
+            self.fail_conn(now, id, e);
         }
     }
 
     fn on_handshake(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(h) = self.streams.handshake_done(id) else {
             return;
         };
-        c.handshaken = true;
-        let pipe = c.pipe;
-        let endpoint = c.endpoint.clone();
-        let peer = c
-            .conn
-            .peer()
-            .map(|p| PeerMeta::new(p.socket_type, p.routing_id.clone()))
-            .unwrap_or_default();
-        if let Origin::Connector(cid) = c.origin {
-            if let Some(conn) = self.connectors.get_mut(&cid) {
-                conn.backoff.reset();
-            }
+        if let Some(cid) = h.connector {
+            self.connectors.connected(cid);
         }
-        let connector = match c.origin {
-            Origin::Connector(cid) => Some(cid),
-            Origin::Listener(_) => None,
-        };
-        if self.pattern.is_attached(pipe) {
+        if self.pattern.is_attached(h.pipe) {
             // A connect-side pipe that outlived a reconnect: SUB and XSUB send
             // their subscriptions again, as libzmq's pipe "hiccup" makes them.
-            self.pattern.hiccup(pipe);
-        } else if let Err(reason) = self.pattern.attach(pipe, peer) {
+            self.pattern.hiccup(h.pipe);
+        } else if let Err(reason) = self.pattern.attach(h.pipe, h.peer) {
             // A second PAIR peer or a duplicate routing id: refuse this stream.
-            self.emit(MonitorEvent::Refused { endpoint, reason });
+            self.emit(MonitorEvent::Refused {
+                endpoint: h.endpoint,
+                reason,
+            });
             self.drop_conn(id, false);
-            if let Some(cid) = connector {
-                self.schedule_reconnect(cid, self.last_now);
+            if let Some(cid) = h.connector {
+                self.schedule_reconnect(self.last_now, cid);
             }
             return;
         }
-        self.pipe_conn.insert(pipe, id);
-        self.emit(MonitorEvent::HandshakeSucceeded(endpoint));
-        self.fill_conn(pipe);
+        self.streams.bind_pipe(h.pipe, id);
+        self.emit(MonitorEvent::HandshakeSucceeded(h.endpoint));
+        self.fill_conn(h.pipe);
         self.process_pipe_actions();
     }
 
@@ -915,54 +791,24 @@ impl Engine {
         match decision {
             Some(reply) => {
                 let reply = reply.normalized();
-                if let Some(c) = self.conns.get_mut(&id) {
-                    // The id was just issued and the status sanitized: no misuse.
-                    let _ = c.conn.auth_reply(req.id, reply);
+                if let Some(c) = self.streams.conn_mut(id) {
+                    // The id was just issued and the status normalized: no misuse.
+                    let _ = c.auth_reply(req.id, reply);
                 }
             }
             None => self.auth_queue.push_back((id, req)),
         }
     }
 
-    /// Moves queued messages of a pipe into its live connection, up to the
-    /// connection's byte limit.
-    fn queue_inproc_flush(&mut self, id: ConnId) {
-        if let Some(link) = self.inproc.get_mut(&id) {
-            if !link.flush_queued && self.pattern.has_outbound(link.pipe) {
-                link.flush_queued = true;
-                self.actions.push_back(Action::Flush(id));
-            }
-        }
-    }
-
+    /// Moves queued items of a pipe towards its live stream or inproc link.
     fn fill_conn(&mut self, pipe: PipeId) {
-        if let Some(&id) = self.pipe_link.get(&pipe) {
-            self.queue_inproc_flush(id);
+        if let Some(id) = self.inproc.by_pipe(pipe) {
+            self.inproc
+                .queue_flush(id, &self.pattern, &mut self.actions);
             return;
         }
-        let Some(&id) = self.pipe_conn.get(&pipe) else {
-            return;
-        };
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        if !c.conn.is_active() {
-            return;
-        }
-        while c.conn.pending_transmit() < CONN_OUT_LIMIT {
-            let Some(item) = self.pattern.poll_outbound(pipe) else {
-                break;
-            };
-            let r = match item {
-                PipeItem::Message(m) => c.conn.send(m).is_ok(),
-                PipeItem::Subscribe(t) => c.conn.send_subscribe(&t).is_ok(),
-                PipeItem::Cancel(t) => c.conn.send_cancel(&t).is_ok(),
-            };
-            if !r {
-                break;
-            }
-        }
-        self.queue_flush(id);
+        self.streams
+            .fill(pipe, &mut self.pattern, &mut self.actions);
     }
 
     fn flush_dirty(&mut self) {
@@ -976,36 +822,11 @@ impl Engine {
         while let Some(PipeAction::Terminate(pipe)) = self.pattern.poll_action() {
             self.pattern.detach(pipe);
             let conn = self
-                .pipe_conn
-                .get(&pipe)
-                .or_else(|| self.pipe_link.get(&pipe))
-                .copied();
+                .streams
+                .by_pipe(pipe)
+                .or_else(|| self.inproc.by_pipe(pipe));
             if let Some(id) = conn {
                 self.drop_conn(id, true);
-            }
-        }
-    }
-
-    /// Retries stashed messages after the application made room.
-    fn unstash(&mut self) {
-        if self.stalled.is_empty() {
-            return;
-        }
-        let ids = std::mem::take(&mut self.stalled);
-        for id in ids {
-            let Some(c) = self.conns.get_mut(&id) else {
-                continue;
-            };
-            while let Some(msg) = c.stash.pop_front() {
-                if let Err(msg) = self.pattern.handle_message(c.pipe, msg) {
-                    c.stash.push_front(msg);
-                    break;
-                }
-            }
-            if c.stash.is_empty() {
-                self.actions.push_back(Action::ResumeRead(id));
-            } else {
-                self.stalled.push(id);
             }
         }
     }
@@ -1013,79 +834,47 @@ impl Engine {
     /// Removes a stream (or inproc link) without reconnecting; `keep_tail` keeps
     /// its unwritten bytes for the runtime to flush. Returns its pipe.
     fn drop_conn(&mut self, id: ConnId, keep_tail: bool) -> Option<PipeId> {
-        if let Some(link) = self.inproc.remove(&id) {
-            self.pipe_link.remove(&link.pipe);
-            if let Some(c) = link.connector.and_then(|c| self.connectors.get_mut(&c)) {
-                c.conn = None;
+        if let Some((pipe, connector)) = self.inproc.remove(id) {
+            if let Some(c) = connector {
+                self.connectors.set_conn(c, None);
             }
             self.actions.push_back(Action::Close(id));
-            return Some(link.pipe);
+            return Some(pipe);
         }
-        let Conn {
-            mut conn,
-            pipe,
-            origin,
-            ..
-        } = self.conns.remove(&id)?;
-        conn.close();
-        if keep_tail && conn.pending_transmit() > 0 {
-            self.dying.insert(id, conn);
-        }
-        if self.pipe_conn.get(&pipe) == Some(&id) {
-            self.pipe_conn.remove(&pipe);
-        }
+        let (pipe, origin) = self.streams.remove(id, keep_tail)?;
         if let Origin::Connector(cid) = origin {
-            if let Some(c) = self.connectors.get_mut(&cid) {
-                c.conn = None;
-            }
+            self.connectors.set_conn(cid, None);
         }
         self.actions.push_back(Action::Close(id));
         Some(pipe)
     }
 
-    fn fail_conn(&mut self, id: ConnId, error: ConnectionError, now: Instant) {
-        let Some(c) = self.conns.get(&id) else {
+    fn fail_conn(&mut self, now: Instant, id: ConnId, error: ConnectionError) {
+        let Some(f) = self.streams.failing(id) else {
             return;
-        };
-        let (pipe, endpoint, handshaken) = (c.pipe, c.endpoint.clone(), c.handshaken);
-        let connector = match c.origin {
-            Origin::Connector(cid) => Some(cid),
-            Origin::Listener(_) => None,
         };
         // As libzmq: a failed handshake reports HANDSHAKE_FAILED, and every
         // ended stream reports DISCONNECTED.
-        if !handshaken {
+        if !f.handshaken {
             self.emit(MonitorEvent::HandshakeFailed {
-                endpoint: endpoint.clone(),
+                endpoint: f.endpoint.clone(),
                 error: error.clone(),
             });
         }
         self.emit(MonitorEvent::Disconnected {
-            endpoint,
+            endpoint: f.endpoint,
             error: error.clone(),
         });
-        // Messages already read off the wire are delivered, whatever the HWM says:
-        // they were received.
-        if let Some(c) = self.conns.get_mut(&id) {
-            for msg in std::mem::take(&mut c.stash) {
-                self.pattern.push_received(pipe, msg);
-            }
-        }
+        self.streams.deliver_stash(id, &mut self.pattern);
         // Let the runtime write a final ERROR before closing.
         self.drop_conn(id, true);
-        let keep_pipe = connector.is_some() && self.attach_early() && !error.is_permanent();
+        let keep_pipe = f.connector.is_some() && self.attach_early() && !error.is_permanent();
         if !keep_pipe {
-            self.pattern.detach(pipe);
+            self.pattern.detach(f.pipe);
         }
-        match connector {
-            Some(cid) if !error.is_permanent() => self.schedule_reconnect(cid, now),
-            Some(cid) => {
-                // As libzmq 4.3: a protocol error or an authentication failure ends
-                // this endpoint for good.
-                if let Some(c) = self.connectors.get_mut(&cid) {
-                    c.retry_at = None;
-                }
-            }
+        match f.connector {
+            Some(cid) if !error.is_permanent() => self.schedule_reconnect(now, cid),
+            Some(cid) => self.connectors.give_up(cid),
             None => {}
         }
         self.check_linger(now);
@@ -1094,92 +883,69 @@ impl Engine {
     /// Schedules the next attempt, also while lingering (queued messages still
     /// want their peer). With reconnection disabled the endpoint ends here and its
     /// pipe goes, as libzmq terminates it.
-    fn schedule_reconnect(&mut self, id: ConnectorId, now: Instant) {
-        let jitter = self.next_jitter();
-        if self.closed {
+    fn schedule_reconnect(&mut self, now: Instant, id: ConnectorId) {
+        if self.linger.is_closed() {
             return;
         }
-        let Some(c) = self.connectors.get_mut(&id) else {
-            return;
-        };
-        c.conn = None;
-        match c.backoff.next_delay(jitter) {
-            Some(delay) => {
-                c.retry_at = Some(now + delay);
-                let endpoint = c.endpoint.clone();
+        match self.connectors.schedule(now, id) {
+            None => {}
+            Some(Retry::After { endpoint, delay }) => {
                 self.emit(MonitorEvent::ConnectRetried {
                     endpoint,
                     ivl_ms: delay.as_millis() as u64,
                 });
             }
-            None => {
-                if let Some(c) = self.connectors.remove(&id) {
-                    self.pattern.detach(c.pipe);
-                    self.emit(MonitorEvent::Closed(c.endpoint));
-                }
+            Some(Retry::Never { endpoint, pipe }) => {
+                self.pattern.detach(pipe);
+                self.emit(MonitorEvent::Closed(endpoint));
                 self.check_linger(now);
             }
         }
     }
 
+    /// Finishes closing if everything went out, from calls that carry no time
+    /// (the deadline is `handle_timeout`'s business).
     fn check_linger_soon(&mut self) {
-        if self.closing.is_some() && !self.closed && self.drained() {
+        if self.linger.is_lingering() && self.drained() {
             self.finish_close(false);
         }
     }
 
     fn check_linger(&mut self, now: Instant) {
-        let Some(deadline) = self.closing else {
-            return;
-        };
-        if self.closed {
-            return;
-        }
-        let expired = deadline.is_some_and(|d| d <= now);
-        if expired || self.drained() {
+        if let Some(expired) = self.linger.finish_due(now, || self.drained()) {
             self.finish_close(expired);
         }
     }
 
     /// Nothing left to deliver: every pipe and connection is empty.
     fn drained(&self) -> bool {
-        let pipes_empty = self
+        let mut pipes = self
             .connectors
-            .values()
-            .map(|c| c.pipe)
-            .chain(self.conns.values().map(|c| c.pipe))
-            .chain(self.inproc.values().map(|l| l.pipe))
-            .all(|p| !self.pattern.has_outbound(p));
-        pipes_empty && self.conns.values().all(|c| c.conn.pending_transmit() == 0)
+            .pipes()
+            .chain(self.streams.pipes())
+            .chain(self.inproc.pipes());
+        pipes.all(|p| !self.pattern.has_outbound(p)) && self.streams.all_written()
     }
 
     /// Ends everything. After LINGER expired (or with LINGER 0) unwritten bytes
     /// are dropped too.
     fn finish_close(&mut self, expired: bool) {
-        self.closed = true;
-        let keep_tail = !expired && self.linger != Some(Duration::ZERO);
+        let keep_tail = self.linger.finish(expired);
         // The runtime closes each stream and tells each inproc peer
         // (`handle_inproc_closed`).
-        let conns: Vec<ConnId> = self
-            .conns
-            .keys()
-            .chain(self.inproc.keys())
-            .copied()
-            .collect();
+        let conns: Vec<ConnId> = self.streams.ids().chain(self.inproc.ids()).collect();
         for id in conns {
             if let Some(pipe) = self.drop_conn(id, keep_tail) {
                 self.pattern.detach(pipe);
             }
         }
         if !keep_tail {
-            self.dying.clear();
+            self.streams.forget_tails();
         }
-        let listeners: Vec<ListenerId> = self.listeners.keys().copied().collect();
-        for id in listeners {
+        for id in self.listeners.ids() {
             self.unbind(id);
         }
-        let connectors: Vec<ConnectorId> = self.connectors.keys().copied().collect();
-        for id in connectors {
+        for id in self.connectors.ids() {
             self.disconnect(id);
         }
     }
@@ -1189,8 +955,8 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("socket_type", &self.pattern.socket_type())
-            .field("conns", &self.conns.len())
-            .field("closing", &self.closing)
+            .field("conns", &self.streams.len())
+            .field("closing", &self.linger.deadline())
             .finish_non_exhaustive()
     }
 }

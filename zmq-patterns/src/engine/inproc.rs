@@ -1,0 +1,128 @@
+//! Inproc links: peers that are other engines in this process, joined without
+//! ZMTP. The runtime moves whole pipe items between the two engines; this
+//! machine remembers which pipe each link serves and which links the runtime
+//! found full, so that it hears when they have room again.
+
+use std::collections::VecDeque;
+
+use super::{Action, ConnId, ConnectorId};
+use crate::idmap::IdMap;
+use crate::pattern::{Pattern, PipeId};
+
+struct Link {
+    pipe: PipeId,
+    flush_queued: bool,
+    /// The runtime found this side full; tell it when there is room again.
+    blocked: bool,
+    connector: Option<ConnectorId>,
+}
+
+/// Every inproc link of a socket.
+#[derive(Default)]
+pub(super) struct InprocLinks {
+    links: IdMap<ConnId, Link>,
+    by_pipe: IdMap<PipeId, ConnId>,
+    /// Links the runtime found full.
+    blocked: Vec<ConnId>,
+}
+
+impl InprocLinks {
+    pub(super) fn add(&mut self, id: ConnId, pipe: PipeId, connector: Option<ConnectorId>) {
+        let link = Link {
+            pipe,
+            flush_queued: false,
+            blocked: false,
+            connector,
+        };
+        self.links.insert(id, link);
+        self.by_pipe.insert(pipe, id);
+    }
+
+    /// Removes a link; returns its pipe and the connector that made it.
+    pub(super) fn remove(&mut self, id: ConnId) -> Option<(PipeId, Option<ConnectorId>)> {
+        let link = self.links.remove(&id)?;
+        self.by_pipe.remove(&link.pipe);
+        Some((link.pipe, link.connector))
+    }
+
+    pub(super) fn pipe(&self, id: ConnId) -> Option<PipeId> {
+        self.links.get(&id).map(|l| l.pipe)
+    }
+
+    pub(super) fn by_pipe(&self, pipe: PipeId) -> Option<ConnId> {
+        self.by_pipe.get(&pipe).copied()
+    }
+
+    /// Asks the runtime for one flush while the pipe has items for the peer.
+    pub(super) fn queue_flush(
+        &mut self,
+        id: ConnId,
+        pattern: &Pattern,
+        actions: &mut VecDeque<Action>,
+    ) {
+        if let Some(link) = self.links.get_mut(&id) {
+            if !link.flush_queued && pattern.has_outbound(link.pipe) {
+                link.flush_queued = true;
+                actions.push_back(Action::Flush(id));
+            }
+        }
+    }
+
+    /// The runtime is draining the link: the next new item needs a new flush.
+    /// Returns the link's pipe.
+    pub(super) fn start_flush(&mut self, id: ConnId) -> Option<PipeId> {
+        let link = self.links.get_mut(&id)?;
+        link.flush_queued = false;
+        Some(link.pipe)
+    }
+
+    /// Whether the link's pipe can take another item; a `false` is remembered,
+    /// as the runtime now waits for [`Action::ResumeRead`].
+    pub(super) fn ready(&mut self, id: ConnId, pattern: &Pattern) -> bool {
+        let Some(link) = self.links.get_mut(&id) else {
+            return false;
+        };
+        let ready = pattern.can_accept(link.pipe);
+        if !ready && !link.blocked {
+            self.blocked.push(id);
+        }
+        link.blocked = !ready;
+        ready
+    }
+
+    /// The link's pipe refused an item: the runtime waits for room.
+    pub(super) fn block(&mut self, id: ConnId) {
+        if let Some(link) = self.links.get_mut(&id) {
+            if !link.blocked {
+                link.blocked = true;
+                self.blocked.push(id);
+            }
+        }
+    }
+
+    /// Tells the runtime which blocked links have room again.
+    pub(super) fn resume(&mut self, pattern: &Pattern, actions: &mut VecDeque<Action>) {
+        if self.blocked.is_empty() {
+            return;
+        }
+        for id in std::mem::take(&mut self.blocked) {
+            let Some(l) = self.links.get_mut(&id) else {
+                continue;
+            };
+            if pattern.can_accept(l.pipe) {
+                l.blocked = false;
+                actions.push_back(Action::ResumeRead(id));
+            } else {
+                self.blocked.push(id);
+            }
+        }
+    }
+
+    pub(super) fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.links.keys().copied()
+    }
+
+    pub(super) fn pipes(&self) -> impl Iterator<Item = PipeId> + '_ {
+        self.links.values().map(|l| l.pipe)
+    }
+}

@@ -1,0 +1,412 @@
+//! ZMTP streams: one [`Connection`] per accepted or connected stream, the pipe
+//! it serves, the messages its full pipe could not take yet, and the last bytes
+//! of streams already closed.
+//!
+//! The engine decides what a handshake, a failure or a drop means for the
+//! socket; this machine keeps each stream's record and runs its I/O.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use zmtp_core::{Config, Connection, ConnectionError, Event, Msg};
+
+use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId};
+use crate::idmap::IdMap;
+use crate::pattern::{Pattern, PeerMeta, PipeId, PipeItem};
+
+/// Bytes a connection may hold beyond its pipe before the engine stops moving
+/// messages into it; with the pipe's SNDHWM and the kernel buffer this bounds
+/// what a slow peer costs.
+const CONN_OUT_LIMIT: usize = 64 * 1024;
+
+/// Who opened a stream: reconnecting and unbinding depend on it.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Origin {
+    Listener(ListenerId),
+    Connector(ConnectorId),
+}
+
+impl Origin {
+    fn connector(self) -> Option<ConnectorId> {
+        match self {
+            Self::Connector(id) => Some(id),
+            Self::Listener(_) => None,
+        }
+    }
+}
+
+struct Stream {
+    conn: Connection,
+    pipe: PipeId,
+    origin: Origin,
+    endpoint: Endpoint,
+    /// Messages the pipe could not take yet (RCVHWM): while any wait here, the
+    /// stream is not read.
+    stash: VecDeque<Msg>,
+    handshaken: bool,
+    flush_queued: bool,
+}
+
+impl Stream {
+    /// Asks the runtime for one flush however many writes happen before it.
+    fn queue_flush(&mut self, id: ConnId, actions: &mut VecDeque<Action>) {
+        if !self.flush_queued && self.conn.pending_transmit() > 0 {
+            self.flush_queued = true;
+            actions.push_back(Action::Flush(id));
+        }
+    }
+}
+
+/// What a stream reported after its last input.
+pub(super) enum Polled {
+    /// An event of the stream serving this pipe.
+    Event(PipeId, Event),
+    /// Nothing more for now.
+    Idle,
+    /// The stream is gone (dropped while its events were handled).
+    Gone,
+}
+
+/// A stream that just finished its handshake, as the engine needs it to
+/// attach the peer.
+pub(super) struct Handshake {
+    pub(super) pipe: PipeId,
+    pub(super) endpoint: Endpoint,
+    pub(super) peer: PeerMeta,
+    pub(super) connector: Option<ConnectorId>,
+}
+
+/// A failing stream, as the engine needs it to report and reconnect.
+pub(super) struct Failing {
+    pub(super) pipe: PipeId,
+    pub(super) endpoint: Endpoint,
+    pub(super) handshaken: bool,
+    pub(super) connector: Option<ConnectorId>,
+}
+
+/// Every ZMTP stream of a socket.
+pub(super) struct Streams {
+    cfg: Arc<Config>,
+    live: IdMap<ConnId, Stream>,
+    /// Streams whose stash waits for room (so `recv` looks at these only).
+    stalled: Vec<ConnId>,
+    /// Closed streams whose last bytes (an ERROR, say) are still to be written.
+    dying: IdMap<ConnId, Connection>,
+    /// The stream a handshaken pipe writes to; a pipe that outlives a reconnect
+    /// moves to the new stream at its handshake.
+    by_pipe: IdMap<PipeId, ConnId>,
+}
+
+impl Streams {
+    pub(super) fn new(cfg: Arc<Config>) -> Self {
+        Self {
+            cfg,
+            live: IdMap::default(),
+            stalled: Vec::new(),
+            dying: IdMap::default(),
+            by_pipe: IdMap::default(),
+        }
+    }
+
+    /// Starts the ZMTP handshake on a new stream; its greeting waits for a
+    /// [`Streams::queue_flush`].
+    pub(super) fn open(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        origin: Origin,
+        pipe: PipeId,
+        endpoint: Endpoint,
+        peer_address: String,
+    ) {
+        let mut conn = Connection::new(self.cfg.clone(), now);
+        conn.set_peer_address(peer_address);
+        let stream = Stream {
+            conn,
+            pipe,
+            origin,
+            endpoint,
+            stash: VecDeque::new(),
+            handshaken: false,
+            flush_queued: false,
+        };
+        self.live.insert(id, stream);
+    }
+
+    pub(super) fn contains(&self, id: ConnId) -> bool {
+        self.live.contains_key(&id)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The live connection, for the calls that need nothing but it.
+    pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.live.get_mut(&id).map(|s| &mut s.conn)
+    }
+
+    /// The error that ended the stream, if one did.
+    pub(super) fn error(&self, id: ConnId) -> Option<ConnectionError> {
+        self.live.get(&id).and_then(|s| s.conn.error().cloned())
+    }
+
+    /// The stream a handshaken pipe writes to.
+    pub(super) fn by_pipe(&self, pipe: PipeId) -> Option<ConnId> {
+        self.by_pipe.get(&pipe).copied()
+    }
+
+    /// Makes `id` the stream `pipe` writes to.
+    pub(super) fn bind_pipe(&mut self, pipe: PipeId, id: ConnId) {
+        self.by_pipe.insert(pipe, id);
+    }
+
+    pub(super) fn queue_flush(&mut self, id: ConnId, actions: &mut VecDeque<Action>) {
+        if let Some(s) = self.live.get_mut(&id) {
+            s.queue_flush(id, actions);
+        }
+    }
+
+    /// `None` when the stream is unknown.
+    pub(super) fn handle_input(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        buf: &mut BytesMut,
+    ) -> Option<Result<(), ConnectionError>> {
+        Some(self.live.get_mut(&id)?.conn.handle_input(now, buf))
+    }
+
+    /// Why the stream ended at end of file; `None` when it is unknown.
+    pub(super) fn handle_eof(&mut self, now: Instant, id: ConnId) -> Option<ConnectionError> {
+        let s = self.live.get_mut(&id)?;
+        Some(
+            s.conn
+                .handle_eof(now)
+                .err()
+                .unwrap_or(ConnectionError::PeerClosed),
+        )
+    }
+
+    /// `None` when the stream is unknown.
+    pub(super) fn handle_timeout(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+    ) -> Option<Result<(), ConnectionError>> {
+        Some(self.live.get_mut(&id)?.conn.handle_timeout(now))
+    }
+
+    /// Streams with a timer due at `now`.
+    pub(super) fn due(&self, now: Instant) -> Vec<ConnId> {
+        self.live
+            .iter()
+            .filter(|(_, s)| s.conn.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The earliest timer of any stream.
+    pub(super) fn timeout(&self) -> Option<Instant> {
+        self.live
+            .values()
+            .filter_map(|s| s.conn.poll_timeout())
+            .min()
+    }
+
+    pub(super) fn poll_event(&mut self, id: ConnId) -> Polled {
+        let Some(s) = self.live.get_mut(&id) else {
+            return Polled::Gone;
+        };
+        match s.conn.poll_event() {
+            Some(event) => Polled::Event(s.pipe, event),
+            None => Polled::Idle,
+        }
+    }
+
+    /// Hands a received message to `pipe`, or keeps it (and every later one, to
+    /// keep their order) while the pipe is full. `false` when the stream is gone.
+    pub(super) fn deliver(
+        &mut self,
+        id: ConnId,
+        pipe: PipeId,
+        msg: Msg,
+        pattern: &mut Pattern,
+    ) -> bool {
+        let Some(s) = self.live.get_mut(&id) else {
+            return false;
+        };
+        if !s.stash.is_empty() {
+            s.stash.push_back(msg);
+        } else if let Err(msg) = pattern.handle_message(pipe, msg) {
+            s.stash.push_back(msg);
+            self.stalled.push(id);
+        }
+        true
+    }
+
+    /// Messages already read off the wire are delivered, whatever the HWM says:
+    /// they were received.
+    pub(super) fn deliver_stash(&mut self, id: ConnId, pattern: &mut Pattern) {
+        if let Some(s) = self.live.get_mut(&id) {
+            for msg in std::mem::take(&mut s.stash) {
+                pattern.push_received(s.pipe, msg);
+            }
+        }
+    }
+
+    /// Retries stashed messages after the application made room.
+    pub(super) fn unstash(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
+        if self.stalled.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.stalled);
+        for id in ids {
+            let Some(s) = self.live.get_mut(&id) else {
+                continue;
+            };
+            while let Some(msg) = s.stash.pop_front() {
+                if let Err(msg) = pattern.handle_message(s.pipe, msg) {
+                    s.stash.push_front(msg);
+                    break;
+                }
+            }
+            if s.stash.is_empty() {
+                actions.push_back(Action::ResumeRead(id));
+            } else {
+                self.stalled.push(id);
+            }
+        }
+    }
+
+    /// Whether the runtime should read from this stream.
+    pub(super) fn wants_read(&self, id: ConnId) -> bool {
+        self.live.get(&id).is_some_and(|s| s.stash.is_empty())
+    }
+
+    pub(super) fn handshake_done(&mut self, id: ConnId) -> Option<Handshake> {
+        let s = self.live.get_mut(&id)?;
+        s.handshaken = true;
+        let peer = s
+            .conn
+            .peer()
+            .map(|p| PeerMeta::new(p.socket_type, p.routing_id.clone()))
+            .unwrap_or_default();
+        Some(Handshake {
+            pipe: s.pipe,
+            endpoint: s.endpoint.clone(),
+            peer,
+            connector: s.origin.connector(),
+        })
+    }
+
+    pub(super) fn failing(&self, id: ConnId) -> Option<Failing> {
+        let s = self.live.get(&id)?;
+        Some(Failing {
+            pipe: s.pipe,
+            endpoint: s.endpoint.clone(),
+            handshaken: s.handshaken,
+            connector: s.origin.connector(),
+        })
+    }
+
+    /// Moves queued items of `pipe` into the stream it writes to, up to the
+    /// connection's byte limit.
+    pub(super) fn fill(
+        &mut self,
+        pipe: PipeId,
+        pattern: &mut Pattern,
+        actions: &mut VecDeque<Action>,
+    ) {
+        let Some(&id) = self.by_pipe.get(&pipe) else {
+            return;
+        };
+        let Some(s) = self.live.get_mut(&id) else {
+            return;
+        };
+        if !s.conn.is_active() {
+            return;
+        }
+        while s.conn.pending_transmit() < CONN_OUT_LIMIT {
+            let Some(item) = pattern.poll_outbound(pipe) else {
+                break;
+            };
+            let r = match item {
+                PipeItem::Message(m) => s.conn.send(m).is_ok(),
+                PipeItem::Subscribe(t) => s.conn.send_subscribe(&t).is_ok(),
+                PipeItem::Cancel(t) => s.conn.send_cancel(&t).is_ok(),
+            };
+            if !r {
+                break;
+            }
+        }
+        s.queue_flush(id, actions);
+    }
+
+    /// The next chunk to write: `None` for an unknown stream or a closed one
+    /// fully written; `Err(pipe)` when a live stream has nothing encoded, so the
+    /// caller refills it from its pipe and asks the connection again.
+    pub(super) fn poll_transmit(&mut self, id: ConnId) -> Option<Result<Bytes, PipeId>> {
+        if let Some(conn) = self.dying.get_mut(&id) {
+            let chunk = conn.poll_transmit();
+            if chunk.is_none() {
+                self.dying.remove(&id);
+            }
+            return chunk.map(Ok);
+        }
+        let s = self.live.get_mut(&id)?;
+        s.flush_queued = false;
+        Some(s.conn.poll_transmit().ok_or(s.pipe))
+    }
+
+    /// Removes a live stream; `keep_tail` keeps its unwritten bytes for
+    /// [`Streams::poll_transmit`]. Returns its pipe and origin.
+    pub(super) fn remove(&mut self, id: ConnId, keep_tail: bool) -> Option<(PipeId, Origin)> {
+        let Stream {
+            mut conn,
+            pipe,
+            origin,
+            ..
+        } = self.live.remove(&id)?;
+        conn.close();
+        if keep_tail && conn.pending_transmit() > 0 {
+            self.dying.insert(id, conn);
+        }
+        if self.by_pipe.get(&pipe) == Some(&id) {
+            self.by_pipe.remove(&pipe);
+        }
+        Some((pipe, origin))
+    }
+
+    /// The runtime closed the stream: its unwritten bytes have nowhere to go.
+    pub(super) fn forget_tail(&mut self, id: ConnId) {
+        self.dying.remove(&id);
+    }
+
+    pub(super) fn forget_tails(&mut self) {
+        self.dying.clear();
+    }
+
+    pub(super) fn accepted_by(&self, listener: ListenerId) -> Vec<ConnId> {
+        self.live
+            .iter()
+            .filter(|(_, s)| matches!(s.origin, Origin::Listener(l) if l == listener))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub(super) fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.live.keys().copied()
+    }
+
+    pub(super) fn pipes(&self) -> impl Iterator<Item = PipeId> + '_ {
+        self.live.values().map(|s| s.pipe)
+    }
+
+    /// Whether every live stream has written all it encoded.
+    pub(super) fn all_written(&self) -> bool {
+        self.live.values().all(|s| s.conn.pending_transmit() == 0)
+    }
+}
