@@ -178,3 +178,26 @@ impl PeerInfo {
         !(self.version.0 == 3 && self.version.1 == 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_with_status_keeps_sendable_statuses_and_makes_others_400() {
+        for sent in [300, 400, 500] {
+            let reply = AuthReply::deny_with_status(sent, "no");
+            assert!(matches!(reply, AuthReply::Deny { status, .. } if status == sent));
+        }
+        for odd in [0, 200, 401, 999] {
+            let reply = AuthReply::Deny {
+                status: odd,
+                text: "no".into(),
+            };
+            assert_eq!(reply.normalized(), AuthReply::deny("no"));
+        }
+        assert_eq!(AuthReply::allow().normalized(), AuthReply::allow());
+        assert!(!AuthReply::deny_sends_error(300));
+        assert!(AuthReply::deny_sends_error(400) && AuthReply::deny_sends_error(500));
+    }
+}

@@ -229,4 +229,23 @@ mod tests {
             assert!(matches!(r, AuthReply::Deny { status: 500, .. }), "{r:?}");
         }
     }
+
+    #[test]
+    fn status_must_be_one_of_the_four_codes_in_three_digits() {
+        for bad in ["0400", "401", "+40", "40", "2000", "100"] {
+            let mut zap = ZapClient::new();
+            let id = zap.request(ConnId(1), &plain_request()).frames()[2].clone();
+            let (_, _, r) = zap.handle_reply(reply(&id, bad, "")).unwrap();
+            assert!(
+                matches!(r, AuthReply::Deny { status: 500, .. }),
+                "{bad}: {r:?}"
+            );
+        }
+        for (code, status) in [("300", 300), ("400", 400), ("500", 500)] {
+            let mut zap = ZapClient::new();
+            let id = zap.request(ConnId(1), &plain_request()).frames()[2].clone();
+            let (_, _, r) = zap.handle_reply(reply(&id, code, "")).unwrap();
+            assert!(matches!(r, AuthReply::Deny { status: s, .. } if s == status));
+        }
+    }
 }
