@@ -15,6 +15,13 @@
 //! receive pipe stops reading that stream), heartbeats and handshake timeouts,
 //! LINGER on close, authentication routed to an [`Authenticator`], and monitor
 //! events.
+//!
+//! Each part keeps its own state in its own module, so that none reaches into
+//! another's records: `streams` (ZMTP connections: their I/O, handshake and
+//! closing bytes), `inproc` (links to engines in this process), `connectors`
+//! (connected endpoints and their reconnect schedule), `listeners` (bound
+//! endpoints) and `linger` (when closing is over). [`Engine`] owns one of each
+//! and carries what one produces to the next.
 
 mod auth;
 mod backoff;
