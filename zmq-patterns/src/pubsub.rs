@@ -5,7 +5,8 @@ use bytes::Bytes;
 use zmtp_core::{Msg, SocketType};
 
 use crate::error::{RecvError, SendError};
-use crate::pattern::{subs_match, Kind, Pattern, Pipe, PipeId, PipeItem};
+use crate::pattern::{subs_match, Kind, Pattern, Pipe};
+use crate::pipe::{PipeId, PipeItem};
 
 impl Pattern {
     /// A peer subscribed (PUB/XPUB; ignored by other types). XPUB tells its

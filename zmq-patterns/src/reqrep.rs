@@ -4,7 +4,8 @@ use bytes::Bytes;
 use zmtp_core::Msg;
 
 use crate::error::{RecvError, SendError};
-use crate::pattern::{Kind, Pattern, PipeId, PipeItem};
+use crate::pattern::{Kind, Pattern};
+use crate::pipe::{PipeId, PipeItem};
 
 impl Pattern {
     /// REQ: prefix the delimiter (and request id), send round-robin, remember the

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use zmtp_core::Msg;
 
 use crate::error::{AttachError, RecvError, SendError};
-use crate::pattern::{Kind, Pattern, PeerMeta, PipeAction, PipeId, PipeItem};
+use crate::pattern::{Kind, Pattern};
+use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
 
 impl Pattern {
     /// The routing id of a new pipe: the peer's `Identity` if it sent one, else a

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
-use crate::pattern::PipeId;
+use crate::pipe::PipeId;
 
 /// Subscriptions counted per prefix, as RFC 29 and libzmq count them: subscribing
 /// twice to "A" needs two cancels.

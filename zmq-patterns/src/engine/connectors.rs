@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::backoff::Backoff;
 use super::{ConnId, ConnectorId, Endpoint};
 use crate::idmap::IdMap;
-use crate::pattern::PipeId;
+use crate::pipe::PipeId;
 
 struct Connector {
     endpoint: Endpoint,

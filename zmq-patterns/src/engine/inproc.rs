@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 
 use super::{Action, ConnId, ConnectorId};
 use crate::idmap::IdMap;
-use crate::pattern::{Pattern, PipeId};
+use crate::pattern::Pattern;
+use crate::pipe::PipeId;
 
 struct Link {
     pipe: PipeId,

@@ -56,7 +56,8 @@ use self::streams::{Origin, Polled, Streams};
 pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError};
 use crate::options::Options;
-use crate::pattern::{Pattern, PeerMeta, PipeAction, PipeId, PipeItem};
+use crate::pattern::Pattern;
+use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
 
 /// One stream (accepted or connected), chosen by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -14,7 +14,8 @@ use zmtp_core::{Config, Connection, ConnectionError, Event, Msg};
 
 use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId};
 use crate::idmap::IdMap;
-use crate::pattern::{Pattern, PeerMeta, PipeId, PipeItem};
+use crate::pattern::Pattern;
+use crate::pipe::{PeerMeta, PipeId, PipeItem};
 
 /// Bytes a connection may hold beyond its pipe before the engine stops moving
 /// messages into it; with the pipe's SNDHWM and the kernel buffer this bounds
