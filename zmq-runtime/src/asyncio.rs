@@ -14,9 +14,8 @@ use bytes::{Buf, Bytes};
 use futures_lite::future;
 use zmq_patterns::engine::{ConnectorId, Endpoint, Host, ListenerId};
 
-use crate::core::{io_slices, Core, ReadStep, StreamCtl, WriteStep};
+use crate::core::{io_slices, Core, ReadStep, Runtime, StreamCtl, WriteStep};
 use crate::net::{self, ReadBuf, StdListener, StdStream, TcpOptions};
-use crate::runtime::Runtime;
 use crate::signal::{bits, Signal};
 
 /// Reads and writes per wake-up before the pump yields to other tasks.

@@ -1,6 +1,8 @@
-//! Socket options, set before the socket exists, with libzmq 4.3's defaults.
+//! Making a socket: the runtime it runs on ([`RuntimeKind`]) and its options,
+//! set before it exists, with libzmq 4.3's defaults.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,12 +11,33 @@ use zmtp_core::{
     Config, KeyPair, MechanismConfig, Msg, OsRandom, PublicKey, SecretKey, SocketType,
 };
 
-use crate::core::Core;
+use crate::core::{Core, Runtime, RuntimeAuth};
 use crate::error::Error;
 use crate::net::TcpOptions;
-use crate::runtime::RuntimeKind;
 use crate::socket::Socket;
-use crate::zap::RuntimeAuth;
+
+/// A runtime a socket can be created on, as a type: `Socket<Tokio>`.
+pub trait RuntimeKind: Sized + 'static {
+    /// The socket type users of this runtime hold (the shared [`Socket`], or a
+    /// wrapper with a blocking API).
+    type Socket: From<Socket<Self>>;
+
+    /// The runtime to create a socket on (for tokio, the one the caller runs
+    /// in).
+    fn runtime() -> Result<Arc<dyn Runtime>, Error>;
+}
+
+impl<R: RuntimeKind> Socket<R> {
+    /// A socket of this type with libzmq's default options.
+    pub fn new(kind: SocketType) -> Result<Self, Error> {
+        Builder::<R>::new(kind).build_socket()
+    }
+
+    /// A builder for a socket with options.
+    pub fn builder(kind: SocketType) -> Builder<R> {
+        Builder::new(kind)
+    }
+}
 
 /// Builds a socket of runtime `R`: `Socket::<R>::builder(SocketType::Dealer)
 /// .routing_id("a").sndhwm(10).build()`.

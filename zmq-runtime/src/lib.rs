@@ -62,19 +62,16 @@ mod asyncio;
 mod builder;
 mod core;
 mod error;
-mod inproc;
 mod monitor;
 mod net;
 mod poll;
 pub mod proxy;
-mod runtime;
 mod signal;
 mod socket;
-mod zap;
 
 pub use crate::asyncio::{consume, Async, AsyncIo, Fd};
-pub use crate::builder::Builder;
-pub use crate::core::{io_slices, Core, ReadStep, StreamCtl, WriteStep, MAX_IOV};
+pub use crate::builder::{Builder, RuntimeKind};
+pub use crate::core::{io_slices, Core, ReadStep, Runtime, StreamCtl, WriteStep, MAX_IOV};
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent};
 pub use crate::net::{
@@ -82,7 +79,6 @@ pub use crate::net::{
     StdListener, StdStream, TcpOptions,
 };
 pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
-pub use crate::runtime::{Runtime, RuntimeKind};
 pub use crate::signal::{bits, Signal, SignalWait, Waiting};
 pub use crate::socket::{msg, RecvStream, SendSink, Socket};
 

@@ -68,7 +68,7 @@ impl Monitor {
                     ready!(Pin::new(w).poll(cx));
                     self.wait = None;
                 }
-                None => self.wait = Some(self.core.0.monitor.listen()),
+                None => self.wait = Some(self.core.listen_monitor()),
             }
         }
     }

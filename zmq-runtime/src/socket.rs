@@ -8,16 +8,13 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zmq_patterns::engine::{Endpoint, ListenerId};
+use zmq_patterns::engine::Endpoint;
 use zmq_patterns::{RecvError, SendError};
 use zmtp_core::{Msg, SocketType};
 
-use crate::builder::Builder;
 use crate::core::Core;
 use crate::error::Error;
-use crate::inproc;
 use crate::monitor::Monitor;
-use crate::runtime::RuntimeKind;
 use crate::signal::{any_of, block_on, AnyOf, Waiting};
 
 /// A ZeroMQ socket running on runtime `R`.
@@ -39,19 +36,8 @@ pub struct Socket<R> {
     _runtime: PhantomData<fn() -> R>,
 }
 
-impl<R: RuntimeKind> Socket<R> {
-    /// A socket of this type with libzmq's default options.
-    pub fn new(kind: SocketType) -> Result<Self, Error> {
-        Builder::<R>::new(kind).build_socket()
-    }
-
-    /// A builder for a socket with options.
-    pub fn builder(kind: SocketType) -> Builder<R> {
-        Builder::new(kind)
-    }
-}
-
 impl<R> Socket<R> {
+    /// Wraps a built core; the builder is the one place sockets are made.
     pub(crate) fn from_core(
         core: Core,
         sndtimeo: Option<Duration>,
@@ -72,7 +58,7 @@ impl<R> Socket<R> {
 
     /// This socket's type.
     pub fn socket_type(&self) -> SocketType {
-        self.core.0.socket_type
+        self.core.socket_type()
     }
 
     /// SNDTIMEO and RCVTIMEO as built, for blocking wrappers.
@@ -89,59 +75,18 @@ impl<R> Socket<R> {
     /// Connects to an endpoint. The peer need not be there yet: messages queue
     /// up to the HWM and the socket reconnects until it is.
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
-        let ep = Endpoint::parse_connect(endpoint)?;
-        if let Endpoint::Inproc(name) = &ep {
-            if let Some(peer) = inproc::incompatible_peer(name, self.socket_type()) {
-                return Err(Error::IncompatibleSocketType {
-                    endpoint: endpoint.to_owned(),
-                    ours: self.socket_type(),
-                    peer,
-                });
-            }
-        }
-        self.core.with(|st| {
-            let id = st.engine.connect(endpoint).map_err(|_| Error::Closed)?;
-            st.connectors.insert(id, endpoint.to_owned());
-            Ok(())
-        })
+        self.core.connect(endpoint)
     }
 
     /// Stops listening on an endpoint (as given to `bind`, or as returned by
     /// it) and closes the connections it accepted.
     pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
-        self.core.with(|st| {
-            let id: Option<ListenerId> = st
-                .listeners
-                .iter()
-                .find(|(_, l)| {
-                    l.given == endpoint
-                        || l.bound.as_ref().is_some_and(|b| b.to_string() == endpoint)
-                })
-                .map(|(id, _)| *id);
-            let id = id.ok_or_else(|| Error::UnknownEndpoint(endpoint.to_owned()))?;
-            st.engine.unbind(id);
-            Ok(())
-        })
+        self.core.unbind(endpoint)
     }
 
     /// Stops connecting to an endpoint and closes its connection.
     pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
-        self.core.with(|st| {
-            let ids: Vec<_> = st
-                .connectors
-                .iter()
-                .filter(|(_, e)| e.as_str() == endpoint)
-                .map(|(id, _)| *id)
-                .collect();
-            if ids.is_empty() {
-                return Err(Error::UnknownEndpoint(endpoint.to_owned()));
-            }
-            for id in ids {
-                st.connectors.remove(&id);
-                st.engine.disconnect(id);
-            }
-            Ok(())
-        })
+        self.core.disconnect(endpoint)
     }
 
     /// SUBSCRIBE (SUB, XSUB): receive messages starting with `topic` (empty:
@@ -205,7 +150,7 @@ impl<R> Socket<R> {
             }
             match wait.take() {
                 Some(w) => w.await,
-                None => wait = Some(self.core.0.writable.listen()),
+                None => wait = Some(self.core.listen_writable()),
             }
         }
     }
@@ -224,7 +169,7 @@ impl<R> Socket<R> {
             }
             match wait.take() {
                 Some(w) => w.await,
-                None => wait = Some(self.core.0.readable.listen()),
+                None => wait = Some(self.core.listen_readable()),
             }
         }
     }
@@ -242,9 +187,9 @@ impl<R> Socket<R> {
     async fn wait_until(&self, read: bool, ready: impl Fn(&Self) -> bool) {
         loop {
             let w = if read {
-                self.core.0.readable.listen()
+                self.core.listen_readable()
             } else {
-                self.core.0.writable.listen()
+                self.core.listen_writable()
             };
             if ready(self) || self.core.is_finished() {
                 return;
@@ -294,7 +239,7 @@ impl<R> Socket<R> {
     pub async fn shutdown(&self) {
         self.core.close();
         loop {
-            let w = self.core.0.done.listen();
+            let w = self.core.listen_done();
             if self.core.is_finished() {
                 return;
             }
@@ -375,7 +320,7 @@ impl<R> futures_core::Stream for RecvStream<'_, R> {
                     ready!(Pin::new(w).poll(cx));
                     self.wait = None;
                 }
-                None => self.wait = Some(self.socket.core.0.readable.listen()),
+                None => self.wait = Some(self.socket.core.listen_readable()),
             }
         }
     }
@@ -411,7 +356,7 @@ impl<R> SendSink<'_, R> {
                     ready!(Pin::new(w).poll(cx));
                     self.wait = None;
                 }
-                None => self.wait = Some(self.socket.core.0.writable.listen()),
+                None => self.wait = Some(self.socket.core.listen_writable()),
             }
         }
     }
