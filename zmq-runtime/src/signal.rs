@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -176,6 +176,33 @@ impl Future for Waiting {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(&mut self.listener).poll(cx)
+    }
+}
+
+/// The one wait loop of the socket API (send, recv, their stream and sink,
+/// the monitor): try; while the attempt finds nothing, register a wait, try
+/// once more (what happened before the registration would otherwise be
+/// missed), then wait. `attempt` returns `Some` with the final answer, which
+/// includes "the socket is closed". The registration is kept in `wait`
+/// between polls.
+pub(crate) fn poll_until<T>(
+    cx: &mut Context<'_>,
+    wait: &mut Option<Waiting>,
+    listen: impl Fn() -> Waiting,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> Poll<T> {
+    loop {
+        if let Some(answer) = attempt() {
+            *wait = None;
+            return Poll::Ready(answer);
+        }
+        match wait {
+            Some(w) => {
+                ready!(Pin::new(w).poll(cx));
+                *wait = None;
+            }
+            None => *wait = Some(listen()),
+        }
     }
 }
 

@@ -1,10 +1,9 @@
 //! The socket handle: endpoints, sending and receiving (async, non-blocking or
 //! blocking), subscriptions, monitor, close.
 
-use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use zmtp_core::{Msg, SocketType};
 use crate::core::Core;
 use crate::error::Error;
 use crate::monitor::Monitor;
-use crate::signal::{any_of, block_on, AnyOf, Waiting};
+use crate::signal::{any_of, block_on, poll_until, AnyOf, Waiting};
 
 /// A ZeroMQ socket running on runtime `R`.
 ///
@@ -137,41 +136,62 @@ impl<R> Socket<R> {
     /// Sends a message, waiting while every candidate peer is at its HWM (or,
     /// for REQ/DEALER/PUSH/PAIR, while there is no peer yet).
     pub async fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
-        let mut msg = msg.into();
-        let mut wait: Option<Waiting> = None;
-        loop {
-            match self.try_send(msg) {
-                Ok(()) => return Ok(()),
-                Err(SendError::WouldBlock(m)) => msg = m,
-                Err(e) => return Err(e.into()),
-            }
-            if self.core.is_closing() {
-                return Err(Error::Closed);
-            }
-            match wait.take() {
-                Some(w) => w.await,
-                None => wait = Some(self.core.listen_writable()),
-            }
-        }
+        let (mut slot, mut wait) = (Some(msg.into()), None);
+        std::future::poll_fn(|cx| self.poll_send(cx, &mut slot, &mut wait)).await
     }
 
     /// Receives the next message, waiting until one arrives.
     pub async fn recv(&self) -> Result<Msg, Error> {
-        let mut wait: Option<Waiting> = None;
-        loop {
-            match self.try_recv() {
-                Ok(m) => return Ok(m),
-                Err(RecvError::WouldBlock) => {}
-                Err(e) => return Err(e.into()),
-            }
-            if self.core.is_finished() {
-                return Err(Error::Closed);
-            }
-            match wait.take() {
-                Some(w) => w.await,
-                None => wait = Some(self.core.listen_readable()),
-            }
-        }
+        let mut wait = None;
+        std::future::poll_fn(|cx| self.poll_recv(cx, &mut wait))
+            .await
+            .unwrap_or(Err(Error::Closed))
+    }
+
+    /// Sends the message in `slot` (none: done), keeping it there while the
+    /// socket is full; an error once the socket is closing.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<Msg>,
+        wait: &mut Option<Waiting>,
+    ) -> Poll<Result<(), Error>> {
+        poll_until(
+            cx,
+            wait,
+            || self.core.listen_writable(),
+            || {
+                let Some(msg) = slot.take() else {
+                    return Some(Ok(()));
+                };
+                match self.try_send(msg) {
+                    Ok(()) => Some(Ok(())),
+                    Err(SendError::WouldBlock(m)) => {
+                        *slot = Some(m);
+                        self.core.is_closing().then_some(Err(Error::Closed))
+                    }
+                    Err(e) => Some(Err(e.into())),
+                }
+            },
+        )
+    }
+
+    /// The next message; `None` once the socket is closed and drained.
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        wait: &mut Option<Waiting>,
+    ) -> Poll<Option<Result<Msg, Error>>> {
+        poll_until(
+            cx,
+            wait,
+            || self.core.listen_readable(),
+            || match self.try_recv() {
+                Ok(m) => Some(Some(Ok(m))),
+                Err(RecvError::WouldBlock) => self.core.is_finished().then_some(None),
+                Err(e) => Some(Some(Err(e.into()))),
+            },
+        )
     }
 
     /// Waits until a message is waiting.
@@ -303,26 +323,8 @@ impl<R> futures_core::Stream for RecvStream<'_, R> {
     type Item = Result<Msg, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match self.socket.try_recv() {
-                Ok(m) => {
-                    self.wait = None;
-                    return Poll::Ready(Some(Ok(m)));
-                }
-                Err(RecvError::WouldBlock) => {}
-                Err(e) => return Poll::Ready(Some(Err(e.into()))),
-            }
-            if self.socket.core.is_finished() {
-                return Poll::Ready(None);
-            }
-            match &mut self.wait {
-                Some(w) => {
-                    ready!(Pin::new(w).poll(cx));
-                    self.wait = None;
-                }
-                None => self.wait = Some(self.socket.core.listen_readable()),
-            }
-        }
+        let this = &mut *self;
+        this.socket.poll_recv(cx, &mut this.wait)
     }
 }
 
@@ -336,29 +338,7 @@ pub struct SendSink<'a, R> {
 
 impl<R> SendSink<'_, R> {
     fn poll_slot(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            let Some(msg) = self.slot.take() else {
-                return Poll::Ready(Ok(()));
-            };
-            match self.socket.try_send(msg) {
-                Ok(()) => {
-                    self.wait = None;
-                    return Poll::Ready(Ok(()));
-                }
-                Err(SendError::WouldBlock(m)) => self.slot = Some(m),
-                Err(e) => return Poll::Ready(Err(e.into())),
-            }
-            if self.socket.core.is_closing() {
-                return Poll::Ready(Err(Error::Closed));
-            }
-            match &mut self.wait {
-                Some(w) => {
-                    ready!(Pin::new(w).poll(cx));
-                    self.wait = None;
-                }
-                None => self.wait = Some(self.socket.core.listen_writable()),
-            }
-        }
+        self.socket.poll_send(cx, &mut self.slot, &mut self.wait)
     }
 }
 
