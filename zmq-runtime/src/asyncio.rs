@@ -158,10 +158,8 @@ async fn accept_loop<I: AsyncIo>(
                     Err(_) => ctl.handle_eof(),
                 }
             }
-            // Out of descriptors or an aborted handshake: back off a little,
-            // as libzmq's accept loop does, instead of spinning.
             Some(Err(_)) => {
-                let later = io.now() + std::time::Duration::from_millis(100);
+                let later = io.now() + net::ACCEPT_BACKOFF;
                 io.sleep_until(later).await;
             }
         }

@@ -75,8 +75,8 @@ pub use crate::core::{io_slices, Core, ReadStep, Runtime, StreamCtl, WriteStep, 
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent};
 pub use crate::net::{
-    configure_tcp, connect_ipc, peer_address, start_connect_ipc, start_connect_tcp, ReadBuf,
-    StdListener, StdStream, TcpOptions,
+    configure_tcp, connect_blocking, connect_ipc, peer_address, start_connect_ipc,
+    start_connect_tcp, ReadBuf, StdListener, StdStream, TcpOptions,
 };
 pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
 pub use crate::signal::{bits, Signal, SignalWait, Waiting};

@@ -18,6 +18,10 @@ use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 use crate::error::Error;
 use crate::signal::{bits, Signal};
 
+/// How long an accept loop pauses after a failed accept (out of descriptors,
+/// an aborted handshake) instead of spinning, as libzmq's does.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// A bound listener (TCP or Unix).
 #[derive(Debug)]
 pub enum StdListener {
@@ -41,6 +45,20 @@ impl StdListener {
         };
         stream.set_nonblocking(nonblocking)?;
         Ok((stream, peer))
+    }
+
+    /// Accepts one stream, blocking (for thread-based runtimes) and backing
+    /// off after transient failures; `None` once the listener was shut down
+    /// (see [`StdListener::shutdown`]).
+    pub fn accept_blocking(&self, opts: &TcpOptions) -> Option<(StdStream, String)> {
+        loop {
+            match self.accept(opts, false) {
+                Ok(accepted) => return Some(accepted),
+                // A shut-down listener fails with EINVAL: this listener is done.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return None,
+                Err(_) => std::thread::sleep(ACCEPT_BACKOFF),
+            }
+        }
     }
 
     /// Sets the blocking mode of `accept`.
@@ -319,6 +337,29 @@ fn bind_ipc(addr: &IpcAddr) -> io::Result<UnixListener> {
 pub(crate) fn unlink_ipc(ep: &Endpoint) {
     if let Endpoint::Ipc(IpcAddr::Path(path)) = ep {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Connects to a TCP or IPC endpoint, blocking (for thread-based runtimes),
+/// and returns the stream with the peer address an authenticator sees. std
+/// tries every address a host name resolves to, in order.
+pub fn connect_blocking(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(StdStream, String)> {
+    match endpoint {
+        Endpoint::Tcp {
+            host,
+            port: Some(port),
+        } => {
+            let s = match host {
+                Host::Ip(ip) => TcpStream::connect((*ip, *port))?,
+                Host::Name(name) => TcpStream::connect((name.as_str(), *port))?,
+                Host::Any => return Err(io::ErrorKind::InvalidInput.into()),
+            };
+            configure_tcp(&s, opts)?;
+            let peer = peer_address(s.peer_addr().ok());
+            Ok((StdStream::Tcp(s), peer))
+        }
+        Endpoint::Ipc(addr) => Ok((StdStream::Unix(connect_ipc(addr)?), String::new())),
+        _ => Err(io::ErrorKind::InvalidInput.into()),
     }
 }
 
