@@ -187,7 +187,7 @@ impl zmq_runtime::Runtime for Threads {
             if core.is_finished() {
                 return;
             }
-            core.timer().wait_blocking(bits::FLUSH, deadline);
+            core.timer().wait_blocking(bits::DEADLINE, deadline);
             core.handle_timeout();
         });
     }

@@ -220,7 +220,7 @@ async fn timer<I: AsyncIo>(io: Arc<I>, core: Core) {
         if core.is_finished() {
             return;
         }
-        let changed = core.timer().wait(bits::FLUSH);
+        let changed = core.timer().wait(bits::DEADLINE);
         match deadline {
             Some(d) => future::or(io.sleep_until(d), changed).await,
             None => changed.await,

@@ -213,10 +213,10 @@ pub(crate) async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAdd
                 .to_socket_addrs()
                 .map(Iterator::collect);
             *a.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            a.1.raise(bits::FLUSH);
+            a.1.raise(bits::ANSWER);
         })?;
     loop {
-        answer.1.wait(bits::FLUSH).await;
+        answer.1.wait(bits::ANSWER).await;
         if let Some(r) = answer
             .0
             .lock()

@@ -128,7 +128,7 @@ impl LockedState {
             self.timers_dirty = false;
             let next = self.next_deadline();
             if next.is_some_and(|t| self.timer_armed.is_none_or(|armed| t < armed)) {
-                shared.timer.raise(bits::FLUSH);
+                shared.timer.raise(bits::DEADLINE);
             }
         }
         if !self.finished
@@ -144,7 +144,7 @@ impl LockedState {
             shared.monitor.notify();
             shared.readable.notify();
             shared.writable.notify();
-            shared.timer.raise(bits::FLUSH);
+            shared.timer.raise(bits::DEADLINE);
         }
     }
 
@@ -495,7 +495,7 @@ impl Core {
         })
     }
 
-    /// The socket's timer signal: raised when the
+    /// The socket's timer signal: [`bits::DEADLINE`] is raised when the
     /// deadline moved earlier or the socket finished.
     pub fn timer(&self) -> &Signal {
         &self.0.timer
@@ -504,7 +504,7 @@ impl Core {
     /// Records and returns the deadline the timer must wake at (`None`: wait for
     /// [`Core::timer`] only).
     pub fn arm_timer(&self) -> Option<Instant> {
-        self.0.timer.take(bits::FLUSH);
+        self.0.timer.take(bits::DEADLINE);
         let mut st = self.lock();
         let next = st.next_deadline();
         st.timer_armed = next;
