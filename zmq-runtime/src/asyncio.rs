@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::Arc;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -66,6 +67,15 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>>;
+    /// Runs a call that blocks (a host name lookup) where it cannot stall the
+    /// executor. The default is a thread of its own; a runtime with a pool
+    /// for blocking calls uses that instead.
+    fn spawn_blocking(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        std::thread::Builder::new()
+            .name("zmq-blocking".into())
+            .spawn(f)
+            .map(drop)
+    }
 }
 
 /// An [`AsyncIo`] as a [`Runtime`].
@@ -196,7 +206,7 @@ async fn connect_tcp<I: AsyncIo>(
 ) -> io::Result<(I::Registered<StdStream>, String)> {
     let addrs = match net::tcp_target(host, port) {
         Ok(addr) => vec![addr],
-        Err(name) => net::resolve(name, port).await?,
+        Err(name) => resolve(io, name, port).await?,
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
     for addr in addrs {
@@ -212,6 +222,32 @@ async fn connect_tcp<I: AsyncIo>(
         }
     }
     Err(last)
+}
+
+/// Resolves a host name through [`AsyncIo::spawn_blocking`] (`getaddrinfo`
+/// blocks), waiting for the answer without blocking the executor.
+async fn resolve<I: AsyncIo>(io: &I, host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+    type Answer = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
+    let answer: Arc<(Answer, Signal)> = Arc::default();
+    let a = answer.clone();
+    io.spawn_blocking(move || {
+        let r = (host.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect);
+        *a.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+        a.1.raise(bits::ANSWER);
+    })?;
+    loop {
+        answer.1.wait(bits::ANSWER).await;
+        if let Some(r) = answer
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            return r;
+        }
+    }
 }
 
 async fn timer<I: AsyncIo>(io: Arc<I>, core: Core) {

@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, T
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,7 +15,6 @@ use socket2::{Domain, SockAddr, SockRef, Socket, TcpKeepalive, Type};
 use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 
 use crate::error::Error;
-use crate::signal::{bits, Signal};
 
 /// How long an accept loop pauses after a failed accept (out of descriptors,
 /// an aborted handshake) instead of spinning, as libzmq's does.
@@ -198,34 +196,6 @@ pub fn start_connect_tcp(addr: SocketAddr, opts: &TcpOptions) -> io::Result<StdS
     let stream = TcpStream::from(sock);
     configure_tcp(&stream, opts)?;
     Ok(StdStream::Tcp(stream))
-}
-
-/// Resolves a host name on a helper thread (`getaddrinfo` blocks), waiting
-/// for the answer without blocking the caller's executor.
-pub(crate) async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-    type Answer = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
-    let answer: Arc<(Answer, Signal)> = Arc::default();
-    let a = answer.clone();
-    std::thread::Builder::new()
-        .name("zmq-resolve".into())
-        .spawn(move || {
-            let r = (host.as_str(), port)
-                .to_socket_addrs()
-                .map(Iterator::collect);
-            *a.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            a.1.raise(bits::ANSWER);
-        })?;
-    loop {
-        answer.1.wait(bits::ANSWER).await;
-        if let Some(r) = answer
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            return r;
-        }
-    }
 }
 
 /// TCP settings applied to every stream of a socket.
