@@ -55,6 +55,16 @@
 //! Work that involves a second socket (an inproc pump, a ZAP request) runs
 //! after the lock is released; the only place that holds two socket locks
 //! takes them in a fixed order.
+//!
+//! ## Where a message goes
+//!
+//! [`Socket::send`] (`socket.rs`) gives the message to the socket's engine,
+//! which the core keeps behind its lock (`core/mod.rs`) and which encodes it
+//! for a peer's stream. The stream's driver (`core/stream.rs`, [`StreamCtl`])
+//! hands the bytes to the runtime's pump (`asyncio/pump.rs` on async
+//! runtimes, a writer thread in `runtime-blocking`), which writes them with
+//! [`StdStream`] (`net.rs`). Received bytes go back the same way. Inproc
+//! peers have no stream: `core/inproc.rs` moves messages between two engines.
 
 #![deny(missing_docs)]
 

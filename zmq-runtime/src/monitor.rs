@@ -25,8 +25,7 @@ impl Monitor {
     /// The next event if one is waiting; `Ok(None)` means none yet, `Err(())`
     /// that the socket is gone and nothing more will come.
     fn poll_once(core: &Core) -> Result<Option<MonitorEvent>, ()> {
-        let (event, finished) =
-            core.with_data(|st| (st.engine.poll_monitor(), st.is_finished()));
+        let (event, finished) = core.with_data(|st| (st.engine.poll_monitor(), st.is_finished()));
         match event {
             Some(e) => Ok(Some(e)),
             None if finished => Err(()),
