@@ -29,16 +29,14 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::TcpStream;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use zmq_runtime::{
-    bits, configure_tcp, connect_ipc, io_slices, peer_address, ConnectorId, Core, Endpoint, Host,
-    ListenerId, Pollable, ReadBuf, ReadStep, StdListener, StdStream, StreamCtl, TcpOptions,
-    WriteStep,
+    bits, connect_blocking, io_slices, ConnectorId, Core, Endpoint, ListenerId, Pollable, ReadBuf,
+    ReadStep, StdListener, StdStream, StreamCtl, WriteStep,
 };
 
 pub use zmq_runtime::proxy::{
@@ -171,7 +169,7 @@ impl zmq_runtime::Runtime for Threads {
     fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) -> io::Result<()> {
         let core = core.clone();
         spawn("zmq-stream", move || {
-            match connect(&endpoint, core.tcp_options()) {
+            match connect_blocking(&endpoint, core.tcp_options()) {
                 Ok((stream, peer)) => {
                     if let Some(ctl) = core.handle_connected(id, peer) {
                         run_stream(stream, ctl);
@@ -189,49 +187,20 @@ impl zmq_runtime::Runtime for Threads {
             if core.is_finished() {
                 return;
             }
-            core.timer().wait_blocking(bits::FLUSH, deadline);
+            core.timer().wait_blocking(bits::DEADLINE, deadline);
             core.handle_timeout();
         });
     }
 }
 
 fn accept_loop(core: &Core, id: ListenerId, listener: &StdListener) {
-    loop {
-        match listener.accept(core.tcp_options(), false) {
-            Ok((stream, peer)) => {
-                let Some(ctl) = core.handle_accepted(id, peer) else {
-                    return;
-                };
-                if spawn("zmq-stream", move || run_stream(stream, ctl)).is_err() {
-                    return;
-                }
-            }
-            // A shut-down listener fails with EINVAL: this listener is done.
-            Err(e) if e.kind() == io::ErrorKind::InvalidInput => return,
-            // Out of descriptors or an aborted handshake: back off a little.
-            Err(_) => thread::sleep(Duration::from_millis(100)),
+    while let Some((stream, peer)) = listener.accept_blocking(core.tcp_options()) {
+        let Some(ctl) = core.handle_accepted(id, peer) else {
+            return;
+        };
+        if spawn("zmq-stream", move || run_stream(stream, ctl)).is_err() {
+            return;
         }
-    }
-}
-
-fn connect(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(StdStream, String)> {
-    match endpoint {
-        Endpoint::Tcp {
-            host,
-            port: Some(port),
-        } => {
-            // std tries every address the name resolves to, in order.
-            let s = match host {
-                Host::Ip(ip) => TcpStream::connect((*ip, *port))?,
-                Host::Name(name) => TcpStream::connect((name.as_str(), *port))?,
-                Host::Any => return Err(io::ErrorKind::InvalidInput.into()),
-            };
-            configure_tcp(&s, opts)?;
-            let peer = peer_address(s.peer_addr().ok());
-            Ok((StdStream::Tcp(s), peer))
-        }
-        Endpoint::Ipc(addr) => Ok((StdStream::Unix(connect_ipc(addr)?), String::new())),
-        _ => Err(io::ErrorKind::InvalidInput.into()),
     }
 }
 

@@ -80,6 +80,11 @@ impl AsyncIo for Smol {
         smol::spawn(task).detach();
     }
 
+    fn spawn_blocking(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        smol::unblock(f).detach();
+        Ok(())
+    }
+
     fn now(&self) -> Instant {
         Instant::now()
     }

@@ -82,6 +82,11 @@ impl AsyncIo for Tokio {
         self.handle.spawn(task);
     }
 
+    fn spawn_blocking(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        self.handle.spawn_blocking(f);
+        Ok(())
+    }
+
     fn now(&self) -> Instant {
         // tokio's clock, so that tests with paused time run heartbeats and
         // reconnects in virtual time.

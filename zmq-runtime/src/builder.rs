@@ -1,21 +1,43 @@
-//! Socket options, set before the socket exists, with libzmq 4.3's defaults.
+//! Making a socket: the runtime it runs on ([`RuntimeKind`]) and its options,
+//! set before it exists, with libzmq 4.3's defaults.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use zmq_patterns::engine::{Authenticator, EngineConfig};
-use zmq_patterns::Options;
 use zmtp_core::{
     Config, KeyPair, MechanismConfig, Msg, OsRandom, PublicKey, SecretKey, SocketType,
 };
 
-use crate::core::Core;
+use crate::core::{Core, Runtime, RuntimeAuth};
 use crate::error::Error;
 use crate::net::TcpOptions;
-use crate::runtime::RuntimeKind;
 use crate::socket::Socket;
-use crate::zap::RuntimeAuth;
+
+/// A runtime a socket can be created on, as a type: `Socket<Tokio>`.
+pub trait RuntimeKind: Sized + 'static {
+    /// The socket type users of this runtime hold (the shared [`Socket`], or a
+    /// wrapper with a blocking API).
+    type Socket: From<Socket<Self>>;
+
+    /// The runtime to create a socket on (for tokio, the one the caller runs
+    /// in).
+    fn runtime() -> Result<Arc<dyn Runtime>, Error>;
+}
+
+impl<R: RuntimeKind> Socket<R> {
+    /// A socket of this type with libzmq's default options.
+    pub fn new(kind: SocketType) -> Result<Self, Error> {
+        Builder::<R>::new(kind).build_socket()
+    }
+
+    /// A builder for a socket with options.
+    pub fn builder(kind: SocketType) -> Builder<R> {
+        Builder::new(kind)
+    }
+}
 
 /// Builds a socket of runtime `R`: `Socket::<R>::builder(SocketType::Dealer)
 /// .routing_id("a").sndhwm(10).build()`.
@@ -24,19 +46,14 @@ use crate::zap::RuntimeAuth;
 /// default. Durations that libzmq spells -1 or 0 for "never" are `None` here.
 #[must_use]
 pub struct Builder<R> {
-    kind: SocketType,
-    options: Options,
-    reconnect_ivl: Option<Duration>,
-    reconnect_ivl_max: Option<Duration>,
-    linger: Option<Duration>,
+    /// The engine's and the connection's own defaults, with the infallible
+    /// options applied as they are set: no default is restated here.
+    engine: EngineConfig,
+    // The options below are checked, or depend on each other, so they are
+    // applied when the socket is built.
     routing_id: Bytes,
     mechanism: MechanismConfig,
     properties: Vec<(String, Bytes)>,
-    maxmsgsize: Option<u64>,
-    handshake_ivl: Option<Duration>,
-    heartbeat_ivl: Option<Duration>,
-    heartbeat_timeout: Option<Duration>,
-    heartbeat_ttl: Option<Duration>,
     zap_domain: String,
     tcp: TcpOptions,
     authenticator: Option<Box<dyn Authenticator>>,
@@ -50,19 +67,10 @@ impl<R: RuntimeKind> Builder<R> {
     /// libzmq's defaults for a socket of this type.
     pub fn new(kind: SocketType) -> Self {
         Self {
-            kind,
-            options: Options::default(),
-            reconnect_ivl: Some(Duration::from_millis(100)),
-            reconnect_ivl_max: None,
-            linger: None,
+            engine: EngineConfig::new(Config::new(kind)),
             routing_id: Bytes::new(),
             mechanism: MechanismConfig::Null,
             properties: Vec::new(),
-            maxmsgsize: None,
-            handshake_ivl: Some(Duration::from_secs(30)),
-            heartbeat_ivl: None,
-            heartbeat_timeout: None,
-            heartbeat_ttl: None,
             zap_domain: String::new(),
             tcp: TcpOptions::default(),
             authenticator: None,
@@ -81,14 +89,11 @@ impl<R: RuntimeKind> Builder<R> {
     /// Creates the shared socket type, without the runtime's wrapper.
     pub fn build_socket(self) -> Result<Socket<R>, Error> {
         let rt = R::runtime()?;
-        let mut config = Config::new(self.kind)
+        let mut engine = self.engine;
+        let mut config = engine
+            .connection
             .with_mechanism(self.mechanism.clone())?
             .with_routing_id(self.routing_id)?
-            .with_max_msg_size(self.maxmsgsize)
-            .with_handshake_ivl(self.handshake_ivl)
-            .with_heartbeat_ivl(self.heartbeat_ivl)
-            .with_heartbeat_timeout(self.heartbeat_timeout)
-            .with_heartbeat_ttl(self.heartbeat_ttl)
             // libzmq asks ZAP about NULL peers only when a domain is set.
             .with_null_authentication(
                 !self.zap_domain.is_empty() && matches!(self.mechanism, MechanismConfig::Null),
@@ -97,11 +102,7 @@ impl<R: RuntimeKind> Builder<R> {
         for (name, value) in self.properties {
             config = config.with_property(&name, value)?;
         }
-        let mut engine = EngineConfig::new(config);
-        engine.options = self.options;
-        engine.reconnect_ivl = self.reconnect_ivl;
-        engine.reconnect_ivl_max = self.reconnect_ivl_max;
-        engine.linger = self.linger;
+        engine.connection = config;
         let core = Core::new(
             engine,
             rt,
@@ -118,14 +119,14 @@ impl<R: RuntimeKind> Builder<R> {
     /// SNDHWM: messages queued per peer before send waits (or PUB drops); 0 = no
     /// limit. Default 1000.
     pub fn sndhwm(mut self, n: usize) -> Self {
-        self.options.sndhwm = n;
+        self.engine.options.sndhwm = n;
         self
     }
 
     /// RCVHWM: messages queued per peer before the stream stops being read; 0 =
     /// no limit. Default 1000.
     pub fn rcvhwm(mut self, n: usize) -> Self {
-        self.options.rcvhwm = n;
+        self.engine.options.rcvhwm = n;
         self
     }
 
@@ -138,54 +139,54 @@ impl<R: RuntimeKind> Builder<R> {
     /// LINGER: how long closing waits to deliver queued messages; `None` waits
     /// for ever (libzmq's default, -1), `Some(ZERO)` drops them.
     pub fn linger(mut self, linger: Option<Duration>) -> Self {
-        self.linger = linger;
+        self.engine.linger = linger;
         self
     }
 
     /// RECONNECT_IVL: wait before reconnecting; `None` never reconnects.
     /// Default 100 ms.
     pub fn reconnect_ivl(mut self, ivl: Option<Duration>) -> Self {
-        self.reconnect_ivl = ivl;
+        self.engine.reconnect_ivl = ivl;
         self
     }
 
     /// RECONNECT_IVL_MAX: exponential back-off up to this; `None` (default)
     /// keeps RECONNECT_IVL.
     pub fn reconnect_ivl_max(mut self, ivl: Option<Duration>) -> Self {
-        self.reconnect_ivl_max = ivl;
+        self.engine.reconnect_ivl_max = ivl;
         self
     }
 
     /// HEARTBEAT_IVL: send PING this often; `None` (default) sends none.
     pub fn heartbeat_ivl(mut self, ivl: Option<Duration>) -> Self {
-        self.heartbeat_ivl = ivl;
+        self.engine.connection = self.engine.connection.with_heartbeat_ivl(ivl);
         self
     }
 
     /// HEARTBEAT_TIMEOUT: drop the peer if nothing arrives this long after a
     /// PING. Defaults to HEARTBEAT_IVL.
     pub fn heartbeat_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.heartbeat_timeout = timeout;
+        self.engine.connection = self.engine.connection.with_heartbeat_timeout(timeout);
         self
     }
 
     /// HEARTBEAT_TTL: the time-to-live announced to the peer in PINGs.
     pub fn heartbeat_ttl(mut self, ttl: Option<Duration>) -> Self {
-        self.heartbeat_ttl = ttl;
+        self.engine.connection = self.engine.connection.with_heartbeat_ttl(ttl);
         self
     }
 
     /// HANDSHAKE_IVL: the longest a handshake may take; `None` for no limit.
     /// Default 30 s.
     pub fn handshake_ivl(mut self, ivl: Option<Duration>) -> Self {
-        self.handshake_ivl = ivl;
+        self.engine.connection = self.engine.connection.with_handshake_ivl(ivl);
         self
     }
 
     /// MAXMSGSIZE: frames larger than this end the connection; `None` (default)
     /// for no limit.
     pub fn maxmsgsize(mut self, max: Option<u64>) -> Self {
-        self.maxmsgsize = max;
+        self.engine.connection = self.engine.connection.with_max_msg_size(max);
         self
     }
 
@@ -294,73 +295,73 @@ impl<R: RuntimeKind> Builder<R> {
     /// ROUTER_MANDATORY: unroutable messages are an error, and a full peer makes
     /// send wait, instead of being dropped.
     pub fn router_mandatory(mut self, on: bool) -> Self {
-        self.options.router_mandatory = on;
+        self.engine.options.router_mandatory = on;
         self
     }
 
     /// ROUTER_HANDOVER: a new peer with a routing id in use takes it over.
     pub fn router_handover(mut self, on: bool) -> Self {
-        self.options.router_handover = on;
+        self.engine.options.router_handover = on;
         self
     }
 
     /// CONFLATE: keep only the last message (PUSH, PULL, PUB, SUB, DEALER).
     pub fn conflate(mut self, on: bool) -> Self {
-        self.options.conflate = on;
+        self.engine.options.conflate = on;
         self
     }
 
     /// IMMEDIATE: queue messages only to completed connections.
     pub fn immediate(mut self, on: bool) -> Self {
-        self.options.immediate = on;
+        self.engine.options.immediate = on;
         self
     }
 
     /// XPUB_VERBOSE: pass every subscription to the application.
     pub fn xpub_verbose(mut self, on: bool) -> Self {
-        self.options.xpub_verbose = on;
+        self.engine.options.xpub_verbose = on;
         self
     }
 
     /// XPUB_VERBOSER: pass every subscription and unsubscription.
     pub fn xpub_verboser(mut self, on: bool) -> Self {
-        self.options.xpub_verboser = on;
+        self.engine.options.xpub_verboser = on;
         self
     }
 
     /// XPUB_NODROP: a full subscriber makes send wait instead of dropping.
     pub fn xpub_nodrop(mut self, on: bool) -> Self {
-        self.options.xpub_nodrop = on;
+        self.engine.options.xpub_nodrop = on;
         self
     }
 
     /// XPUB_MANUAL: the application applies subscriptions itself.
     pub fn xpub_manual(mut self, on: bool) -> Self {
-        self.options.xpub_manual = on;
+        self.engine.options.xpub_manual = on;
         self
     }
 
     /// XPUB_WELCOME_MSG: sent to every new subscriber.
     pub fn xpub_welcome_msg(mut self, msg: Option<Msg>) -> Self {
-        self.options.xpub_welcome_msg = msg;
+        self.engine.options.xpub_welcome_msg = msg;
         self
     }
 
     /// INVERT_MATCHING: deliver what matches no subscription.
     pub fn invert_matching(mut self, on: bool) -> Self {
-        self.options.invert_matching = on;
+        self.engine.options.invert_matching = on;
         self
     }
 
     /// REQ_RELAXED: a REQ may send again without waiting for a reply.
     pub fn req_relaxed(mut self, on: bool) -> Self {
-        self.options.req_relaxed = on;
+        self.engine.options.req_relaxed = on;
         self
     }
 
     /// REQ_CORRELATE: a REQ matches replies to requests by id.
     pub fn req_correlate(mut self, on: bool) -> Self {
-        self.options.req_correlate = on;
+        self.engine.options.req_correlate = on;
         self
     }
 }

@@ -55,6 +55,16 @@
 //! Work that involves a second socket (an inproc pump, a ZAP request) runs
 //! after the lock is released; the only place that holds two socket locks
 //! takes them in a fixed order.
+//!
+//! ## Where a message goes
+//!
+//! [`Socket::send`] (`socket.rs`) gives the message to the socket's engine,
+//! which the core keeps behind its lock (`core/mod.rs`) and which encodes it
+//! for a peer's stream. The stream's driver (`core/stream.rs`, [`StreamCtl`])
+//! hands the bytes to the runtime's pump (`asyncio/pump.rs` on async
+//! runtimes, a writer thread in `runtime-blocking`), which writes them with
+//! [`StdStream`] (`net.rs`). Received bytes go back the same way. Inproc
+//! peers have no stream: `core/inproc.rs` moves messages between two engines.
 
 #![deny(missing_docs)]
 
@@ -62,27 +72,23 @@ mod asyncio;
 mod builder;
 mod core;
 mod error;
-mod inproc;
 mod monitor;
 mod net;
 mod poll;
 pub mod proxy;
-mod runtime;
 mod signal;
 mod socket;
-mod zap;
 
 pub use crate::asyncio::{consume, Async, AsyncIo, Fd};
-pub use crate::builder::Builder;
-pub use crate::core::{io_slices, Core, ReadStep, StreamCtl, WriteStep, MAX_IOV};
+pub use crate::builder::{Builder, RuntimeKind};
+pub use crate::core::{io_slices, Core, ReadStep, Runtime, StreamCtl, WriteStep, MAX_IOV};
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent};
 pub use crate::net::{
-    configure_tcp, connect_ipc, peer_address, start_connect_ipc, start_connect_tcp, ReadBuf,
-    StdListener, StdStream, TcpOptions,
+    configure_tcp, connect_blocking, connect_ipc, peer_address, start_connect_ipc,
+    start_connect_tcp, ReadBuf, StdListener, StdStream, TcpOptions,
 };
 pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
-pub use crate::runtime::{Runtime, RuntimeKind};
 pub use crate::signal::{bits, Signal, SignalWait, Waiting};
 pub use crate::socket::{msg, RecvStream, SendSink, Socket};
 

@@ -1,14 +1,13 @@
 //! A socket's monitor events as an async stream or a blocking iterator.
 
-use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 pub use zmq_patterns::engine::MonitorEvent;
 
 use crate::core::Core;
-use crate::signal::{block_on, Waiting};
+use crate::signal::{block_on, poll_until, Waiting};
 
 /// The events of one socket (`zmq_socket_monitor`), from
 /// [`Socket::monitor`](crate::Socket::monitor). Ends (`None`) once the socket is closed and every
@@ -25,10 +24,8 @@ impl Monitor {
 
     /// The next event if one is waiting; `Ok(None)` means none yet, `Err(())`
     /// that the socket is gone and nothing more will come.
-    fn poll_once(&self) -> Result<Option<MonitorEvent>, ()> {
-        let (event, finished) = self
-            .core
-            .with_data(|st| (st.engine.poll_monitor(), st.is_finished()));
+    fn poll_once(core: &Core) -> Result<Option<MonitorEvent>, ()> {
+        let (event, finished) = core.with_data(|st| (st.engine.poll_monitor(), st.is_finished()));
         match event {
             Some(e) => Ok(Some(e)),
             None if finished => Err(()),
@@ -38,7 +35,7 @@ impl Monitor {
 
     /// The next event if one is waiting.
     pub fn try_next(&mut self) -> Option<MonitorEvent> {
-        self.poll_once().ok().flatten()
+        Self::poll_once(&self.core).ok().flatten()
     }
 
     /// Waits for the next event.
@@ -54,23 +51,14 @@ impl Monitor {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<MonitorEvent>> {
-        loop {
-            match self.poll_once() {
-                Ok(Some(e)) => {
-                    self.wait = None;
-                    return Poll::Ready(Some(e));
-                }
-                Ok(None) => {}
-                Err(()) => return Poll::Ready(None),
-            }
-            match &mut self.wait {
-                Some(w) => {
-                    ready!(Pin::new(w).poll(cx));
-                    self.wait = None;
-                }
-                None => self.wait = Some(self.core.0.monitor.listen()),
-            }
-        }
+        let core = &self.core;
+        poll_until(
+            cx,
+            &mut self.wait,
+            || core.listen_monitor(),
+            || Self::poll_once(core).transpose(),
+        )
+        .map(|r| r.ok())
     }
 }
 

@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, T
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,7 +15,10 @@ use socket2::{Domain, SockAddr, SockRef, Socket, TcpKeepalive, Type};
 use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 
 use crate::error::Error;
-use crate::signal::{bits, Signal};
+
+/// How long an accept loop pauses after a failed accept (out of descriptors,
+/// an aborted handshake) instead of spinning, as libzmq's does.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A bound listener (TCP or Unix).
 #[derive(Debug)]
@@ -41,6 +43,20 @@ impl StdListener {
         };
         stream.set_nonblocking(nonblocking)?;
         Ok((stream, peer))
+    }
+
+    /// Accepts one stream, blocking (for thread-based runtimes) and backing
+    /// off after transient failures; `None` once the listener was shut down
+    /// (see [`StdListener::shutdown`]).
+    pub fn accept_blocking(&self, opts: &TcpOptions) -> Option<(StdStream, String)> {
+        loop {
+            match self.accept(opts, false) {
+                Ok(accepted) => return Some(accepted),
+                // A shut-down listener fails with EINVAL: this listener is done.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return None,
+                Err(_) => std::thread::sleep(ACCEPT_BACKOFF),
+            }
+        }
     }
 
     /// Sets the blocking mode of `accept`.
@@ -182,34 +198,6 @@ pub fn start_connect_tcp(addr: SocketAddr, opts: &TcpOptions) -> io::Result<StdS
     Ok(StdStream::Tcp(stream))
 }
 
-/// Resolves a host name on a helper thread (`getaddrinfo` blocks), waiting
-/// for the answer without blocking the caller's executor.
-pub(crate) async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-    type Answer = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
-    let answer: Arc<(Answer, Signal)> = Arc::default();
-    let a = answer.clone();
-    std::thread::Builder::new()
-        .name("zmq-resolve".into())
-        .spawn(move || {
-            let r = (host.as_str(), port)
-                .to_socket_addrs()
-                .map(Iterator::collect);
-            *a.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            a.1.raise(bits::FLUSH);
-        })?;
-    loop {
-        answer.1.wait(bits::FLUSH).await;
-        if let Some(r) = answer
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            return r;
-        }
-    }
-}
-
 /// TCP settings applied to every stream of a socket.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -319,6 +307,29 @@ fn bind_ipc(addr: &IpcAddr) -> io::Result<UnixListener> {
 pub(crate) fn unlink_ipc(ep: &Endpoint) {
     if let Endpoint::Ipc(IpcAddr::Path(path)) = ep {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Connects to a TCP or IPC endpoint, blocking (for thread-based runtimes),
+/// and returns the stream with the peer address an authenticator sees. std
+/// tries every address a host name resolves to, in order.
+pub fn connect_blocking(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(StdStream, String)> {
+    match endpoint {
+        Endpoint::Tcp {
+            host,
+            port: Some(port),
+        } => {
+            let s = match host {
+                Host::Ip(ip) => TcpStream::connect((*ip, *port))?,
+                Host::Name(name) => TcpStream::connect((name.as_str(), *port))?,
+                Host::Any => return Err(io::ErrorKind::InvalidInput.into()),
+            };
+            configure_tcp(&s, opts)?;
+            let peer = peer_address(s.peer_addr().ok());
+            Ok((StdStream::Tcp(s), peer))
+        }
+        Endpoint::Ipc(addr) => Ok((StdStream::Unix(connect_ipc(addr)?), String::new())),
+        _ => Err(io::ErrorKind::InvalidInput.into()),
     }
 }
 

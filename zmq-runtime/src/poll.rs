@@ -109,17 +109,15 @@ fn check(items: &mut [PollItem<'_>]) -> (usize, AnyOf) {
     let mut waits = AnyOf::new();
     let mut ready = 0;
     for item in items.iter_mut() {
-        let shared = &item.socket.core().0;
+        let core = item.socket.core();
         if item.events.contains(Events::IN) {
-            waits.push(shared.readable.listen());
+            waits.push(core.listen_readable());
         }
         if item.events.contains(Events::OUT) {
-            waits.push(shared.writable.listen());
+            waits.push(core.listen_writable());
         }
-        let (can_recv, can_send) = item
-            .socket
-            .core()
-            .with_data(|st| (st.engine.can_recv(), st.engine.can_send()));
+        let (can_recv, can_send) =
+            core.with_data(|st| (st.engine.can_recv(), st.engine.can_send()));
         let mut r = Events::NONE;
         if can_recv {
             r |= Events::IN;

@@ -151,15 +151,15 @@ impl<'a> Proxy<'a> {
     fn waits(&self) -> AnyOf {
         let mut w = AnyOf::new();
         if let Some(c) = self.control {
-            w.push(c.0.readable.listen());
+            w.push(c.listen_readable());
         }
         if !self.paused {
             for dir in 0..2 {
                 let (src, dst) = (self.ends[dir], self.ends[1 - dir]);
                 if self.held[dir].is_some() {
-                    w.push(dst.0.writable.listen());
+                    w.push(dst.listen_writable());
                 } else {
-                    w.push(src.0.readable.listen());
+                    w.push(src.listen_readable());
                 }
             }
         }
@@ -232,7 +232,7 @@ impl<'a> Proxy<'a> {
         // STATISTICS is answered on any control socket; a REP control socket
         // gets an empty answer to the other commands too, so it can take the
         // next one.
-        if word == b"STATISTICS" || control.0.socket_type == SocketType::Rep {
+        if word == b"STATISTICS" || control.socket_type() == SocketType::Rep {
             let _ = control.with_data(|st| st.engine.send(reply));
         }
         terminate

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -16,8 +16,7 @@ use smallvec::SmallVec;
 
 /// Bits of a [`Signal`].
 pub mod bits {
-    /// The writer has bytes to take (`Action::Flush`); also "deadline changed"
-    /// on the timer's signal.
+    /// The writer has bytes to take (`Action::Flush`).
     pub const FLUSH: u8 = 1;
     /// The reader may read again (`Action::ResumeRead`).
     pub const RESUME: u8 = 2;
@@ -26,11 +25,16 @@ pub mod bits {
     /// The stream is to be dropped now, unwritten bytes and all (LINGER ran
     /// out). Sticky.
     pub const ABORT: u8 = 8;
+    /// On a socket's timer signal ([`Core::timer`](crate::Core::timer)): the
+    /// deadline moved earlier, or the socket finished.
+    pub const DEADLINE: u8 = 16;
+    /// A one-shot answer from a blocking call (a host name lookup) is ready.
+    pub(crate) const ANSWER: u8 = 32;
 }
 
 const STICKY: u8 = bits::CLOSE | bits::ABORT;
 
-/// A stream's (or the timer's) wake-up flags, raised by the engine side and
+/// A stream's (or the timer's, or a lookup's) wake-up flags, raised by the engine side and
 /// consumed by the I/O side without locks or allocation.
 ///
 /// There are two waker slots so that a blocking runtime can run the reader and
@@ -47,7 +51,9 @@ impl Signal {
     /// Raises `bit` and wakes whoever waits for it.
     pub fn raise(&self, bit: u8) {
         self.flags.fetch_or(bit, Ordering::AcqRel);
-        if bit & (bits::FLUSH | STICKY) != 0 {
+        // Every bit but RESUME is waited for in the writer's slot (see
+        // `register_for`).
+        if bit & !bits::RESUME != 0 {
             self.writer.wake();
         }
         if bit & (bits::RESUME | STICKY) != 0 {
@@ -72,7 +78,7 @@ impl Signal {
         self.flags.load(Ordering::Acquire) & bits::ABORT != 0
     }
 
-    /// Registers the waker of the writing side (woken by FLUSH and CLOSE).
+    /// Registers the waker of the writing side (woken by every bit but RESUME).
     pub fn register_writer(&self, waker: &Waker) {
         self.writer.register(waker);
     }
@@ -176,6 +182,33 @@ impl Future for Waiting {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(&mut self.listener).poll(cx)
+    }
+}
+
+/// The one wait loop of the socket API (send, recv, their stream and sink,
+/// the monitor): try; while the attempt finds nothing, register a wait, try
+/// once more (what happened before the registration would otherwise be
+/// missed), then wait. `attempt` returns `Some` with the final answer, which
+/// includes "the socket is closed". The registration is kept in `wait`
+/// between polls.
+pub(crate) fn poll_until<T>(
+    cx: &mut Context<'_>,
+    wait: &mut Option<Waiting>,
+    listen: impl Fn() -> Waiting,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> Poll<T> {
+    loop {
+        if let Some(answer) = attempt() {
+            *wait = None;
+            return Poll::Ready(answer);
+        }
+        match wait {
+            Some(w) => {
+                ready!(Pin::new(w).poll(cx));
+                *wait = None;
+            }
+            None => *wait = Some(listen()),
+        }
     }
 }
 

@@ -1,24 +1,20 @@
 //! The socket handle: endpoints, sending and receiving (async, non-blocking or
 //! blocking), subscriptions, monitor, close.
 
-use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zmq_patterns::engine::{Endpoint, ListenerId};
+use zmq_patterns::engine::Endpoint;
 use zmq_patterns::{RecvError, SendError};
 use zmtp_core::{Msg, SocketType};
 
-use crate::builder::Builder;
 use crate::core::Core;
 use crate::error::Error;
-use crate::inproc;
 use crate::monitor::Monitor;
-use crate::runtime::RuntimeKind;
-use crate::signal::{any_of, block_on, AnyOf, Waiting};
+use crate::signal::{any_of, block_on, poll_until, AnyOf, Waiting};
 
 /// A ZeroMQ socket running on runtime `R`.
 ///
@@ -39,19 +35,8 @@ pub struct Socket<R> {
     _runtime: PhantomData<fn() -> R>,
 }
 
-impl<R: RuntimeKind> Socket<R> {
-    /// A socket of this type with libzmq's default options.
-    pub fn new(kind: SocketType) -> Result<Self, Error> {
-        Builder::<R>::new(kind).build_socket()
-    }
-
-    /// A builder for a socket with options.
-    pub fn builder(kind: SocketType) -> Builder<R> {
-        Builder::new(kind)
-    }
-}
-
 impl<R> Socket<R> {
+    /// Wraps a built core; the builder is the one place sockets are made.
     pub(crate) fn from_core(
         core: Core,
         sndtimeo: Option<Duration>,
@@ -72,7 +57,7 @@ impl<R> Socket<R> {
 
     /// This socket's type.
     pub fn socket_type(&self) -> SocketType {
-        self.core.0.socket_type
+        self.core.socket_type()
     }
 
     /// SNDTIMEO and RCVTIMEO as built, for blocking wrappers.
@@ -89,59 +74,18 @@ impl<R> Socket<R> {
     /// Connects to an endpoint. The peer need not be there yet: messages queue
     /// up to the HWM and the socket reconnects until it is.
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
-        let ep = Endpoint::parse_connect(endpoint)?;
-        if let Endpoint::Inproc(name) = &ep {
-            if let Some(peer) = inproc::incompatible_peer(name, self.socket_type()) {
-                return Err(Error::IncompatibleSocketType {
-                    endpoint: endpoint.to_owned(),
-                    ours: self.socket_type(),
-                    peer,
-                });
-            }
-        }
-        self.core.with(|st| {
-            let id = st.engine.connect(endpoint).map_err(|_| Error::Closed)?;
-            st.connectors.insert(id, endpoint.to_owned());
-            Ok(())
-        })
+        self.core.connect(endpoint)
     }
 
     /// Stops listening on an endpoint (as given to `bind`, or as returned by
     /// it) and closes the connections it accepted.
     pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
-        self.core.with(|st| {
-            let id: Option<ListenerId> = st
-                .listeners
-                .iter()
-                .find(|(_, l)| {
-                    l.given == endpoint
-                        || l.bound.as_ref().is_some_and(|b| b.to_string() == endpoint)
-                })
-                .map(|(id, _)| *id);
-            let id = id.ok_or_else(|| Error::UnknownEndpoint(endpoint.to_owned()))?;
-            st.engine.unbind(id);
-            Ok(())
-        })
+        self.core.unbind(endpoint)
     }
 
     /// Stops connecting to an endpoint and closes its connection.
     pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
-        self.core.with(|st| {
-            let ids: Vec<_> = st
-                .connectors
-                .iter()
-                .filter(|(_, e)| e.as_str() == endpoint)
-                .map(|(id, _)| *id)
-                .collect();
-            if ids.is_empty() {
-                return Err(Error::UnknownEndpoint(endpoint.to_owned()));
-            }
-            for id in ids {
-                st.connectors.remove(&id);
-                st.engine.disconnect(id);
-            }
-            Ok(())
-        })
+        self.core.disconnect(endpoint)
     }
 
     /// SUBSCRIBE (SUB, XSUB): receive messages starting with `topic` (empty:
@@ -192,41 +136,62 @@ impl<R> Socket<R> {
     /// Sends a message, waiting while every candidate peer is at its HWM (or,
     /// for REQ/DEALER/PUSH/PAIR, while there is no peer yet).
     pub async fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
-        let mut msg = msg.into();
-        let mut wait: Option<Waiting> = None;
-        loop {
-            match self.try_send(msg) {
-                Ok(()) => return Ok(()),
-                Err(SendError::WouldBlock(m)) => msg = m,
-                Err(e) => return Err(e.into()),
-            }
-            if self.core.is_closing() {
-                return Err(Error::Closed);
-            }
-            match wait.take() {
-                Some(w) => w.await,
-                None => wait = Some(self.core.0.writable.listen()),
-            }
-        }
+        let (mut slot, mut wait) = (Some(msg.into()), None);
+        std::future::poll_fn(|cx| self.poll_send(cx, &mut slot, &mut wait)).await
     }
 
     /// Receives the next message, waiting until one arrives.
     pub async fn recv(&self) -> Result<Msg, Error> {
-        let mut wait: Option<Waiting> = None;
-        loop {
-            match self.try_recv() {
-                Ok(m) => return Ok(m),
-                Err(RecvError::WouldBlock) => {}
-                Err(e) => return Err(e.into()),
-            }
-            if self.core.is_finished() {
-                return Err(Error::Closed);
-            }
-            match wait.take() {
-                Some(w) => w.await,
-                None => wait = Some(self.core.0.readable.listen()),
-            }
-        }
+        let mut wait = None;
+        std::future::poll_fn(|cx| self.poll_recv(cx, &mut wait))
+            .await
+            .unwrap_or(Err(Error::Closed))
+    }
+
+    /// Sends the message in `slot` (none: done), keeping it there while the
+    /// socket is full; an error once the socket is closing.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<Msg>,
+        wait: &mut Option<Waiting>,
+    ) -> Poll<Result<(), Error>> {
+        poll_until(
+            cx,
+            wait,
+            || self.core.listen_writable(),
+            || {
+                let Some(msg) = slot.take() else {
+                    return Some(Ok(()));
+                };
+                match self.try_send(msg) {
+                    Ok(()) => Some(Ok(())),
+                    Err(SendError::WouldBlock(m)) => {
+                        *slot = Some(m);
+                        self.core.is_closing().then_some(Err(Error::Closed))
+                    }
+                    Err(e) => Some(Err(e.into())),
+                }
+            },
+        )
+    }
+
+    /// The next message; `None` once the socket is closed and drained.
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        wait: &mut Option<Waiting>,
+    ) -> Poll<Option<Result<Msg, Error>>> {
+        poll_until(
+            cx,
+            wait,
+            || self.core.listen_readable(),
+            || match self.try_recv() {
+                Ok(m) => Some(Some(Ok(m))),
+                Err(RecvError::WouldBlock) => self.core.is_finished().then_some(None),
+                Err(e) => Some(Some(Err(e.into()))),
+            },
+        )
     }
 
     /// Waits until a message is waiting.
@@ -242,9 +207,9 @@ impl<R> Socket<R> {
     async fn wait_until(&self, read: bool, ready: impl Fn(&Self) -> bool) {
         loop {
             let w = if read {
-                self.core.0.readable.listen()
+                self.core.listen_readable()
             } else {
-                self.core.0.writable.listen()
+                self.core.listen_writable()
             };
             if ready(self) || self.core.is_finished() {
                 return;
@@ -294,7 +259,7 @@ impl<R> Socket<R> {
     pub async fn shutdown(&self) {
         self.core.close();
         loop {
-            let w = self.core.0.done.listen();
+            let w = self.core.listen_done();
             if self.core.is_finished() {
                 return;
             }
@@ -358,26 +323,8 @@ impl<R> futures_core::Stream for RecvStream<'_, R> {
     type Item = Result<Msg, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match self.socket.try_recv() {
-                Ok(m) => {
-                    self.wait = None;
-                    return Poll::Ready(Some(Ok(m)));
-                }
-                Err(RecvError::WouldBlock) => {}
-                Err(e) => return Poll::Ready(Some(Err(e.into()))),
-            }
-            if self.socket.core.is_finished() {
-                return Poll::Ready(None);
-            }
-            match &mut self.wait {
-                Some(w) => {
-                    ready!(Pin::new(w).poll(cx));
-                    self.wait = None;
-                }
-                None => self.wait = Some(self.socket.core.0.readable.listen()),
-            }
-        }
+        let this = &mut *self;
+        this.socket.poll_recv(cx, &mut this.wait)
     }
 }
 
@@ -391,29 +338,7 @@ pub struct SendSink<'a, R> {
 
 impl<R> SendSink<'_, R> {
     fn poll_slot(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            let Some(msg) = self.slot.take() else {
-                return Poll::Ready(Ok(()));
-            };
-            match self.socket.try_send(msg) {
-                Ok(()) => {
-                    self.wait = None;
-                    return Poll::Ready(Ok(()));
-                }
-                Err(SendError::WouldBlock(m)) => self.slot = Some(m),
-                Err(e) => return Poll::Ready(Err(e.into())),
-            }
-            if self.socket.core.is_closing() {
-                return Poll::Ready(Err(Error::Closed));
-            }
-            match &mut self.wait {
-                Some(w) => {
-                    ready!(Pin::new(w).poll(cx));
-                    self.wait = None;
-                }
-                None => self.wait = Some(self.socket.core.0.writable.listen()),
-            }
-        }
+        self.socket.poll_send(cx, &mut self.slot, &mut self.wait)
     }
 }
 

@@ -1,15 +1,12 @@
-//! What the shared socket asks of a runtime adapter.
+//! What a socket's core asks of a runtime adapter.
 
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
 use zmq_patterns::engine::{ConnectorId, Endpoint, ListenerId};
 
-use crate::core::Core;
-use crate::error::Error;
+use super::Core;
 use crate::net::StdListener;
-use crate::socket::Socket;
 
 /// The I/O half of a socket, provided by an adapter: accept on a bound listener,
 /// connect, run a timer, read the clock. Everything else (the protocol, the
@@ -42,15 +39,4 @@ pub trait Runtime: Send + Sync + 'static {
     /// until [`Core::timer`] is raised, call [`Core::handle_timeout`], repeat
     /// until [`Core::is_finished`].
     fn start_timer(&self, core: &Core);
-}
-
-/// A runtime a socket can be created on, as a type: `Socket<Tokio>`.
-pub trait RuntimeKind: Sized + 'static {
-    /// The socket type users of this runtime hold (the shared [`Socket`], or a
-    /// wrapper with a blocking API).
-    type Socket: From<Socket<Self>>;
-
-    /// The runtime to create a socket on (for tokio, the one the caller runs
-    /// in).
-    fn runtime() -> Result<Arc<dyn Runtime>, Error>;
 }

@@ -11,9 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
+use zmq_patterns::PipeItem;
 use zmtp_core::SocketType;
 
-use crate::core::{Core, Link, Shared, State, Work};
+use super::work::Work;
+use super::{Core, CoreShared, LockedState};
 use crate::error::Error;
 
 /// Items moved per lock hold, so one busy link cannot starve the others.
@@ -21,8 +23,8 @@ const BATCH: usize = 256;
 
 #[derive(Default)]
 struct Registry {
-    bound: HashMap<String, (Weak<Shared>, ListenerId)>,
-    waiting: HashMap<String, Vec<(Weak<Shared>, ConnectorId)>>,
+    bound: HashMap<String, (Weak<CoreShared>, ListenerId)>,
+    waiting: HashMap<String, Vec<(Weak<CoreShared>, ConnectorId)>>,
 }
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
@@ -32,13 +34,21 @@ fn registry() -> MutexGuard<'static, Registry> {
 }
 
 /// The socket bound at `name`, if it is alive.
-fn binder(reg: &Registry, name: &str) -> Option<(Arc<Shared>, ListenerId)> {
+fn binder(reg: &Registry, name: &str) -> Option<(Arc<CoreShared>, ListenerId)> {
     let (weak, id) = reg.bound.get(name)?;
     Some((weak.upgrade()?, *id))
 }
 
+/// One end of an inproc link.
+pub(super) struct Link {
+    pub(super) peer: Core,
+    pub(super) peer_conn: ConnId,
+    /// An item that arrived while this side was full.
+    pending: Option<PipeItem>,
+}
+
 /// Binds `name` for `me`, joining connectors that were waiting for it.
-pub(crate) fn bind(
+pub(super) fn bind(
     me: &Core,
     id: ListenerId,
     name: &str,
@@ -67,7 +77,7 @@ pub(crate) fn bind(
 }
 
 /// Releases `name` if `me` holds it.
-pub(crate) fn unbind(me: &Shared, name: &str) {
+pub(super) fn unbind(me: &CoreShared, name: &str) {
     let mut reg = registry();
     let ours = reg
         .bound
@@ -80,7 +90,7 @@ pub(crate) fn unbind(me: &Shared, name: &str) {
 
 /// Connects to `name`: joins the socket bound there, or waits for one to bind
 /// (connect before bind).
-pub(crate) fn connect(me: &Core, id: ConnectorId, name: &str, work: &mut Vec<Work>) {
+pub(super) fn connect(me: &Core, id: ConnectorId, name: &str, work: &mut Vec<Work>) {
     let mut reg = registry();
     match binder(&reg, name) {
         Some((b, listener)) => work.push(Work::Join {
@@ -99,14 +109,14 @@ pub(crate) fn connect(me: &Core, id: ConnectorId, name: &str, work: &mut Vec<Wor
 }
 
 /// The socket type bound at `name`, if it cannot talk to `ours`.
-pub(crate) fn incompatible_peer(name: &str, ours: SocketType) -> Option<SocketType> {
+pub(super) fn incompatible_peer(name: &str, ours: SocketType) -> Option<SocketType> {
     let reg = registry();
     let (b, _) = binder(&reg, name)?;
     (!ours.is_compatible_with(b.socket_type)).then_some(b.socket_type)
 }
 
 /// Whether a ZAP handler is bound at `inproc://zeromq.zap.01`.
-pub(crate) fn has_zap_handler() -> bool {
+pub(super) fn has_zap_handler() -> bool {
     let name = &ZAP_ENDPOINT["inproc://".len()..];
     binder(&registry(), name).is_some()
 }
@@ -114,7 +124,7 @@ pub(crate) fn has_zap_handler() -> bool {
 /// Creates the two ends of a link and starts moving what was queued. Both
 /// sockets stay locked throughout, so neither can finish its close between
 /// the engine creating an end and the link being recorded.
-pub(crate) fn join(
+pub(super) fn join(
     binder: &Core,
     listener: ListenerId,
     connector: &Core,
@@ -175,18 +185,18 @@ pub(crate) fn join(
     dispatch_both(&mut locked, binder, connector, work);
 }
 
-fn dispatch_both(locked: &mut Locked<'_>, from: &Core, to: &Core, work: &mut Vec<Work>) {
+fn dispatch_both(locked: &mut LockedPair<'_>, from: &Core, to: &Core, work: &mut Vec<Work>) {
     match locked {
-        Locked::One(g) => from.dispatch_locked(g, work),
-        Locked::Two { from: f, to: t } => {
-            from.dispatch_locked(f, work);
-            to.dispatch_locked(t, work);
+        LockedPair::One(g) => g.dispatch(from, work),
+        LockedPair::Two { from: f, to: t } => {
+            f.dispatch(from, work);
+            t.dispatch(to, work);
         }
     }
 }
 
 /// The end `conn` of `peer` lost its other end.
-pub(crate) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
+pub(super) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
     peer.with_into(work, |st| {
         st.links.remove(&conn);
         st.engine.handle_inproc_closed(conn);
@@ -195,23 +205,23 @@ pub(crate) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
 
 /// The locked states of a link's two ends (one lock if a socket is linked to
 /// itself).
-enum Locked<'a> {
-    One(MutexGuard<'a, State>),
+enum LockedPair<'a> {
+    One(MutexGuard<'a, LockedState>),
     Two {
-        from: MutexGuard<'a, State>,
-        to: MutexGuard<'a, State>,
+        from: MutexGuard<'a, LockedState>,
+        to: MutexGuard<'a, LockedState>,
     },
 }
 
-impl Locked<'_> {
-    fn from(&mut self) -> &mut State {
+impl LockedPair<'_> {
+    fn from(&mut self) -> &mut LockedState {
         match self {
             Self::One(g) => g,
             Self::Two { from, .. } => from,
         }
     }
 
-    fn to(&mut self) -> &mut State {
+    fn to(&mut self) -> &mut LockedState {
         match self {
             Self::One(g) => g,
             Self::Two { to, .. } => to,
@@ -219,19 +229,19 @@ impl Locked<'_> {
     }
 }
 
-fn lock_both<'a>(from: &'a Core, to: &'a Core) -> Locked<'a> {
+fn lock_both<'a>(from: &'a Core, to: &'a Core) -> LockedPair<'a> {
     if Arc::ptr_eq(&from.0, &to.0) {
-        return Locked::One(from.lock());
+        return LockedPair::One(from.lock());
     }
     if from.0.id < to.0.id {
         let f = from.lock();
-        Locked::Two {
+        LockedPair::Two {
             from: f,
             to: to.lock(),
         }
     } else {
         let t = to.lock();
-        Locked::Two {
+        LockedPair::Two {
             from: from.lock(),
             to: t,
         }
@@ -239,7 +249,7 @@ fn lock_both<'a>(from: &'a Core, to: &'a Core) -> Locked<'a> {
 }
 
 /// Moves what `from`'s end `x` has for `to`'s end `y`, while `y` has room.
-pub(crate) fn pump(from: &Core, x: ConnId, to: &Core, y: ConnId, work: &mut Vec<Work>) {
+pub(super) fn pump(from: &Core, x: ConnId, to: &Core, y: ConnId, work: &mut Vec<Work>) {
     let mut locked = lock_both(from, to);
     let mut moved = 0;
     let mut more = false;

@@ -6,8 +6,8 @@ use std::sync::{Arc, Weak};
 use zmq_patterns::engine::{Authenticator, ConnId, EngineConfig, ZapClient, ZAP_ENDPOINT};
 use zmtp_core::{AuthReply, AuthRequest, Config, SocketType};
 
-use crate::core::{Core, Shared, Work};
-use crate::inproc;
+use super::work::Work;
+use super::{inproc, Core, CoreShared};
 use crate::net::TcpOptions;
 
 /// The decision order of a socket's authentication requests.
@@ -37,8 +37,8 @@ impl Authenticator for RuntimeAuth {
 
 /// A socket's link to the ZAP handler: an internal DEALER connected to
 /// `inproc://zeromq.zap.01`, and the requests it has outstanding.
-pub(crate) struct Bridge {
-    pub(crate) socket: Core,
+pub(super) struct Bridge {
+    pub(super) socket: Core,
     client: ZapClient,
 }
 
@@ -68,7 +68,7 @@ impl Bridge {
 }
 
 /// Sends `req` of `owner`'s connection `conn` to the ZAP handler.
-pub(crate) fn request(owner: &Core, conn: ConnId, req: AuthRequest, work: &mut Vec<Work>) {
+pub(super) fn request(owner: &Core, conn: ConnId, req: AuthRequest, work: &mut Vec<Work>) {
     let deny = |work: &mut Vec<Work>, text: &str| {
         owner.with_into(work, |st| {
             let now = st.now();
@@ -136,7 +136,7 @@ pub(crate) fn request(owner: &Core, conn: ConnId, req: AuthRequest, work: &mut V
 }
 
 /// The ZAP client's hook: hands every reply to the owner's connection.
-fn replies(owner: &Weak<Shared>, socket: &Weak<Shared>, work: &mut Vec<Work>) {
+fn replies(owner: &Weak<CoreShared>, socket: &Weak<CoreShared>, work: &mut Vec<Work>) {
     let (Some(owner), Some(socket)) = (owner.upgrade(), socket.upgrade()) else {
         return;
     };

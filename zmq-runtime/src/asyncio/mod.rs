@@ -1,26 +1,26 @@
 //! The async half of every async adapter: accept loop, connect, the per-stream
-//! byte pump and the timer, written once over [`AsyncIo`], which is all a
+//! byte pump ([`pump`]) and the timer, written once over [`AsyncIo`], which is all a
 //! runtime has to provide (spawn, sleep, sockets).
 
-use std::collections::VecDeque;
+mod pump;
+
+pub use self::pump::consume;
+
 use std::future::Future;
 use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
 use futures_lite::future;
 use zmq_patterns::engine::{ConnectorId, Endpoint, Host, ListenerId};
 
-use crate::core::{io_slices, Core, ReadStep, StreamCtl, WriteStep};
-use crate::net::{self, ReadBuf, StdListener, StdStream, TcpOptions};
-use crate::runtime::Runtime;
+use self::pump::pump;
+use crate::core::{Core, Runtime};
+use crate::net::{self, StdListener, StdStream, TcpOptions};
 use crate::signal::{bits, Signal};
-
-/// Reads and writes per wake-up before the pump yields to other tasks.
-const BUDGET: usize = 32;
 
 /// A socket a reactor can watch: [`StdStream`] or [`StdListener`] (sealed).
 ///
@@ -67,6 +67,15 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>>;
+    /// Runs a call that blocks (a host name lookup) where it cannot stall the
+    /// executor. The default is a thread of its own; a runtime with a pool
+    /// for blocking calls uses that instead.
+    fn spawn_blocking(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        std::thread::Builder::new()
+            .name("zmq-blocking".into())
+            .spawn(f)
+            .map(drop)
+    }
 }
 
 /// An [`AsyncIo`] as a [`Runtime`].
@@ -159,10 +168,8 @@ async fn accept_loop<I: AsyncIo>(
                     Err(_) => ctl.handle_eof(),
                 }
             }
-            // Out of descriptors or an aborted handshake: back off a little,
-            // as libzmq's accept loop does, instead of spinning.
             Some(Err(_)) => {
-                let later = io.now() + std::time::Duration::from_millis(100);
+                let later = io.now() + net::ACCEPT_BACKOFF;
                 io.sleep_until(later).await;
             }
         }
@@ -199,7 +206,7 @@ async fn connect_tcp<I: AsyncIo>(
 ) -> io::Result<(I::Registered<StdStream>, String)> {
     let addrs = match net::tcp_target(host, port) {
         Ok(addr) => vec![addr],
-        Err(name) => net::resolve(name, port).await?,
+        Err(name) => resolve(io, name, port).await?,
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
     for addr in addrs {
@@ -217,13 +224,39 @@ async fn connect_tcp<I: AsyncIo>(
     Err(last)
 }
 
+/// Resolves a host name through [`AsyncIo::spawn_blocking`] (`getaddrinfo`
+/// blocks), waiting for the answer without blocking the executor.
+async fn resolve<I: AsyncIo>(io: &I, host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+    type Answer = Mutex<Option<io::Result<Vec<SocketAddr>>>>;
+    let answer: Arc<(Answer, Signal)> = Arc::default();
+    let a = answer.clone();
+    io.spawn_blocking(move || {
+        let r = (host.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect);
+        *a.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+        a.1.raise(bits::ANSWER);
+    })?;
+    loop {
+        answer.1.wait(bits::ANSWER).await;
+        if let Some(r) = answer
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            return r;
+        }
+    }
+}
+
 async fn timer<I: AsyncIo>(io: Arc<I>, core: Core) {
     loop {
         let deadline = core.arm_timer();
         if core.is_finished() {
             return;
         }
-        let changed = core.timer().wait(bits::FLUSH);
+        let changed = core.timer().wait(bits::DEADLINE);
         match deadline {
             Some(d) => future::or(io.sleep_until(d), changed).await,
             None => changed.await,
@@ -231,147 +264,5 @@ async fn timer<I: AsyncIo>(io: Arc<I>, core: Core) {
         core.handle_timeout();
         // A deadline that stays in the past must not starve the executor.
         future::yield_now().await;
-    }
-}
-
-/// Moves bytes between one stream and the engine until the stream ends.
-async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream>, ctl: StreamCtl) {
-    let mut p = Pump {
-        io,
-        stream,
-        ctl,
-        rbuf: ReadBuf::new(),
-        out: VecDeque::new(),
-        reading: true,
-    };
-    std::future::poll_fn(|cx| p.poll(cx)).await;
-}
-
-struct Pump<I: AsyncIo> {
-    io: Arc<I>,
-    stream: I::Registered<StdStream>,
-    ctl: StreamCtl,
-    rbuf: ReadBuf,
-    out: VecDeque<Bytes>,
-    reading: bool,
-}
-
-impl<I: AsyncIo> Pump<I> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let signal = self.ctl.signal();
-        signal.register_writer(cx.waker());
-        signal.register_reader(cx.waker());
-        for _ in 0..BUDGET {
-            let mut progress = false;
-            match self.ctl.next_write(&mut self.out) {
-                WriteStep::Abort => return Poll::Ready(()),
-                WriteStep::Finish => {
-                    self.finish(cx);
-                    return Poll::Ready(());
-                }
-                WriteStep::Idle => {}
-                WriteStep::Write => {
-                    let out = &self.out;
-                    match self
-                        .io
-                        .poll_write_with(&self.stream, cx, |s| s.write_vectored(&io_slices(out)))
-                    {
-                        Poll::Ready(Ok(n)) if n > 0 => {
-                            consume(&mut self.out, n);
-                            progress = true;
-                        }
-                        Poll::Ready(_) => {
-                            self.ctl.handle_eof();
-                            return Poll::Ready(());
-                        }
-                        Poll::Pending => {}
-                    }
-                }
-            }
-            // While closing with bytes still to write, the input waits: it is
-            // drained by `finish`.
-            if self.ctl.next_read(&mut self.reading) == ReadStep::Read {
-                let rbuf = &mut self.rbuf;
-                match self
-                    .io
-                    .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
-                {
-                    Poll::Ready(Ok(n)) if n > 0 => {
-                        self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
-                        progress = true;
-                    }
-                    Poll::Ready(_) => {
-                        self.ctl.handle_eof();
-                        return Poll::Ready(());
-                    }
-                    Poll::Pending => {}
-                }
-            }
-            if !progress {
-                return Poll::Pending;
-            }
-        }
-        // Out of budget with work left: let other tasks run, then continue.
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-impl<I: AsyncIo> Pump<I> {
-    /// A FIN after the last byte, then what the peer has already sent is read
-    /// and dropped: closing a socket with unread input makes the kernel send
-    /// a reset, which can throw away bytes not yet delivered.
-    fn finish(&mut self, cx: &mut Context<'_>) {
-        let _ = self.io.poll_write_with(&self.stream, cx, |s| {
-            s.shutdown_write();
-            Ok(())
-        });
-        let rbuf = &mut self.rbuf;
-        for _ in 0..BUDGET {
-            match self
-                .io
-                .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
-            {
-                Poll::Ready(Ok(n)) if n > 0 => rbuf.buf.clear(),
-                _ => return,
-            }
-        }
-    }
-}
-
-/// Drops `n` written bytes from the front of a write queue (after a partial
-/// vectored write).
-pub fn consume(out: &mut VecDeque<Bytes>, mut n: usize) {
-    while n > 0 {
-        let Some(front) = out.front_mut() else {
-            return;
-        };
-        if front.len() <= n {
-            n -= front.len();
-            out.pop_front();
-        } else {
-            front.advance(n);
-            n = 0;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consume_drops_whole_and_partial_chunks() {
-        let mut q: VecDeque<Bytes> = ["abc", "de", "fgh"]
-            .iter()
-            .map(|s| Bytes::from_static(s.as_bytes()))
-            .collect();
-        consume(&mut q, 4);
-        assert_eq!(q.len(), 2);
-        assert_eq!(&q[0][..], b"e");
-        consume(&mut q, 1);
-        assert_eq!(&q[0][..], b"fgh");
-        consume(&mut q, 10);
-        assert!(q.is_empty());
     }
 }

@@ -1,0 +1,158 @@
+//! The per-stream byte pump of async runtimes: one task per stream moves
+//! what [`StreamCtl`] has to write to the socket, and what the socket has
+//! read to the engine.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+
+use super::AsyncIo;
+use crate::core::{io_slices, ReadStep, StreamCtl, WriteStep};
+use crate::net::{ReadBuf, StdStream};
+
+/// Reads and writes per wake-up before the pump yields to other tasks.
+const BUDGET: usize = 32;
+
+/// Moves bytes between one stream and the engine until the stream ends.
+pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream>, ctl: StreamCtl) {
+    let mut p = Pump {
+        io,
+        stream,
+        ctl,
+        rbuf: ReadBuf::new(),
+        out: VecDeque::new(),
+        reading: true,
+    };
+    std::future::poll_fn(|cx| p.poll(cx)).await;
+}
+
+struct Pump<I: AsyncIo> {
+    io: Arc<I>,
+    stream: I::Registered<StdStream>,
+    ctl: StreamCtl,
+    rbuf: ReadBuf,
+    out: VecDeque<Bytes>,
+    reading: bool,
+}
+
+impl<I: AsyncIo> Pump<I> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let signal = self.ctl.signal();
+        signal.register_writer(cx.waker());
+        signal.register_reader(cx.waker());
+        for _ in 0..BUDGET {
+            let mut progress = false;
+            match self.ctl.next_write(&mut self.out) {
+                WriteStep::Abort => return Poll::Ready(()),
+                WriteStep::Finish => {
+                    self.finish(cx);
+                    return Poll::Ready(());
+                }
+                WriteStep::Idle => {}
+                WriteStep::Write => {
+                    let out = &self.out;
+                    match self
+                        .io
+                        .poll_write_with(&self.stream, cx, |s| s.write_vectored(&io_slices(out)))
+                    {
+                        Poll::Ready(Ok(n)) if n > 0 => {
+                            consume(&mut self.out, n);
+                            progress = true;
+                        }
+                        Poll::Ready(_) => {
+                            self.ctl.handle_eof();
+                            return Poll::Ready(());
+                        }
+                        Poll::Pending => {}
+                    }
+                }
+            }
+            // While closing with bytes still to write, the input waits: it is
+            // drained by `finish`.
+            if self.ctl.next_read(&mut self.reading) == ReadStep::Read {
+                let rbuf = &mut self.rbuf;
+                match self
+                    .io
+                    .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
+                {
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
+                        progress = true;
+                    }
+                    Poll::Ready(_) => {
+                        self.ctl.handle_eof();
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Out of budget with work left: let other tasks run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<I: AsyncIo> Pump<I> {
+    /// A FIN after the last byte, then what the peer has already sent is read
+    /// and dropped: closing a socket with unread input makes the kernel send
+    /// a reset, which can throw away bytes not yet delivered.
+    fn finish(&mut self, cx: &mut Context<'_>) {
+        let _ = self.io.poll_write_with(&self.stream, cx, |s| {
+            s.shutdown_write();
+            Ok(())
+        });
+        let rbuf = &mut self.rbuf;
+        for _ in 0..BUDGET {
+            match self
+                .io
+                .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
+            {
+                Poll::Ready(Ok(n)) if n > 0 => rbuf.buf.clear(),
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Drops `n` written bytes from the front of a write queue (after a partial
+/// vectored write).
+pub fn consume(out: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = out.front_mut() else {
+            return;
+        };
+        if front.len() <= n {
+            n -= front.len();
+            out.pop_front();
+        } else {
+            front.advance(n);
+            n = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consume_drops_whole_and_partial_chunks() {
+        let mut q: VecDeque<Bytes> = ["abc", "de", "fgh"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        consume(&mut q, 4);
+        assert_eq!(q.len(), 2);
+        assert_eq!(&q[0][..], b"e");
+        consume(&mut q, 1);
+        assert_eq!(&q[0][..], b"fgh");
+        consume(&mut q, 10);
+        assert!(q.is_empty());
+    }
+}

@@ -1,0 +1,470 @@
+//! One socket's engine behind a lock, and the dispatch of the engine's actions
+//! to streams, listeners, inproc peers and waiters.
+//!
+//! Every call locks the engine, does its work, drains the engine's actions
+//! while still holding the lock (raising stream signals, binding, starting
+//! connects), then unlocks and runs what involves other sockets ([`work`]:
+//! inproc pumps, ZAP requests). Only [`inproc`] ever holds two socket locks,
+//! and always in the order of the sockets' ids, so nothing deadlocks.
+//!
+//! Binding and connecting are in [`endpoint`]. A message's bytes go from the
+//! engine to the OS through [`stream`]; the adapter that moves them
+//! implements [`runtime`].
+
+mod endpoint;
+mod inproc;
+mod runtime;
+mod stream;
+mod work;
+mod zap;
+
+pub use self::runtime::Runtime;
+pub use self::stream::{io_slices, ReadStep, StreamCtl, WriteStep, MAX_IOV};
+pub(crate) use self::zap::RuntimeAuth;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use zmq_patterns::engine::{
+    Action, ConnId, ConnectorId, Endpoint, Engine, EngineConfig, ListenerId,
+};
+use zmq_patterns::{IdMap, PeerMeta};
+use zmtp_core::SocketType;
+
+use self::inproc::Link;
+use self::work::{Hook, Work};
+use crate::net::TcpOptions;
+use crate::signal::{bits, Signal, Waiters, Waiting};
+
+static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
+
+/// What every [`Core`] handle of one socket points to: the locked state, and
+/// what can be read without the lock (settings, waiter lists, the timer).
+struct CoreShared {
+    /// Orders locks when two sockets are locked at once.
+    id: u64,
+    state: Mutex<LockedState>,
+    rt: Arc<dyn Runtime>,
+    readable: Arc<Waiters>,
+    writable: Arc<Waiters>,
+    monitor: Arc<Waiters>,
+    done: Arc<Waiters>,
+    timer: Signal,
+    /// What an inproc peer learns instead of a handshake.
+    local_peer: PeerMeta,
+    socket_type: SocketType,
+    tcp: TcpOptions,
+    linger: Option<Duration>,
+    /// Called (without locks) when the socket has messages: the ZAP client
+    /// uses it to route replies.
+    hook: OnceLock<Hook>,
+}
+
+/// The part of a socket behind its lock: the engine, and what the runtime
+/// side keeps per stream, listener, connector and inproc link.
+pub(crate) struct LockedState {
+    pub(crate) engine: Engine,
+    rt: Arc<dyn Runtime>,
+    streams: IdMap<ConnId, Arc<Signal>>,
+    listeners: IdMap<ListenerId, endpoint::Listener>,
+    connectors: IdMap<ConnectorId, String>,
+    links: IdMap<ConnId, Link>,
+    timer_armed: Option<Instant>,
+    timers_dirty: bool,
+    last_now: Instant,
+    linger_deadline: Option<Instant>,
+    closing: bool,
+    finished: bool,
+    zap: Option<zap::Bridge>,
+}
+
+impl LockedState {
+    /// Whether the socket is closed and every stream has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The current time, never earlier than any time the engine has seen (two
+    /// threads may read the clock in one order and lock in the other).
+    fn now(&mut self) -> Instant {
+        let now = self.rt.now().max(self.last_now);
+        self.last_now = now;
+        now
+    }
+
+    /// Drains the engine's actions and wakes whoever must act on them.
+    fn dispatch(&mut self, me: &Core, work: &mut Vec<Work>) {
+        let shared = &me.0;
+        while let Some(action) = self.engine.poll_action() {
+            self.act(me, action, work);
+        }
+        while let Some((conn, req)) = self.engine.poll_auth() {
+            work.push(Work::Zap {
+                owner: me.clone(),
+                conn,
+                req,
+            });
+        }
+        let hooked = shared.hook.get().is_some();
+        if (shared.readable.wanted() || hooked) && self.engine.can_recv() {
+            shared.readable.notify();
+            if hooked {
+                work.push(Work::Hook(me.clone()));
+            }
+        }
+        if shared.writable.wanted() && self.engine.can_send() {
+            shared.writable.notify();
+        }
+        if shared.monitor.wanted() && self.engine.has_monitor_events() {
+            shared.monitor.notify();
+        }
+        if self.timers_dirty {
+            self.timers_dirty = false;
+            let next = self.next_deadline();
+            if next.is_some_and(|t| self.timer_armed.is_none_or(|armed| t < armed)) {
+                shared.timer.raise(bits::DEADLINE);
+            }
+        }
+        if !self.finished
+            && self.engine.is_closed()
+            && self.streams.is_empty()
+            && self.links.is_empty()
+        {
+            self.finished = true;
+            if let Some(z) = self.zap.take() {
+                work.push(Work::Close(z.socket));
+            }
+            shared.done.notify();
+            shared.monitor.notify();
+            shared.readable.notify();
+            shared.writable.notify();
+            shared.timer.raise(bits::DEADLINE);
+        }
+    }
+
+    /// Carries out one of the engine's actions.
+    fn act(&mut self, me: &Core, action: Action, work: &mut Vec<Work>) {
+        match action {
+            Action::Listen { id, endpoint } => {
+                // Its error was reported to the engine; only `bind` returns it.
+                let _ = self.listen(me, id, endpoint, work);
+            }
+            Action::Connect { id, endpoint } => match endpoint {
+                Endpoint::Inproc(name) => inproc::connect(me, id, &name, work),
+                ep => {
+                    if me.0.rt.connect(me, id, ep).is_err() {
+                        let now = self.now();
+                        self.engine.handle_connect_failed(now, id);
+                    }
+                }
+            },
+            Action::Close(c) => {
+                if let Some(sig) = self.streams.get(&c) {
+                    sig.raise(bits::CLOSE);
+                } else if let Some(l) = self.links.remove(&c) {
+                    work.push(Work::LinkClosed {
+                        peer: l.peer,
+                        conn: l.peer_conn,
+                    });
+                }
+            }
+            Action::StopListening(id) => {
+                if let Some(l) = self.listeners.remove(&id) {
+                    endpoint::stop_listener(&me.0, l);
+                }
+            }
+            Action::Flush(c) => {
+                if let Some(sig) = self.streams.get(&c) {
+                    sig.raise(bits::FLUSH);
+                } else if let Some(l) = self.links.get(&c) {
+                    work.push(Work::Pump {
+                        from: me.clone(),
+                        from_conn: c,
+                        to: l.peer.clone(),
+                        to_conn: l.peer_conn,
+                    });
+                }
+            }
+            Action::ResumeRead(c) => {
+                if let Some(sig) = self.streams.get(&c) {
+                    sig.raise(bits::RESUME);
+                } else if let Some(l) = self.links.get(&c) {
+                    work.push(Work::Pump {
+                        from: l.peer.clone(),
+                        from_conn: l.peer_conn,
+                        to: me.clone(),
+                        to_conn: c,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The engine's next deadline, and the linger deadline while streams still
+    /// flush their last bytes.
+    fn next_deadline(&self) -> Option<Instant> {
+        let engine = self.engine.poll_timeout();
+        let linger = self
+            .linger_deadline
+            .filter(|_| self.closing && !self.streams.is_empty());
+        match (engine, linger) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A handle on one socket's core, as runtime adapters see it: they hand it
+/// accepted and connected streams, drive its timer, and read its clock.
+/// Cloning it is cheap; every clone is the same socket.
+#[derive(Clone)]
+pub struct Core(Arc<CoreShared>);
+
+impl Core {
+    /// A socket's core on runtime `rt`; `internal` sockets (the ZAP client)
+    /// run no timer.
+    pub(crate) fn new(
+        config: EngineConfig,
+        rt: Arc<dyn Runtime>,
+        tcp: TcpOptions,
+        auth: RuntimeAuth,
+        internal: bool,
+    ) -> Self {
+        let now = rt.now();
+        let linger = config.linger;
+        let socket_type = config.connection.socket_type();
+        let mut engine = Engine::new(now, config);
+        engine.set_authenticator(Box::new(auth));
+        let local_peer = engine.local_peer();
+        let state = LockedState {
+            engine,
+            rt: rt.clone(),
+            streams: IdMap::default(),
+            listeners: IdMap::default(),
+            connectors: IdMap::default(),
+            links: IdMap::default(),
+            timer_armed: None,
+            timers_dirty: false,
+            last_now: now,
+            linger_deadline: None,
+            closing: false,
+            finished: false,
+            zap: None,
+        };
+        let core = Self(Arc::new(CoreShared {
+            id: NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(state),
+            rt,
+            readable: Arc::default(),
+            writable: Arc::default(),
+            monitor: Arc::default(),
+            done: Arc::default(),
+            timer: Signal::default(),
+            local_peer,
+            socket_type,
+            tcp,
+            linger,
+            hook: OnceLock::new(),
+        }));
+        if !internal {
+            core.0.rt.clone().start_timer(&core);
+        }
+        core
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LockedState> {
+        // A panic under the lock is a bug, but the state it leaves is still the
+        // best there is; later callers go on with it.
+        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the locked state, dispatches, unlocks, then runs the work
+    /// that involves other sockets.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut LockedState) -> T) -> T {
+        let mut work = Vec::new();
+        let r = self.with_into(&mut work, f);
+        run(work);
+        r
+    }
+
+    /// As [`Core::with`], leaving the other sockets' work to the caller.
+    fn with_into<T>(&self, work: &mut Vec<Work>, f: impl FnOnce(&mut LockedState) -> T) -> T {
+        let mut st = self.lock();
+        st.timers_dirty = true;
+        let r = f(&mut st);
+        st.dispatch(self, work);
+        r
+    }
+
+    /// For the data path (send, recv, write): no timer can move earlier here, so
+    /// the deadline is not recomputed.
+    pub(crate) fn with_data<T>(&self, f: impl FnOnce(&mut LockedState) -> T) -> T {
+        let mut work = Vec::new();
+        let r = {
+            let mut st = self.lock();
+            let r = f(&mut st);
+            st.dispatch(self, &mut work);
+            r
+        };
+        run(work);
+        r
+    }
+
+    /// This socket's type.
+    pub(crate) fn socket_type(&self) -> SocketType {
+        self.0.socket_type
+    }
+
+    /// Starts waiting until a message may be waiting (see [`Waiters::listen`]).
+    pub(crate) fn listen_readable(&self) -> Waiting {
+        self.0.readable.listen()
+    }
+
+    /// Starts waiting until a send may succeed.
+    pub(crate) fn listen_writable(&self) -> Waiting {
+        self.0.writable.listen()
+    }
+
+    /// Starts waiting until a monitor event may be waiting.
+    pub(crate) fn listen_monitor(&self) -> Waiting {
+        self.0.monitor.listen()
+    }
+
+    /// Starts waiting until the socket has finished closing.
+    pub(crate) fn listen_done(&self) -> Waiting {
+        self.0.done.listen()
+    }
+
+    /// The socket's timer signal: [`bits::DEADLINE`] is raised when the
+    /// deadline moved earlier or the socket finished.
+    pub fn timer(&self) -> &Signal {
+        &self.0.timer
+    }
+
+    /// Records and returns the deadline the timer must wake at (`None`: wait for
+    /// [`Core::timer`] only).
+    pub fn arm_timer(&self) -> Option<Instant> {
+        self.0.timer.take(bits::DEADLINE);
+        let mut st = self.lock();
+        let next = st.next_deadline();
+        st.timer_armed = next;
+        next
+    }
+
+    /// Runs the timers that are due.
+    pub fn handle_timeout(&self) {
+        self.with(|st| {
+            let now = st.now();
+            st.engine.handle_timeout(now);
+            if st.closing && st.linger_deadline.is_some_and(|d| d <= now) {
+                // LINGER ran out while streams still held unwritten bytes: once
+                // told, the deadline is spent (the timer must not keep firing).
+                st.linger_deadline = None;
+                for sig in st.streams.values() {
+                    sig.raise(bits::ABORT);
+                }
+            }
+        });
+    }
+
+    /// Whether the socket is closed and every stream has ended: the runtime's
+    /// tasks for it may stop.
+    pub fn is_finished(&self) -> bool {
+        self.lock().finished
+    }
+
+    /// Whether `close` was called (sends are refused from then on).
+    pub fn is_closing(&self) -> bool {
+        self.lock().closing
+    }
+
+    /// The runtime's clock.
+    pub fn now(&self) -> Instant {
+        self.0.rt.now()
+    }
+
+    /// The TCP settings for this socket's streams.
+    pub fn tcp_options(&self) -> &TcpOptions {
+        &self.0.tcp
+    }
+
+    /// A listener accepted a stream from `peer` (an IP address, or empty for
+    /// IPC). `None` when the listener was stopped meanwhile: close the stream.
+    pub fn handle_accepted(&self, id: ListenerId, peer: String) -> Option<StreamCtl> {
+        self.with(|st| {
+            if !st.listeners.contains_key(&id) || st.closing {
+                return None;
+            }
+            let now = st.now();
+            let conn = st.engine.handle_accepted(now, id, peer);
+            Some(self.add_stream(st, conn))
+        })
+    }
+
+    /// A connect attempt succeeded. `None` when the endpoint was disconnected
+    /// meanwhile: close the stream.
+    pub fn handle_connected(&self, id: ConnectorId, peer: String) -> Option<StreamCtl> {
+        self.with(|st| {
+            let now = st.now();
+            let conn = st.engine.handle_connected(now, id, peer)?;
+            Some(self.add_stream(st, conn))
+        })
+    }
+
+    /// A connect attempt failed; the engine schedules the retry.
+    pub fn handle_connect_failed(&self, id: ConnectorId) {
+        self.with(|st| {
+            let now = st.now();
+            st.engine.handle_connect_failed(now, id);
+        });
+    }
+
+    /// Starts closing (LINGER applies).
+    pub(crate) fn close(&self) {
+        self.with(|st| {
+            if st.closing {
+                return;
+            }
+            st.closing = true;
+            let now = st.now();
+            // A LINGER too long to add is as good as for ever.
+            st.linger_deadline = self.0.linger.and_then(|l| now.checked_add(l));
+            st.engine.close(now);
+            // Senders waiting for room learn that none will come.
+            self.0.writable.notify();
+            self.0.readable.notify();
+        });
+    }
+}
+
+/// Runs work until none is left. Each item may produce more.
+fn run(mut work: Vec<Work>) {
+    while let Some(w) = work.pop() {
+        match w {
+            Work::Pump {
+                from,
+                from_conn,
+                to,
+                to_conn,
+            } => inproc::pump(&from, from_conn, &to, to_conn, &mut work),
+            Work::Join {
+                binder,
+                listener,
+                connector,
+                connector_id,
+            } => inproc::join(&binder, listener, &connector, connector_id, &mut work),
+            Work::LinkClosed { peer, conn } => inproc::link_closed(&peer, conn, &mut work),
+            Work::Zap { owner, conn, req } => zap::request(&owner, conn, req, &mut work),
+            Work::Hook(core) => {
+                if let Some(hook) = core.0.hook.get() {
+                    hook(&mut work);
+                }
+            }
+            Work::Close(core) => core.with_into(&mut work, |st| {
+                let now = st.now();
+                st.engine.close(now);
+            }),
+        }
+    }
+}
