@@ -12,7 +12,7 @@
 pub mod cases;
 pub mod ends;
 pub mod lifecycle;
-pub mod peer;
+pub use zmq_test_support::peer;
 
 use zmq_runtime::{Builder, RuntimeKind, Socket};
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A scripted libzmq (pyzmq) peer with many sockets, for the runtime interop suite.
 
-Started by tests/suite/peer.rs. Reads one command per line on stdin and answers each
-with exactly one line on stdout. Frames are written as hex joined by "," with "-"
+Started by zmq-test-support (test-support/src/peer.rs). Reads one command per
+line on stdin and answers each with exactly one line on stdout. Frames are written as hex joined by "," with "-"
 for an empty frame.
 
   new ID TYPE [KEY=VALUE ...]  -> OK            create socket ID (options below)
