@@ -1,7 +1,6 @@
 //! The shared runtime suite on threads.
 
-#[path = "../../tests/suite/mod.rs"]
-mod suite;
+use zmq_test_support::suite;
 
 struct Threads;
 
@@ -13,4 +12,4 @@ impl suite::Env for Threads {
     }
 }
 
-suite_tests!(Threads);
+zmq_test_support::suite_tests!(Threads);

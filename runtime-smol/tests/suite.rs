@@ -1,8 +1,7 @@
 //! The shared runtime suite on smol (its global executor runs the sockets'
 //! tasks; the test threads block on the sockets).
 
-#[path = "../../tests/suite/mod.rs"]
-mod suite;
+use zmq_test_support::suite;
 
 struct Smol;
 
@@ -14,4 +13,4 @@ impl suite::Env for Smol {
     }
 }
 
-suite_tests!(Smol);
+zmq_test_support::suite_tests!(Smol);

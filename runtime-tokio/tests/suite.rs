@@ -3,8 +3,7 @@
 
 use std::sync::LazyLock;
 
-#[path = "../../tests/suite/mod.rs"]
-mod suite;
+use zmq_test_support::suite;
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
@@ -24,4 +23,4 @@ impl suite::Env for Tokio {
     }
 }
 
-suite_tests!(Tokio);
+zmq_test_support::suite_tests!(Tokio);

@@ -9,11 +9,8 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-#[path = "../../tests/suite/peer.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod peer;
-
-use peer::Peer;
+use zmq_test_support::peer::Peer;
+use zmq_test_support::python::perf_peer;
 
 const ZMQ: &str = env!("CARGO_BIN_EXE_zmq");
 const WAIT: Duration = Duration::from_secs(15);
@@ -631,19 +628,6 @@ fn timeout_exits_3_and_counts_from_start() {
             .starts_with("bound: tcp://127.0.0.1:"),
         "{err}"
     );
-}
-
-fn perf_peer(args: &[&str]) -> Child {
-    Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/peers/perf_peer.py"
-        ))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 with pyzmq: run scripts/test.sh")
 }
 
 fn zmq_perf(args: &[&str]) -> Child {

@@ -5,84 +5,47 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use zmq_patterns::engine::{Action, ConnId, Endpoint, Engine, EngineConfig, Host, ListenerId};
 use zmq_patterns::RecvError;
+use zmq_test_support::python::PeerProcess;
 use zmtp_core::{Config, Msg, SocketType};
 
-/// A python libzmq peer from zmtp-core's interop harness.
+/// The one-socket libzmq peer of zmq-test-support, as zmtp-core's interop
+/// tests drive it.
 struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    /// Answer lines, read by a thread so the engine keeps running meanwhile.
-    lines: Receiver<String>,
+    /// Its answer lines are read by a thread, so the engine keeps running
+    /// meanwhile.
+    process: PeerProcess,
 }
 
 impl Peer {
     fn start(args: &[&str]) -> (Self, String) {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../zmtp-core/tests/peers/libzmq_peer.py"
-        );
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed for libzmq interop: pip install -r requirements-test.txt");
-        let stdin = child.stdin.take().unwrap();
-        let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line.trim().to_owned()).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines
-            .recv_timeout(Duration::from_secs(20))
+        let process = PeerProcess::spawn(args);
+        let first = process
+            .line_within(Duration::from_secs(20))
+            .map(|line| line.trim().to_owned())
             .unwrap_or_default();
         assert!(
             first.starts_with("PORT") || first.starts_with("READY"),
             "libzmq peer did not start ({first:?}); is pyzmq installed? pip install -r requirements-test.txt"
         );
-        (
-            Self {
-                child,
-                stdin,
-                lines,
-            },
-            first,
-        )
+        (Self { process }, first)
     }
 
     /// Sends a command and keeps the engine running until the answer comes.
     fn ask(&mut self, d: &mut Driver, line: &str) -> String {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
+        self.process.write_line(line);
         let mut answer = None;
         d.run_until(|_| {
-            answer = self.lines.try_recv().ok();
+            answer = self.process.try_line().ok();
             answer.is_some()
         });
-        answer.unwrap()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        answer.unwrap().trim().to_owned()
     }
 }
 

@@ -1,10 +1,10 @@
 //! Byte-level interop with real libzmq 4.3.x (through pyzmq) over real TCP.
 //!
 //! Each test drives one `zmtp_core::Connection` over a `std::net::TcpStream`
-//! against a scripted libzmq peer, `tests/peers/libzmq_peer.py`, which binds or
-//! connects one pyzmq socket and answers one-line commands on stdin ("send",
-//! "recv", "event", "zaplog", "quit") with one line on stdout. The Rust side
-//! asserts on the exact frames libzmq received or sent.
+//! against zmq-test-support's scripted libzmq peer (`test-support/peers/zmq_peer.py`)
+//! with one socket: it binds or connects one pyzmq socket and answers one-line
+//! commands on stdin ("send", "recv", "event", "zaplog", "quit") with one line on
+//! stdout. The Rust side asserts on the exact frames libzmq received or sent.
 //!
 //! The tests need `python3` with pyzmq (CURVE-enabled). They never skip: a missing
 //! interpreter or module fails with instructions (`pip install -r
@@ -16,15 +16,14 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc::TryRecvError;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use zmq_test_support::python::{PeerProcess, INSTALL_HINT};
 use zmtp_core::{
     AuthReply, AuthRequest, Config, Connection, ConnectionError, Credentials, Event, KeyPair,
     MechanismConfig, Msg, OsRandom, SendError, SocketType,
@@ -36,9 +35,6 @@ const OVERALL: Duration = Duration::from_secs(10);
 const SLICE: Duration = Duration::from_millis(20);
 /// One MiB, for the large-message cases.
 const MIB: usize = 1 << 20;
-
-const INSTALL_HINT: &str = "the libzmq interop tests need python3 with pyzmq (built with \
-     CURVE); install them with `pip install -r requirements-test.txt` from the repository root";
 
 // ---------------------------------------------------------------------------
 // Small byte helpers
@@ -110,94 +106,19 @@ fn assert_frames<T: AsRef<[u8]>>(got: &[T], want: &[&[u8]], what: &str) {
 // The python / libzmq peer
 // ---------------------------------------------------------------------------
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/libzmq_peer.py")
-}
-
-/// Fails (never skips) when python3 or pyzmq with CURVE is missing.
-fn check_prerequisites() {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = CHECK.get_or_init(|| {
-        let probe = "import sys\ntry:\n    import zmq\nexcept ImportError as e:\n    \
-                     print('cannot import zmq:', e); sys.exit(3)\n\
-                     sys.exit(0 if zmq.has('curve') else 4)\n";
-        match Command::new("python3").args(["-c", probe]).output() {
-            Err(e) => Err(format!("cannot run `python3` from PATH: {e}")),
-            Ok(out) if out.status.code() == Some(4) => {
-                Err("pyzmq is installed but its libzmq lacks CURVE".to_owned())
-            }
-            Ok(out) if !out.status.success() => Err(format!(
-                "`python3 -c 'import zmq'` failed ({}): {}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )),
-            Ok(_) => Ok(()),
-        }
-    });
-    if let Err(why) = result {
-        panic!("{why}\n{INSTALL_HINT}");
-    }
-}
-
-/// A running `libzmq_peer.py`; killed on drop.
+/// The one-socket libzmq peer; killed on drop.
 struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
+    process: PeerProcess,
     /// The port it bound, for `--bind` peers.
     port: Option<u16>,
-    args: Vec<String>,
 }
 
 impl Peer {
     /// Spawns the peer and waits for its first line: `PORT n` or `READY`.
     fn spawn(args: &[&str]) -> Self {
-        check_prerequisites();
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg(script())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn python3: {e}\n{INSTALL_HINT}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr_pipe = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let mut pipe = stderr_pipe;
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                text.push_str(&String::from_utf8_lossy(&buf[..n]));
-                if let Ok(mut s) = sink.lock() {
-                    s.clone_from(&text);
-                }
-            }
-        });
         let mut peer = Self {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
+            process: PeerProcess::spawn(args),
             port: None,
-            args: args.iter().map(|s| (*s).to_owned()).collect(),
         };
         let first = peer.wait_line(None);
         if let Some(port) = first.strip_prefix("PORT ") {
@@ -213,19 +134,18 @@ impl Peer {
     }
 
     fn diag(&self) -> String {
-        let err = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        format!("\n  peer args: {:?}\n  peer stderr: {err}", self.args)
+        self.process.diag()
     }
 
     /// Waits for the next stdout line, pumping `driver` meanwhile if given.
     fn wait_line(&mut self, mut driver: Option<&mut Driver>) -> String {
         let deadline = Instant::now() + OVERALL;
         loop {
-            match self.lines.try_recv() {
+            match self.process.try_line() {
                 Ok(line) => return line,
                 Err(TryRecvError::Disconnected) => {
                     std::thread::sleep(Duration::from_millis(50));
-                    let status = self.child.try_wait().ok().flatten();
+                    let status = self.process.try_wait();
                     panic!(
                         "libzmq peer exited (status {status:?}) without answering{}\n{INSTALL_HINT}",
                         self.diag()
@@ -248,11 +168,7 @@ impl Peer {
     /// Sends one command and returns the answer, pumping `driver` while waiting so
     /// our side keeps reading, writing and answering heartbeats.
     fn ask(&mut self, driver: Option<&mut Driver>, cmd: &str) -> String {
-        let stdin = self.stdin.as_mut().expect("peer stdin");
-        if let Err(e) = stdin.write_all(format!("{cmd}\n").as_bytes()) {
-            panic!("cannot write to libzmq peer: {e}{}", self.diag());
-        }
-        let _ = stdin.flush();
+        self.process.write_line(cmd);
         let answer = self.wait_line(driver);
         if answer.starts_with("ERROR") {
             panic!("libzmq peer failed on {cmd:.60}: {answer}{}", self.diag());
@@ -275,29 +191,10 @@ impl Peer {
     /// Ends the script and checks it exited cleanly (status 0).
     fn quit(mut self, driver: Option<&mut Driver>) {
         assert_eq!(self.ask(driver, "quit"), "BYE");
-        self.stdin = None;
-        let deadline = Instant::now() + OVERALL;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(status.success(), "peer exited with {status}{}", self.diag());
-                    return;
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                other => panic!("peer did not exit: {other:?}{}", self.diag()),
-            }
+        match self.process.close_and_wait(OVERALL) {
+            Some(status) => assert!(status.success(), "peer exited with {status}{}", self.diag()),
+            None => panic!("peer did not exit{}", self.diag()),
         }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
     }
 }
 

@@ -1,18 +1,15 @@
 //! The runtime test suite, written once and instantiated by each runtime
-//! crate (`runtime-*/tests/*.rs` include it with `#[path]` and call
-//! [`suite_tests!`]). Sockets are driven through the runtime-neutral blocking
+//! crate (`runtime-*/tests/suite.rs` implement [`Env`] and call
+//! [`suite_tests!`](crate::suite_tests)). Sockets are driven through the runtime-neutral blocking
 //! calls, so the same code tests tokio, smol and threads; each crate adds its
 //! own tests of its async or blocking API.
 //!
 //! The peer is real libzmq: pyzmq, installed by `scripts/test.sh`. A missing
 //! peer fails the tests; they never skip.
 
-#![allow(dead_code, unreachable_pub)]
-
 pub mod cases;
 pub mod ends;
 pub mod lifecycle;
-pub mod peer;
 
 use zmq_runtime::{Builder, RuntimeKind, Socket};
 
@@ -36,7 +33,7 @@ pub fn build<E: Env>(b: Builder<E::R>) -> Socket<E::R> {
 macro_rules! suite_tests {
     ($env:ident) => {
         mod matrix {
-            use super::suite::cases::{interop, same_runtime, Mech, Transport};
+            use $crate::suite::cases::{interop, same_runtime, Mech, Transport};
             type E = super::$env;
 
             #[test]
@@ -104,7 +101,7 @@ macro_rules! suite_tests {
         }
 
         mod lifecycle {
-            use super::suite::lifecycle as l;
+            use $crate::suite::lifecycle as l;
             type E = super::$env;
 
             #[test]

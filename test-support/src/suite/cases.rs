@@ -12,8 +12,8 @@ use zmq_runtime::{
 };
 
 use super::ends::{exchange, nothing_passes, End, Ours, Theirs, CLIENT_ID, SERVER_ID, TOPIC};
-use super::peer::{hex, Peer};
 use super::{build, Env};
+use crate::peer::{hex, Peer};
 
 /// The valid pairings of the issue; the first type is the requester,
 /// publisher or pusher of the exchange.
@@ -36,16 +36,22 @@ pub const PAIRS: [(SocketType, SocketType); 10] = {
 /// Where sockets meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
+    /// `tcp://127.0.0.1`, a fresh port each time.
     Tcp,
+    /// `ipc://`, a fresh path each time.
     Ipc,
+    /// `inproc://`, our own sockets only.
     Inproc,
 }
 
 /// The security of a case. The binding side is the PLAIN or CURVE server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mech {
+    /// No security.
     Null,
+    /// PLAIN with the credentials the server allows.
     Plain,
+    /// CURVE with the client key the server allows.
     Curve,
     /// PLAIN with a wrong password.
     PlainRefused,
@@ -62,11 +68,15 @@ impl Mech {
 /// zmq_curve(7)'s test keys: the server, the allowed client, and a client
 /// the server does not know.
 pub struct Keys {
+    /// The server's pair.
     pub server: KeyPair,
+    /// The client the server allows.
     pub client: KeyPair,
+    /// A client the server does not know.
     pub stranger: KeyPair,
 }
 
+/// The [`Keys`], parsed from their Z85 secrets.
 pub fn keys() -> Keys {
     let pair = |secret: &str| KeyPair::from_secret(secret.parse::<SecretKey>().expect("test key"));
     Keys {

@@ -1,10 +1,11 @@
-//! The libzmq peer: `tests/peers/zmq_peer.py` (pyzmq, installed by
-//! `scripts/test.sh`), driven line by line.
+//! The many-socket libzmq peer ([`PEER_SCRIPT`](crate::python::PEER_SCRIPT)
+//! without arguments), driven command by command: the runtime suite's and
+//! the `zmq` binary's peer.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::time::Duration;
+
+use crate::python::PeerProcess;
 
 /// How long one command may take before the test fails (recv and send carry
 /// their own, shorter, timeouts).
@@ -12,40 +13,14 @@ const ANSWER: Duration = Duration::from_secs(30);
 
 /// A python process hosting libzmq sockets.
 pub struct Peer {
-    child: Child,
-    pid: u32,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
+    process: PeerProcess,
 }
 
 impl Peer {
     /// Starts the peer; panics with the fix when pyzmq is missing.
     pub fn start() -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/zmq_peer.py");
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed for the libzmq peer: run scripts/test.sh");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let pid = child.id();
         let mut peer = Self {
-            child,
-            pid,
-            stdin,
-            lines,
+            process: PeerProcess::spawn(&[]),
         };
         let first = peer.read();
         assert_eq!(
@@ -56,15 +31,17 @@ impl Peer {
     }
 
     fn read(&mut self) -> String {
-        self.lines
-            .recv_timeout(ANSWER)
-            .unwrap_or_else(|_| panic!("the libzmq peer did not answer within {ANSWER:?}"))
+        self.process.line_within(ANSWER).unwrap_or_else(|_| {
+            panic!(
+                "the libzmq peer did not answer within {ANSWER:?}{}",
+                self.process.diag()
+            )
+        })
     }
 
     /// Sends a command and returns its answer.
     pub fn cmd(&mut self, line: &str) -> String {
-        writeln!(self.stdin, "{line}").expect("libzmq peer stdin");
-        self.stdin.flush().expect("libzmq peer stdin");
+        self.process.write_line(line);
         self.read()
     }
 
@@ -141,19 +118,12 @@ impl Peer {
     /// Sends SIGSTOP or SIGCONT to the peer (a stopped peer keeps its
     /// connections open and answers nothing, not even heartbeats).
     pub fn signal(&mut self, sig: &str) {
-        let pid = self.pid;
+        let pid = self.process.pid();
         let ok = Command::new("kill")
             .args([sig, &pid.to_string()])
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "kill {sig} {pid}");
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -13,8 +13,8 @@ use zmq_runtime::{
 
 use super::cases::{endpoint, keys, Transport};
 use super::ends::PATIENCE;
-use super::peer::Peer;
 use super::{build, Env};
+use crate::peer::Peer;
 
 fn sock<E: Env>(kind: SocketType) -> Socket<E::R> {
     build::<E>(Builder::new(kind).linger(Some(Duration::from_millis(100))))

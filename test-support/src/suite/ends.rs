@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use zmq_runtime::{Error, Msg, SendError, Socket, SocketType};
 
-use super::peer::Peer;
+use crate::peer::Peer;
 
 /// How long an exchange waits for a message that must come.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -72,8 +72,11 @@ impl<R> End for Ours<'_, R> {
 
 /// A libzmq socket in the peer process.
 pub struct Theirs<'a> {
+    /// The peer process hosting the socket, shared with the other ends.
     pub peer: &'a RefCell<Peer>,
+    /// The socket's id in the peer.
     pub id: String,
+    /// The socket type.
     pub kind: SocketType,
 }
 
@@ -105,8 +108,10 @@ impl End for Theirs<'_> {
     }
 }
 
-/// The routing ids of the two sides, so ROUTER envelopes are predictable.
+/// The routing ids of the two sides, so ROUTER envelopes are predictable:
+/// the client's.
 pub const CLIENT_ID: &[u8] = b"CLI";
+/// The server's routing id (see [`CLIENT_ID`]).
 pub const SERVER_ID: &[u8] = b"SRV";
 /// The topic subscribers subscribe to.
 pub const TOPIC: &[u8] = b"t";
