@@ -10,7 +10,7 @@ use crypto_box::aead::{AeadInPlace, KeyInit};
 use crypto_box::SalsaBox;
 use xsalsa20poly1305::XSalsa20Poly1305;
 
-use crate::error::ConnectionError;
+use crate::error::{CommandName, ConnectionError};
 use crate::wire::frame::FrameHeader;
 
 /// Poly1305 tag length.
@@ -221,7 +221,9 @@ impl CurveSession {
             });
         }
         if body.len() < MESSAGE_OVERHEAD {
-            return Err(ConnectionError::MalformedCommand { command: "MESSAGE" });
+            return Err(ConnectionError::MalformedCommand {
+                command: CommandName::Message,
+            });
         }
         let mut short = [0u8; 8];
         short.copy_from_slice(&body[8..16]);

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::crypto::{nonce, BoxKey, CookieKey, CurveSession};
 use super::{check_peer_metadata, parse_metadata, parse_raw, unexpected, Cx, Established};
 use crate::config::MechanismConfig;
-use crate::error::ConnectionError;
+use crate::error::{CommandName, ConnectionError};
 use crate::event::{AuthId, AuthReply, Credentials};
 use crate::keys::{KeyPair, PublicKey, SecretKey};
 use crate::wire::greeting::MechanismName;
@@ -110,7 +110,9 @@ impl Curve {
             }
             State::ClientExpectReady { session } if raw.is("READY") => {
                 if body.len() < READY_MIN {
-                    return Err(ConnectionError::MalformedCommand { command: "READY" });
+                    return Err(ConnectionError::MalformedCommand {
+                        command: CommandName::Ready,
+                    });
                 }
                 let short = &body[6..14];
                 let md = session.open(&nonce(b"CurveZMQREADY---", short), &body[14..])?;
@@ -184,7 +186,9 @@ impl Curve {
         cx: &mut Cx<'_>,
     ) -> Result<(), ConnectionError> {
         if body.len() != WELCOME_LEN {
-            return Err(ConnectionError::MalformedCommand { command: "WELCOME" });
+            return Err(ConnectionError::MalformedCommand {
+                command: CommandName::Welcome,
+            });
         }
         let server_key = self.server_key.unwrap_or(PublicKey([0; 32]));
         let plain = BoxKey::new(&server_key.0, &transient.secret.0)?
@@ -218,7 +222,9 @@ impl Curve {
     /// Server: HELLO = `05 HELLO` version(2) padding(72) C'(32) nonce(8) box(80).
     fn on_hello(&mut self, body: &Bytes, cx: &mut Cx<'_>) -> Result<(), ConnectionError> {
         if body.len() != HELLO_LEN || body[6..8] != [1, 0] {
-            return Err(ConnectionError::MalformedCommand { command: "HELLO" });
+            return Err(ConnectionError::MalformedCommand {
+                command: CommandName::Hello,
+            });
         }
         let mut client_transient = [0u8; 32];
         client_transient.copy_from_slice(&body[80..112]);
@@ -267,7 +273,7 @@ impl Curve {
     ) -> Result<(), ConnectionError> {
         if body.len() < INITIATE_MIN {
             return Err(ConnectionError::MalformedCommand {
-                command: "INITIATE",
+                command: CommandName::Initiate,
             });
         }
         let cookie =
@@ -282,7 +288,7 @@ impl Curve {
         let plain = session.open(&nonce(b"CurveZMQINITIATE", short), &body[113..])?;
         if plain.len() < 128 {
             return Err(ConnectionError::MalformedCommand {
-                command: "INITIATE",
+                command: CommandName::Initiate,
             });
         }
         let mut client_key = [0u8; 32];

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::{check_peer_metadata, parse_metadata, peer_error, unexpected, Cx, Established};
 use crate::config::MechanismConfig;
-use crate::error::ConnectionError;
+use crate::error::{CommandName, ConnectionError};
 use crate::event::{AuthId, AuthReply, Credentials};
 use crate::wire::command::{Command, RawCommand};
 use crate::wire::greeting::MechanismName;
@@ -54,7 +54,9 @@ impl Plain {
             State::ClientExpectWelcome if raw.is("WELCOME") => {
                 // Exactly the name, nothing after it: libzmq's client rejects more.
                 if !raw.data.is_empty() {
-                    return Err(ConnectionError::MalformedCommand { command: "WELCOME" });
+                    return Err(ConnectionError::MalformedCommand {
+                        command: CommandName::Welcome,
+                    });
                 }
                 cx.send(&Command::Other(RawCommand {
                     name: Bytes::from_static(b"INITIATE"),
@@ -69,8 +71,10 @@ impl Plain {
                 Ok(Some(Established::new(md)))
             }
             State::ServerExpectHello if raw.is("HELLO") => {
-                let (username, password) = parse_hello(&raw.data)
-                    .ok_or(ConnectionError::MalformedCommand { command: "HELLO" })?;
+                let (username, password) =
+                    parse_hello(&raw.data).ok_or(ConnectionError::MalformedCommand {
+                        command: CommandName::Hello,
+                    })?;
                 let id = cx.request_auth(
                     MechanismName::Plain,
                     Credentials::Plain { username, password },
