@@ -85,8 +85,7 @@ impl Connection {
         )
         .emit(&mut greeting);
         let mut out = SendBuf::default();
-        out.batch_for(GREETING_LEN).extend_from_slice(&greeting);
-        out.commit(GREETING_LEN);
+        out.write(GREETING_LEN, |batch| batch.extend_from_slice(&greeting));
         let mut timers = TimerTable::default();
         if let Some(at) = config
             .handshake_ivl
@@ -168,14 +167,14 @@ impl Connection {
                 None => self.out.push_frame(more, false, frame),
                 Some(session) => {
                     let flags = if more { INNER_MORE } else { 0 };
-                    let buf = self.out.batch_for(CurveSession::wire_len(frame.len()));
-                    match session.encrypt_into(buf, flags, frame) {
-                        Ok(n) => self.out.commit(n),
-                        Err(e) => {
-                            self.error = Some(e);
-                            self.phase = Phase::Closed;
-                            return Err(SendError::Closed(msg));
-                        }
+                    let len = CurveSession::wire_len(frame.len());
+                    if let Err(e) = self
+                        .out
+                        .write(len, |buf| session.encrypt_into(buf, flags, frame))
+                    {
+                        self.error = Some(e);
+                        self.phase = Phase::Closed;
+                        return Err(SendError::Closed(msg));
                     }
                 }
             }
@@ -541,22 +540,16 @@ impl Connection {
     /// CURVE.
     fn send_command(&mut self, cmd: &Command) -> Result<(), ConnectionError> {
         match &mut self.session {
-            None => {
-                let buf = self.out.batch_for(64);
-                let before = buf.len();
-                cmd.emit(buf);
-                let n = buf.len() - before;
-                self.out.commit(n);
-            }
+            None => self.out.push_command(cmd),
             Some(session) => {
                 let mut frame = Vec::new();
                 cmd.emit(&mut frame);
                 // Strip the frame header: the box carries the command body only.
                 let header_len = FrameHeader::parse(&frame).map_or(0, |(_, n)| n);
                 let body = &frame[header_len..];
-                let buf = self.out.batch_for(CurveSession::wire_len(body.len()));
-                let n = session.encrypt_into(buf, INNER_COMMAND, body)?;
-                self.out.commit(n);
+                let len = CurveSession::wire_len(body.len());
+                self.out
+                    .write(len, |buf| session.encrypt_into(buf, INNER_COMMAND, body))?;
             }
         }
         Ok(())

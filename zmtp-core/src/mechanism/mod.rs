@@ -39,21 +39,15 @@ impl Cx<'_> {
     /// Queues a command frame (handshake commands are never encrypted by the
     /// session; CURVE boxes its own).
     pub(crate) fn send(&mut self, cmd: &Command) {
-        let out = self.out.batch_for(64);
-        let before = out.len();
-        cmd.emit(out);
-        let added = out.len() - before;
-        self.out.commit(added);
+        self.out.push_command(cmd);
     }
 
     /// Queues a command frame from a name and data parts.
     pub(crate) fn send_parts(&mut self, name: &str, parts: &[&[u8]]) {
         let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + name.len() + 10;
-        let out = self.out.batch_for(len);
-        let before = out.len();
-        crate::wire::command::emit_command(out, name, parts);
-        let added = out.len() - before;
-        self.out.commit(added);
+        self.out.write(len, |out| {
+            crate::wire::command::emit_command(out, name, parts)
+        });
     }
 
     /// Emits an authentication request and returns its id.
