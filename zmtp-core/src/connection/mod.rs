@@ -65,7 +65,6 @@ pub struct Connection {
     /// Frames of a message still waiting for its last frame.
     partial: Msg,
     timers: TimerTable,
-    next_auth_id: u64,
     address: String,
     /// The latest instant given to any `handle_*` call, for work started by a
     /// command (an auth reply completing the handshake arms heartbeats).
@@ -107,7 +106,6 @@ impl Connection {
             events: VecDeque::new(),
             partial: Msg::new(),
             timers,
-            next_auth_id: 0,
             address: String::new(),
             last_now: now,
         }
@@ -208,27 +206,7 @@ impl Connection {
         if self.phase != Phase::Handshake || pending != Some(id) {
             return Err(ApiMisuse::UnknownAuthRequest(id.0));
         }
-        let Some(mut hs) = self.handshake.take() else {
-            return Err(ApiMisuse::UnknownAuthRequest(id.0));
-        };
-        let mut cx = Cx {
-            config: &self.config,
-            out: &mut self.out,
-            events: &mut self.events,
-            next_auth_id: &mut self.next_auth_id,
-            address: &self.address,
-        };
-        let result = hs.handle_auth_reply(reply, &mut cx);
-        self.handshake = Some(hs);
-        let result = match result {
-            Ok(Some(est)) => {
-                self.establish(est);
-                self.start_heartbeats(self.last_now);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
+        let result = self.step_handshake(self.last_now, |hs, cx| hs.handle_auth_reply(reply, cx));
         // The failure is reported by the next handle_* call, and the ERROR bytes
         // are already queued for poll_transmit.
         let _ = self.fail_on(result);
@@ -344,36 +322,45 @@ impl Connection {
         }
         self.peer_greeting = Some(greeting);
         self.phase = Phase::Handshake;
-        let mut cx = Cx {
-            config: &self.config,
-            out: &mut self.out,
-            events: &mut self.events,
-            next_auth_id: &mut self.next_auth_id,
-            address: &self.address,
-        };
-        self.handshake = Some(Handshake::start(&mut cx));
+        self.handshake = Some(Handshake::start(&mut self.cx()));
         Ok(())
     }
 
     fn on_handshake_frame(&mut self, frame: RawFrame, now: Instant) -> Result<(), ConnectionError> {
-        if !frame.command {
+        if !frame.command || self.handshake.is_none() {
             return Err(ConnectionError::DataBeforeHandshake);
         }
-        let Some(hs) = self.handshake.as_mut() else {
-            return Err(ConnectionError::DataBeforeHandshake);
+        self.step_handshake(now, |hs, cx| hs.handle_command(frame.body, cx))
+    }
+
+    /// Runs one step of the handshake (a command, an auth reply); the step that
+    /// finishes it makes the connection active.
+    fn step_handshake(
+        &mut self,
+        now: Instant,
+        step: impl FnOnce(&mut Handshake, &mut Cx<'_>) -> Result<Option<Established>, ConnectionError>,
+    ) -> Result<(), ConnectionError> {
+        // Taken out for the step, so the mechanism can borrow the rest of `self`.
+        let Some(mut hs) = self.handshake.take() else {
+            return Ok(());
         };
-        let mut cx = Cx {
-            config: &self.config,
-            out: &mut self.out,
-            events: &mut self.events,
-            next_auth_id: &mut self.next_auth_id,
-            address: &self.address,
-        };
-        if let Some(est) = hs.handle_command(frame.body, &mut cx)? {
+        let result = step(&mut hs, &mut self.cx());
+        self.handshake = Some(hs);
+        if let Some(est) = result? {
             self.establish(est);
             self.start_heartbeats(now);
         }
         Ok(())
+    }
+
+    /// What a mechanism may use of the connection while it runs.
+    fn cx(&mut self) -> Cx<'_> {
+        Cx {
+            config: &self.config,
+            out: &mut self.out,
+            events: &mut self.events,
+            address: &self.address,
+        }
     }
 
     fn establish(&mut self, est: Established) {

@@ -31,7 +31,6 @@ pub(crate) struct Cx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) out: &'a mut SendBuf,
     pub(crate) events: &'a mut VecDeque<Event>,
-    pub(crate) next_auth_id: &'a mut u64,
     pub(crate) address: &'a str,
 }
 
@@ -59,8 +58,7 @@ impl Cx<'_> {
         // Unique across connections, so a reply given to the wrong connection is
         // refused instead of taken.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        *self.next_auth_id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = AuthId(*self.next_auth_id);
+        let id = AuthId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         self.events
             .push_back(Event::AuthRequest(Box::new(AuthRequest {
                 id,
