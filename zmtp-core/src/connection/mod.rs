@@ -436,14 +436,14 @@ impl Connection {
         let accepts_subs = self.config.socket_type.accepts_subscriptions();
         // Only the traffic commands are parsed after the handshake; anything else
         // (READY, ERROR, unknown names) is ignored unread, as libzmq ignores it.
-        let raw = RawCommand::parse(body.clone())?;
+        let raw = RawCommand::parse(body)?;
         if !matches!(
             raw.name.as_ref(),
             b"PING" | b"PONG" | b"SUBSCRIBE" | b"CANCEL"
         ) {
             return Ok(());
         }
-        match Command::parse(body)? {
+        match Command::from_raw(raw)? {
             Command::Ping { ttl, context } => {
                 if ttl > 0 && !self.timers.is_set(Timer::PeerTtl) {
                     let ttl = Duration::from_millis(u64::from(ttl) * 100);

@@ -72,7 +72,12 @@ pub enum Command {
 impl Command {
     /// Parses a command body into one of the shared commands.
     pub fn parse(body: Bytes) -> Result<Self, WireError> {
-        let raw = RawCommand::parse(body)?;
+        Self::from_raw(RawCommand::parse(body)?)
+    }
+
+    /// Parses the data of an already split command, for a caller that looked at
+    /// the name first.
+    pub fn from_raw(raw: RawCommand) -> Result<Self, WireError> {
         let data = raw.data.clone();
         Ok(match raw.name.as_ref() {
             b"READY" => Self::Ready(Metadata::parse(&data)?),
