@@ -797,8 +797,7 @@ impl Engine {
         peer_address: String,
     ) -> ConnId {
         let id = ConnId(self.alloc());
-        let mut conn = Connection::new(self.cfg.clone(), now);
-        conn.set_peer_address(peer_address);
+        let conn = Connection::with_peer_address(self.cfg.clone(), peer_address, now);
         self.conns.insert(
             id,
             Conn {

@@ -75,7 +75,20 @@ impl Connection {
     /// Creates a connection and queues our whole 64-byte greeting at once (libzmq
     /// sends its greeting in stages and waits between them, so waiting for the
     /// peer's first would deadlock). Starts the HANDSHAKE_IVL timer.
+    ///
+    /// Authentication requests carry an empty address; see
+    /// [`Connection::with_peer_address`].
     pub fn new(config: Arc<Config>, now: Instant) -> Self {
+        Self::with_peer_address(config, String::new(), now)
+    }
+
+    /// [`Connection::new`], for a peer whose address authentication requests
+    /// carry (ZAP's "address" field): it is known before any input, and fixed.
+    pub fn with_peer_address(
+        config: Arc<Config>,
+        peer_address: impl Into<String>,
+        now: Instant,
+    ) -> Self {
         let mut greeting = [0u8; GREETING_LEN];
         Greeting::new(
             config.minor_version,
@@ -106,15 +119,9 @@ impl Connection {
             events: VecDeque::new(),
             partial: Msg::new(),
             timers,
-            address: String::new(),
+            address: peer_address.into(),
             last_now: now,
         }
-    }
-
-    /// Records the peer's address, carried in authentication requests (ZAP's
-    /// "address" field). Call before feeding input.
-    pub fn set_peer_address(&mut self, address: impl Into<String>) {
-        self.address = address.into();
     }
 
     /// Consumes every whole frame at the front of `buf` and leaves a partial one in
