@@ -99,13 +99,8 @@ impl Connection {
         let mut out = SendBuf::default();
         out.write(GREETING_LEN, |batch| batch.extend_from_slice(&greeting));
         let mut timers = TimerTable::default();
-        if let Some(at) = config
-            .handshake_ivl
-            .filter(|d| !d.is_zero())
-            .and_then(|d| now.checked_add(d))
-        {
-            timers.set(Timer::Handshake, at);
-        }
+        let handshake_ivl = config.handshake_ivl.filter(|d| !d.is_zero());
+        timers.arm(Timer::Handshake, now, handshake_ivl);
         Self {
             decoder: Decoder::new(config.max_msg_size),
             config,
@@ -403,9 +398,7 @@ impl Connection {
             return;
         }
         let ivl = self.config.heartbeat_ivl.filter(|d| !d.is_zero());
-        if let Some(at) = ivl.and_then(|d| now.checked_add(d)) {
-            self.timers.set(Timer::HeartbeatSend, at);
-        }
+        self.timers.arm(Timer::HeartbeatSend, now, ivl);
     }
 
     /// Whether both sides speak ZMTP 3.1 (we talk our own version to newer peers).
@@ -454,9 +447,7 @@ impl Connection {
             Command::Ping { ttl, context } => {
                 if ttl > 0 && !self.timers.is_set(Timer::PeerTtl) {
                     let ttl = Duration::from_millis(u64::from(ttl) * 100);
-                    if let Some(at) = now.checked_add(ttl) {
-                        self.timers.set(Timer::PeerTtl, at);
-                    }
+                    self.timers.arm(Timer::PeerTtl, now, Some(ttl));
                 }
                 // A peer that streams PINGs without reading our output would grow
                 // it without bound; like libzmq (one pending PONG), answer only
@@ -559,10 +550,8 @@ impl Connection {
             return Err(ConnectionError::HeartbeatTimeout);
         }
         if self.timers.expired(Timer::HeartbeatSend, now) {
-            match self.config.heartbeat_ivl.and_then(|d| now.checked_add(d)) {
-                Some(at) => self.timers.set(Timer::HeartbeatSend, at),
-                None => self.timers.stop(Timer::HeartbeatSend),
-            }
+            self.timers
+                .arm(Timer::HeartbeatSend, now, self.config.heartbeat_ivl);
             if self.speaks_v31() {
                 let ttl = self.config.ping_ttl_ds();
                 self.send_command(&Command::Ping {
@@ -570,13 +559,8 @@ impl Connection {
                     context: Bytes::new(),
                 })?;
                 if !self.timers.is_set(Timer::HeartbeatTimeout) {
-                    if let Some(at) = self
-                        .config
-                        .heartbeat_timeout()
-                        .and_then(|d| now.checked_add(d))
-                    {
-                        self.timers.set(Timer::HeartbeatTimeout, at);
-                    }
+                    let timeout = self.config.heartbeat_timeout();
+                    self.timers.arm(Timer::HeartbeatTimeout, now, timeout);
                 }
             }
         }
