@@ -155,10 +155,8 @@ impl Connection {
         if msg.is_empty() {
             return Err(SendError::EmptyMessage);
         }
-        match self.phase {
-            Phase::Active => {}
-            Phase::Closed => return Err(SendError::Closed(msg)),
-            _ => return Err(SendError::NotReady(msg)),
+        if let Err(refuse) = self.check_sendable() {
+            return Err(refuse(msg));
         }
         let last = msg.len() - 1;
         for (i, frame) in msg.frames().iter().enumerate() {
@@ -274,6 +272,16 @@ impl Connection {
     /// The shared configuration.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// Whether the application may send now; the error is how to hand the refused
+    /// message back.
+    fn check_sendable(&self) -> Result<(), fn(Msg) -> SendError> {
+        match self.phase {
+            Phase::Active => Ok(()),
+            Phase::Closed => Err(SendError::Closed),
+            Phase::Greeting | Phase::Handshake => Err(SendError::NotReady),
+        }
     }
 
     fn check_open(&self) -> Result<(), ConnectionError> {
@@ -492,18 +500,8 @@ impl Connection {
     }
 
     fn send_subscription(&mut self, subscribe: bool, topic: &[u8]) -> Result<(), SendError> {
-        match self.phase {
-            Phase::Active => {}
-            Phase::Closed => {
-                return Err(SendError::Closed(Msg::single(Bytes::copy_from_slice(
-                    topic,
-                ))))
-            }
-            _ => {
-                return Err(SendError::NotReady(Msg::single(Bytes::copy_from_slice(
-                    topic,
-                ))))
-            }
+        if let Err(refuse) = self.check_sendable() {
+            return Err(refuse(Msg::single(Bytes::copy_from_slice(topic))));
         }
         if !self.speaks_v31() {
             let mut frame = Vec::with_capacity(topic.len() + 1);
