@@ -163,9 +163,7 @@ impl Curve {
         };
         match reply {
             AuthReply::Allow { user_id, metadata } => {
-                let md = cx.config.local_metadata();
-                let mut plain = Vec::with_capacity(md.encoded_len());
-                md.emit(&mut plain);
+                let plain = cx.config.local_metadata().to_vec();
                 let ready_nonce = 1u64.to_be_bytes();
                 let boxed = session.seal(&nonce(b"CurveZMQREADY---", &ready_nonce), &plain);
                 cx.send_parts("READY", &[&ready_nonce, &boxed]);

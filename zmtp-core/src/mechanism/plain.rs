@@ -58,10 +58,8 @@ impl Plain {
                         command: CommandName::Welcome,
                     });
                 }
-                cx.send(&Command::Other(RawCommand {
-                    name: Bytes::from_static(b"INITIATE"),
-                    data: metadata_bytes(&cx.config.local_metadata()),
-                }));
+                let md = cx.config.local_metadata().to_vec();
+                cx.send_parts("INITIATE", &[&md]);
                 self.state = State::ClientExpectReady;
                 Ok(None)
             }
@@ -130,12 +128,6 @@ fn parse_hello(data: &Bytes) -> Option<(Bytes, Bytes)> {
         return None;
     }
     Some((data.slice(1..user_end), data.slice(pass_start..)))
-}
-
-fn metadata_bytes(md: &Metadata) -> Bytes {
-    let mut v = Vec::with_capacity(md.encoded_len());
-    md.emit(&mut v);
-    Bytes::from(v)
 }
 
 #[cfg(test)]
