@@ -350,22 +350,22 @@ impl Counter {
 
 /// How long an early end (`-n`, `--timeout`, bad input) waits for queued
 /// messages to leave; the normal ends wait for LINGER.
-const PARTING: Duration = Duration::from_secs(1);
+const EARLY_END_FLUSH: Duration = Duration::from_secs(1);
 
 fn send<K>(sock: &Socket<K>, msg: Msg) -> Result<(), Failure> {
     sock.send_blocking(msg, None)
         .map_err(|e| Failure::Runtime(e.to_string()))
 }
 
-/// Hands what is queued to the network for at most `limit` (`None`: as long
-/// as LINGER says).
-fn part<K>(sock: &Socket<K>, limit: Option<Duration>) {
-    sock.shutdown_timeout(limit);
+/// Hands what is queued to the network for as long as LINGER says, at a
+/// normal end (stdin EOF).
+fn flush_linger<K>(sock: &Socket<K>) {
+    sock.shutdown_timeout(None);
 }
 
 /// Ends an early path (`-n`, a timeout, bad input) after a short flush.
-fn leave<K: RuntimeKind>(sock: &Arc<Socket<K>>, r: Result<(), Failure>) -> Result<(), Failure> {
-    part(sock, Some(PARTING));
+fn end_early<K: RuntimeKind>(sock: &Arc<Socket<K>>, r: Result<(), Failure>) -> Result<(), Failure> {
+    sock.shutdown_timeout(Some(EARLY_END_FLUSH));
     r
 }
 
@@ -377,10 +377,10 @@ fn send_stdin<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config) -> Result<(),
         match line {
             Ok(Some(msg)) => send(sock, msg)?,
             Ok(None) => break,
-            Err(e) => return leave(sock, Err(e)),
+            Err(e) => return end_early(sock, Err(e)),
         }
     }
-    part(sock, None);
+    flush_linger(sock);
     Ok(())
 }
 
@@ -407,7 +407,7 @@ fn request<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Resu
         let msg = match io.line(&lines) {
             Ok(Some(msg)) => msg,
             Ok(None) => return Ok(()),
-            Err(e) => return leave(sock, Err(e)),
+            Err(e) => return end_early(sock, Err(e)),
         };
         send(sock, msg)?;
         io.touch();
@@ -434,14 +434,14 @@ fn reply<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result
             }
             match &ahead {
                 Some(Ok(None)) => {
-                    part(sock, None);
+                    flush_linger(sock);
                     return Ok(());
                 }
                 Some(Err(_)) => {
                     let Some(Err(e)) = ahead.take() else {
                         unreachable!()
                     };
-                    return leave(sock, Err(e));
+                    return end_early(sock, Err(e));
                 }
                 _ => {}
             }
@@ -457,13 +457,13 @@ fn reply<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result
         match answer {
             Ok(Some(msg)) => send(sock, msg)?,
             Ok(None) => {
-                part(sock, None);
+                flush_linger(sock);
                 return Ok(());
             }
-            Err(e) => return leave(sock, Err(e)),
+            Err(e) => return end_early(sock, Err(e)),
         }
         if n.hit() {
-            return leave(sock, Ok(()));
+            return end_early(sock, Ok(()));
         }
     }
 }
@@ -475,7 +475,7 @@ fn echo<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result<
         let m = io.recv(sock)?;
         send(sock, m)?;
         if n.hit() {
-            return leave(sock, Ok(()));
+            return end_early(sock, Ok(()));
         }
     }
 }
@@ -508,16 +508,16 @@ fn both_ways<K: RuntimeKind>(
                     }
                 }
                 Ok(None) => break,
-                Err(e) => crate::exit(leave(&s, Err(e))),
+                Err(e) => crate::exit(end_early(&s, Err(e))),
             }
         }
         if exit_at_eof {
-            part(&s, None);
+            flush_linger(&s);
             crate::exit(Ok(()));
         }
     });
     let printed = receive(sock, cfg, &io, format);
-    leave(sock, printed)
+    end_early(sock, printed)
 }
 
 /// Reports refused connections (`refused: ENDPOINT: REASON`) and exits 4 when
