@@ -139,15 +139,7 @@ pub fn parse_error_reason(data: &Bytes) -> Result<Bytes, WireError> {
 
 /// Writes the frame header and name of a command whose data is `data_len` bytes.
 pub fn emit_command_header(out: &mut impl BufMut, name: &str, data_len: usize) {
-    let size = 1 + name.len() + data_len;
-    FrameHeader {
-        more: false,
-        command: true,
-        size: size as u64,
-    }
-    .emit(out);
-    out.put_u8(name.len() as u8);
-    out.put_slice(name.as_bytes());
+    emit_command_header_raw(out, name.as_bytes(), data_len);
 }
 
 /// Writes a whole command frame whose data is the concatenation of `parts`.
@@ -157,6 +149,13 @@ pub fn emit_command(out: &mut impl BufMut, name: &str, parts: &[&[u8]]) {
 
 fn emit_command_raw(out: &mut impl BufMut, name: &[u8], parts: &[&[u8]]) {
     let data_len: usize = parts.iter().map(|p| p.len()).sum();
+    emit_command_header_raw(out, name, data_len);
+    for p in parts {
+        out.put_slice(p);
+    }
+}
+
+fn emit_command_header_raw(out: &mut impl BufMut, name: &[u8], data_len: usize) {
     FrameHeader {
         more: false,
         command: true,
@@ -165,9 +164,6 @@ fn emit_command_raw(out: &mut impl BufMut, name: &[u8], parts: &[&[u8]]) {
     .emit(out);
     out.put_u8(name.len() as u8);
     out.put_slice(name);
-    for p in parts {
-        out.put_slice(p);
-    }
 }
 
 #[cfg(test)]
