@@ -7,7 +7,7 @@
 use bytes::Bytes;
 
 use super::crypto::{nonce, BoxKey, CookieKey, CurveSession};
-use super::{check_peer_metadata, parse_metadata, parse_raw, unexpected, Cx, Established};
+use super::{parse_raw, peer_metadata, unexpected, Cx, Established};
 use crate::config::MechanismConfig;
 use crate::error::{CommandName, ConnectionError};
 use crate::event::{AuthId, AuthReply, Credentials};
@@ -116,8 +116,7 @@ impl Curve {
                 }
                 let short = &body[6..14];
                 let md = session.open(&nonce(b"CurveZMQREADY---", short), &body[14..])?;
-                let md = parse_metadata(&Bytes::from(md))?;
-                check_peer_metadata(cx.config.socket_type, &md)?;
+                let md = peer_metadata(cx.config.socket_type, &Bytes::from(md))?;
                 let rx_nonce = u64::from_be_bytes(short.try_into().unwrap_or_default());
                 let mut est = Established::new(md);
                 est.session = Some(CurveSession::new(session, true, 2, rx_nonce));
@@ -297,8 +296,10 @@ impl Curve {
         if vouch[..32] != client_transient[..] || vouch[32..64] != self.keypair.public.0 {
             return Err(ConnectionError::Cryptographic);
         }
-        let md = parse_metadata(&Bytes::copy_from_slice(&plain[128..]))?;
-        check_peer_metadata(cx.config.socket_type, &md)?;
+        let md = peer_metadata(
+            cx.config.socket_type,
+            &Bytes::copy_from_slice(&plain[128..]),
+        )?;
         let client_key = PublicKey(client_key);
         let id = cx.request_auth(
             MechanismName::Curve,

@@ -169,9 +169,17 @@ impl Handshake {
     }
 }
 
+/// Parses the peer's metadata from a handshake command (errors in libzmq's
+/// category) and validates it against our socket type.
+pub(crate) fn peer_metadata(ours: SocketType, data: &Bytes) -> Result<Metadata, ConnectionError> {
+    let md = Metadata::parse(data).map_err(|_| ConnectionError::InvalidMetadata)?;
+    check_peer_metadata(ours, &md)?;
+    Ok(md)
+}
+
 /// Validates the peer's metadata against our socket type (RFC 37 table).
 /// A READY without `Socket-Type` is accepted, as libzmq accepts it.
-pub(crate) fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(), ConnectionError> {
+fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(), ConnectionError> {
     if let Some(value) = md.get(metadata::SOCKET_TYPE) {
         let compatible = SocketType::from_name(value).is_some_and(|t| ours.is_compatible_with(t));
         if !compatible {
@@ -185,11 +193,6 @@ pub(crate) fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(),
         return Err(ConnectionError::InvalidMetadata);
     }
     Ok(())
-}
-
-/// Parses metadata from a handshake command, mapping errors to libzmq's categories.
-pub(crate) fn parse_metadata(data: &Bytes) -> Result<Metadata, ConnectionError> {
-    Metadata::parse(data).map_err(|_| ConnectionError::InvalidMetadata)
 }
 
 /// Splits a handshake command, mapping a frame that is not a command at all.

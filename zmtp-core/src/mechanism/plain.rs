@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{check_peer_metadata, parse_metadata, peer_error, unexpected, Cx, Established};
+use super::{peer_error, peer_metadata, unexpected, Cx, Established};
 use crate::config::MechanismConfig;
 use crate::error::{CommandName, ConnectionError};
 use crate::event::{AuthId, AuthReply, Credentials};
@@ -64,8 +64,7 @@ impl Plain {
                 Ok(None)
             }
             State::ClientExpectReady if raw.is("READY") => {
-                let md = parse_metadata(&raw.data)?;
-                check_peer_metadata(cx.config.socket_type, &md)?;
+                let md = peer_metadata(cx.config.socket_type, &raw.data)?;
                 Ok(Some(Established::new(md)))
             }
             State::ServerExpectHello if raw.is("HELLO") => {
@@ -81,8 +80,7 @@ impl Plain {
                 Ok(None)
             }
             State::ServerExpectInitiate { granted } if raw.is("INITIATE") => {
-                let md = parse_metadata(&raw.data)?;
-                check_peer_metadata(cx.config.socket_type, &md)?;
+                let md = peer_metadata(cx.config.socket_type, &raw.data)?;
                 cx.send(&Command::Ready(cx.config.local_metadata()));
                 Ok(Some(Established::new(md).with_auth(Some(granted))))
             }
