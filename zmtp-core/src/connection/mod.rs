@@ -99,8 +99,7 @@ impl Connection {
         let mut out = SendBuf::default();
         out.write(GREETING_LEN, |batch| batch.extend_from_slice(&greeting));
         let mut timers = TimerTable::default();
-        let handshake_ivl = config.handshake_ivl.filter(|d| !d.is_zero());
-        timers.arm(Timer::Handshake, now, handshake_ivl);
+        timers.arm(Timer::Handshake, now, config.handshake_ivl);
         Self {
             decoder: Decoder::new(config.max_msg_size),
             config,
@@ -405,8 +404,8 @@ impl Connection {
         if !self.speaks_v31() {
             return;
         }
-        let ivl = self.config.heartbeat_ivl.filter(|d| !d.is_zero());
-        self.timers.arm(Timer::HeartbeatSend, now, ivl);
+        self.timers
+            .arm(Timer::HeartbeatSend, now, self.config.heartbeat_ivl);
     }
 
     /// Whether both sides speak ZMTP 3.1 (we talk our own version to newer peers).

@@ -23,9 +23,12 @@ pub(crate) struct TimerTable {
 
 impl TimerTable {
     /// Arms `t` to fire `after` from `now`, or stops it when there is no
-    /// duration or the deadline is past what an `Instant` can hold.
+    /// duration, when it is zero (the options' "off"), or when the deadline is
+    /// past what an `Instant` can hold.
     pub(crate) fn arm(&mut self, t: Timer, now: Instant, after: Option<Duration>) {
-        self.at[t as usize] = after.and_then(|d| now.checked_add(d));
+        self.at[t as usize] = after
+            .filter(|d| !d.is_zero())
+            .and_then(|d| now.checked_add(d));
     }
 
     pub(crate) fn stop(&mut self, t: Timer) {
