@@ -94,8 +94,14 @@ pub(crate) fn check_endpoints(binds: &[String], connects: &[String]) -> Result<(
 
 /// Runs `zmq cat` to its end: Ok for exit 0.
 pub(crate) fn run(cfg: Config) -> Result<(), Failure> {
-    crate::with_runtime!(cfg.runtime, false, |exec| run_on(&exec, &cfg))
+    let cfg = Arc::new(cfg);
+    crate::with_runtime!(cfg.runtime, false, |exec| run_on(&exec, cfg))
 }
+
+/// How `zmq cat` ends: its threads (the one talking on the socket, the stdin
+/// sender of the two-way types, the refusal watcher) each report the end they
+/// reached, and the first report is the program's result.
+type End = mpsc::Sender<std::thread::Result<Result<(), Failure>>>;
 
 fn builder<K: RuntimeKind>(cfg: &Config) -> Builder<K> {
     let mut b = Builder::<K>::new(cfg.kind).linger(cfg.linger);
@@ -144,9 +150,9 @@ fn builder<K: RuntimeKind>(cfg: &Config) -> Builder<K> {
     }
 }
 
-fn run_on<K: RuntimeKind>(exec: &Exec<K>, cfg: &Config) -> Result<(), Failure> {
+fn run_on<K: RuntimeKind>(exec: &Exec<K>, cfg: Arc<Config>) -> Result<(), Failure> {
     let sock = exec
-        .socket(builder::<K>(cfg))
+        .socket(builder::<K>(&cfg))
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let monitor = sock.monitor();
     // Every bind first: a failure is then the only line on stderr.
@@ -165,19 +171,34 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, cfg: &Config) -> Result<(), Failure> {
         eprintln!("bound: {ep}");
     }
     let sock = Arc::new(sock);
-    watch_refusals(monitor, cfg, sock.clone());
+    let (end, first_end) = mpsc::channel();
+    watch_refusals(monitor, &cfg, sock.clone(), end.clone());
+    std::thread::spawn(move || {
+        let talked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| talk(&sock, &cfg, &end)));
+        let _ = end.send(talked);
+    });
+    match first_end.recv() {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(mpsc::RecvError) => unreachable!("the talking thread always reports"),
+    }
+}
+
+/// What the socket type does between stdin and stdout, to its end.
+fn talk<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, end: &End) -> Result<(), Failure> {
     let io = Io::new(cfg);
     use SocketType::*;
     match cfg.kind {
-        Push | Pub => send_stdin(&sock, cfg),
-        Pull | Sub => receive(&sock, cfg, &io, frames::format_msg),
-        Req => request(&sock, cfg, &io),
-        Rep if cfg.echo => echo(&sock, cfg, &io),
-        Rep => reply(&sock, cfg, &io),
-        Router if cfg.echo => echo(&sock, cfg, &io),
-        Router => both_ways(&sock, cfg, io, frames::format_routed, false),
-        XPub => both_ways(&sock, cfg, io, frames::format_subscription, true),
-        Dealer | Pair | XSub => both_ways(&sock, cfg, io, frames::format_msg, false),
+        Push | Pub => send_stdin(sock, cfg),
+        Pull | Sub => receive(sock, cfg, &io, frames::format_msg),
+        Req => request(sock, cfg, &io),
+        Rep if cfg.echo => echo(sock, cfg, &io),
+        Rep => reply(sock, cfg, &io),
+        Router if cfg.echo => echo(sock, cfg, &io),
+        Router => both_ways(sock, cfg, io, frames::format_routed, false, end),
+        XPub => both_ways(sock, cfg, io, frames::format_subscription, true, end),
+        Dealer | Pair | XSub => both_ways(sock, cfg, io, frames::format_msg, false, end),
     }
 }
 
@@ -245,8 +266,8 @@ impl Io {
         }
     }
 
-    /// One line on stdout, flushed. A reader that went away (`| head -1`)
-    /// ends the program quietly, as it would any Unix filter.
+    /// One line on stdout, flushed. A reader that went away (`| head -1`) is
+    /// [`Failure::StdoutClosed`], which ends the program quietly.
     fn print(&self, line: &[u8]) -> Result<(), Failure> {
         let mut out = std::io::stdout().lock();
         let written = out
@@ -255,7 +276,7 @@ impl Io {
             .and_then(|()| out.flush());
         match written {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::StdoutClosed),
             Err(e) => Err(Failure::Runtime(format!("stdout: {e}"))),
         }
     }
@@ -350,22 +371,25 @@ impl Counter {
 
 /// How long an early end (`-n`, `--timeout`, bad input) waits for queued
 /// messages to leave; the normal ends wait for LINGER.
-const PARTING: Duration = Duration::from_secs(1);
+const EARLY_END_FLUSH: Duration = Duration::from_secs(1);
 
 fn send<K>(sock: &Socket<K>, msg: Msg) -> Result<(), Failure> {
     sock.send_blocking(msg, None)
         .map_err(|e| Failure::Runtime(e.to_string()))
 }
 
-/// Hands what is queued to the network for at most `limit` (`None`: as long
-/// as LINGER says).
-fn part<K>(sock: &Socket<K>, limit: Option<Duration>) {
-    sock.shutdown_timeout(limit);
+/// Hands what is queued to the network for as long as LINGER says, at a
+/// normal end (stdin EOF).
+fn flush_linger<K>(sock: &Socket<K>) {
+    sock.shutdown_timeout(None);
 }
 
-/// Ends an early path (`-n`, a timeout, bad input) after a short flush.
-fn leave<K: RuntimeKind>(sock: &Arc<Socket<K>>, r: Result<(), Failure>) -> Result<(), Failure> {
-    part(sock, Some(PARTING));
+/// Ends an early path (`-n`, a timeout, bad input) after a short flush. A
+/// reader that went away ends it at once, as it would any Unix filter.
+fn end_early<K: RuntimeKind>(sock: &Arc<Socket<K>>, r: Result<(), Failure>) -> Result<(), Failure> {
+    if !matches!(r, Err(Failure::StdoutClosed)) {
+        sock.shutdown_timeout(Some(EARLY_END_FLUSH));
+    }
     r
 }
 
@@ -377,10 +401,10 @@ fn send_stdin<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config) -> Result<(),
         match line {
             Ok(Some(msg)) => send(sock, msg)?,
             Ok(None) => break,
-            Err(e) => return leave(sock, Err(e)),
+            Err(e) => return end_early(sock, Err(e)),
         }
     }
-    part(sock, None);
+    flush_linger(sock);
     Ok(())
 }
 
@@ -407,7 +431,7 @@ fn request<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Resu
         let msg = match io.line(&lines) {
             Ok(Some(msg)) => msg,
             Ok(None) => return Ok(()),
-            Err(e) => return leave(sock, Err(e)),
+            Err(e) => return end_early(sock, Err(e)),
         };
         send(sock, msg)?;
         io.touch();
@@ -434,14 +458,14 @@ fn reply<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result
             }
             match &ahead {
                 Some(Ok(None)) => {
-                    part(sock, None);
+                    flush_linger(sock);
                     return Ok(());
                 }
                 Some(Err(_)) => {
                     let Some(Err(e)) = ahead.take() else {
                         unreachable!()
                     };
-                    return leave(sock, Err(e));
+                    return end_early(sock, Err(e));
                 }
                 _ => {}
             }
@@ -457,13 +481,13 @@ fn reply<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result
         match answer {
             Ok(Some(msg)) => send(sock, msg)?,
             Ok(None) => {
-                part(sock, None);
+                flush_linger(sock);
                 return Ok(());
             }
-            Err(e) => return leave(sock, Err(e)),
+            Err(e) => return end_early(sock, Err(e)),
         }
         if n.hit() {
-            return leave(sock, Ok(()));
+            return end_early(sock, Ok(()));
         }
     }
 }
@@ -475,20 +499,22 @@ fn echo<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result<
         let m = io.recv(sock)?;
         send(sock, m)?;
         if n.hit() {
-            return leave(sock, Ok(()));
+            return end_early(sock, Ok(()));
         }
     }
 }
 
 /// dealer, router, pair, xsub, xpub: stdin goes out on a thread while this one
-/// prints what arrives. At EOF the sender stops; xpub then lingers and exits.
-/// Bad input on stdin ends the program from the sending thread at once.
+/// prints what arrives. At EOF the sender stops; xpub then lingers and ends.
+/// Bad input on stdin ends the program from the sending thread at once, through
+/// `end`.
 fn both_ways<K: RuntimeKind>(
     sock: &Arc<Socket<K>>,
     cfg: &Config,
     io: Io,
     format: fn(&[Bytes], bool) -> Vec<u8>,
-    exit_at_eof: bool,
+    end_at_eof: bool,
+    end: &End,
 ) -> Result<(), Failure> {
     if cfg.kind == SocketType::XSub {
         for s in &cfg.subscribe {
@@ -499,29 +525,43 @@ fn both_ways<K: RuntimeKind>(
     }
     let lines = stdin_lines(cfg.kind, cfg.hex);
     let s = sock.clone();
+    let end = end.clone();
     std::thread::spawn(move || {
-        for line in lines {
-            match line {
-                Ok(Some(msg)) => {
-                    if let Err(e) = send(&s, msg) {
-                        crate::exit(Err(e));
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => crate::exit(leave(&s, Err(e))),
-            }
-        }
-        if exit_at_eof {
-            part(&s, None);
-            crate::exit(Ok(()));
+        if let Some(result) = send_lines(&s, lines, end_at_eof) {
+            let _ = end.send(Ok(result));
         }
     });
     let printed = receive(sock, cfg, &io, format);
-    leave(sock, printed)
+    end_early(sock, printed)
 }
 
-/// Reports refused connections (`refused: ENDPOINT: REASON`) and exits 4 when
-/// every connected endpoint refused and nothing is bound.
+/// The stdin half of [`both_ways`]: sends every line, and says how the program
+/// ends if this half decides it (`None`: stdin ended and the other half goes on).
+fn send_lines<K: RuntimeKind>(
+    sock: &Arc<Socket<K>>,
+    lines: Receiver<Line>,
+    end_at_eof: bool,
+) -> Option<Result<(), Failure>> {
+    for line in lines {
+        match line {
+            Ok(Some(msg)) => {
+                if let Err(e) = send(sock, msg) {
+                    return Some(Err(e));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Some(end_early(sock, Err(e))),
+        }
+    }
+    end_at_eof.then(|| {
+        flush_linger(sock);
+        Ok(())
+    })
+}
+
+/// Reports refused connections (`refused: ENDPOINT: REASON`) and ends the
+/// program with [`Failure::Refused`] when every connected endpoint refused and
+/// nothing is bound.
 ///
 /// A refusal is what libzmq 4.3 stops reconnecting after (an authentication
 /// failure or a protocol error). One more, for CURVE clients: a server that
@@ -532,6 +572,7 @@ fn watch_refusals<K: RuntimeKind>(
     mut monitor: zmq_runtime::Monitor,
     cfg: &Config,
     sock: Arc<Socket<K>>,
+    end: End,
 ) {
     const TRIES: u32 = 3;
     let given: HashMap<Endpoint, String> = cfg
@@ -576,8 +617,8 @@ fn watch_refusals<K: RuntimeKind>(
             eprintln!("refused: {name}: {why}");
             let _ = sock.disconnect(name);
             if !binds && refused.len() == total {
-                let _ = std::io::stdout().flush();
-                std::process::exit(4);
+                let _ = end.send(Ok(Err(Failure::Refused)));
+                return;
             }
         }
     });

@@ -35,6 +35,11 @@ pub(crate) enum Failure {
     Timeout,
     /// Anything else: exit 1.
     Runtime(String),
+    /// `zmq cat`: every connected endpoint refused us: exit 4 (the refusals
+    /// are already on stderr).
+    Refused,
+    /// Our reader went away (`| head -1`): exit 0, quietly, as any Unix filter.
+    StdoutClosed,
 }
 
 /// A pure-Rust ZeroMQ tool.
@@ -236,10 +241,10 @@ fn main() {
     exit(result);
 }
 
-pub(crate) fn exit(result: Result<(), Failure>) -> ! {
+fn exit(result: Result<(), Failure>) -> ! {
     let _ = std::io::stdout().flush();
     let code = match result {
-        Ok(()) => 0,
+        Ok(()) | Err(Failure::StdoutClosed) => 0,
         Err(Failure::Usage(why)) => {
             eprintln!("error: {why}");
             2
@@ -252,6 +257,7 @@ pub(crate) fn exit(result: Result<(), Failure>) -> ! {
             eprintln!("error: {why}");
             1
         }
+        Err(Failure::Refused) => 4,
     };
     std::process::exit(code);
 }

@@ -63,7 +63,7 @@ pub enum ConnectionError {
     #[error("malformed {command} command")]
     MalformedCommand {
         /// Which command.
-        command: &'static str,
+        command: CommandName,
     },
     /// The peer's metadata is malformed (libzmq's ZMTP_INVALID_METADATA).
     #[error("invalid metadata from peer")]
@@ -132,14 +132,13 @@ impl ConnectionError {
             | Self::IncompatibleSocketType { .. } => 0x1000_0000,
             Self::DataBeforeHandshake | Self::UnexpectedCommand { .. } => 0x1000_0001,
             Self::InvalidNonce => 0x1000_0002,
-            Self::MalformedCommand { command } => match *command {
-                "MESSAGE" => 0x1000_0012,
-                "HELLO" => 0x1000_0013,
-                "INITIATE" => 0x1000_0014,
-                "ERROR" => 0x1000_0015,
-                "READY" => 0x1000_0016,
-                "WELCOME" => 0x1000_0017,
-                _ => 0x1000_0011,
+            Self::MalformedCommand { command } => match command {
+                CommandName::Message => 0x1000_0012,
+                CommandName::Hello => 0x1000_0013,
+                CommandName::Initiate => 0x1000_0014,
+                CommandName::Error => 0x1000_0015,
+                CommandName::Ready => 0x1000_0016,
+                CommandName::Welcome => 0x1000_0017,
             },
             Self::Cryptographic => 0x1100_0001,
             Self::MechanismMismatch { .. } => 0x1100_0002,
@@ -150,6 +149,44 @@ impl ConnectionError {
             | Self::PeerClosed
             | Self::LocallyClosed => return None,
         })
+    }
+}
+
+/// A command whose body can be malformed in a way libzmq reports on its own
+/// (the `ZMTP_MALFORMED_COMMAND_*` monitor codes), so each maps to its code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommandName {
+    /// CURVE's per-message box.
+    Message,
+    /// PLAIN or CURVE HELLO.
+    Hello,
+    /// PLAIN or CURVE INITIATE.
+    Initiate,
+    /// ERROR.
+    Error,
+    /// READY.
+    Ready,
+    /// PLAIN or CURVE WELCOME.
+    Welcome,
+}
+
+impl CommandName {
+    /// The name as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "MESSAGE",
+            Self::Hello => "HELLO",
+            Self::Initiate => "INITIATE",
+            Self::Error => "ERROR",
+            Self::Ready => "READY",
+            Self::Welcome => "WELCOME",
+        }
+    }
+}
+
+impl std::fmt::Display for CommandName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -69,7 +69,7 @@ pub struct AuthRequest {
     pub mechanism: MechanismName,
     /// The ZAP domain from the configuration (may be empty).
     pub domain: String,
-    /// The peer's address as given to [`Connection::set_peer_address`](crate::Connection::set_peer_address).
+    /// The peer's address as given to [`Connection::with_peer_address`](crate::Connection::with_peer_address).
     pub address: String,
     /// This socket's own routing id (what libzmq sends as the ZAP identity).
     pub identity: Bytes,

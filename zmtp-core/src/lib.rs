@@ -118,7 +118,7 @@ pub mod z85;
 
 pub use crate::config::{Config, ConfigError, MechanismConfig, DEFAULT_MAX_FRAMES};
 pub use crate::connection::{Connection, Phase};
-pub use crate::error::{ApiMisuse, ConnectionError, SendError};
+pub use crate::error::{ApiMisuse, CommandName, ConnectionError, SendError};
 pub use crate::event::{AuthId, AuthReply, AuthRequest, Credentials, Event, PeerInfo};
 pub use crate::keys::{KeyPair, PublicKey, SecretKey};
 pub use crate::message::Msg;

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use common::*;
 use zmtp_core::wire::greeting::{Greeting, MechanismName};
-use zmtp_core::{Config, Connection, ConnectionError, Event, MechanismConfig, Msg, SocketType};
+use zmtp_core::{
+    CommandName, Config, Connection, ConnectionError, Event, MechanismConfig, Msg, SocketType,
+};
 
 const HELLO: &str = "04c8
 0548454c4c4f0100000000000000000000000000000000000000000000000000
@@ -257,7 +259,9 @@ fn malformed_hello_is_refused_like_libzmq() {
     let cases: Vec<(Vec<u8>, ConnectionError)> = vec![
         (
             hex("04 06 05 48454c4c4f"),
-            ConnectionError::MalformedCommand { command: "HELLO" },
+            ConnectionError::MalformedCommand {
+                command: CommandName::Hello,
+            },
         ),
         (
             {
@@ -265,7 +269,9 @@ fn malformed_hello_is_refused_like_libzmq() {
                 h[2 + 6] = 2; // version 2.0
                 h
             },
-            ConnectionError::MalformedCommand { command: "HELLO" },
+            ConnectionError::MalformedCommand {
+                command: CommandName::Hello,
+            },
         ),
         (
             {
@@ -296,7 +302,7 @@ fn malformed_hello_is_refused_like_libzmq() {
     assert_eq!(
         feed(&mut s, &hex("04 09 08 494e4954494154 45")),
         Err(ConnectionError::MalformedCommand {
-            command: "INITIATE"
+            command: CommandName::Initiate
         })
     );
 }

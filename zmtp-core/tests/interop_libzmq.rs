@@ -238,10 +238,12 @@ impl Driver {
         stream
             .set_write_timeout(Some(OVERALL))
             .expect("write timeout");
-        let mut conn = Connection::new(Arc::new(config), Instant::now());
-        if let Ok(addr) = stream.peer_addr() {
-            conn.set_peer_address(addr.ip().to_string());
-        }
+        let peer = stream.peer_addr().map(|a| a.ip().to_string());
+        let conn = Connection::with_peer_address(
+            Arc::new(config),
+            peer.unwrap_or_default(),
+            Instant::now(),
+        );
         let mut d = Self {
             stream,
             rbuf: BytesMut::with_capacity(64 * 1024),

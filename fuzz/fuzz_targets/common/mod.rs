@@ -447,7 +447,11 @@ pub fn run_server(mech: Mech, input: &[u8]) {
     #[allow(clippy::disallowed_methods)]
     let mut now = Instant::now();
     let mut d = Driver {
-        conn: Connection::new(server_config(mech, sty, opts), now),
+        conn: Connection::with_peer_address(
+            server_config(mech, sty, opts),
+            "tcp://127.0.0.1:5555",
+            now,
+        ),
         rng: Rng::new(seed),
         buf: BytesMut::new(),
         error: None,
@@ -455,7 +459,6 @@ pub fn run_server(mech: Mech, input: &[u8]) {
         // PING is ZMTP 3.1: a side that speaks 3.0 schedules none.
         heartbeat: opts.heartbeat && !opts.minor0,
     };
-    d.conn.set_peer_address("tcp://127.0.0.1:5555");
     let prefix = usize::from(sel >> 3);
     if prefix > 0 {
         for unit in transcript(mech, sel & 7).units.iter().take(prefix) {

@@ -122,8 +122,7 @@ impl Streams {
         endpoint: Endpoint,
         peer_address: String,
     ) {
-        let mut conn = Connection::new(self.cfg.clone(), now);
-        conn.set_peer_address(peer_address);
+        let conn = Connection::with_peer_address(self.cfg.clone(), peer_address, now);
         let stream = Stream {
             conn,
             pipe,

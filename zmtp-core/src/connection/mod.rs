@@ -65,7 +65,6 @@ pub struct Connection {
     /// Frames of a message still waiting for its last frame.
     partial: Msg,
     timers: TimerTable,
-    next_auth_id: u64,
     address: String,
     /// The latest instant given to any `handle_*` call, for work started by a
     /// command (an auth reply completing the handshake arms heartbeats).
@@ -76,7 +75,20 @@ impl Connection {
     /// Creates a connection and queues our whole 64-byte greeting at once (libzmq
     /// sends its greeting in stages and waits between them, so waiting for the
     /// peer's first would deadlock). Starts the HANDSHAKE_IVL timer.
+    ///
+    /// Authentication requests carry an empty address; see
+    /// [`Connection::with_peer_address`].
     pub fn new(config: Arc<Config>, now: Instant) -> Self {
+        Self::with_peer_address(config, String::new(), now)
+    }
+
+    /// [`Connection::new`], for a peer whose address authentication requests
+    /// carry (ZAP's "address" field): it is known before any input, and fixed.
+    pub fn with_peer_address(
+        config: Arc<Config>,
+        peer_address: impl Into<String>,
+        now: Instant,
+    ) -> Self {
         let mut greeting = [0u8; GREETING_LEN];
         Greeting::new(
             config.minor_version,
@@ -85,16 +97,9 @@ impl Connection {
         )
         .emit(&mut greeting);
         let mut out = SendBuf::default();
-        out.batch_for(GREETING_LEN).extend_from_slice(&greeting);
-        out.commit(GREETING_LEN);
+        out.write(GREETING_LEN, |batch| batch.extend_from_slice(&greeting));
         let mut timers = TimerTable::default();
-        if let Some(at) = config
-            .handshake_ivl
-            .filter(|d| !d.is_zero())
-            .and_then(|d| now.checked_add(d))
-        {
-            timers.set(Timer::Handshake, at);
-        }
+        timers.arm(Timer::Handshake, now, config.handshake_ivl);
         Self {
             decoder: Decoder::new(config.max_msg_size),
             config,
@@ -108,16 +113,9 @@ impl Connection {
             events: VecDeque::new(),
             partial: Msg::new(),
             timers,
-            next_auth_id: 0,
-            address: String::new(),
+            address: peer_address.into(),
             last_now: now,
         }
-    }
-
-    /// Records the peer's address, carried in authentication requests (ZAP's
-    /// "address" field). Call before feeding input.
-    pub fn set_peer_address(&mut self, address: impl Into<String>) {
-        self.address = address.into();
     }
 
     /// Consumes every whole frame at the front of `buf` and leaves a partial one in
@@ -156,10 +154,8 @@ impl Connection {
         if msg.is_empty() {
             return Err(SendError::EmptyMessage);
         }
-        match self.phase {
-            Phase::Active => {}
-            Phase::Closed => return Err(SendError::Closed(msg)),
-            _ => return Err(SendError::NotReady(msg)),
+        if let Err(refuse) = self.check_sendable() {
+            return Err(refuse(msg));
         }
         let last = msg.len() - 1;
         for (i, frame) in msg.frames().iter().enumerate() {
@@ -168,14 +164,14 @@ impl Connection {
                 None => self.out.push_frame(more, false, frame),
                 Some(session) => {
                     let flags = if more { INNER_MORE } else { 0 };
-                    let buf = self.out.batch_for(CurveSession::wire_len(frame.len()));
-                    match session.encrypt_into(buf, flags, frame) {
-                        Ok(n) => self.out.commit(n),
-                        Err(e) => {
-                            self.error = Some(e);
-                            self.phase = Phase::Closed;
-                            return Err(SendError::Closed(msg));
-                        }
+                    let len = CurveSession::wire_len(frame.len());
+                    if let Err(e) = self
+                        .out
+                        .write(len, |buf| session.encrypt_into(buf, flags, frame))
+                    {
+                        self.error = Some(e);
+                        self.phase = Phase::Closed;
+                        return Err(SendError::Closed(msg));
                     }
                 }
             }
@@ -209,27 +205,7 @@ impl Connection {
         if self.phase != Phase::Handshake || pending != Some(id) {
             return Err(ApiMisuse::UnknownAuthRequest(id.0));
         }
-        let Some(mut hs) = self.handshake.take() else {
-            return Err(ApiMisuse::UnknownAuthRequest(id.0));
-        };
-        let mut cx = Cx {
-            config: &self.config,
-            out: &mut self.out,
-            events: &mut self.events,
-            next_auth_id: &mut self.next_auth_id,
-            address: &self.address,
-        };
-        let result = hs.handle_auth_reply(reply, &mut cx);
-        self.handshake = Some(hs);
-        let result = match result {
-            Ok(Some(est)) => {
-                self.establish(est);
-                self.start_heartbeats(self.last_now);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
+        let result = self.step_handshake(self.last_now, |hs, cx| hs.handle_auth_reply(reply, cx));
         // The failure is reported by the next handle_* call, and the ERROR bytes
         // are already queued for poll_transmit.
         let _ = self.fail_on(result);
@@ -297,6 +273,16 @@ impl Connection {
         &self.config
     }
 
+    /// Whether the application may send now; the error is how to hand the refused
+    /// message back.
+    fn check_sendable(&self) -> Result<(), fn(Msg) -> SendError> {
+        match self.phase {
+            Phase::Active => Ok(()),
+            Phase::Closed => Err(SendError::Closed),
+            Phase::Greeting | Phase::Handshake => Err(SendError::NotReady),
+        }
+    }
+
     fn check_open(&self) -> Result<(), ConnectionError> {
         match &self.error {
             Some(e) => Err(e.clone()),
@@ -345,36 +331,45 @@ impl Connection {
         }
         self.peer_greeting = Some(greeting);
         self.phase = Phase::Handshake;
-        let mut cx = Cx {
-            config: &self.config,
-            out: &mut self.out,
-            events: &mut self.events,
-            next_auth_id: &mut self.next_auth_id,
-            address: &self.address,
-        };
-        self.handshake = Some(Handshake::start(&mut cx));
+        self.handshake = Some(Handshake::start(&mut self.cx()));
         Ok(())
     }
 
     fn on_handshake_frame(&mut self, frame: RawFrame, now: Instant) -> Result<(), ConnectionError> {
-        if !frame.command {
+        if !frame.command || self.handshake.is_none() {
             return Err(ConnectionError::DataBeforeHandshake);
         }
-        let Some(hs) = self.handshake.as_mut() else {
-            return Err(ConnectionError::DataBeforeHandshake);
+        self.step_handshake(now, |hs, cx| hs.handle_command(frame.body, cx))
+    }
+
+    /// Runs one step of the handshake (a command, an auth reply); the step that
+    /// finishes it makes the connection active.
+    fn step_handshake(
+        &mut self,
+        now: Instant,
+        step: impl FnOnce(&mut Handshake, &mut Cx<'_>) -> Result<Option<Established>, ConnectionError>,
+    ) -> Result<(), ConnectionError> {
+        // Taken out for the step, so the mechanism can borrow the rest of `self`.
+        let Some(mut hs) = self.handshake.take() else {
+            return Ok(());
         };
-        let mut cx = Cx {
-            config: &self.config,
-            out: &mut self.out,
-            events: &mut self.events,
-            next_auth_id: &mut self.next_auth_id,
-            address: &self.address,
-        };
-        if let Some(est) = hs.handle_command(frame.body, &mut cx)? {
+        let result = step(&mut hs, &mut self.cx());
+        self.handshake = Some(hs);
+        if let Some(est) = result? {
             self.establish(est);
             self.start_heartbeats(now);
         }
         Ok(())
+    }
+
+    /// What a mechanism may use of the connection while it runs.
+    fn cx(&mut self) -> Cx<'_> {
+        Cx {
+            config: &self.config,
+            out: &mut self.out,
+            events: &mut self.events,
+            address: &self.address,
+        }
     }
 
     fn establish(&mut self, est: Established) {
@@ -409,10 +404,8 @@ impl Connection {
         if !self.speaks_v31() {
             return;
         }
-        let ivl = self.config.heartbeat_ivl.filter(|d| !d.is_zero());
-        if let Some(at) = ivl.and_then(|d| now.checked_add(d)) {
-            self.timers.set(Timer::HeartbeatSend, at);
-        }
+        self.timers
+            .arm(Timer::HeartbeatSend, now, self.config.heartbeat_ivl);
     }
 
     /// Whether both sides speak ZMTP 3.1 (we talk our own version to newer peers).
@@ -450,20 +443,18 @@ impl Connection {
         let accepts_subs = self.config.socket_type.accepts_subscriptions();
         // Only the traffic commands are parsed after the handshake; anything else
         // (READY, ERROR, unknown names) is ignored unread, as libzmq ignores it.
-        let raw = RawCommand::parse(body.clone())?;
+        let raw = RawCommand::parse(body)?;
         if !matches!(
             raw.name.as_ref(),
             b"PING" | b"PONG" | b"SUBSCRIBE" | b"CANCEL"
         ) {
             return Ok(());
         }
-        match Command::parse(body)? {
+        match Command::from_raw(raw)? {
             Command::Ping { ttl, context } => {
                 if ttl > 0 && !self.timers.is_set(Timer::PeerTtl) {
                     let ttl = Duration::from_millis(u64::from(ttl) * 100);
-                    if let Some(at) = now.checked_add(ttl) {
-                        self.timers.set(Timer::PeerTtl, at);
-                    }
+                    self.timers.arm(Timer::PeerTtl, now, Some(ttl));
                 }
                 // A peer that streams PINGs without reading our output would grow
                 // it without bound; like libzmq (one pending PONG), answer only
@@ -508,18 +499,8 @@ impl Connection {
     }
 
     fn send_subscription(&mut self, subscribe: bool, topic: &[u8]) -> Result<(), SendError> {
-        match self.phase {
-            Phase::Active => {}
-            Phase::Closed => {
-                return Err(SendError::Closed(Msg::single(Bytes::copy_from_slice(
-                    topic,
-                ))))
-            }
-            _ => {
-                return Err(SendError::NotReady(Msg::single(Bytes::copy_from_slice(
-                    topic,
-                ))))
-            }
+        if let Err(refuse) = self.check_sendable() {
+            return Err(refuse(Msg::single(Bytes::copy_from_slice(topic))));
         }
         if !self.speaks_v31() {
             let mut frame = Vec::with_capacity(topic.len() + 1);
@@ -541,22 +522,16 @@ impl Connection {
     /// CURVE.
     fn send_command(&mut self, cmd: &Command) -> Result<(), ConnectionError> {
         match &mut self.session {
-            None => {
-                let buf = self.out.batch_for(64);
-                let before = buf.len();
-                cmd.emit(buf);
-                let n = buf.len() - before;
-                self.out.commit(n);
-            }
+            None => self.out.push_command(cmd),
             Some(session) => {
                 let mut frame = Vec::new();
                 cmd.emit(&mut frame);
                 // Strip the frame header: the box carries the command body only.
                 let header_len = FrameHeader::parse(&frame).map_or(0, |(_, n)| n);
                 let body = &frame[header_len..];
-                let buf = self.out.batch_for(CurveSession::wire_len(body.len()));
-                let n = session.encrypt_into(buf, INNER_COMMAND, body)?;
-                self.out.commit(n);
+                let len = CurveSession::wire_len(body.len());
+                self.out
+                    .write(len, |buf| session.encrypt_into(buf, INNER_COMMAND, body))?;
             }
         }
         Ok(())
@@ -572,10 +547,8 @@ impl Connection {
             return Err(ConnectionError::HeartbeatTimeout);
         }
         if self.timers.expired(Timer::HeartbeatSend, now) {
-            match self.config.heartbeat_ivl.and_then(|d| now.checked_add(d)) {
-                Some(at) => self.timers.set(Timer::HeartbeatSend, at),
-                None => self.timers.stop(Timer::HeartbeatSend),
-            }
+            self.timers
+                .arm(Timer::HeartbeatSend, now, self.config.heartbeat_ivl);
             if self.speaks_v31() {
                 let ttl = self.config.ping_ttl_ds();
                 self.send_command(&Command::Ping {
@@ -583,13 +556,8 @@ impl Connection {
                     context: Bytes::new(),
                 })?;
                 if !self.timers.is_set(Timer::HeartbeatTimeout) {
-                    if let Some(at) = self
-                        .config
-                        .heartbeat_timeout()
-                        .and_then(|d| now.checked_add(d))
-                    {
-                        self.timers.set(Timer::HeartbeatTimeout, at);
-                    }
+                    let timeout = self.config.heartbeat_timeout();
+                    self.timers.arm(Timer::HeartbeatTimeout, now, timeout);
                 }
             }
         }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::wire::command::Command;
 use crate::wire::frame::FrameHeader;
 
 /// Bodies up to this size are copied into the batch; larger ones are queued as
@@ -33,8 +34,8 @@ impl SendBuf {
         };
         self.queued += header.encoded_len() + body.len();
         let inline = body.len() <= COPY_THRESHOLD;
-        let batch = self.batch_for(header.encoded_len() + if inline { body.len() } else { 0 });
-        header.emit(batch);
+        self.reserve(header.encoded_len() + if inline { body.len() } else { 0 });
+        header.emit(&mut self.batch);
         if inline {
             self.batch.extend_from_slice(body);
         } else {
@@ -43,19 +44,26 @@ impl SendBuf {
         }
     }
 
-    /// Raw access to the batch for encoders that write in place (commands, CURVE).
-    /// `additional` is a capacity hint; `len_added` must be reported to
-    /// [`SendBuf::commit`] afterwards.
-    pub(crate) fn batch_for(&mut self, additional: usize) -> &mut BytesMut {
+    /// Queues a command frame (unencrypted).
+    pub(crate) fn push_command(&mut self, cmd: &Command) {
+        self.write(64, |batch| cmd.emit(batch));
+    }
+
+    /// Lets an encoder that writes in place (commands, CURVE) append to the batch,
+    /// and counts what it appended, so no write can go uncounted. `hint` is the
+    /// expected length; `write` may append more, and must not remove anything.
+    pub(crate) fn write<T>(&mut self, hint: usize, write: impl FnOnce(&mut BytesMut) -> T) -> T {
+        self.reserve(hint);
+        let before = self.batch.len();
+        let result = write(&mut self.batch);
+        self.queued += self.batch.len() - before;
+        result
+    }
+
+    fn reserve(&mut self, additional: usize) {
         if self.batch.capacity() - self.batch.len() < additional {
             self.batch.reserve(additional.max(BATCH_CAPACITY));
         }
-        &mut self.batch
-    }
-
-    /// Records bytes written through [`SendBuf::batch_for`].
-    pub(crate) fn commit(&mut self, len_added: usize) {
-        self.queued += len_added;
     }
 
     /// The next chunk to write, oldest first.

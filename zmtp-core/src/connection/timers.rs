@@ -1,6 +1,6 @@
 //! Deadlines of one connection; `poll_timeout` is their minimum.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
@@ -22,8 +22,13 @@ pub(crate) struct TimerTable {
 }
 
 impl TimerTable {
-    pub(crate) fn set(&mut self, t: Timer, at: Instant) {
-        self.at[t as usize] = Some(at);
+    /// Arms `t` to fire `after` from `now`, or stops it when there is no
+    /// duration, when it is zero (the options' "off"), or when the deadline is
+    /// past what an `Instant` can hold.
+    pub(crate) fn arm(&mut self, t: Timer, now: Instant, after: Option<Duration>) {
+        self.at[t as usize] = after
+            .filter(|d| !d.is_zero())
+            .and_then(|d| now.checked_add(d));
     }
 
     pub(crate) fn stop(&mut self, t: Timer) {

@@ -10,7 +10,7 @@ use crypto_box::aead::{AeadInPlace, KeyInit};
 use crypto_box::SalsaBox;
 use xsalsa20poly1305::XSalsa20Poly1305;
 
-use crate::error::ConnectionError;
+use crate::error::{CommandName, ConnectionError};
 use crate::wire::frame::FrameHeader;
 
 /// Poly1305 tag length.
@@ -171,13 +171,14 @@ impl CurveSession {
     }
 
     /// Encrypts one frame as a MESSAGE command written straight into `out`, in a data
-    /// frame (flags 0x00/0x02) as libzmq sends it. Returns the bytes written.
+    /// frame (flags 0x00/0x02) as libzmq sends it. On failure `out` is left as it
+    /// was.
     pub(crate) fn encrypt_into(
         &mut self,
         out: &mut BytesMut,
         inner_flags: u8,
         payload: &[u8],
-    ) -> Result<usize, ConnectionError> {
+    ) -> Result<(), ConnectionError> {
         // 2^64-1 messages cannot be reached in practice, but a nonce must never wrap.
         self.tx_nonce = self
             .tx_nonce
@@ -209,7 +210,7 @@ impl CurveSession {
             return Err(ConnectionError::Cryptographic);
         };
         out[tag_at..plain_at].copy_from_slice(&tag);
-        Ok(out.len() - start)
+        Ok(())
     }
 
     /// Opens a MESSAGE in place and returns its inner flags and payload, which is a
@@ -221,7 +222,9 @@ impl CurveSession {
             });
         }
         if body.len() < MESSAGE_OVERHEAD {
-            return Err(ConnectionError::MalformedCommand { command: "MESSAGE" });
+            return Err(ConnectionError::MalformedCommand {
+                command: CommandName::Message,
+            });
         }
         let mut short = [0u8; 8];
         short.copy_from_slice(&body[8..16]);

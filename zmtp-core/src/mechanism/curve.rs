@@ -7,9 +7,9 @@
 use bytes::Bytes;
 
 use super::crypto::{nonce, BoxKey, CookieKey, CurveSession};
-use super::{check_peer_metadata, parse_metadata, parse_raw, unexpected, Cx, Established};
+use super::{parse_raw, peer_metadata, unexpected, Cx, Established};
 use crate::config::MechanismConfig;
-use crate::error::ConnectionError;
+use crate::error::{CommandName, ConnectionError};
 use crate::event::{AuthId, AuthReply, Credentials};
 use crate::keys::{KeyPair, PublicKey, SecretKey};
 use crate::wire::greeting::MechanismName;
@@ -110,12 +110,13 @@ impl Curve {
             }
             State::ClientExpectReady { session } if raw.is("READY") => {
                 if body.len() < READY_MIN {
-                    return Err(ConnectionError::MalformedCommand { command: "READY" });
+                    return Err(ConnectionError::MalformedCommand {
+                        command: CommandName::Ready,
+                    });
                 }
                 let short = &body[6..14];
                 let md = session.open(&nonce(b"CurveZMQREADY---", short), &body[14..])?;
-                let md = parse_metadata(&Bytes::from(md))?;
-                check_peer_metadata(cx.config.socket_type, &md)?;
+                let md = peer_metadata(cx.config.socket_type, &Bytes::from(md))?;
                 let rx_nonce = u64::from_be_bytes(short.try_into().unwrap_or_default());
                 let mut est = Established::new(md);
                 est.session = Some(CurveSession::new(session, true, 2, rx_nonce));
@@ -161,9 +162,7 @@ impl Curve {
         };
         match reply {
             AuthReply::Allow { user_id, metadata } => {
-                let md = cx.config.local_metadata();
-                let mut plain = Vec::with_capacity(md.encoded_len());
-                md.emit(&mut plain);
+                let plain = cx.config.local_metadata().to_vec();
                 let ready_nonce = 1u64.to_be_bytes();
                 let boxed = session.seal(&nonce(b"CurveZMQREADY---", &ready_nonce), &plain);
                 cx.send_parts("READY", &[&ready_nonce, &boxed]);
@@ -184,7 +183,9 @@ impl Curve {
         cx: &mut Cx<'_>,
     ) -> Result<(), ConnectionError> {
         if body.len() != WELCOME_LEN {
-            return Err(ConnectionError::MalformedCommand { command: "WELCOME" });
+            return Err(ConnectionError::MalformedCommand {
+                command: CommandName::Welcome,
+            });
         }
         let server_key = self.server_key.unwrap_or(PublicKey([0; 32]));
         let plain = BoxKey::new(&server_key.0, &transient.secret.0)?
@@ -218,7 +219,9 @@ impl Curve {
     /// Server: HELLO = `05 HELLO` version(2) padding(72) C'(32) nonce(8) box(80).
     fn on_hello(&mut self, body: &Bytes, cx: &mut Cx<'_>) -> Result<(), ConnectionError> {
         if body.len() != HELLO_LEN || body[6..8] != [1, 0] {
-            return Err(ConnectionError::MalformedCommand { command: "HELLO" });
+            return Err(ConnectionError::MalformedCommand {
+                command: CommandName::Hello,
+            });
         }
         let mut client_transient = [0u8; 32];
         client_transient.copy_from_slice(&body[80..112]);
@@ -267,7 +270,7 @@ impl Curve {
     ) -> Result<(), ConnectionError> {
         if body.len() < INITIATE_MIN {
             return Err(ConnectionError::MalformedCommand {
-                command: "INITIATE",
+                command: CommandName::Initiate,
             });
         }
         let cookie =
@@ -282,7 +285,7 @@ impl Curve {
         let plain = session.open(&nonce(b"CurveZMQINITIATE", short), &body[113..])?;
         if plain.len() < 128 {
             return Err(ConnectionError::MalformedCommand {
-                command: "INITIATE",
+                command: CommandName::Initiate,
             });
         }
         let mut client_key = [0u8; 32];
@@ -293,8 +296,10 @@ impl Curve {
         if vouch[..32] != client_transient[..] || vouch[32..64] != self.keypair.public.0 {
             return Err(ConnectionError::Cryptographic);
         }
-        let md = parse_metadata(&Bytes::copy_from_slice(&plain[128..]))?;
-        check_peer_metadata(cx.config.socket_type, &md)?;
+        let md = peer_metadata(
+            cx.config.socket_type,
+            &Bytes::copy_from_slice(&plain[128..]),
+        )?;
         let client_key = PublicKey(client_key);
         let id = cx.request_auth(
             MechanismName::Curve,

@@ -31,7 +31,6 @@ pub(crate) struct Cx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) out: &'a mut SendBuf,
     pub(crate) events: &'a mut VecDeque<Event>,
-    pub(crate) next_auth_id: &'a mut u64,
     pub(crate) address: &'a str,
 }
 
@@ -39,21 +38,15 @@ impl Cx<'_> {
     /// Queues a command frame (handshake commands are never encrypted by the
     /// session; CURVE boxes its own).
     pub(crate) fn send(&mut self, cmd: &Command) {
-        let out = self.out.batch_for(64);
-        let before = out.len();
-        cmd.emit(out);
-        let added = out.len() - before;
-        self.out.commit(added);
+        self.out.push_command(cmd);
     }
 
     /// Queues a command frame from a name and data parts.
     pub(crate) fn send_parts(&mut self, name: &str, parts: &[&[u8]]) {
         let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + name.len() + 10;
-        let out = self.out.batch_for(len);
-        let before = out.len();
-        crate::wire::command::emit_command(out, name, parts);
-        let added = out.len() - before;
-        self.out.commit(added);
+        self.out.write(len, |out| {
+            crate::wire::command::emit_command(out, name, parts)
+        });
     }
 
     /// Emits an authentication request and returns its id.
@@ -65,8 +58,7 @@ impl Cx<'_> {
         // Unique across connections, so a reply given to the wrong connection is
         // refused instead of taken.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        *self.next_auth_id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = AuthId(*self.next_auth_id);
+        let id = AuthId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         self.events
             .push_back(Event::AuthRequest(Box::new(AuthRequest {
                 id,
@@ -177,9 +169,17 @@ impl Handshake {
     }
 }
 
+/// Parses the peer's metadata from a handshake command (errors in libzmq's
+/// category) and validates it against our socket type.
+pub(crate) fn peer_metadata(ours: SocketType, data: &Bytes) -> Result<Metadata, ConnectionError> {
+    let md = Metadata::parse(data).map_err(|_| ConnectionError::InvalidMetadata)?;
+    check_peer_metadata(ours, &md)?;
+    Ok(md)
+}
+
 /// Validates the peer's metadata against our socket type (RFC 37 table).
 /// A READY without `Socket-Type` is accepted, as libzmq accepts it.
-pub(crate) fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(), ConnectionError> {
+fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(), ConnectionError> {
     if let Some(value) = md.get(metadata::SOCKET_TYPE) {
         let compatible = SocketType::from_name(value).is_some_and(|t| ours.is_compatible_with(t));
         if !compatible {
@@ -193,11 +193,6 @@ pub(crate) fn check_peer_metadata(ours: SocketType, md: &Metadata) -> Result<(),
         return Err(ConnectionError::InvalidMetadata);
     }
     Ok(())
-}
-
-/// Parses metadata from a handshake command, mapping errors to libzmq's categories.
-pub(crate) fn parse_metadata(data: &Bytes) -> Result<Metadata, ConnectionError> {
-    Metadata::parse(data).map_err(|_| ConnectionError::InvalidMetadata)
 }
 
 /// Splits a handshake command, mapping a frame that is not a command at all.

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{check_peer_metadata, parse_metadata, parse_raw, unexpected, Cx, Established};
+use super::{parse_raw, peer_metadata, unexpected, Cx, Established};
 use crate::error::ConnectionError;
 use crate::event::{AuthId, AuthReply, Credentials};
 use crate::wire::command::Command;
@@ -43,8 +43,7 @@ impl Null {
         if !raw.is("READY") || self.peer.is_some() {
             return Err(unexpected(&raw));
         }
-        let md = parse_metadata(&raw.data)?;
-        check_peer_metadata(cx.config.socket_type, &md)?;
+        let md = peer_metadata(cx.config.socket_type, &raw.data)?;
         self.peer = Some(md);
         Ok(self.finish())
     }

@@ -3,9 +3,9 @@
 
 use bytes::Bytes;
 
-use super::{check_peer_metadata, parse_metadata, peer_error, unexpected, Cx, Established};
+use super::{peer_error, peer_metadata, unexpected, Cx, Established};
 use crate::config::MechanismConfig;
-use crate::error::ConnectionError;
+use crate::error::{CommandName, ConnectionError};
 use crate::event::{AuthId, AuthReply, Credentials};
 use crate::wire::command::{Command, RawCommand};
 use crate::wire::greeting::MechanismName;
@@ -54,23 +54,24 @@ impl Plain {
             State::ClientExpectWelcome if raw.is("WELCOME") => {
                 // Exactly the name, nothing after it: libzmq's client rejects more.
                 if !raw.data.is_empty() {
-                    return Err(ConnectionError::MalformedCommand { command: "WELCOME" });
+                    return Err(ConnectionError::MalformedCommand {
+                        command: CommandName::Welcome,
+                    });
                 }
-                cx.send(&Command::Other(RawCommand {
-                    name: Bytes::from_static(b"INITIATE"),
-                    data: metadata_bytes(&cx.config.local_metadata()),
-                }));
+                let md = cx.config.local_metadata().to_vec();
+                cx.send_parts("INITIATE", &[&md]);
                 self.state = State::ClientExpectReady;
                 Ok(None)
             }
             State::ClientExpectReady if raw.is("READY") => {
-                let md = parse_metadata(&raw.data)?;
-                check_peer_metadata(cx.config.socket_type, &md)?;
+                let md = peer_metadata(cx.config.socket_type, &raw.data)?;
                 Ok(Some(Established::new(md)))
             }
             State::ServerExpectHello if raw.is("HELLO") => {
-                let (username, password) = parse_hello(&raw.data)
-                    .ok_or(ConnectionError::MalformedCommand { command: "HELLO" })?;
+                let (username, password) =
+                    parse_hello(&raw.data).ok_or(ConnectionError::MalformedCommand {
+                        command: CommandName::Hello,
+                    })?;
                 let id = cx.request_auth(
                     MechanismName::Plain,
                     Credentials::Plain { username, password },
@@ -79,8 +80,7 @@ impl Plain {
                 Ok(None)
             }
             State::ServerExpectInitiate { granted } if raw.is("INITIATE") => {
-                let md = parse_metadata(&raw.data)?;
-                check_peer_metadata(cx.config.socket_type, &md)?;
+                let md = peer_metadata(cx.config.socket_type, &raw.data)?;
                 cx.send(&Command::Ready(cx.config.local_metadata()));
                 Ok(Some(Established::new(md).with_auth(Some(granted))))
             }
@@ -126,12 +126,6 @@ fn parse_hello(data: &Bytes) -> Option<(Bytes, Bytes)> {
         return None;
     }
     Some((data.slice(1..user_end), data.slice(pass_start..)))
-}
-
-fn metadata_bytes(md: &Metadata) -> Bytes {
-    let mut v = Vec::with_capacity(md.encoded_len());
-    md.emit(&mut v);
-    Bytes::from(v)
 }
 
 #[cfg(test)]

@@ -72,7 +72,12 @@ pub enum Command {
 impl Command {
     /// Parses a command body into one of the shared commands.
     pub fn parse(body: Bytes) -> Result<Self, WireError> {
-        let raw = RawCommand::parse(body)?;
+        Self::from_raw(RawCommand::parse(body)?)
+    }
+
+    /// Parses the data of an already split command, for a caller that looked at
+    /// the name first.
+    pub fn from_raw(raw: RawCommand) -> Result<Self, WireError> {
         let data = raw.data.clone();
         Ok(match raw.name.as_ref() {
             b"READY" => Self::Ready(Metadata::parse(&data)?),
@@ -134,15 +139,7 @@ pub fn parse_error_reason(data: &Bytes) -> Result<Bytes, WireError> {
 
 /// Writes the frame header and name of a command whose data is `data_len` bytes.
 pub fn emit_command_header(out: &mut impl BufMut, name: &str, data_len: usize) {
-    let size = 1 + name.len() + data_len;
-    FrameHeader {
-        more: false,
-        command: true,
-        size: size as u64,
-    }
-    .emit(out);
-    out.put_u8(name.len() as u8);
-    out.put_slice(name.as_bytes());
+    emit_command_header_raw(out, name.as_bytes(), data_len);
 }
 
 /// Writes a whole command frame whose data is the concatenation of `parts`.
@@ -152,6 +149,13 @@ pub fn emit_command(out: &mut impl BufMut, name: &str, parts: &[&[u8]]) {
 
 fn emit_command_raw(out: &mut impl BufMut, name: &[u8], parts: &[&[u8]]) {
     let data_len: usize = parts.iter().map(|p| p.len()).sum();
+    emit_command_header_raw(out, name, data_len);
+    for p in parts {
+        out.put_slice(p);
+    }
+}
+
+fn emit_command_header_raw(out: &mut impl BufMut, name: &[u8], data_len: usize) {
     FrameHeader {
         more: false,
         command: true,
@@ -160,9 +164,6 @@ fn emit_command_raw(out: &mut impl BufMut, name: &[u8], parts: &[&[u8]]) {
     .emit(out);
     out.put_u8(name.len() as u8);
     out.put_slice(name);
-    for p in parts {
-        out.put_slice(p);
-    }
 }
 
 #[cfg(test)]

@@ -118,6 +118,14 @@ impl Metadata {
             out.put_slice(value);
         }
     }
+
+    /// The encoded property list on its own, for commands that box it or carry it
+    /// as raw data.
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.encoded_len());
+        self.emit(&mut v);
+        v
+    }
 }
 
 #[cfg(test)]
