@@ -112,6 +112,7 @@ pub mod manual;
 mod mechanism;
 mod message;
 mod random;
+mod send_buf;
 mod socket_type;
 pub mod wire;
 pub mod z85;

@@ -1,7 +1,6 @@
 //! One ZMTP connection as a state machine.
 
 pub(crate) mod decoder;
-pub(crate) mod send_buf;
 mod timers;
 
 use std::collections::VecDeque;
@@ -11,7 +10,6 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use self::decoder::{Decoder, RawFrame};
-use self::send_buf::SendBuf;
 use self::timers::{Timer, TimerTable};
 use crate::config::Config;
 use crate::error::{ApiMisuse, ConnectionError, SendError};
@@ -19,6 +17,7 @@ use crate::event::{AuthId, AuthReply, Event, PeerInfo};
 use crate::mechanism::crypto::{CurveSession, INNER_COMMAND, INNER_MORE};
 use crate::mechanism::{Cx, Established, Handshake};
 use crate::message::Msg;
+use crate::send_buf::SendBuf;
 use crate::wire::command::{Command, RawCommand};
 use crate::wire::frame::FrameHeader;
 use crate::wire::greeting::{Greeting, MechanismName, GREETING_LEN};
@@ -197,7 +196,7 @@ impl Connection {
     /// `poll_transmit`, then close.
     pub fn auth_reply(&mut self, id: AuthId, reply: AuthReply) -> Result<(), ApiMisuse> {
         if let AuthReply::Deny { status, .. } = &reply {
-            if !matches!(status, 300 | 400 | 500) {
+            if !AuthReply::is_deny_status(*status) {
                 return Err(ApiMisuse::BadAuthStatus(*status));
             }
         }

@@ -15,10 +15,10 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::config::{Config, MechanismConfig};
-use crate::connection::send_buf::SendBuf;
 use crate::error::ConnectionError;
 use crate::event::{AuthId, AuthReply, AuthRequest, Credentials, Event};
 use crate::keys::PublicKey;
+use crate::send_buf::SendBuf;
 use crate::wire::command::{Command, RawCommand};
 use crate::wire::greeting::MechanismName;
 use crate::wire::metadata::{self, Metadata};
@@ -73,7 +73,7 @@ impl Cx<'_> {
 
     /// Applies a denial: ERROR for 400/500 (as libzmq), silence for 300.
     pub(crate) fn deny(&mut self, status: u16, text: String) -> ConnectionError {
-        if status != 300 {
+        if AuthReply::deny_sends_error(status) {
             let reason = Bytes::from(status.to_string());
             self.send(&Command::Error(reason));
         }
