@@ -46,15 +46,18 @@ impl InprocLinks {
         Some((link.pipe, link.connector))
     }
 
+    #[inline]
     pub(super) fn pipe(&self, id: ConnId) -> Option<PipeId> {
         self.links.get(&id).map(|l| l.pipe)
     }
 
+    #[inline]
     pub(super) fn by_pipe(&self, pipe: PipeId) -> Option<ConnId> {
         self.by_pipe.get(&pipe).copied()
     }
 
     /// Asks the runtime for one flush while the pipe has items for the peer.
+    #[inline]
     pub(super) fn queue_flush(
         &mut self,
         id: ConnId,
@@ -71,6 +74,7 @@ impl InprocLinks {
 
     /// The runtime is draining the link: the next new item needs a new flush.
     /// Returns the link's pipe.
+    #[inline]
     pub(super) fn start_flush(&mut self, id: ConnId) -> Option<PipeId> {
         let link = self.links.get_mut(&id)?;
         link.flush_queued = false;
@@ -79,6 +83,7 @@ impl InprocLinks {
 
     /// Whether the link's pipe can take another item; a `false` is remembered,
     /// as the runtime now waits for [`Action::ResumeRead`].
+    #[inline]
     pub(super) fn ready(&mut self, id: ConnId, pattern: &Pattern) -> bool {
         let Some(link) = self.links.get_mut(&id) else {
             return false;
@@ -102,10 +107,15 @@ impl InprocLinks {
     }
 
     /// Tells the runtime which blocked links have room again.
+    #[inline]
     pub(super) fn resume(&mut self, pattern: &Pattern, actions: &mut VecDeque<Action>) {
-        if self.blocked.is_empty() {
-            return;
+        // Called after every `recv`: nothing blocked must cost no call.
+        if !self.blocked.is_empty() {
+            self.resume_blocked(pattern, actions);
         }
+    }
+
+    fn resume_blocked(&mut self, pattern: &Pattern, actions: &mut VecDeque<Action>) {
         for id in std::mem::take(&mut self.blocked) {
             let Some(l) = self.links.get_mut(&id) else {
                 continue;

@@ -36,16 +36,19 @@ impl Linger {
     }
 
     /// Whether `close` was called.
+    #[inline]
     pub(super) fn is_closing(&self) -> bool {
         self.closing.is_some()
     }
 
     /// Whether closing has finished.
+    #[inline]
     pub(super) fn is_closed(&self) -> bool {
         self.closed
     }
 
     /// Whether closing waits for the socket to drain.
+    #[inline]
     pub(super) fn is_lingering(&self) -> bool {
         self.closing.is_some() && !self.closed
     }
@@ -75,6 +78,7 @@ impl Linger {
     }
 
     /// The deadline `handle_timeout` must see.
+    #[inline]
     pub(super) fn timeout(&self) -> Option<Instant> {
         self.closing.flatten().filter(|_| !self.closed)
     }

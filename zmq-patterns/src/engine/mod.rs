@@ -52,7 +52,7 @@ use self::inproc::InprocLinks;
 use self::linger::Linger;
 use self::listeners::Listeners;
 pub use self::monitor::MonitorEvent;
-use self::streams::{Origin, Polled, Streams};
+use self::streams::{Drained, Origin, Streams};
 pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError};
 use crate::options::Options;
@@ -736,23 +736,12 @@ impl Engine {
     /// Drains a connection's events into the pattern after any input.
     fn after_conn_io(&mut self, now: Instant, id: ConnId) {
         loop {
-            let (pipe, event) = match self.streams.poll_event(id) {
-                Polled::Event(pipe, event) => (pipe, event),
-                Polled::Idle => break,
-                Polled::Gone => return,
-            };
-            match event {
-                Event::HandshakeSucceeded => self.on_handshake(id),
-                Event::AuthRequest(req) => self.on_auth(id, *req),
-                Event::Message(msg) => {
-                    let delivered = self.streams.deliver(id, pipe, msg, &mut self.pattern);
-                    if !delivered {
-                        return;
-                    }
-                }
-                Event::Subscribe(topic) => self.pattern.handle_subscribe(pipe, topic),
-                Event::Cancel(topic) => self.pattern.handle_cancel(pipe, topic),
-                _ => {}
+            match self.streams.drain(id, &mut self.pattern) {
+                Drained::Idle => break,
+                Drained::Gone => return,
+                Drained::Control(Event::HandshakeSucceeded) => self.on_handshake(id),
+                Drained::Control(Event::AuthRequest(req)) => self.on_auth(id, *req),
+                Drained::Control(_) => {}
             }
         }
         self.flush_dirty();

@@ -52,6 +52,7 @@ struct Stream {
 
 impl Stream {
     /// Asks the runtime for one flush however many writes happen before it.
+    #[inline]
     fn queue_flush(&mut self, id: ConnId, actions: &mut VecDeque<Action>) {
         if !self.flush_queued && self.conn.pending_transmit() > 0 {
             self.flush_queued = true;
@@ -60,10 +61,10 @@ impl Stream {
     }
 }
 
-/// What a stream reported after its last input.
-pub(super) enum Polled {
-    /// An event of the stream serving this pipe.
-    Event(PipeId, Event),
+/// What is left for the engine once a stream's traffic reached the pattern.
+pub(super) enum Drained {
+    /// A handshake or authentication event: the engine's to handle.
+    Control(Event),
     /// Nothing more for now.
     Idle,
     /// The stream is gone (dropped while its events were handled).
@@ -135,6 +136,7 @@ impl Streams {
         self.live.insert(id, stream);
     }
 
+    #[inline]
     pub(super) fn contains(&self, id: ConnId) -> bool {
         self.live.contains_key(&id)
     }
@@ -144,16 +146,19 @@ impl Streams {
     }
 
     /// The live connection, for the calls that need nothing but it.
+    #[inline]
     pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
         self.live.get_mut(&id).map(|s| &mut s.conn)
     }
 
     /// The error that ended the stream, if one did.
+    #[inline]
     pub(super) fn error(&self, id: ConnId) -> Option<ConnectionError> {
         self.live.get(&id).and_then(|s| s.conn.error().cloned())
     }
 
     /// The stream a handshaken pipe writes to.
+    #[inline]
     pub(super) fn by_pipe(&self, pipe: PipeId) -> Option<ConnId> {
         self.by_pipe.get(&pipe).copied()
     }
@@ -163,6 +168,7 @@ impl Streams {
         self.by_pipe.insert(pipe, id);
     }
 
+    #[inline]
     pub(super) fn queue_flush(&mut self, id: ConnId, actions: &mut VecDeque<Action>) {
         if let Some(s) = self.live.get_mut(&id) {
             s.queue_flush(id, actions);
@@ -170,6 +176,7 @@ impl Streams {
     }
 
     /// `None` when the stream is unknown.
+    #[inline]
     pub(super) fn handle_input(
         &mut self,
         now: Instant,
@@ -216,35 +223,31 @@ impl Streams {
             .min()
     }
 
-    pub(super) fn poll_event(&mut self, id: ConnId) -> Polled {
+    /// Hands the stream's messages and subscriptions to the pattern, in order,
+    /// and stops at the first event the engine must handle. A message that
+    /// finds its pipe full is kept, with every later one behind it, until
+    /// `unstash` retries them.
+    #[inline]
+    pub(super) fn drain(&mut self, id: ConnId, pattern: &mut Pattern) -> Drained {
         let Some(s) = self.live.get_mut(&id) else {
-            return Polled::Gone;
+            return Drained::Gone;
         };
-        match s.conn.poll_event() {
-            Some(event) => Polled::Event(s.pipe, event),
-            None => Polled::Idle,
+        loop {
+            match s.conn.poll_event() {
+                None => return Drained::Idle,
+                Some(Event::Message(msg)) => {
+                    if !s.stash.is_empty() {
+                        s.stash.push_back(msg);
+                    } else if let Err(msg) = pattern.handle_message(s.pipe, msg) {
+                        s.stash.push_back(msg);
+                        self.stalled.push(id);
+                    }
+                }
+                Some(Event::Subscribe(topic)) => pattern.handle_subscribe(s.pipe, topic),
+                Some(Event::Cancel(topic)) => pattern.handle_cancel(s.pipe, topic),
+                Some(other) => return Drained::Control(other),
+            }
         }
-    }
-
-    /// Hands a received message to `pipe`, or keeps it (and every later one, to
-    /// keep their order) while the pipe is full. `false` when the stream is gone.
-    pub(super) fn deliver(
-        &mut self,
-        id: ConnId,
-        pipe: PipeId,
-        msg: Msg,
-        pattern: &mut Pattern,
-    ) -> bool {
-        let Some(s) = self.live.get_mut(&id) else {
-            return false;
-        };
-        if !s.stash.is_empty() {
-            s.stash.push_back(msg);
-        } else if let Err(msg) = pattern.handle_message(pipe, msg) {
-            s.stash.push_back(msg);
-            self.stalled.push(id);
-        }
-        true
     }
 
     /// Messages already read off the wire are delivered, whatever the HWM says:
@@ -258,10 +261,16 @@ impl Streams {
     }
 
     /// Retries stashed messages after the application made room.
+    #[inline]
     pub(super) fn unstash(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
-        if self.stalled.is_empty() {
-            return;
+        // Called after every `recv`: the common case, nothing stalled, must
+        // cost a length check and no call.
+        if !self.stalled.is_empty() {
+            self.unstash_stalled(pattern, actions);
         }
+    }
+
+    fn unstash_stalled(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
         let ids = std::mem::take(&mut self.stalled);
         for id in ids {
             let Some(s) = self.live.get_mut(&id) else {
@@ -282,6 +291,7 @@ impl Streams {
     }
 
     /// Whether the runtime should read from this stream.
+    #[inline]
     pub(super) fn wants_read(&self, id: ConnId) -> bool {
         self.live.get(&id).is_some_and(|s| s.stash.is_empty())
     }
@@ -314,6 +324,7 @@ impl Streams {
 
     /// Moves queued items of `pipe` into the stream it writes to, up to the
     /// connection's byte limit.
+    #[inline]
     pub(super) fn fill(
         &mut self,
         pipe: PipeId,
@@ -348,6 +359,7 @@ impl Streams {
     /// The next chunk to write: `None` for an unknown stream or a closed one
     /// fully written; `Err(pipe)` when a live stream has nothing encoded, so the
     /// caller refills it from its pipe and asks the connection again.
+    #[inline]
     pub(super) fn poll_transmit(&mut self, id: ConnId) -> Option<Result<Bytes, PipeId>> {
         if let Some(conn) = self.dying.get_mut(&id) {
             let chunk = conn.poll_transmit();
