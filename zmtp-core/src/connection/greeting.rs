@@ -96,15 +96,21 @@ impl GreetingExchange {
             return refuse_unless_allowed(config, Protocol::Zmtp1)
                 .map(|()| Some(Detected::Unversioned));
         }
+        // A refusal comes before the major version when the revision arrived with
+        // the signature: libzmq 4.3.5, handed a whole ZMTP/2.0 greeting on a PLAIN
+        // socket, writes nothing after its signature before closing.
+        let revision = buf.get(REVISION_AT).copied();
+        if let Some(revision @ (0 | 1)) = revision {
+            refuse_unless_allowed(config, Protocol::from_revision(revision, 0))?;
+        }
         if self.sent == Sent::Signature {
             self.send(out, SIGNATURE_LEN..REVISION_AT + 1, Sent::Major);
         }
-        let Some(&revision) = buf.get(REVISION_AT) else {
+        let Some(revision) = revision else {
             return Ok(None);
         };
         if revision <= 1 {
             let protocol = Protocol::from_revision(revision, 0);
-            refuse_unless_allowed(config, protocol)?;
             if self.sent == Sent::Major {
                 let socket_type = config.socket_type.number();
                 out.write(1, |b| b.extend_from_slice(&[socket_type]));
