@@ -523,3 +523,30 @@ fn two_staging_connections_meet_and_old_revision_bytes_round_trip() {
     assert!(p.both_active());
     assert_eq!(p.client.conn.peer().unwrap().protocol, Protocol::Zmtp3_1);
 }
+
+#[test]
+fn answers_old_peers_byte_for_byte_as_libzmq_does() {
+    // Recorded from libzmq 4.3.5 (pyzmq 27) with a raw TCP peer: a ROUTER with
+    // no routing id, sent a whole ZMTP/2.0 DEALER greeting, identity "ID" and a
+    // message, answers with its signature, major 3, type 6 and an empty identity
+    // frame; sent ZMTP/1.0 frames, it answers with its signature alone (the
+    // header of its empty identity).
+    let v2_peer = [
+        old_greeting(1, SocketType::Dealer),
+        v2(false, b"ID"),
+        v2(false, b"abc"),
+    ]
+    .concat();
+    let mut c = conn(Config::new(SocketType::Router));
+    let mut sent = drain(&mut c);
+    feed(&mut c, &mut BytesMut::new(), &v2_peer).unwrap();
+    sent.extend(drain(&mut c));
+    assert_eq!(sent, hex("ff00000000000000017f03060000"));
+
+    let v1_peer = [v1(false, b"ID"), v1(false, b"X")].concat();
+    let mut c = conn(Config::new(SocketType::Router));
+    let mut sent = drain(&mut c);
+    feed(&mut c, &mut BytesMut::new(), &v1_peer).unwrap();
+    sent.extend(drain(&mut c));
+    assert_eq!(sent, hex("ff00000000000000017f"));
+}
