@@ -56,13 +56,39 @@ impl Decoder {
     /// a partial frame in place. The size is checked against the limit as soon as
     /// the header is readable, before any memory is reserved for the body.
     pub(crate) fn decode(&self, buf: &mut BytesMut) -> Result<Option<RawFrame>, ConnectionError> {
-        let header = match self.framing {
-            Framing::Flags => FrameHeader::parse(buf),
-            Framing::V1 => parse_v1(buf)?,
-        };
-        let Some((header, header_len)) = header else {
+        if self.framing == Framing::V1 {
+            return self.decode_v1(buf);
+        }
+        let Some((header, header_len)) = FrameHeader::parse(buf) else {
             return Ok(None);
         };
+        self.take(buf, header, header_len)
+    }
+
+    /// A ZMTP/1.0 header in the shape of a 2.0/3.x one (1.0 has no commands), so
+    /// both framings share the size checks and the buffer discipline of `take`.
+    /// Out of line, so the 3.x path stays what it was.
+    #[cold]
+    fn decode_v1(&self, buf: &mut BytesMut) -> Result<Option<RawFrame>, ConnectionError> {
+        let Some((h, header_len)) = V1Header::parse(buf)? else {
+            return Ok(None);
+        };
+        let header = FrameHeader {
+            more: h.more,
+            command: false,
+            size: h.size,
+        };
+        self.take(buf, header, header_len)
+    }
+
+    /// Checks the announced size, then splits the frame off once it is whole.
+    #[inline(always)]
+    fn take(
+        &self,
+        buf: &mut BytesMut,
+        header: FrameHeader,
+        header_len: usize,
+    ) -> Result<Option<RawFrame>, ConnectionError> {
         let max = if self.handshake {
             self.max_size.min(HANDSHAKE_FRAME_LIMIT)
         } else {
@@ -99,20 +125,6 @@ impl Decoder {
             body,
         }))
     }
-}
-
-/// A ZMTP/1.0 header in the shape of a 2.0/3.x one (1.0 has no commands), so
-/// both framings share the size checks and the buffer discipline above.
-#[cold]
-fn parse_v1(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ConnectionError> {
-    Ok(V1Header::parse(buf)?.map(|(h, n)| {
-        let header = FrameHeader {
-            more: h.more,
-            command: false,
-            size: h.size,
-        };
-        (header, n)
-    }))
 }
 
 #[cfg(test)]

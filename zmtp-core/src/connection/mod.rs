@@ -66,6 +66,9 @@ pub struct Connection {
     /// A ZMTP/1.0 peer that sent no signature (libzmq 2.x), the one case where
     /// libzmq injects a catch-all subscription.
     unversioned: bool,
+    /// Messages go out in ZMTP/1.0 framing (a plain flag: `send` tests it once
+    /// per message).
+    v1_out: bool,
     peer_greeting: Option<Greeting>,
     handshake: Option<Handshake>,
     session: Option<CurveSession>,
@@ -113,6 +116,7 @@ impl Connection {
             exchange,
             protocol: None,
             unversioned: false,
+            v1_out: false,
             peer_greeting: None,
             handshake: None,
             session: None,
@@ -166,7 +170,7 @@ impl Connection {
             return Err(refuse(msg));
         }
         let last = msg.len() - 1;
-        if self.protocol == Some(Protocol::Zmtp1) {
+        if self.v1_out {
             for (i, frame) in msg.frames().iter().enumerate() {
                 self.out.push_frame_v1(i < last, frame);
             }
@@ -370,6 +374,7 @@ impl Connection {
         self.phase = Phase::Handshake;
         if protocol == Protocol::Zmtp1 {
             self.decoder.framing = Framing::V1;
+            self.v1_out = true;
         }
         let id = self.config.routing_id.clone();
         if self.unversioned {
