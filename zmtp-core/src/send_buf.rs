@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::wire::command::Command;
 use crate::wire::frame::FrameHeader;
+use crate::wire::v1_frame::V1Header;
 
 /// Bodies up to this size are copied into the batch; larger ones are queued as
 /// their own chunk, without a copy. Copying 8 KiB costs about what one extra
@@ -30,6 +31,25 @@ impl SendBuf {
         let header = FrameHeader {
             more,
             command,
+            size: body.len() as u64,
+        };
+        self.queued += header.encoded_len() + body.len();
+        let inline = body.len() <= COPY_THRESHOLD;
+        self.reserve(header.encoded_len() + if inline { body.len() } else { 0 });
+        header.emit(&mut self.batch);
+        if inline {
+            self.batch.extend_from_slice(body);
+        } else {
+            self.flush_batch();
+            self.chunks.push_back(body.clone());
+        }
+    }
+
+    /// Queues a ZMTP/1.0 data frame. Kept apart from `push_frame`, whose code
+    /// the ZMTP 3.x hot path inlines, rather than sharing a generic helper.
+    pub(crate) fn push_frame_v1(&mut self, more: bool, body: &Bytes) {
+        let header = V1Header {
+            more,
             size: body.len() as u64,
         };
         self.queued += header.encoded_len() + body.len();

@@ -30,10 +30,14 @@ pub enum MonitorEvent {
         /// Milliseconds until the retry.
         ivl_ms: u64,
     },
-    /// The ZMTP handshake completed.
+    /// The ZMTP handshake completed; for a ZMTP/1.0 or 2.0 peer, its identity
+    /// arrived. (libzmq 4.3 reports nothing for old peers; we report them as any
+    /// other, so a monitor sees every attached peer.)
     HandshakeSucceeded(Endpoint),
     /// The ZMTP handshake failed; `error.is_permanent()` tells whether the endpoint
-    /// will be retried.
+    /// will be retried. A refused ZMTP/1.0 or 2.0 peer on a secured socket comes
+    /// here as `DowngradeRefused`, a protocol failure (libzmq 4.3 closes it with
+    /// DISCONNECTED only, and does not reconnect either).
     HandshakeFailed {
         /// The endpoint.
         endpoint: Endpoint,
