@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// from its arguments (the script's docstring lists both).
 pub const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/zmq_peer.py");
 
+/// The raw ZMTP/2.0 and ZMTP/1.0 peer: plain sockets, no libzmq (its
+/// docstring lists the arguments and commands; [`crate::old_peer`] drives it).
+pub const OLD_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/old_peer.py");
+
 /// libzmq's four perf tools (`local-thr`, `remote-thr`, `local-lat`,
 /// `remote-lat`) with their arguments and output.
 pub const PERF_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/perf_peer.py");
@@ -84,10 +88,16 @@ impl PeerProcess {
     /// Spawns the peer with `args` (none: many sockets; `--type ...`: one
     /// socket). Its first line (`READY` or `PORT n`) is left to the caller.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_script(PEER_SCRIPT, args)
+    }
+
+    /// Spawns another line-driven script of `peers/` (such as
+    /// [`OLD_PEER_SCRIPT`]) with `args`; its first line is left to the caller.
+    pub fn spawn_script(script: &str, args: &[&str]) -> Self {
         check_prerequisites();
         let mut child = Command::new("python3")
             .arg("-u")
-            .arg(PEER_SCRIPT)
+            .arg(script)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
