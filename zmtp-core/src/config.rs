@@ -271,6 +271,15 @@ impl Config {
         md
     }
 
+    /// Whether a ZMTP/1.0 or 2.0 peer may be served: only with ZAP off, as libzmq
+    /// (`session_base_t::zap_enabled`: a mechanism other than NULL, or a ZAP
+    /// domain; NULL authentication is our spelling of the latter).
+    pub(crate) fn allows_downgrade(&self) -> bool {
+        matches!(self.mechanism, MechanismConfig::Null)
+            && self.zap_domain.is_empty()
+            && !self.authenticate_null
+    }
+
     /// HEARTBEAT_TIMEOUT as libzmq applies it: unset means the interval, zero
     /// means no timeout.
     pub(crate) fn heartbeat_timeout(&self) -> Option<Duration> {

@@ -49,6 +49,21 @@ pub enum ConnectionError {
         /// The limit in force.
         max: usize,
     },
+    /// The peer speaks ZMTP/1.0 or 2.0, which have no security, and this side has
+    /// a mechanism or a ZAP domain configured: refused, as libzmq refuses it, so
+    /// that nobody can downgrade a secured connection. Do not reconnect.
+    #[error("{peer} peer refused: security is configured and {peer} has none")]
+    DowngradeRefused {
+        /// What the peer speaks.
+        peer: crate::Protocol,
+    },
+    /// A ZMTP/1.0 or 2.0 peer's identity frame is longer than the 255 bytes a
+    /// routing id may have. Do not reconnect.
+    #[error("peer identity is {len} bytes; the limit is 255")]
+    RoutingIdTooLong {
+        /// The identity's length.
+        len: usize,
+    },
     /// A data frame arrived before the handshake finished. Do not reconnect.
     #[error("peer sent a message before the handshake completed")]
     DataBeforeHandshake,
@@ -129,7 +144,9 @@ impl ConnectionError {
             Self::Wire(_)
             | Self::MessageTooLarge { .. }
             | Self::TooManyFrames { .. }
-            | Self::IncompatibleSocketType { .. } => 0x1000_0000,
+            | Self::IncompatibleSocketType { .. }
+            | Self::DowngradeRefused { .. }
+            | Self::RoutingIdTooLong { .. } => 0x1000_0000,
             Self::DataBeforeHandshake | Self::UnexpectedCommand { .. } => 0x1000_0001,
             Self::InvalidNonce => 0x1000_0002,
             Self::MalformedCommand { command } => match command {

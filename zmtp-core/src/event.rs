@@ -5,7 +5,7 @@ use bytes::Bytes;
 use crate::keys::PublicKey;
 use crate::wire::greeting::MechanismName;
 use crate::wire::metadata::Metadata;
-use crate::{Msg, SocketType};
+use crate::{Msg, Protocol, SocketType};
 
 /// An application-facing signal from [`Connection::poll_event`](crate::Connection::poll_event).
 #[non_exhaustive]
@@ -154,11 +154,16 @@ impl AuthReply {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
-    /// The peer's greeting version as (major, minor).
+    /// The ZMTP generation the peer speaks (which framing, whether commands).
+    pub protocol: Protocol,
+    /// The peer's greeting version as (major, minor): the revision and 0 for a
+    /// ZMTP/2.0 or versioned 1.0 peer, (0, 0) for an unversioned 1.0 peer.
     pub version: (u8, u8),
     /// The mechanism in use.
     pub mechanism: MechanismName,
     /// The peer's socket type, if it sent one (libzmq accepts READY without it).
+    /// Always `None` for ZMTP/1.0 and 2.0 peers: 1.0 has none, and libzmq
+    /// ignores 2.0's, so neither is checked.
     pub socket_type: Option<SocketType>,
     /// The peer's routing id (`Identity`); empty when none was sent.
     pub routing_id: Bytes,
@@ -175,7 +180,7 @@ pub struct PeerInfo {
 impl PeerInfo {
     /// Whether the peer speaks ZMTP 3.1 or newer (SUBSCRIBE commands, PING).
     pub fn is_v31(&self) -> bool {
-        !(self.version.0 == 3 && self.version.1 == 0)
+        self.protocol.is_v31()
     }
 }
 

@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::wire::command::Command;
 use crate::wire::frame::FrameHeader;
+use crate::wire::v1_frame::V1Header;
 
 /// Bodies up to this size are copied into the batch; larger ones are queued as
 /// their own chunk, without a copy. Copying 8 KiB costs about what one extra
@@ -32,10 +33,25 @@ impl SendBuf {
             command,
             size: body.len() as u64,
         };
-        self.queued += header.encoded_len() + body.len();
+        self.push_body(header.encoded_len(), |b| header.emit(b), body);
+    }
+
+    /// Queues a ZMTP/1.0 data frame.
+    pub(crate) fn push_frame_v1(&mut self, more: bool, body: &Bytes) {
+        let header = V1Header {
+            more,
+            size: body.len() as u64,
+        };
+        self.push_body(header.encoded_len(), |b| header.emit(b), body);
+    }
+
+    /// Queues a header and its body, the body inline or by reference.
+    #[inline]
+    fn push_body(&mut self, header_len: usize, header: impl FnOnce(&mut BytesMut), body: &Bytes) {
+        self.queued += header_len + body.len();
         let inline = body.len() <= COPY_THRESHOLD;
-        self.reserve(header.encoded_len() + if inline { body.len() } else { 0 });
-        header.emit(&mut self.batch);
+        self.reserve(header_len + if inline { body.len() } else { 0 });
+        header(&mut self.batch);
         if inline {
             self.batch.extend_from_slice(body);
         } else {

@@ -90,6 +90,12 @@ impl SocketType {
         }
     }
 
+    /// libzmq's number for this type (`ZMQ_PAIR` = 0 … `ZMQ_XSUB` = 10), which is
+    /// also what a ZMTP/2.0 greeting carries in its last byte.
+    pub fn number(self) -> u8 {
+        Self::ALL.iter().position(|&t| t == self).unwrap_or(0) as u8
+    }
+
     /// Whether libzmq sends an `Identity` property for this type. It does for REQ,
     /// DEALER and ROUTER, always, even when the routing id is empty.
     pub fn sends_identity(self) -> bool {
@@ -121,6 +127,13 @@ mod tests {
         }
         assert_eq!(SocketType::from_name(b"STREAM"), None);
         assert_eq!(SocketType::from_name(b""), None);
+    }
+
+    #[test]
+    fn numbers_are_libzmqs() {
+        assert_eq!(SocketType::Pair.number(), 0);
+        assert_eq!(SocketType::Router.number(), 6);
+        assert_eq!(SocketType::XSub.number(), 10);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::error::ConnectionError;
 use crate::wire::frame::FrameHeader;
+use crate::wire::v1_frame::V1Header;
 
 /// Reserve at least this much when a frame is incomplete, so small reads do not
 /// grow the buffer a few bytes at a time.
@@ -23,11 +24,21 @@ pub(crate) struct RawFrame {
 /// must not make us buffer (and parse, and copy) more than this.
 pub(crate) const HANDSHAKE_FRAME_LIMIT: u64 = 1 << 20;
 
+/// How frame headers are laid out on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `flags size(1 | 8) body`: ZMTP 2.0 and 3.x.
+    Flags,
+    /// `length(1 | 0xFF + 8) flags body`: ZMTP/1.0.
+    V1,
+}
+
 #[derive(Debug)]
 pub(crate) struct Decoder {
     max_size: u64,
     /// While set, frames are also held to HANDSHAKE_FRAME_LIMIT.
     pub(crate) handshake: bool,
+    pub(crate) framing: Framing,
 }
 
 impl Decoder {
@@ -37,6 +48,7 @@ impl Decoder {
         Self {
             max_size: max_msg_size.map_or(cap, |m| m.min(cap)),
             handshake: true,
+            framing: Framing::Flags,
         }
     }
 
@@ -44,7 +56,11 @@ impl Decoder {
     /// a partial frame in place. The size is checked against the limit as soon as
     /// the header is readable, before any memory is reserved for the body.
     pub(crate) fn decode(&self, buf: &mut BytesMut) -> Result<Option<RawFrame>, ConnectionError> {
-        let Some((header, header_len)) = FrameHeader::parse(buf) else {
+        let header = match self.framing {
+            Framing::Flags => FrameHeader::parse(buf),
+            Framing::V1 => parse_v1(buf)?,
+        };
+        let Some((header, header_len)) = header else {
             return Ok(None);
         };
         let max = if self.handshake {
@@ -85,6 +101,20 @@ impl Decoder {
     }
 }
 
+/// A ZMTP/1.0 header in the shape of a 2.0/3.x one (1.0 has no commands), so
+/// both framings share the size checks and the buffer discipline above.
+#[cold]
+fn parse_v1(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ConnectionError> {
+    Ok(V1Header::parse(buf)?.map(|(h, n)| {
+        let header = FrameHeader {
+            more: h.more,
+            command: false,
+            size: h.size,
+        };
+        (header, n)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +143,43 @@ mod tests {
         assert!(buf.capacity() <= 2 * MIN_RESERVE);
         let mut buf = BytesMut::from(&[0x02u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
         assert!(d.decode(&mut buf).is_err());
+    }
+
+    #[test]
+    fn v1_frames_split_and_are_held_to_the_limit() {
+        let mut d = Decoder::new(Some(4));
+        d.framing = Framing::V1;
+        let mut buf = BytesMut::from(&b"\x02\x01A\x01\x00\x03\x00B"[..]);
+        let a = d.decode(&mut buf).unwrap().unwrap();
+        assert!(a.more && !a.command && &a.body[..] == b"A");
+        let empty = d.decode(&mut buf).unwrap().unwrap();
+        assert!(!empty.more && empty.body.is_empty());
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert_eq!(&buf[..], b"\x03\x00B");
+        // Body 5 > 4: refused on the header, before the body arrives.
+        let mut buf = BytesMut::from(&b"\x06\x00"[..]);
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(ConnectionError::MessageTooLarge { size: 5, max: 4 })
+        ));
+        let mut buf =
+            BytesMut::from(&[0xFFu8, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0][..]);
+        let cap = buf.capacity();
+        assert!(d.decode(&mut buf).is_err());
+        assert_eq!(buf.capacity(), cap);
+        let mut buf = BytesMut::from(&[0u8][..]);
+        assert!(d.decode(&mut buf).is_err());
+    }
+
+    #[test]
+    fn huge_v1_frame_without_limit_reserves_only_a_window() {
+        let mut d = Decoder::new(None);
+        d.handshake = false;
+        d.framing = Framing::V1;
+        let mut buf =
+            BytesMut::from(&[0xFFu8, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0][..]);
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() <= 2 * MIN_RESERVE);
     }
 
     #[test]

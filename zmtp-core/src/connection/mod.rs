@@ -1,6 +1,7 @@
 //! One ZMTP connection as a state machine.
 
 pub(crate) mod decoder;
+mod greeting;
 mod timers;
 
 use std::collections::VecDeque;
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use self::decoder::{Decoder, RawFrame};
+use self::decoder::{Decoder, Framing, RawFrame};
+use self::greeting::{Detected, GreetingExchange};
 use self::timers::{Timer, TimerTable};
 use crate::config::Config;
 use crate::error::{ApiMisuse, ConnectionError, SendError};
@@ -17,10 +19,11 @@ use crate::event::{AuthId, AuthReply, Event, PeerInfo};
 use crate::mechanism::crypto::{CurveSession, INNER_COMMAND, INNER_MORE};
 use crate::mechanism::{Cx, Established, Handshake};
 use crate::message::Msg;
+use crate::protocol::Protocol;
 use crate::send_buf::SendBuf;
 use crate::wire::command::{Command, RawCommand};
 use crate::wire::frame::FrameHeader;
-use crate::wire::greeting::{Greeting, MechanismName, GREETING_LEN};
+use crate::wire::greeting::{Greeting, MechanismName};
 use crate::wire::metadata;
 
 /// Above this many queued bytes, PINGs are not answered (see `on_command`).
@@ -39,7 +42,9 @@ pub enum Phase {
     Closed,
 }
 
-/// One ZMTP 3.x connection, with no I/O of its own.
+/// One ZMTP connection, with no I/O of its own. It speaks ZMTP 3.1 and 3.0,
+/// and downgrades to ZMTP/2.0 or 1.0 (NULL only) for a peer that speaks those,
+/// as libzmq does; [`PeerInfo::protocol`] says which.
 ///
 /// Feed it what arrives (`handle_input`, `handle_eof`, `handle_timeout`) and what
 /// the application wants (`send`, `send_subscribe`, `auth_reply`, `close`); drain
@@ -54,6 +59,12 @@ pub struct Connection {
     config: Arc<Config>,
     phase: Phase,
     error: Option<ConnectionError>,
+    exchange: GreetingExchange,
+    /// Known once the peer's greeting has shown it.
+    protocol: Option<Protocol>,
+    /// A ZMTP/1.0 peer that sent no signature (libzmq 2.x), the one case where
+    /// libzmq injects a catch-all subscription.
+    unversioned: bool,
     peer_greeting: Option<Greeting>,
     handshake: Option<Handshake>,
     session: Option<CurveSession>,
@@ -71,9 +82,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Creates a connection and queues our whole 64-byte greeting at once (libzmq
-    /// sends its greeting in stages and waits between them, so waiting for the
-    /// peer's first would deadlock). Starts the HANDSHAKE_IVL timer.
+    /// Creates a connection and queues the first stage of our greeting, the
+    /// 10-byte signature; the rest follows as the peer's greeting arrives, as
+    /// libzmq stages it (each stage waits only for what it needs, so two peers
+    /// staging alike never deadlock). Starts the HANDSHAKE_IVL timer.
     ///
     /// Authentication requests carry an empty address; see
     /// [`Connection::with_peer_address`].
@@ -88,15 +100,8 @@ impl Connection {
         peer_address: impl Into<String>,
         now: Instant,
     ) -> Self {
-        let mut greeting = [0u8; GREETING_LEN];
-        Greeting::new(
-            config.minor_version,
-            config.mechanism.name(),
-            config.mechanism.is_server(),
-        )
-        .emit(&mut greeting);
         let mut out = SendBuf::default();
-        out.write(GREETING_LEN, |batch| batch.extend_from_slice(&greeting));
+        let exchange = GreetingExchange::start(&config, &mut out);
         let mut timers = TimerTable::default();
         timers.arm(Timer::Handshake, now, config.handshake_ivl);
         Self {
@@ -104,6 +109,9 @@ impl Connection {
             config,
             phase: Phase::Greeting,
             error: None,
+            exchange,
+            protocol: None,
+            unversioned: false,
             peer_greeting: None,
             handshake: None,
             session: None,
@@ -157,6 +165,12 @@ impl Connection {
             return Err(refuse(msg));
         }
         let last = msg.len() - 1;
+        if self.protocol == Some(Protocol::Zmtp1) {
+            for (i, frame) in msg.frames().iter().enumerate() {
+                self.out.push_frame_v1(i < last, frame);
+            }
+            return Ok(());
+        }
         for (i, frame) in msg.frames().iter().enumerate() {
             let more = i < last;
             match &mut self.session {
@@ -179,12 +193,12 @@ impl Connection {
     }
 
     /// Sends a subscription to a publisher: a SUBSCRIBE command to a ZMTP 3.1 peer,
-    /// a message `0x01 + topic` to a 3.0 peer.
+    /// a message `0x01 + topic` to an older one.
     pub fn send_subscribe(&mut self, topic: &[u8]) -> Result<(), SendError> {
         self.send_subscription(true, topic)
     }
 
-    /// Cancels a subscription: CANCEL to a 3.1 peer, `0x00 + topic` to a 3.0 peer.
+    /// Cancels a subscription: CANCEL to a 3.1 peer, `0x00 + topic` to an older one.
     pub fn send_cancel(&mut self, topic: &[u8]) -> Result<(), SendError> {
         self.send_subscription(false, topic)
     }
@@ -301,11 +315,10 @@ impl Connection {
 
     fn process_input(&mut self, now: Instant, buf: &mut BytesMut) -> Result<(), ConnectionError> {
         if self.phase == Phase::Greeting {
-            let Some(greeting) = Greeting::parse(buf)? else {
+            let Some(detected) = self.exchange.step(buf, &self.config, &mut self.out)? else {
                 return Ok(());
             };
-            let _ = buf.split_to(GREETING_LEN);
-            self.on_greeting(greeting)?;
+            self.on_greeting(detected)?;
         }
         while let Some(frame) = self.decoder.decode(buf)? {
             // Any traffic is proof of life (a PING below may re-arm the TTL).
@@ -320,7 +333,20 @@ impl Connection {
         Ok(())
     }
 
-    fn on_greeting(&mut self, greeting: Greeting) -> Result<(), ConnectionError> {
+    fn on_greeting(&mut self, detected: Detected) -> Result<(), ConnectionError> {
+        let greeting = match detected {
+            Detected::Zmtp3(greeting) => greeting,
+            Detected::Unversioned => {
+                self.unversioned = true;
+                self.start_legacy(Protocol::Zmtp1);
+                return Ok(());
+            }
+            Detected::Legacy(protocol) => {
+                self.start_legacy(protocol);
+                return Ok(());
+            }
+        };
+        self.protocol = Some(Protocol::from_revision(greeting.major, greeting.minor));
         let ours = self.config.mechanism.name();
         if greeting.mechanism != ours.padded() {
             return Err(ConnectionError::MechanismMismatch {
@@ -334,7 +360,70 @@ impl Connection {
         Ok(())
     }
 
+    /// ZMTP/1.0 and 2.0 have no handshake beyond the greeting: each side's first
+    /// message is its identity. Ours goes at once; the peer's is awaited in
+    /// [`Phase::Handshake`] (the engine needs a ROUTER peer's routing id before
+    /// it attaches the peer).
+    fn start_legacy(&mut self, protocol: Protocol) {
+        self.protocol = Some(protocol);
+        self.phase = Phase::Handshake;
+        if protocol == Protocol::Zmtp1 {
+            self.decoder.framing = Framing::V1;
+        }
+        let id = self.config.routing_id.clone();
+        if self.unversioned {
+            // Our signature already was the header of this message (see
+            // `Greeting::signature`): only the body is left to send.
+            self.out.write(id.len(), |b| b.extend_from_slice(&id));
+        } else if protocol == Protocol::Zmtp1 {
+            self.out.push_frame_v1(false, &id);
+        } else {
+            self.out.push_frame(false, false, &id);
+        }
+    }
+
+    /// The first frame of a ZMTP/1.0 or 2.0 peer is its identity, whatever its
+    /// flags say (libzmq's signature trick sends it with MORE set), as libzmq's
+    /// `process_routing_id_msg` takes it.
+    fn on_identity(&mut self, frame: RawFrame) -> Result<(), ConnectionError> {
+        let protocol = self.protocol.unwrap_or(Protocol::Zmtp2);
+        if frame.body.len() > 255 {
+            return Err(ConnectionError::RoutingIdTooLong {
+                len: frame.body.len(),
+            });
+        }
+        let version = match (protocol, self.unversioned) {
+            (Protocol::Zmtp2, _) => (1, 0),
+            _ => (0, 0),
+        };
+        self.peer = Some(PeerInfo {
+            protocol,
+            version,
+            mechanism: MechanismName::Null,
+            socket_type: None,
+            routing_id: frame.body.freeze(),
+            metadata: metadata::Metadata::new(),
+            user_id: Bytes::new(),
+            auth_metadata: metadata::Metadata::new(),
+            curve_key: None,
+        });
+        self.decoder.handshake = false;
+        self.phase = Phase::Active;
+        self.timers.stop(Timer::Handshake);
+        self.events.push_back(Event::HandshakeSucceeded);
+        // A libzmq 2.x subscriber filters on its own side and never subscribes
+        // upstream, so a publisher must send it everything (libzmq's
+        // `_subscription_required`, set for unversioned peers only).
+        if self.unversioned && self.config.socket_type.accepts_subscriptions() {
+            self.events.push_back(Event::Subscribe(Bytes::new()));
+        }
+        Ok(())
+    }
+
     fn on_handshake_frame(&mut self, frame: RawFrame, now: Instant) -> Result<(), ConnectionError> {
+        if self.protocol.is_some_and(Protocol::is_legacy) {
+            return self.on_identity(frame);
+        }
         if !frame.command || self.handshake.is_none() {
             return Err(ConnectionError::DataBeforeHandshake);
         }
@@ -375,12 +464,14 @@ impl Connection {
         let greeting = self
             .peer_greeting
             .unwrap_or_else(|| Greeting::new(1, MechanismName::Null, false));
+        let protocol = Protocol::from_revision(greeting.major, greeting.minor);
         let md = est.peer_metadata;
         let socket_type = md
             .get(metadata::SOCKET_TYPE)
             .and_then(|v| crate::SocketType::from_name(v));
         let routing_id = md.get(metadata::IDENTITY).cloned().unwrap_or_default();
         self.peer = Some(PeerInfo {
+            protocol,
             version: (greeting.major, greeting.minor),
             mechanism: self.config.mechanism.name(),
             socket_type,
@@ -423,6 +514,10 @@ impl Connection {
             }
         };
         if command {
+            // ZMTP/2.0 has no commands: libzmq's session drops such frames.
+            if self.protocol == Some(Protocol::Zmtp2) {
+                return Ok(());
+            }
             return self.on_command(body, now);
         }
         if let Some(max) = self.config.max_frames {

@@ -5,6 +5,13 @@ use super::WireError;
 /// Length of a ZMTP 3.x greeting on the wire.
 pub const GREETING_LEN: usize = 64;
 
+/// Length of the signature that opens every versioned greeting (ZMTP/2.0 and
+/// 3.x): `0xFF`, 8 padding bytes, `0x7F`.
+pub const SIGNATURE_LEN: usize = 10;
+
+/// Length of a ZMTP/2.0 greeting: signature, revision, socket type.
+pub const V2_GREETING_LEN: usize = 12;
+
 /// A security mechanism name as carried in the greeting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MechanismName {
@@ -72,23 +79,35 @@ impl Greeting {
         }
     }
 
-    /// Writes the 64 bytes of this greeting.
+    /// The 10-byte signature as libzmq sends it for a routing id of
+    /// `routing_id_len` bytes. The padding is "anything" per the RFC; libzmq puts
+    /// `routing_id_len + 1` there so that, to a ZMTP/1.0 peer, the signature reads
+    /// as the long-form header of our identity message (flags `0x7F`), and only
+    /// the identity's body has to follow.
+    pub fn signature(routing_id_len: u8) -> [u8; SIGNATURE_LEN] {
+        let mut sig = [0u8; SIGNATURE_LEN];
+        sig[0] = 0xFF;
+        sig[1..9].copy_from_slice(&(u64::from(routing_id_len) + 1).to_be_bytes());
+        sig[9] = 0x7F;
+        sig
+    }
+
+    /// Writes the 64 bytes of this greeting, with the signature of a peer that
+    /// has no routing id.
     pub fn emit(&self, out: &mut [u8; GREETING_LEN]) {
         *out = [0; GREETING_LEN];
-        out[0] = 0xFF;
-        // Padding is "anything" per the RFC; libzmq puts len(routing id)+1 here as a
-        // ZMTP 1.0 compatibility trick, and 1 matches its no-id case.
-        out[8] = 0x01;
-        out[9] = 0x7F;
+        out[..SIGNATURE_LEN].copy_from_slice(&Self::signature(0));
         out[10] = self.major;
         out[11] = self.minor;
         out[12..32].copy_from_slice(&self.mechanism);
         out[32] = u8::from(self.as_server);
     }
 
-    /// Checks whatever prefix of a greeting has arrived, so that a non-ZMTP peer is
-    /// refused after at most the ten signature bytes, and returns the greeting once
-    /// all 64 bytes are there.
+    /// Checks whatever prefix of a ZMTP 3.x greeting has arrived, so that anything
+    /// else is refused after at most eleven bytes, and returns the greeting once all
+    /// 64 bytes are there. A pure parser: a [`Connection`](crate::Connection) does
+    /// not refuse what this refuses, it downgrades to ZMTP/1.0 or 2.0 as libzmq
+    /// does. A revision other than 0 and 1 is taken for 3.x, as libzmq takes it.
     pub fn parse(buf: &[u8]) -> Result<Option<Self>, WireError> {
         if let Some(&first) = buf.first() {
             if first != 0xFF {
@@ -102,7 +121,7 @@ impl Greeting {
             }
         }
         if let Some(&major) = buf.get(10) {
-            if major < 3 {
+            if major < 2 {
                 return Err(WireError::UnsupportedVersion(major));
             }
         }
@@ -167,6 +186,12 @@ mod tests {
         let mut v1_long = [0u8; 10];
         v1_long[0] = 0xFF;
         assert_eq!(Greeting::parse(&v1_long), Err(WireError::NotZmtp));
+    }
+
+    #[test]
+    fn signature_carries_routing_id_length() {
+        assert_eq!(Greeting::signature(3), [0xFF, 0, 0, 0, 0, 0, 0, 0, 4, 0x7F]);
+        assert_eq!(Greeting::signature(255)[7..9], [1, 0]);
     }
 
     #[test]

@@ -10,19 +10,26 @@ pub mod command;
 pub mod frame;
 pub mod greeting;
 pub mod metadata;
+pub mod v1_frame;
 
 use thiserror::Error;
 
 /// Malformed bytes from the peer. Small and `Copy`, so it can travel anywhere.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 pub enum WireError {
-    /// The first ten bytes are not a ZMTP 3.x signature (a ZMTP 1.0/2.0 peer or not
-    /// ZeroMQ at all).
+    /// The first ten bytes are not a ZMTP 3.x signature. Only
+    /// [`Greeting::parse`](greeting::Greeting::parse) says this: a connection
+    /// takes such a peer for ZMTP/1.0, as libzmq does.
     #[error("peer is not speaking ZMTP 3.x (bad signature)")]
     NotZmtp,
-    /// The peer's major version is below 3 (ZMTP 1.0 and 2.0 are not supported).
-    #[error("peer speaks ZMTP major version {0}; only 3.x is supported")]
+    /// The greeting's revision byte says ZMTP/1.0 (0) or 2.0 (1). Only
+    /// [`Greeting::parse`](greeting::Greeting::parse) says this: a connection
+    /// downgrades instead.
+    #[error("peer speaks ZMTP revision {0}, not 3.x")]
     UnsupportedVersion(u8),
+    /// A ZMTP/1.0 frame whose length is zero, leaving no room for its flags byte.
+    #[error("ZMTP/1.0 frame with a zero length")]
+    EmptyV1Frame,
     /// A command body that ends before its declared name, or has an empty name.
     #[error("malformed command frame")]
     MalformedCommand,
