@@ -13,6 +13,9 @@ sockets to what libzmq 4.3.5 does. Spawned by zmq-test-support
   --bind EP           tcp://127.0.0.1:0 or ipc:///path; prints "ENDPOINT ep"
   --connect EP        prints "READY" once connected
   --identity HEX      our identity ("-" or absent: empty)
+  --eager             ZMTP/2.0: send the whole greeting and the identity in one
+                      write before reading anything (libzmq 3.2 waits for the
+                      other side's signature first)
   --dribble           send the greeting and identity one byte per write, so
                       the other side must put its input together
 
@@ -237,19 +240,26 @@ class Conn:
 
     def handshake_v2(self):
         ident = self.args.identity
-        # Staged as libzmq 3.2 does: signature, then revision and type only
-        # after the other side's signature shows it is versioned.
-        self.write(
-            b"\xff" + struct.pack(">Q", len(ident) + 1) + b"\x7f", self.args.dribble
-        )
-        sig = self.need(10)
-        self.greeting = sig
-        if sig[0] != 0xFF or not sig[9] & 0x01:
-            self.errors.append("unversioned signature %s" % sig.hex())
+        sig = b"\xff" + struct.pack(">Q", len(ident) + 1) + b"\x7f"
+        rest = bytes([0x01, TYPES[self.args.type]])
+        if self.args.eager:
+            # All at once: the other side gets revision, type and identity in
+            # the same read as the signature.
+            self.write(sig + rest + self.encode([ident]))
+        else:
+            # Staged as libzmq 3.2 does: signature, then revision and type
+            # only after the other side's signature shows it is versioned.
+            self.write(sig, self.args.dribble)
+        theirs = self.need(10)
+        self.greeting = theirs
+        if theirs[0] != 0xFF or not theirs[9] & 0x01:
+            self.errors.append("unversioned signature %s" % theirs.hex())
             raise Closed()
-        self.write(bytes([0x01, TYPES[self.args.type]]), self.args.dribble)
+        if not self.args.eager:
+            self.write(rest, self.args.dribble)
         self.greeting += self.need(2)
-        self.write(self.encode([ident]), self.args.dribble)
+        if not self.args.eager:
+            self.write(self.encode([ident]), self.args.dribble)
         more, body = self.read_frame_v2()
         if more:
             self.errors.append("identity frame with MORE")
@@ -374,6 +384,7 @@ def main():
     g.add_argument("--connect")
     p.add_argument("--identity", default="-")
     p.add_argument("--dribble", action="store_true")
+    p.add_argument("--eager", action="store_true")
     args = p.parse_args()
     args.identity = b"" if args.identity == "-" else bytes.fromhex(args.identity)
 

@@ -42,6 +42,9 @@ pub struct OldPeerOpts {
     /// Send the greeting and identity one byte per write, so the other side
     /// has to reassemble them.
     pub dribble: bool,
+    /// ZMTP/2.0: send the whole greeting and the identity at once, before
+    /// reading the other side's signature (libzmq 3.2 stages them).
+    pub eager: bool,
 }
 
 /// What the old peer saw of the other side's handshake.
@@ -85,6 +88,9 @@ fn args_of<'a>(opts: &'a OldPeerOpts, identity: &'a str) -> Vec<&'a str> {
     ];
     if opts.dribble {
         a.push("--dribble");
+    }
+    if opts.eager {
+        a.push("--eager");
     }
     a
 }

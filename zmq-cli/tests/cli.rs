@@ -484,6 +484,7 @@ fn cat_with_zmtp2_and_zmtp1_peers() {
         kind: kind.to_owned(),
         identity: b"OLD".to_vec(),
         dribble: false,
+        eager: false,
     };
     let big = "y".repeat(300);
     let mut p = Peer::start();

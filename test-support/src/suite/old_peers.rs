@@ -52,6 +52,8 @@ pub enum Config {
     ZapDomain,
     /// MAXMSGSIZE 1000.
     MaxMsgSize,
+    /// HEARTBEAT_IVL 50 ms: ZMTP/1.0 and 2.0 have no PING, so none may go.
+    Heartbeat,
 }
 
 /// One scenario of the table.
@@ -69,6 +71,8 @@ pub struct Case {
     pub transport: Transport,
     /// Whether the old peer sends its greeting a byte at a time.
     pub dribble: bool,
+    /// Whether a ZMTP/2.0 peer sends its greeting and identity at once.
+    pub eager: bool,
     /// The old peer's identity.
     pub old_id: Vec<u8>,
     /// The modern side's configuration.
@@ -108,8 +112,10 @@ fn modern_id(kind: SocketType) -> &'static [u8] {
 }
 
 /// The main table for one protocol: every pairing, the modern side binding
-/// and connecting; half the cases on ipc, half with a dribbling peer, so
-/// each type meets both transports and both kinds of input.
+/// and connecting; half the cases on ipc, and the old peer's greeting sent
+/// staged, a byte at a time or all at once, so each type meets both
+/// transports and several splits of its input. Then long identities and
+/// heartbeats.
 pub fn table(zmtp: Zmtp) -> Vec<Case> {
     let mut cases = Vec::new();
     for (i, (ours, old)) in OLD_PAIRS.into_iter().enumerate() {
@@ -136,6 +142,7 @@ pub fn table(zmtp: Zmtp) -> Vec<Case> {
                     Transport::Ipc
                 },
                 dribble: i % 3 == 0,
+                eager: i % 3 == 1 && zmtp == Zmtp::V2,
                 old_id,
                 config: Config::Null,
             });
@@ -154,8 +161,22 @@ pub fn table(zmtp: Zmtp) -> Vec<Case> {
             we_bind: true,
             transport: Transport::Tcp,
             dribble: false,
+            eager: false,
             old_id: vec![b'L'; 300],
             config: Config::Null,
+        });
+    }
+    for we_bind in [true, false] {
+        cases.push(Case {
+            ours: SocketType::Push,
+            old: SocketType::Pull,
+            zmtp,
+            we_bind,
+            transport: Transport::Tcp,
+            dribble: false,
+            eager: false,
+            old_id: OLD_ID.to_vec(),
+            config: Config::Heartbeat,
         });
     }
     cases
@@ -186,6 +207,7 @@ pub fn refusal_table() -> Vec<Case> {
                     Transport::Tcp
                 },
                 dribble: false,
+                eager: false,
                 old_id: OLD_ID.to_vec(),
                 config,
             });
@@ -304,6 +326,7 @@ fn new_modern<'a, E: Env>(
                 ],
                 Config::ZapDomain => vec!["zap_domain=global".into()],
                 Config::MaxMsgSize => vec!["maxmsgsize=1000".into()],
+                Config::Heartbeat => vec!["heartbeat_ivl=50".into()],
             });
             let sid = format!("o{n}");
             let mut p = peer.borrow_mut();
@@ -339,6 +362,7 @@ fn new_modern<'a, E: Env>(
                 Config::CurveClient => b.curve_client(k.server.public, k.client),
                 Config::ZapDomain => b.zap_domain("global"),
                 Config::MaxMsgSize => b.maxmsgsize(Some(1000)),
+                Config::Heartbeat => b.heartbeat_ivl(Some(Duration::from_millis(50))),
             };
             let sock = build::<E>(b);
             let monitor = sock.monitor();
@@ -354,6 +378,7 @@ fn connect_case<R>(modern: &mut Modern<'_, R>, c: &Case) -> OldPeer {
         kind: c.old.as_str().to_owned(),
         identity: c.old_id.clone(),
         dribble: c.dribble,
+        eager: c.eager,
     };
     if c.we_bind {
         let ep = modern.bind(&endpoint(c.transport));
@@ -617,6 +642,12 @@ fn accepted_case<E: Env>(target: Target, peer: &RefCell<Peer>, n: usize, c: &Cas
     let hs = old.handshake(PATIENCE_MS);
     assert_eq!(hs, expected_handshake(c), "handshake{}", old.diag());
     exchange(&mut *modern.end(), &mut old, c);
+    if c.config == Config::Heartbeat {
+        // Six heartbeat intervals: a PING would have gone by now, as a
+        // command (an error below) or as a stray message.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(old.recv(50), Received::Timeout, "a stray message");
+    }
     assert_eq!(old.errors(), Vec::<String>::new(), "sent to an old peer");
     modern.close();
 }
@@ -720,7 +751,11 @@ fn describe(c: &Case) -> String {
         c.old_id.len(),
         if c.we_bind { "we-bind" } else { "we-connect" },
         c.transport,
-        if c.dribble { " dribble" } else { "" },
+        match (c.dribble, c.eager) {
+            (true, _) => " dribble",
+            (_, true) => " eager",
+            _ => "",
+        },
         c.config,
     )
 }
@@ -789,6 +824,7 @@ pub fn old_maxmsgsize<E: Env>() {
                 we_bind,
                 transport: Transport::Tcp,
                 dribble: false,
+                eager: false,
                 old_id: Vec::new(),
                 config: Config::MaxMsgSize,
             });
