@@ -6,14 +6,16 @@ still serve, and reports the bytes the other side sent, so a test can hold our
 sockets to what libzmq 4.3.5 does. Spawned by zmq-test-support
 (test-support/src/old_peer.rs).
 
-  --zmtp 2|1          the protocol to speak
+  --zmtp 2|1|1v       the protocol to speak: 1v is ZMTP/1.0 framing after a
+                      versioned greeting with revision 0x00 (libzmq 4 still
+                      reads one; it sends no catch-all subscription for it)
   --type TYPE         PAIR PUB SUB REQ REP DEALER ROUTER PULL PUSH XPUB XSUB
                       (only the ZMTP/2.0 greeting carries it; the peer itself
                       has no socket semantics: it sends and receives frames)
   --bind EP           tcp://127.0.0.1:0 or ipc:///path; prints "ENDPOINT ep"
   --connect EP        prints "READY" once connected
   --identity HEX      our identity ("-" or absent: empty)
-  --eager             ZMTP/2.0: send the whole greeting and the identity in one
+  --eager             versioned: send the whole greeting and the identity in one
                       write before reading anything (libzmq 3.2 waits for the
                       other side's signature first)
   --dribble           send the greeting and identity one byte per write, so
@@ -172,7 +174,7 @@ class Conn:
         return header + flags, flags[0], self.need(size - 1)
 
     def read_frame(self):
-        if self.args.zmtp == 2:
+        if self.args.zmtp == "2":
             return self.read_frame_v2()
         _, flags, body = self.read_frame_v1()
         if flags & ~0x01:
@@ -194,7 +196,7 @@ class Conn:
         wire = bytearray()
         for i, body in enumerate(frames):
             more = i + 1 < len(frames)
-            if self.args.zmtp == 2:
+            if self.args.zmtp == "2":
                 if len(body) > 255:
                     wire += bytes([0x02 | more]) + struct.pack(">Q", len(body))
                 else:
@@ -218,8 +220,8 @@ class Conn:
 
     def run(self):
         try:
-            if self.args.zmtp == 2:
-                self.handshake_v2()
+            if self.args.zmtp in ("2", "1v"):
+                self.handshake_versioned()
             else:
                 self.handshake_v1()
             self.set_state("ready")
@@ -238,10 +240,11 @@ class Conn:
         self.messages.put(None)
         self.set_state("closed")
 
-    def handshake_v2(self):
+    def handshake_versioned(self):
         ident = self.args.identity
         sig = b"\xff" + struct.pack(">Q", len(ident) + 1) + b"\x7f"
-        rest = bytes([0x01, TYPES[self.args.type]])
+        revision = 0x01 if self.args.zmtp == "2" else 0x00
+        rest = bytes([revision, TYPES[self.args.type]])
         if self.args.eager:
             # All at once: the other side gets revision, type and identity in
             # the same read as the signature.
@@ -260,7 +263,11 @@ class Conn:
         self.greeting += self.need(2)
         if not self.args.eager:
             self.write(self.encode([ident]), self.args.dribble)
-        more, body = self.read_frame_v2()
+        if self.args.zmtp == "2":
+            more, body = self.read_frame_v2()
+        else:
+            _header, flags, body = self.read_frame_v1()
+            more = flags & 0x01
         if more:
             self.errors.append("identity frame with MORE")
         self.identity = body
@@ -377,7 +384,7 @@ def main():
     signal.signal(signal.SIGALRM, lambda *_: os._exit(9))
     signal.alarm(int(os.environ.get("WATCHDOG", 60)))
     p = argparse.ArgumentParser()
-    p.add_argument("--zmtp", type=int, choices=(1, 2), required=True)
+    p.add_argument("--zmtp", choices=("1", "1v", "2"), required=True)
     p.add_argument("--type", required=True, choices=sorted(TYPES))
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--bind")

@@ -19,6 +19,10 @@ pub enum Zmtp {
     V1,
     /// RFC 15: signature, revision 0x01, socket type, then 2.0 framing.
     V2,
+    /// A signature with revision 0x00 and the socket type, then 1.0 framing
+    /// (libzmq 4 still reads it as ZMTP/1.0, without the catch-all
+    /// subscription it gives an unversioned 1.0 subscriber).
+    V1Versioned,
 }
 
 impl Zmtp {
@@ -26,7 +30,19 @@ impl Zmtp {
         match self {
             Self::V1 => "1",
             Self::V2 => "2",
+            Self::V1Versioned => "1v",
         }
+    }
+
+    /// Whether the peer sends a signature and revision (ZMTP/2.0 and the
+    /// versioned 1.0), so the other side answers with its socket type.
+    pub fn versioned(self) -> bool {
+        self != Self::V1
+    }
+
+    /// Whether frames use the 1.0 framing (length counting the flags byte).
+    pub fn v1_framing(self) -> bool {
+        self != Self::V2
     }
 }
 
@@ -53,8 +69,9 @@ pub struct Handshake {
     /// `ready` (both greetings and identities exchanged), `closed` or
     /// `waiting`.
     pub state: String,
-    /// The other side's greeting bytes: ZMTP/2.0 the signature, revision and
-    /// socket type (12 bytes); ZMTP/1.0 the header of its identity message.
+    /// The other side's greeting bytes: versioned, the signature, revision
+    /// and socket type (12 bytes); ZMTP/1.0, the header of its identity
+    /// message.
     pub greeting: Vec<u8>,
     /// The identity body the other side sent.
     pub identity: Vec<u8>,

@@ -189,7 +189,16 @@ impl PeerProcess {
     /// failure message.
     pub fn diag(&self) -> String {
         let err = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        format!("\n  peer args: {:?}\n  peer stderr: {err}", self.args)
+        // Long arguments (a 300-byte identity in hex) would bury the rest.
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| match a.char_indices().nth(60) {
+                Some((cut, _)) => format!("{}...", &a[..cut]),
+                None => a.clone(),
+            })
+            .collect();
+        format!("\n  peer args: {args:?}\n  peer stderr: {err}")
     }
 }
 
