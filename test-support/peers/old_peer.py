@@ -1,46 +1,50 @@
 #!/usr/bin/env python3
-"""A raw ZMTP/2.0 (RFC 15, libzmq 3.x) or ZMTP/1.0 (RFC 13, libzmq 2.x) peer.
+"""Raw ZMTP/2.0 (RFC 15, libzmq 3.x) and ZMTP/1.0 (RFC 13, libzmq 2.x) peers.
 
-Plain sockets, no pyzmq: it plays the old libzmq that libzmq 4 (and we) must
-still serve, and reports the bytes the other side sent, so a test can hold our
+Plain sockets, no pyzmq: they play the old libzmq that libzmq 4 (and we) must
+still serve, and report the bytes the other side sent, so a test can hold our
 sockets to what libzmq 4.3.5 does. Spawned by zmq-test-support
-(test-support/src/old_peer.rs).
+(test-support/src/old_peer.rs); one process hosts many peers, so a table of
+cases pays for one interpreter start.
 
-  --zmtp 2|1|1v       the protocol to speak: 1v is ZMTP/1.0 framing after a
+It prints "READY", then reads one command per line and answers each with one
+line ("ERR why" when a command fails):
+
+  new ID ARGS   -> ENDPOINT ep | READY      a new old peer ID; ARGS:
+    --zmtp 2|1|1v     the protocol to speak: 1v is ZMTP/1.0 framing after a
                       versioned greeting with revision 0x00 (libzmq 4 still
                       reads one; it sends no catch-all subscription for it)
-  --type TYPE         PAIR PUB SUB REQ REP DEALER ROUTER PULL PUSH XPUB XSUB
-                      (only the ZMTP/2.0 greeting carries it; the peer itself
+    --type TYPE       PAIR PUB SUB REQ REP DEALER ROUTER PULL PUSH XPUB XSUB
+                      (only a versioned greeting carries it; the peer itself
                       has no socket semantics: it sends and receives frames)
-  --bind EP           tcp://127.0.0.1:0 or ipc:///path; prints "ENDPOINT ep"
-  --connect EP        prints "READY" once connected
-  --identity HEX      our identity ("-" or absent: empty)
-  --eager             versioned: send the whole greeting and the identity in one
-                      write before reading anything (libzmq 3.2 waits for the
-                      other side's signature first)
-  --dribble           send the greeting and identity one byte per write, so
+    --bind EP         tcp://127.0.0.1:0 or ipc:///path; answers "ENDPOINT ep"
+                      and serves the first connection (later ones are counted)
+    --connect EP      answers "READY" once connected
+    --identity HEX    its identity ("-" or absent: empty)
+    --eager           versioned: send the whole greeting and the identity in
+                      one write before reading anything (libzmq 3.2 waits for
+                      the other side's signature first)
+    --dribble         send the greeting and identity one byte per write, so
                       the other side must put its input together
-
-Commands, one per line, each answered with one line:
-
-  peer MS       -> PEER STATE GREETING IDENTITY     after the handshake or MS:
+  close ID      -> OK               closes its listener and connection
+  peer ID MS    -> PEER STATE GREETING IDENTITY     after the handshake or MS:
                    STATE ready|closed|waiting; GREETING the other side's
-                   greeting bytes in hex (ZMTP/2.0: signature, revision,
+                   greeting bytes in hex (versioned: signature, revision,
                    socket type; ZMTP/1.0: the header of its identity message),
                    IDENTITY the identity body ("-" for empty or not seen)
-  send FRAMES   -> SENT | CLOSED     FRAMES: hex joined by ",", "-" for empty,
+  send ID FRAMES -> SENT | CLOSED   FRAMES: hex joined by ",", "-" for empty,
                    "*N" for N pattern bytes (byte i = i % 251)
-  raw HEX       -> SENT | CLOSED     bytes as they are (after the handshake)
-  recv MS       -> MSG FRAMES | TIMEOUT | CLOSED
-  closed MS     -> CLOSED | OPEN     whether the other side closed within MS
-  conns         -> CONNS n           connections accepted or made so far
-  errors        -> ERRORS e;e        what the other side sent that an old
-                                     peer would not accept (empty: none)
+  raw ID HEX    -> SENT | CLOSED    bytes as they are (after the handshake)
+  recv ID MS    -> MSG FRAMES | TIMEOUT | CLOSED
+  closed ID MS  -> CLOSED | OPEN    whether the other side closed within MS
+  conns ID      -> CONNS n          connections accepted or made so far
+  errors ID     -> ERRORS e;e       what the other side sent that an old peer
+                                    would not accept (empty: none)
   quit          -> BYE
 
 Reading never trusts a declared length: bytes are buffered as they come, and
 a frame longer than MAX_FRAME is an error, not an allocation. A watchdog ends
-the process after WATCHDOG seconds (default 60), and EOF on stdin ends it.
+the process after WATCHDOG seconds (default 300), and EOF on stdin ends it.
 """
 
 import argparse
@@ -310,12 +314,33 @@ class Peer:
         self.conn = None
         self.conns = 0
         self.first = threading.Event()
+        self.listener = None
+        self.closing = False
+
+    def close(self):
+        self.closing = True
+        if self.listener is not None:
+            # shutdown wakes the accept thread; close alone may not.
+            try:
+                self.listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.listener.close()
+        if self.conn is not None:
+            try:
+                self.conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.conn.sock.close()
 
     def accept_loop(self, listener):
         while True:
             try:
                 s, _ = listener.accept()
             except OSError:
+                return
+            if self.closing:
+                s.close()
                 return
             self.conns += 1
             if self.conn is None:
@@ -348,6 +373,7 @@ class Peer:
         else:
             raise ValueError("unsupported endpoint " + ep)
         listener.listen(8)
+        self.listener = listener
         threading.Thread(target=self.accept_loop, args=(listener,), daemon=True).start()
         return bound
 
@@ -380,10 +406,8 @@ class Peer:
         return self.conn
 
 
-def main():
-    signal.signal(signal.SIGALRM, lambda *_: os._exit(9))
-    signal.alarm(int(os.environ.get("WATCHDOG", 60)))
-    p = argparse.ArgumentParser()
+def parser():
+    p = argparse.ArgumentParser(prog="new", exit_on_error=False)
     p.add_argument("--zmtp", choices=("1", "1v", "2"), required=True)
     p.add_argument("--type", required=True, choices=sorted(TYPES))
     g = p.add_mutually_exclusive_group(required=True)
@@ -392,62 +416,82 @@ def main():
     p.add_argument("--identity", default="-")
     p.add_argument("--dribble", action="store_true")
     p.add_argument("--eager", action="store_true")
-    args = p.parse_args()
-    args.identity = b"" if args.identity == "-" else bytes.fromhex(args.identity)
+    return p
 
+
+def cmd_new(peers, pid, argv):
+    args = parser().parse_args(argv)
+    args.identity = b"" if args.identity == "-" else bytes.fromhex(args.identity)
     peer = Peer(args)
     if args.bind:
-        out("ENDPOINT " + peer.bind(args.bind))
+        answer = "ENDPOINT " + peer.bind(args.bind)
     else:
         peer.connect(args.connect)
-        out("READY")
+        answer = "READY"
+    peers[pid] = peer
+    return answer
 
+
+def cmd_peer(peer, cmd, rest):
+    """One command addressed to an old peer; its answer line."""
+    if cmd == "conns":
+        return "CONNS %d" % peer.conns
+    ms = int(rest[0]) if cmd in ("peer", "recv", "closed") and rest else 5000
+    conn = peer.session(ms)
+    if cmd == "errors":
+        return "ERRORS " + (";".join(conn.errors) if conn else "")
+    if conn is None:
+        return {"peer": "PEER waiting - -", "closed": "OPEN"}.get(cmd, "CLOSED")
+    if cmd == "peer":
+        state = conn.wait_state(ms)
+        ident = conn.identity if conn.identity is not None else b""
+        return "PEER %s %s %s" % (state, hex_or_dash(conn.greeting), hex_or_dash(ident))
+    if cmd in ("send", "raw"):
+        if conn.wait_state(5000) != "ready":
+            return "CLOSED"
+        data = bytes.fromhex(rest[0]) if cmd == "raw" else conn.encode(text_to_frames(rest[0]))
+        try:
+            conn.write(data)
+            return "SENT"
+        except OSError:
+            return "CLOSED"
+    if cmd == "recv":
+        try:
+            msg = conn.messages.get(timeout=ms / 1000.0)
+        except queue.Empty:
+            return "TIMEOUT"
+        if msg is None:
+            conn.messages.put(None)  # stays closed for the next recv
+            return "CLOSED"
+        return "MSG " + frames_to_text(msg)
+    if cmd == "closed":
+        return "CLOSED" if conn.wait_closed(ms) else "OPEN"
+    return "ERR unknown command " + cmd
+
+
+def main():
+    signal.signal(signal.SIGALRM, lambda *_: os._exit(9))
+    signal.alarm(int(os.environ.get("WATCHDOG", 300)))
+    peers = {}
+    out("READY")
     for line in iter(sys.stdin.readline, ""):
         parts = line.split()
         if not parts:
             continue
-        cmd, rest = parts[0], parts[1:]
+        cmd = parts[0]
         if cmd == "quit":
             out("BYE")
             break
-        if cmd == "conns":
-            out("CONNS %d" % peer.conns)
-            continue
-        ms = int(rest[0]) if cmd in ("peer", "recv", "closed") and rest else 5000
-        conn = peer.session(ms)
-        if cmd == "errors":
-            out("ERRORS " + (";".join(conn.errors) if conn else ""))
-        elif conn is None:
-            out({"peer": "PEER waiting - -", "closed": "OPEN"}.get(cmd, "CLOSED"))
-        elif cmd == "peer":
-            state = conn.wait_state(ms)
-            ident = conn.identity if conn.identity is not None else b""
-            out("PEER %s %s %s" % (state, hex_or_dash(conn.greeting), hex_or_dash(ident)))
-        elif cmd in ("send", "raw"):
-            if conn.wait_state(5000) != "ready":
-                out("CLOSED")
-                continue
-            data = bytes.fromhex(rest[0]) if cmd == "raw" else conn.encode(text_to_frames(rest[0]))
-            try:
-                conn.write(data)
-                out("SENT")
-            except OSError:
-                out("CLOSED")
-        elif cmd == "recv":
-            try:
-                msg = conn.messages.get(timeout=ms / 1000.0)
-            except queue.Empty:
-                out("TIMEOUT")
-                continue
-            if msg is None:
-                conn.messages.put(None)  # stays closed for the next recv
-                out("CLOSED")
+        try:
+            if cmd == "new":
+                out(cmd_new(peers, parts[1], parts[2:]))
+            elif cmd == "close":
+                peers.pop(parts[1]).close()
+                out("OK")
             else:
-                out("MSG " + frames_to_text(msg))
-        elif cmd == "closed":
-            out("CLOSED" if conn.wait_closed(ms) else "OPEN")
-        else:
-            out("ERR unknown command " + cmd)
+                out(cmd_peer(peers[parts[1]], cmd, parts[2:]))
+        except (Exception, SystemExit) as e:  # answered, so the test sees why
+            out("ERR %s: %s" % (type(e).__name__, str(e).replace("\n", " ")))
     os._exit(0)
 
 

@@ -4,6 +4,8 @@
 //! and receives wire frames through it (envelopes and subscriptions written
 //! out), and reads back the greeting and identity the other side sent.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::peer::to_text;
@@ -88,66 +90,119 @@ pub enum Received {
     Closed,
 }
 
-/// A running old peer; killed on drop.
-pub struct OldPeer {
-    process: PeerProcess,
-    endpoint: String,
+/// The process hosting old peers ([`OLD_PEER_SCRIPT`]); killed when the
+/// last [`OldPeer`] and handle are gone. One host serves a whole table of
+/// cases, so the interpreter starts once.
+pub struct OldPeerHost {
+    process: RefCell<PeerProcess>,
+    next: Cell<u32>,
 }
 
-fn args_of<'a>(opts: &'a OldPeerOpts, identity: &'a str) -> Vec<&'a str> {
-    let mut a = vec![
-        "--zmtp",
-        opts.zmtp.arg(),
-        "--type",
-        &opts.kind,
-        "--identity",
-        identity,
-    ];
-    if opts.dribble {
-        a.push("--dribble");
-    }
-    if opts.eager {
-        a.push("--eager");
-    }
-    a
-}
-
-impl OldPeer {
-    /// Starts a peer listening on `ep` (`tcp://127.0.0.1:0` or `ipc://...`);
-    /// it serves the first connection and counts the others.
-    pub fn bind(opts: &OldPeerOpts, ep: &str) -> Self {
-        let identity = to_text(&[&opts.identity]);
-        let mut args = args_of(opts, &identity);
-        args.extend(["--bind", ep]);
-        let mut peer = Self {
-            process: PeerProcess::spawn_script(OLD_PEER_SCRIPT, &args),
-            endpoint: String::new(),
+impl OldPeerHost {
+    /// Starts a host; panics with the fix when python3 cannot run.
+    pub fn start() -> Rc<Self> {
+        let host = Self {
+            process: RefCell::new(PeerProcess::spawn_script(OLD_PEER_SCRIPT, &[])),
+            next: Cell::new(0),
         };
-        let first = peer.read();
-        peer.endpoint = first
-            .strip_prefix("ENDPOINT ")
-            .unwrap_or_else(|| panic!("old peer did not bind: {first}{}", peer.process.diag()))
-            .to_owned();
-        peer
-    }
-
-    /// Starts a peer connected to `ep`.
-    pub fn connect(opts: &OldPeerOpts, ep: &str) -> Self {
-        let identity = to_text(&[&opts.identity]);
-        let mut args = args_of(opts, &identity);
-        args.extend(["--connect", ep]);
-        let mut peer = Self {
-            process: PeerProcess::spawn_script(OLD_PEER_SCRIPT, &args),
-            endpoint: ep.to_owned(),
-        };
-        let first = peer.read();
+        let first = host.read();
         assert_eq!(
             first,
             "READY",
-            "old peer did not connect{}",
-            peer.process.diag()
+            "the old peer host did not start{}",
+            host.diag()
         );
-        peer
+        Rc::new(host)
+    }
+
+    fn read(&self) -> String {
+        let process = self.process.borrow();
+        process.line_within(ANSWER).unwrap_or_else(|_| {
+            panic!(
+                "the old peer did not answer within {ANSWER:?}{}",
+                process.diag()
+            )
+        })
+    }
+
+    fn cmd(&self, line: &str) -> String {
+        self.process.borrow_mut().write_line(line);
+        self.read()
+    }
+
+    fn diag(&self) -> String {
+        self.process.borrow().diag()
+    }
+
+    fn new_peer(&self, opts: &OldPeerOpts, role: &str, ep: &str) -> (String, String) {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let id = format!("p{n}");
+        let identity = to_text(&[&opts.identity]);
+        let mut line = format!(
+            "new {id} --zmtp {} --type {} --identity {identity} {role} {ep}",
+            opts.zmtp.arg(),
+            opts.kind
+        );
+        if opts.dribble {
+            line.push_str(" --dribble");
+        }
+        if opts.eager {
+            line.push_str(" --eager");
+        }
+        let answer = self.cmd(&line);
+        (id, answer)
+    }
+}
+
+/// One old peer in a host; closed (listener and connection) on drop.
+pub struct OldPeer {
+    host: Rc<OldPeerHost>,
+    id: String,
+    endpoint: String,
+}
+
+impl OldPeer {
+    /// Starts a peer in a host of its own, listening on `ep`
+    /// (`tcp://127.0.0.1:0` or `ipc://...`); it serves the first connection
+    /// and counts the others.
+    pub fn bind(opts: &OldPeerOpts, ep: &str) -> Self {
+        Self::bind_in(&OldPeerHost::start(), opts, ep)
+    }
+
+    /// Starts a peer in a host of its own, connected to `ep`.
+    pub fn connect(opts: &OldPeerOpts, ep: &str) -> Self {
+        Self::connect_in(&OldPeerHost::start(), opts, ep)
+    }
+
+    /// As [`bind`](Self::bind), in `host`.
+    pub fn bind_in(host: &Rc<OldPeerHost>, opts: &OldPeerOpts, ep: &str) -> Self {
+        let (id, answer) = host.new_peer(opts, "--bind", ep);
+        let endpoint = answer
+            .strip_prefix("ENDPOINT ")
+            .unwrap_or_else(|| panic!("old peer did not bind {ep}: {answer}{}", host.diag()))
+            .to_owned();
+        Self {
+            host: Rc::clone(host),
+            id,
+            endpoint,
+        }
+    }
+
+    /// As [`connect`](Self::connect), in `host`.
+    pub fn connect_in(host: &Rc<OldPeerHost>, opts: &OldPeerOpts, ep: &str) -> Self {
+        let (id, answer) = host.new_peer(opts, "--connect", ep);
+        assert_eq!(
+            answer,
+            "READY",
+            "old peer did not connect to {ep}{}",
+            host.diag()
+        );
+        Self {
+            host: Rc::clone(host),
+            id,
+            endpoint: ep.to_owned(),
+        }
     }
 
     /// The endpoint it listens on or connected to.
@@ -155,18 +210,9 @@ impl OldPeer {
         &self.endpoint
     }
 
-    fn read(&mut self) -> String {
-        self.process.line_within(ANSWER).unwrap_or_else(|_| {
-            panic!(
-                "the old peer did not answer within {ANSWER:?}{}",
-                self.process.diag()
-            )
-        })
-    }
-
     fn cmd(&mut self, line: &str) -> String {
-        self.process.write_line(line);
-        self.read()
+        let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+        self.host.cmd(&format!("{cmd} {} {rest}", self.id))
     }
 
     /// Waits up to `ms` for the handshake to finish (or the connection to
@@ -180,7 +226,7 @@ impl OldPeer {
                 greeting: from_hex(greeting),
                 identity: from_hex(identity),
             },
-            _ => panic!("old peer: peer -> {answer}{}", self.process.diag()),
+            _ => panic!("old peer: peer -> {answer}{}", self.diag()),
         }
     }
 
@@ -206,7 +252,7 @@ impl OldPeer {
         match answer.as_str() {
             "SENT" => true,
             "CLOSED" => false,
-            other => panic!("old peer: {line:.40} -> {other}{}", self.process.diag()),
+            other => panic!("old peer: {line:.40} -> {other}{}", self.diag()),
         }
     }
 
@@ -218,7 +264,7 @@ impl OldPeer {
             "CLOSED" => Received::Closed,
             _ => match answer.strip_prefix("MSG ") {
                 Some(text) => Received::Msg(text.split(',').map(from_hex).collect()),
-                None => panic!("old peer: recv -> {answer}{}", self.process.diag()),
+                None => panic!("old peer: recv -> {answer}{}", self.diag()),
             },
         }
     }
@@ -252,9 +298,20 @@ impl OldPeer {
             .collect()
     }
 
-    /// The peer's arguments and stderr, for failure messages.
+    /// The host's stderr and this peer's id, for failure messages.
     pub fn diag(&self) -> String {
-        self.process.diag()
+        format!("\n  old peer {}{}", self.id, self.host.diag())
+    }
+}
+
+impl Drop for OldPeer {
+    fn drop(&mut self) {
+        // Never panics (this runs while a failed case unwinds): a host that
+        // is gone has closed everything anyway.
+        let mut process = self.host.process.borrow_mut();
+        if process.try_write_line(&format!("close {}", self.id)) {
+            let _ = process.line_within(ANSWER);
+        }
     }
 }
 

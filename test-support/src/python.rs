@@ -153,6 +153,16 @@ impl PeerProcess {
         }
     }
 
+    /// Writes one command line; false if the peer no longer reads (for
+    /// clean-up that must not panic).
+    pub fn try_write_line(&mut self, line: &str) -> bool {
+        self.stdin.as_mut().is_some_and(|stdin| {
+            writeln!(stdin, "{line}")
+                .and_then(|()| stdin.flush())
+                .is_ok()
+        })
+    }
+
     /// The next line if one is there; `Disconnected` once the peer closed
     /// its stdout and every line was read.
     pub fn try_line(&self) -> Result<String, TryRecvError> {

@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use zmq_runtime::{AllowList, Builder, Monitor, MonitorEvent, Socket, SocketType};
@@ -13,7 +14,9 @@ use zmq_runtime::{AllowList, Builder, Monitor, MonitorEvent, Socket, SocketType}
 use super::cases::{endpoint, keys, Transport};
 use super::ends::{End, Ours, Theirs};
 use super::{build, Env};
-use crate::old_peer::{signature, type_byte, Handshake, OldPeer, OldPeerOpts, Received, Zmtp};
+use crate::old_peer::{
+    signature, type_byte, Handshake, OldPeer, OldPeerHost, OldPeerOpts, Received, Zmtp,
+};
 use crate::peer::{hex, Peer};
 
 /// How long a message that must come may take.
@@ -390,7 +393,7 @@ fn new_modern<'a, E: Env>(
 }
 
 /// Connects the two sides as the case says.
-fn connect_case<R>(modern: &mut Modern<'_, R>, c: &Case) -> OldPeer {
+fn connect_case<R>(modern: &mut Modern<'_, R>, host: &Rc<OldPeerHost>, c: &Case) -> OldPeer {
     let opts = OldPeerOpts {
         zmtp: c.zmtp,
         kind: c.old.as_str().to_owned(),
@@ -400,13 +403,13 @@ fn connect_case<R>(modern: &mut Modern<'_, R>, c: &Case) -> OldPeer {
     };
     if c.we_bind {
         let ep = modern.bind(&endpoint(c.transport));
-        OldPeer::connect(&opts, &ep)
+        OldPeer::connect_in(host, &opts, &ep)
     } else {
         let ep = match c.transport {
             Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
             _ => endpoint(c.transport),
         };
-        let old = OldPeer::bind(&opts, &ep);
+        let old = OldPeer::bind_in(host, &opts, &ep);
         modern.connect(old.endpoint());
         old
     }
@@ -655,9 +658,15 @@ fn exchange(m: &mut dyn End, old: &mut OldPeer, c: &Case) {
 
 /// One accepted case: the greeting and identity the old peer saw, messages
 /// both ways, and nothing on the wire an old peer would reject.
-fn accepted_case<E: Env>(target: Target, peer: &RefCell<Peer>, n: usize, c: &Case) {
+fn accepted_case<E: Env>(
+    target: Target,
+    peer: &RefCell<Peer>,
+    host: &Rc<OldPeerHost>,
+    n: usize,
+    c: &Case,
+) {
     let mut modern = new_modern::<E>(target, peer, n, c);
-    let mut old = connect_case(&mut modern, c);
+    let mut old = connect_case(&mut modern, host, c);
     let hs = old.handshake(PATIENCE_MS);
     assert_eq!(hs, expected_handshake(c), "handshake{}", old.diag());
     exchange(&mut *modern.end(), &mut old, c);
@@ -675,9 +684,15 @@ fn accepted_case<E: Env>(target: Target, peer: &RefCell<Peer>, n: usize, c: &Cas
 /// passes, it does not reconnect, and its monitor says why. libzmq's monitor
 /// shows DISCONNECTED and no HANDSHAKE_FAILED_* (the refusal is a protocol
 /// error it signals nowhere); ours must show HandshakeFailed.
-fn refused_case<E: Env>(target: Target, peer: &RefCell<Peer>, n: usize, c: &Case) -> String {
+fn refused_case<E: Env>(
+    target: Target,
+    peer: &RefCell<Peer>,
+    host: &Rc<OldPeerHost>,
+    n: usize,
+    c: &Case,
+) -> String {
     let mut modern = new_modern::<E>(target, peer, n, c);
-    let mut old = connect_case(&mut modern, c);
+    let mut old = connect_case(&mut modern, host, c);
     assert!(
         old.closed_within(PATIENCE_MS),
         "an old peer was not refused{}",
@@ -721,9 +736,15 @@ fn refused_case<E: Env>(target: Target, peer: &RefCell<Peer>, n: usize, c: &Case
 /// MAXMSGSIZE on old framing: a frame of exactly the limit passes, a
 /// header announcing one byte more closes the connection at once (no
 /// reconnect), before its body is there.
-fn maxmsgsize_case<E: Env>(target: Target, peer: &RefCell<Peer>, n: usize, c: &Case) -> String {
+fn maxmsgsize_case<E: Env>(
+    target: Target,
+    peer: &RefCell<Peer>,
+    host: &Rc<OldPeerHost>,
+    n: usize,
+    c: &Case,
+) -> String {
     let mut modern = new_modern::<E>(target, peer, n, c);
-    let mut old = connect_case(&mut modern, c);
+    let mut old = connect_case(&mut modern, host, c);
     assert_eq!(old.handshake(PATIENCE_MS).state, "ready");
     assert!(old.send_text("*1000"));
     assert_eq!(recv_must(&mut *modern.end()), vec![pattern(1000)]);
@@ -760,7 +781,7 @@ fn maxmsgsize_case<E: Env>(target: Target, peer: &RefCell<Peer>, n: usize, c: &C
 }
 
 /// What a case runner returns: a note for the log (the monitor's report).
-type Runner = fn(Target, &RefCell<Peer>, usize, &Case) -> String;
+type Runner = fn(Target, &RefCell<Peer>, &Rc<OldPeerHost>, usize, &Case) -> String;
 
 fn describe(c: &Case) -> String {
     format!(
@@ -785,9 +806,10 @@ fn describe(c: &Case) -> String {
 /// failure naming all that failed).
 fn run_both(cases: &[Case], run: Runner) {
     let peer = RefCell::new(Peer::start());
+    let host = OldPeerHost::start();
     for (n, c) in cases.iter().enumerate() {
         eprintln!("libzmq: {}", describe(c));
-        let note = run(Target::Libzmq, &peer, n, c);
+        let note = run(Target::Libzmq, &peer, &host, n, c);
         if !note.is_empty() {
             eprintln!("  libzmq monitor: {note}");
         }
@@ -795,7 +817,7 @@ fn run_both(cases: &[Case], run: Runner) {
     let mut failed = Vec::new();
     for (n, c) in cases.iter().enumerate() {
         eprintln!("ours: {}", describe(c));
-        match catch_unwind(AssertUnwindSafe(|| run(Target::Ours, &peer, n, c))) {
+        match catch_unwind(AssertUnwindSafe(|| run(Target::Ours, &peer, &host, n, c))) {
             Ok(note) if !note.is_empty() => eprintln!("  our monitor: {note}"),
             Ok(_) => {}
             Err(_) => failed.push(describe(c)),
@@ -812,8 +834,8 @@ fn run_both(cases: &[Case], run: Runner) {
 
 /// Every pairing with a ZMTP/2.0 peer.
 pub fn old_zmtp2<E: Env>() {
-    run_both(&table(Zmtp::V2), |t, p, n, c| {
-        accepted_case::<E>(t, p, n, c);
+    run_both(&table(Zmtp::V2), |t, p, h, n, c| {
+        accepted_case::<E>(t, p, h, n, c);
         String::new()
     });
 }
@@ -822,8 +844,8 @@ pub fn old_zmtp2<E: Env>() {
 pub fn old_zmtp1<E: Env>() {
     let mut cases = table(Zmtp::V1);
     cases.extend(table(Zmtp::V1Versioned));
-    run_both(&cases, |t, p, n, c| {
-        accepted_case::<E>(t, p, n, c);
+    run_both(&cases, |t, p, h, n, c| {
+        accepted_case::<E>(t, p, h, n, c);
         String::new()
     });
 }
