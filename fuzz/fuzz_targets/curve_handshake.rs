@@ -108,7 +108,8 @@ const MAX_OPS: usize = 256;
 struct Link {
     /// Output not yet split into units.
     pending: Vec<u8>,
-    greeting_done: bool,
+    /// Greeting bytes already split into units.
+    greeting_sent: usize,
     /// In flight: the greeting, then one unit per frame (as the fuzzer left it).
     units: VecDeque<Vec<u8>>,
     /// Whether anything but in-order delivery ever happened on this link.
@@ -274,7 +275,7 @@ impl World {
                 link.pending.extend_from_slice(&c);
             }
             let mut units = Vec::new();
-            split_units(&mut link.pending, &mut link.greeting_done, &mut units);
+            split_units(&mut link.pending, &mut link.greeting_sent, &mut units);
             link.units.extend(units);
         }
     }

@@ -2,6 +2,11 @@
 //! NULL greeting and READY for a compatible socket type, then arbitrary bytes in
 //! arbitrary chunks, while the application sends, receives and lets time pass.
 //! Nothing may panic, whatever the socket type.
+//!
+//! Selector bits 0-3 pick the pair (bit 4: the peer speaks ZMTP 3.0); values 11
+//! to 15, which no pair needs, make the peer an older one instead: then the
+//! first data byte picks the pair and the generation (ZMTP/2.0, versioned 1.0,
+//! unversioned 1.0), and the rest is read in that framing.
 
 #![no_main]
 
@@ -10,8 +15,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use zmq_patterns::engine::{Action, Engine, EngineConfig};
+use zmtp_core::wire::frame::FrameHeader;
 use zmtp_core::wire::greeting::{Greeting, MechanismName};
 use zmtp_core::wire::metadata::Metadata;
+use zmtp_core::wire::v1_frame::V1Header;
 use zmtp_core::{Config, Msg, SocketType};
 
 /// (our type, the peer's type announced in READY)
@@ -40,11 +47,47 @@ fn peer_preamble(peer: SocketType, minor: u8) -> Vec<u8> {
     out
 }
 
+/// What a ZMTP/2.0 (`generation` 0), versioned 1.0 (1) or unversioned 1.0 (2)
+/// peer sends first: its greeting and its identity "peer".
+fn old_peer_preamble(peer: SocketType, generation: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    if generation < 2 {
+        out.extend_from_slice(&Greeting::signature(4));
+        out.extend_from_slice(&[1 - generation, peer.number()]);
+    }
+    if generation == 0 {
+        FrameHeader {
+            more: false,
+            command: false,
+            size: 4,
+        }
+        .emit(&mut out);
+    } else {
+        V1Header {
+            more: false,
+            size: 4,
+        }
+        .emit(&mut out);
+    }
+    out.extend_from_slice(b"peer");
+    out
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let (ours, peer) = PAIRS[usize::from(sel & 15) % PAIRS.len()];
+    let legacy = usize::from(sel & 15) >= PAIRS.len();
+    let (ours, peer, rest) = if legacy {
+        let Some((&pick, rest)) = rest.split_first() else {
+            return;
+        };
+        let (ours, peer) = PAIRS[usize::from(pick) % PAIRS.len()];
+        (ours, peer, rest)
+    } else {
+        let (ours, peer) = PAIRS[usize::from(sel & 15)];
+        (ours, peer, rest)
+    };
     let minor = u8::from(sel & 16 == 0);
     let mut cfg = EngineConfig::new(Config::new(ours));
     cfg.options.sndhwm = 4;
@@ -58,7 +101,13 @@ fuzz_target!(|data: &[u8]| {
     let listener = engine.bind("tcp://127.0.0.1:5555").unwrap();
     while engine.poll_action().is_some() {}
     let conn = engine.handle_accepted(now, listener, "127.0.0.1".into());
-    let mut rbuf = BytesMut::from(&peer_preamble(peer, minor)[..]);
+    let preamble = if legacy {
+        let generation = data[1] / PAIRS.len() as u8 % 3;
+        old_peer_preamble(peer, generation)
+    } else {
+        peer_preamble(peer, minor)
+    };
+    let mut rbuf = BytesMut::from(&preamble[..]);
     engine.handle_input(now, conn, &mut rbuf);
 
     let mut chunks = rest.chunks(1 + usize::from(sel >> 5) * 17);

@@ -3,7 +3,10 @@
 //! piece gives exactly the same events, output and error.
 //!
 //! Input: `[options, seed_lo, seed_hi, data...]`; options bits 0-2 pick the socket
-//! types, bit 3 sets MAXMSGSIZE=1000, bit 4 makes the peer speak ZMTP 3.0.
+//! types, bit 3 sets MAXMSGSIZE=1000, bit 4 makes the peer speak ZMTP 3.0, bits
+//! 5-6 make it an older peer instead: 1 ZMTP/2.0, 2 ZMTP/1.0 with a signature
+//! and revision 0, 3 ZMTP/1.0 without one (libzmq 2.x), so the data is read in
+//! that framing.
 #![no_main]
 
 #[path = "common/mod.rs"]
@@ -14,30 +17,79 @@ use std::time::Instant;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use zmtp_core::wire::command::Command;
+use zmtp_core::wire::frame::FrameHeader;
 use zmtp_core::wire::greeting::{Greeting, MechanismName, GREETING_LEN};
-use zmtp_core::{Connection, ConnectionError, Event, Metadata};
+use zmtp_core::wire::v1_frame::V1Header;
+use zmtp_core::{Connection, ConnectionError, Event, Metadata, Protocol};
 
 use common::{pair, server_config, Mech, Rng, ServerOpts};
 
 fn active_server(options: u8, now: Instant) -> Connection {
     let (sty, cty) = pair(options & 7);
+    let generation = (options >> 5) & 3;
     let opts = ServerOpts {
         max_msg_size: options & 8 != 0,
+        no_zap_domain: generation != 0,
         ..ServerOpts::default()
     };
     let mut conn = Connection::new(server_config(Mech::Null, sty, opts), now);
-    let mut g = [0u8; GREETING_LEN];
-    let minor = if options & 16 != 0 { 0 } else { 1 };
-    Greeting::new(minor, MechanismName::Null, false).emit(&mut g);
-    let mut md = Metadata::new();
-    md.push("Pattern-Type", cty.as_str());
-    md.push("Identity", "peer");
-    let mut input = BytesMut::from(&g[..]);
-    Command::Ready(md).emit(&mut input);
+    let mut input = BytesMut::new();
+    let expected = match generation {
+        0 => {
+            let mut g = [0u8; GREETING_LEN];
+            let minor = if options & 16 != 0 { 0 } else { 1 };
+            Greeting::new(minor, MechanismName::Null, false).emit(&mut g);
+            input.extend_from_slice(&g);
+            let mut md = Metadata::new();
+            md.push("Pattern-Type", cty.as_str());
+            md.push("Identity", "peer");
+            Command::Ready(md).emit(&mut input);
+            Protocol::from_revision(3, minor)
+        }
+        1 | 2 => {
+            input.extend_from_slice(&Greeting::signature(4));
+            input.extend_from_slice(&[2 - generation, cty.number()]);
+            if generation == 1 {
+                FrameHeader {
+                    more: false,
+                    command: false,
+                    size: 4,
+                }
+                .emit(&mut input);
+            } else {
+                V1Header {
+                    more: false,
+                    size: 4,
+                }
+                .emit(&mut input);
+            }
+            input.extend_from_slice(b"peer");
+            Protocol::from_revision(2 - generation, 0)
+        }
+        _ => {
+            V1Header {
+                more: false,
+                size: 4,
+            }
+            .emit(&mut input);
+            input.extend_from_slice(b"peer");
+            Protocol::Zmtp1
+        }
+    };
     conn.handle_input(now, &mut input).unwrap();
     assert!(conn.is_active());
     assert!(input.is_empty());
+    let peer = conn.peer().unwrap();
+    assert_eq!(peer.protocol, expected);
+    assert_eq!(&peer.routing_id[..], b"peer");
     assert_eq!(conn.poll_event(), Some(Event::HandshakeSucceeded));
+    if generation == 3 && sty.accepts_subscriptions() {
+        // libzmq's catch-all for a subscriber that never subscribes.
+        assert_eq!(
+            conn.poll_event(),
+            Some(Event::Subscribe(Default::default()))
+        );
+    }
     assert_eq!(conn.poll_event(), None);
     while conn.poll_transmit().is_some() {}
     conn

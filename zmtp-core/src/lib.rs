@@ -4,7 +4,8 @@
 //! machine: no sockets, no async, no threads, no clock reads. Bytes and time go in;
 //! bytes to write, events and deadlines come out. It speaks to libzmq, pyzmq,
 //! JeroMQ and any other ZMTP 3.x peer, with the NULL, PLAIN and CURVE security
-//! mechanisms.
+//! mechanisms, and, as libzmq does, downgrades to ZMTP/2.0 and 1.0 peers (NULL
+//! only; see [`Protocol`]).
 //!
 //! ```text
 //!              +-------------------------------------------+
@@ -32,20 +33,25 @@
 //! let mut push = Connection::new(Arc::new(Config::new(SocketType::Push)), now);
 //! let mut pull = Connection::new(Arc::new(Config::new(SocketType::Pull)), now);
 //! let (mut to_pull, mut to_push) = (BytesMut::new(), BytesMut::new());
-//! let mut got = None;
-//! for _ in 0..4 {
+//! let (mut sent, mut received) = (false, false);
+//! // The greeting is staged (signature, major version, rest): a few rounds.
+//! for _ in 0..6 {
 //!     while let Some(chunk) = push.poll_transmit() { to_pull.extend_from_slice(&chunk); }
 //!     while let Some(chunk) = pull.poll_transmit() { to_push.extend_from_slice(&chunk); }
 //!     push.handle_input(now, &mut to_push).unwrap();
 //!     pull.handle_input(now, &mut to_pull).unwrap();
-//!     if push.is_active() && got.is_none() {
+//!     if push.is_active() && !sent {
 //!         push.send(Msg::from("hello")).unwrap();
-//!         got = Some(());
+//!         sent = true;
 //!     }
 //!     while let Some(ev) = pull.poll_event() {
-//!         if let Event::Message(m) = ev { assert_eq!(&m.frames()[0][..], b"hello"); }
+//!         if let Event::Message(m) = ev {
+//!             assert_eq!(&m.frames()[0][..], b"hello");
+//!             received = true;
+//!         }
 //!     }
 //! }
+//! assert!(received);
 //! ```
 //!
 //! ## A run loop over a socket

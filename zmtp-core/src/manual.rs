@@ -2,8 +2,13 @@
 //!
 //! ## Specifications implemented
 //! - ZMTP 3.0 (RFC 23) and 3.1 (RFC 37): greeting, framing, commands, READY
-//!   metadata, ERROR, SUBSCRIBE/CANCEL, PING/PONG. ZMTP 1.0 and 2.0 peers are
-//!   refused after the signature bytes.
+//!   metadata, ERROR, SUBSCRIBE/CANCEL, PING/PONG.
+//! - ZMTP/2.0 (RFC 15) and 1.0 (RFC 13) peers, as libzmq 4.x serves them: the
+//!   greeting is staged so they can be recognised; then each side sends its
+//!   identity as its first message, in 2.0 framing (`flags size body`) or 1.0
+//!   framing (`length flags body`, the length counting the flags byte). No
+//!   commands, no security, no heartbeats; [`PeerInfo::protocol`] says which
+//!   generation a peer speaks.
 //! - NULL (RFC 23/37), PLAIN (RFC 24), CURVE (RFC 25, CurveZMQ RFC 26).
 //! - Z85 (RFC 32) for keys.
 //! - ZAP (RFC 27) is served by the owner: servers emit
@@ -13,7 +18,34 @@
 //! ## Where we follow libzmq rather than the RFC text
 //! - The peer's as-server greeting byte is never read (libzmq always sends 0);
 //!   roles come from [`MechanismConfig`](crate::MechanismConfig).
-//! - Our whole greeting is queued at once; the peer's is accepted in any split.
+//! - The greeting is staged as libzmq stages it: our 10-byte signature at once,
+//!   our major version once the peer's signature is in, and the rest once the
+//!   peer's revision byte is in (to a ZMTP/1.0 or 2.0 peer, our socket type
+//!   instead). Each stage waits only for what it needs, so it costs a 3.x peer
+//!   one round trip and never deadlocks; the peer's greeting is accepted in any
+//!   split. Our signature's padding is `len(routing id) + 1`, which makes it the
+//!   header of our identity message to a 1.0 peer.
+//! - Any first byte but `0xFF`, or a tenth byte with bit 0 clear, means ZMTP/1.0
+//!   (libzmq's test); so does revision 0; revision 1 is ZMTP/2.0, and any other
+//!   revision (2, 4...) follows 3.1 rules. A stranger (an HTTP client, say) is
+//!   therefore read as a 1.0 peer, as libzmq reads it.
+//! - A ZMTP/1.0 or 2.0 peer is refused ([`ConnectionError::DowngradeRefused`],
+//!   permanent) whenever ZAP is on: a mechanism other than NULL, a ZAP domain, or
+//!   NULL authentication (libzmq's `zap_enabled`). We refuse as soon as the
+//!   revision is known, without sending our socket type.
+//! - The 2.0 socket-type byte is not checked and [`PeerInfo::socket_type`] is
+//!   `None` for old peers: libzmq checks types only in 3.x metadata.
+//! - The old peer's first frame is its identity whatever its flags say (libzmq's
+//!   own signature trick sends it with MORE set); it may be at most 255 bytes
+//!   ([`ConnectionError::RoutingIdTooLong`]; libzmq has no cap, every libzmq
+//!   version caps the routing id it sends at 255). The connection reports
+//!   `HandshakeSucceeded` once that identity is in, and HANDSHAKE_IVL runs until
+//!   then.
+//! - A publisher talking to an unversioned 1.0 peer reports a catch-all
+//!   [`Event::Subscribe`](crate::Event::Subscribe) right after the handshake (1.0
+//!   subscribers filter on their side); libzmq sets this for unversioned peers
+//!   only, and so do we.
+//! - Command frames from a 2.0 peer are dropped, as libzmq's session drops them.
 //! - NULL: both sides send READY at once (RFC 37 says client first).
 //! - READY without `Socket-Type` is accepted; names compare case-insensitively,
 //!   emitted names use libzmq's exact casing; REQ, DEALER and ROUTER always send
@@ -49,6 +81,11 @@
 //!   metadata has no fixed-size buffer (libzmq CVE-2019-13132).
 //! - Before the handshake completes, frames are also held to 1 MiB, whatever
 //!   MAXMSGSIZE says: an unauthenticated peer cannot make us buffer more.
+//! - ZMTP/1.0 and 2.0 frames go through the same decoder: MAXMSGSIZE, the frame
+//!   cap, the 1 MiB handshake cap (for the identity) and the reserve-as-it-arrives
+//!   rule apply to them unchanged. A 1.0 length of zero is refused
+//!   ([`WireError::EmptyV1Frame`](crate::WireError::EmptyV1Frame)), as libzmq
+//!   refuses it.
 //! - Metadata lists hold at most 1,024 properties.
 //! - A received message has at most 65,536 frames by default
 //!   ([`Config::with_max_frames`](crate::Config::with_max_frames)); libzmq has no
@@ -65,3 +102,8 @@
 //! Left to the owner: received payloads are slices of the receive buffer, so an
 //! application that holds many small messages read one per `read` keeps each
 //! buffer alive; runtimes size their reads with that in mind.
+//!
+//! [`PeerInfo::protocol`]: crate::PeerInfo::protocol
+//! [`PeerInfo::socket_type`]: crate::PeerInfo::socket_type
+//! [`ConnectionError::DowngradeRefused`]: crate::ConnectionError::DowngradeRefused
+//! [`ConnectionError::RoutingIdTooLong`]: crate::ConnectionError::RoutingIdTooLong

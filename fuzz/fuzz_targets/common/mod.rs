@@ -113,6 +113,16 @@ pub struct ServerOpts {
     pub max_msg_size: bool,
     pub authenticate_null: bool,
     pub minor0: bool,
+    /// Leave ZAP_DOMAIN unset, so that a NULL server (without NULL
+    /// authentication) serves ZMTP/1.0 and 2.0 peers instead of refusing them.
+    pub no_zap_domain: bool,
+}
+
+impl ServerOpts {
+    /// Whether the configuration lets a ZMTP/1.0 or 2.0 peer in (libzmq: ZAP off).
+    pub fn allows_downgrade(&self, mech: Mech) -> bool {
+        mech == Mech::Null && self.no_zap_domain && !self.authenticate_null
+    }
 }
 
 pub fn server_config(mech: Mech, ty: SocketType, opts: ServerOpts) -> Arc<Config> {
@@ -131,7 +141,7 @@ pub fn server_config(mech: Mech, ty: SocketType, opts: ServerOpts) -> Arc<Config
         .with_property("X-Fuzz", &b"server"[..])
         .unwrap()
         .with_null_authentication(opts.authenticate_null)
-        .with_zap_domain("fuzz")
+        .with_zap_domain(if opts.no_zap_domain { "" } else { "fuzz" })
         .with_random(DetRandom::new(SERVER_SEED));
     if opts.heartbeat {
         c = c
@@ -173,15 +183,19 @@ pub fn client_config(mech: Mech, ty: SocketType) -> Arc<Config> {
 }
 
 /// Splits a well-formed outgoing stream (greeting, then frames) into units:
-/// the greeting, then one unit per frame. `pending` keeps an incomplete tail.
-pub fn split_units(pending: &mut Vec<u8>, greeting_done: &mut bool, out: &mut Vec<Vec<u8>>) {
+/// the greeting, in the stages it was sent in (whatever of its 64 bytes is
+/// pending forms one unit, since each stage waits for the peer's), then one unit
+/// per frame. `greeting_sent` counts the greeting bytes split off so far;
+/// `pending` keeps an incomplete frame.
+pub fn split_units(pending: &mut Vec<u8>, greeting_sent: &mut usize, out: &mut Vec<Vec<u8>>) {
     loop {
-        if !*greeting_done {
-            if pending.len() < GREETING_LEN {
+        if *greeting_sent < GREETING_LEN {
+            let n = pending.len().min(GREETING_LEN - *greeting_sent);
+            if n == 0 {
                 return;
             }
-            out.push(pending.drain(..GREETING_LEN).collect());
-            *greeting_done = true;
+            out.push(pending.drain(..n).collect());
+            *greeting_sent += n;
             continue;
         }
         let Some((h, n)) = FrameHeader::parse(pending) else {
@@ -268,8 +282,8 @@ fn record(mech: Mech, sel: u8) -> Transcript {
     }
     assert!(client.is_active() && server.is_active(), "{mech:?}/{sel}");
     let mut units = Vec::new();
-    let mut done = false;
-    split_units(&mut stream, &mut done, &mut units);
+    let mut greeting_sent = 0;
+    split_units(&mut stream, &mut greeting_sent, &mut units);
     assert!(stream.is_empty());
     Transcript { units }
 }
@@ -293,6 +307,8 @@ pub struct Driver {
     pub error: Option<ConnectionError>,
     pub handshakes: u32,
     pub heartbeat: bool,
+    /// Whether ZMTP/1.0 and 2.0 peers may be served (else they must be refused).
+    pub downgrade: bool,
 }
 
 impl Driver {
@@ -333,6 +349,10 @@ impl Driver {
             if let Some(first) = &self.error {
                 assert_eq!(first, &e, "error is not sticky");
             }
+            if matches!(e, ConnectionError::DowngradeRefused { .. }) {
+                assert!(!self.downgrade, "refused a downgrade that is allowed");
+                assert_eq!(self.handshakes, 0);
+            }
             assert_sticky(&mut self.conn, &e, now);
             self.error = Some(e);
         }
@@ -349,7 +369,14 @@ impl Driver {
                     self.handshakes += 1;
                     assert_eq!(self.handshakes, 1, "two HandshakeSucceeded events");
                     assert!(self.conn.is_active() || self.conn.error().is_some());
-                    assert!(self.conn.peer().is_some());
+                    let peer = self.conn.peer().expect("peer info once handshaken");
+                    if peer.protocol.is_legacy() {
+                        assert!(self.downgrade, "downgraded with security on");
+                        assert_eq!(peer.socket_type, None);
+                        assert_eq!(peer.mechanism, zmtp_core::MechanismName::Null);
+                        assert!(peer.routing_id.len() <= 255);
+                        assert!(peer.metadata.is_empty());
+                    }
                 }
                 Event::AuthRequest(req) => self.answer(req.id),
                 Event::Message(m) => {
@@ -428,7 +455,8 @@ impl Driver {
 
 /// The whole-connection target: `[mode, sel, seed_lo, seed_hi, data...]`.
 /// mode bits: 0 heartbeats, 1 MAXMSGSIZE=1000, 2 NULL authentication, 3 speak
-/// ZMTP 3.0, 4 end with EOF. sel bits 0-2 pick the socket types; bits 3-7 say how
+/// ZMTP 3.0, 4 end with EOF, 5 no ZAP domain (so a NULL server downgrades to
+/// ZMTP/1.0 and 2.0 peers; otherwise it must refuse them). sel bits 0-2 pick the socket types; bits 3-7 say how
 /// many units of a valid client transcript to feed first (one call each).
 pub fn run_server(mech: Mech, input: &[u8]) {
     if input.len() < 4 {
@@ -442,6 +470,7 @@ pub fn run_server(mech: Mech, input: &[u8]) {
         max_msg_size: mode & 2 != 0,
         authenticate_null: mode & 4 != 0,
         minor0: mode & 8 != 0,
+        no_zap_domain: mode & 32 != 0,
     };
     let (sty, _) = pair(sel & 7);
     #[allow(clippy::disallowed_methods)]
@@ -458,6 +487,7 @@ pub fn run_server(mech: Mech, input: &[u8]) {
         handshakes: 0,
         // PING is ZMTP 3.1: a side that speaks 3.0 schedules none.
         heartbeat: opts.heartbeat && !opts.minor0,
+        downgrade: opts.allows_downgrade(mech),
     };
     let prefix = usize::from(sel >> 3);
     if prefix > 0 {

@@ -34,7 +34,8 @@ const PONG_BACKLOG_LIMIT: usize = 64 * 1024;
 pub enum Phase {
     /// Waiting for (the rest of) the peer's greeting.
     Greeting,
-    /// Running the security handshake.
+    /// Running the security handshake (for a ZMTP/1.0 or 2.0 peer: waiting for
+    /// its identity message).
     Handshake,
     /// Handshake done: messages flow.
     Active,
