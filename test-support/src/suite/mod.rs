@@ -175,6 +175,10 @@ macro_rules! suite_tests {
             fn maxmsgsize() {
                 o::old_maxmsgsize::<E>();
             }
+            #[test]
+            fn malformed() {
+                o::old_malformed::<E>();
+            }
         }
     };
 }
