@@ -2,7 +2,10 @@
 //! raw [`OldPeer`]. Every scenario runs first against libzmq 4.3.5, so the
 //! test proves its own expectations, then against our socket with the same
 //! assertions; the cases against ours all run, and the failure lists every
-//! case that failed.
+//! case that failed. Where zmtp-core's manual documents a deliberate
+//! difference from libzmq (identities over 255 bytes, frames up to
+//! isize::MAX without MAXMSGSIZE), the case proves libzmq's behaviour and
+//! holds ours to the documented one, saying so.
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
