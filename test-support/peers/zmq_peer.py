@@ -36,7 +36,7 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   subscribe(hex, "-" empty; repeatable) plain_server plain_username
   plain_password curve_server curve_secretkey curve_publickey curve_serverkey
   zap_domain heartbeat_ivl heartbeat_timeout heartbeat_ttl reconnect_ivl
-  immediate router_mandatory xpub_verbose conflate ipv6.
+  immediate router_mandatory xpub_verbose conflate maxmsgsize ipv6.
 
 ONE SOCKET (--type ...; zmtp-core's and zmq-patterns' byte-level interop
 tests). The socket is set up from argv; every socket gets LINGER 200 and
@@ -112,6 +112,7 @@ INT_OPTS = {
     "router_mandatory": zmq.ROUTER_MANDATORY,
     "xpub_verbose": zmq.XPUB_VERBOSE,
     "conflate": zmq.CONFLATE,
+    "maxmsgsize": zmq.MAXMSGSIZE,
     "ipv6": zmq.IPV6,
     "plain_server": zmq.PLAIN_SERVER,
     "curve_server": zmq.CURVE_SERVER,
@@ -134,6 +135,7 @@ sockets = {}
 # Socket id -> (monitor socket, "NAME:VALUE" of every event read so far): a
 # test that waits for one event may still ask about the ones passed over.
 monitors = {}
+monitor_count = 0
 zap = None
 
 
@@ -256,7 +258,12 @@ def new_socket(sid, kind, options):
 
 
 def start_monitor(sid):
-    m = sockets[sid].get_monitor_socket()
+    # A unique address: pyzmq's default is named after the socket's fd, which
+    # a new socket reuses while libzmq still tears the old monitor down.
+    global monitor_count
+    monitor_count += 1
+    addr = "inproc://peer-monitor-%d" % monitor_count
+    m = sockets[sid].get_monitor_socket(addr=addr)
     m.linger = 0
     monitors[sid] = (m, [])
 
@@ -335,10 +342,14 @@ def cmd_recvn(sid, n, ms):
 
 
 def cmd_close(sid):
-    sockets.pop(sid).close(0)
+    s = sockets.pop(sid)
     m = monitors.pop(sid, None)
     if m is not None:
+        # Stopped before the close: a monitored socket closed as it is leaves
+        # the next socket's connect silently undone (libzmq 4.3.5).
+        s.disable_monitor()
         m[0].close(0)
+    s.close(0)
     return "OK"
 
 

@@ -6,7 +6,9 @@
 //! tools. [`python`] spawns them (the one place a test starts `python3`);
 //! [`peer`] drives the many-socket peer for the runtime suite and the `zmq`
 //! binary's tests; zmtp-core's and zmq-patterns' byte-level tests drive the
-//! one-socket peer through [`python::PeerProcess`]. pyzmq is installed by
+//! one-socket peer through [`python::PeerProcess`]. [`old_peer`] drives
+//! `peers/old_peer.py`, a raw ZMTP/2.0 or ZMTP/1.0 peer (libzmq 3.x and 2.x
+//! on the wire), for the downgrade tests. pyzmq is installed by
 //! `scripts/test.sh`; a missing peer fails the tests, they never skip.
 //!
 //! The runtime suite, `suite` (feature `suite`): the tests every runtime crate
@@ -15,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod old_peer;
 pub mod peer;
 pub mod python;
 #[cfg(feature = "suite")]

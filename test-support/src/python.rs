@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// from its arguments (the script's docstring lists both).
 pub const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/zmq_peer.py");
 
+/// The raw ZMTP/2.0 and ZMTP/1.0 peer: plain sockets, no libzmq (its
+/// docstring lists the arguments and commands; [`crate::old_peer`] drives it).
+pub const OLD_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/old_peer.py");
+
 /// libzmq's four perf tools (`local-thr`, `remote-thr`, `local-lat`,
 /// `remote-lat`) with their arguments and output.
 pub const PERF_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/perf_peer.py");
@@ -84,10 +88,16 @@ impl PeerProcess {
     /// Spawns the peer with `args` (none: many sockets; `--type ...`: one
     /// socket). Its first line (`READY` or `PORT n`) is left to the caller.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_script(PEER_SCRIPT, args)
+    }
+
+    /// Spawns another line-driven script of `peers/` (such as
+    /// [`OLD_PEER_SCRIPT`]) with `args`; its first line is left to the caller.
+    pub fn spawn_script(script: &str, args: &[&str]) -> Self {
         check_prerequisites();
         let mut child = Command::new("python3")
             .arg("-u")
-            .arg(PEER_SCRIPT)
+            .arg(script)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -143,6 +153,16 @@ impl PeerProcess {
         }
     }
 
+    /// Writes one command line; false if the peer no longer reads (for
+    /// clean-up that must not panic).
+    pub fn try_write_line(&mut self, line: &str) -> bool {
+        self.stdin.as_mut().is_some_and(|stdin| {
+            writeln!(stdin, "{line}")
+                .and_then(|()| stdin.flush())
+                .is_ok()
+        })
+    }
+
     /// The next line if one is there; `Disconnected` once the peer closed
     /// its stdout and every line was read.
     pub fn try_line(&self) -> Result<String, TryRecvError> {
@@ -179,7 +199,16 @@ impl PeerProcess {
     /// failure message.
     pub fn diag(&self) -> String {
         let err = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        format!("\n  peer args: {:?}\n  peer stderr: {err}", self.args)
+        // Long arguments (a 300-byte identity in hex) would bury the rest.
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| match a.char_indices().nth(60) {
+                Some((cut, _)) => format!("{}...", &a[..cut]),
+                None => a.clone(),
+            })
+            .collect();
+        format!("\n  peer args: {args:?}\n  peer stderr: {err}")
     }
 }
 

@@ -9,6 +9,7 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use zmq_test_support::old_peer::{OldPeer, OldPeerOpts, Received, Zmtp};
 use zmq_test_support::peer::Peer;
 use zmq_test_support::python::perf_peer;
 
@@ -471,6 +472,63 @@ fn every_socket_type_against_libzmq() {
     assert_eq!(cat.line(), "news!");
     assert_eq!(cat.wait(), 0);
     peer().close("xpub");
+}
+
+/// `zmq cat` facing libzmq 3.x and 2.x on the wire (the raw old peer):
+/// pull from a ZMTP/2.0 pusher, push to a ZMTP/1.0 puller. Each is first
+/// run with a libzmq socket in cat's place.
+#[test]
+fn cat_with_zmtp2_and_zmtp1_peers() {
+    let opts = |zmtp, kind: &str| OldPeerOpts {
+        zmtp,
+        kind: kind.to_owned(),
+        identity: b"OLD".to_vec(),
+        dribble: false,
+        eager: false,
+    };
+    let big = "y".repeat(300);
+    let mut p = Peer::start();
+
+    // A ZMTP/2.0 pusher into a binding pull: libzmq, then zmq cat.
+    p.socket("pull", "PULL", &[]);
+    let ep = p.bind("pull", "tcp://127.0.0.1:*");
+    let mut old = OldPeer::connect(&opts(Zmtp::V2, "PUSH"), &ep);
+    assert!(old.send(&[b"x", big.as_bytes()]));
+    assert!(old.send(&[b"z"]));
+    assert_eq!(p.recv("pull", 5000).unwrap(), frames(&["x", &big]));
+    assert_eq!(p.recv("pull", 5000).unwrap(), frames(&["z"]));
+    p.close("pull");
+    let cat = Cat::start(&["pull", "-b", "tcp://127.0.0.1:0", "-n", "2"]);
+    let ep = cat.bound();
+    let mut old = OldPeer::connect(&opts(Zmtp::V2, "PUSH"), &ep);
+    assert!(old.send(&[b"x", big.as_bytes()]));
+    assert!(old.send(&[b"z"]));
+    assert_eq!(cat.line(), format!("x\t{big}"));
+    assert_eq!(cat.line(), "z");
+    assert_eq!(cat.wait(), 0);
+    drop(old);
+
+    // A connecting push into a binding ZMTP/1.0 puller: libzmq, then zmq cat.
+    let mut old = OldPeer::bind(&opts(Zmtp::V1, "PULL"), "tcp://127.0.0.1:0");
+    p.socket("push", "PUSH", &[]);
+    p.connect("push", old.endpoint());
+    assert!(p.send("push", &[b"a", big.as_bytes()], 5000));
+    assert_eq!(old.recv(5000), Received::Msg(frames(&["a", &big])));
+    p.close("push");
+    let mut old = OldPeer::bind(&opts(Zmtp::V1, "PULL"), "tcp://127.0.0.1:0");
+    let out = run(
+        &["cat", "push", "-c", old.endpoint()],
+        format!("a\t{big}\nlast").as_bytes(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(old.recv(5000), Received::Msg(frames(&["a", &big])));
+    assert_eq!(old.recv(5000), Received::Msg(frames(&["last"])));
+    assert_eq!(old.errors(), Vec::<String>::new());
 }
 
 #[test]

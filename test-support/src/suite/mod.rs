@@ -10,6 +10,7 @@
 pub mod cases;
 pub mod ends;
 pub mod lifecycle;
+pub mod old_peers;
 
 use zmq_runtime::{Builder, RuntimeKind, Socket};
 
@@ -151,6 +152,32 @@ macro_rules! suite_tests {
             #[test]
             fn zap_handler_socket() {
                 l::zap_handler_socket::<E>();
+            }
+        }
+
+        mod old_peers {
+            use $crate::suite::old_peers as o;
+            type E = super::$env;
+
+            #[test]
+            fn zmtp2() {
+                o::old_zmtp2::<E>();
+            }
+            #[test]
+            fn zmtp1() {
+                o::old_zmtp1::<E>();
+            }
+            #[test]
+            fn refused() {
+                o::old_refused::<E>();
+            }
+            #[test]
+            fn maxmsgsize() {
+                o::old_maxmsgsize::<E>();
+            }
+            #[test]
+            fn malformed() {
+                o::old_malformed::<E>();
             }
         }
     };
