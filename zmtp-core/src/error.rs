@@ -57,13 +57,6 @@ pub enum ConnectionError {
         /// What the peer speaks.
         peer: crate::Protocol,
     },
-    /// A ZMTP/1.0 or 2.0 peer's identity frame is longer than the 255 bytes a
-    /// routing id may have. Do not reconnect.
-    #[error("peer identity is {len} bytes; the limit is 255")]
-    RoutingIdTooLong {
-        /// The identity's length.
-        len: usize,
-    },
     /// A data frame arrived before the handshake finished. Do not reconnect.
     #[error("peer sent a message before the handshake completed")]
     DataBeforeHandshake,
@@ -145,8 +138,7 @@ impl ConnectionError {
             | Self::MessageTooLarge { .. }
             | Self::TooManyFrames { .. }
             | Self::IncompatibleSocketType { .. }
-            | Self::DowngradeRefused { .. }
-            | Self::RoutingIdTooLong { .. } => 0x1000_0000,
+            | Self::DowngradeRefused { .. } => 0x1000_0000,
             Self::DataBeforeHandshake | Self::UnexpectedCommand { .. } => 0x1000_0001,
             Self::InvalidNonce => 0x1000_0002,
             Self::MalformedCommand { command } => match command {

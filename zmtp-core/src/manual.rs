@@ -36,9 +36,10 @@
 //! - The 2.0 socket-type byte is not checked and [`PeerInfo::socket_type`] is
 //!   `None` for old peers: libzmq checks types only in 3.x metadata.
 //! - The old peer's first frame is its identity whatever its flags say (libzmq's
-//!   own signature trick sends it with MORE set); it may be at most 255 bytes
-//!   ([`ConnectionError::RoutingIdTooLong`]; libzmq has no cap, every libzmq
-//!   version caps the routing id it sends at 255). The connection reports
+//!   own signature trick sends it with MORE set). Its length is not capped at
+//!   the 255 bytes of a ZMTP/3.x routing id: libzmq 4.3.5 takes a longer one
+//!   whole (a ROUTER routes by it), and so do we; the handshake's frame limit
+//!   still bounds it. The connection reports
 //!   `HandshakeSucceeded` once that identity is in, and HANDSHAKE_IVL runs until
 //!   then.
 //! - A publisher talking to an unversioned 1.0 peer reports a catch-all
@@ -106,4 +107,3 @@
 //! [`PeerInfo::protocol`]: crate::PeerInfo::protocol
 //! [`PeerInfo::socket_type`]: crate::PeerInfo::socket_type
 //! [`ConnectionError::DowngradeRefused`]: crate::ConnectionError::DowngradeRefused
-//! [`ConnectionError::RoutingIdTooLong`]: crate::ConnectionError::RoutingIdTooLong

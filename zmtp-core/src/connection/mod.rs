@@ -393,11 +393,6 @@ impl Connection {
     /// `process_routing_id_msg` takes it.
     fn on_identity(&mut self, frame: RawFrame) -> Result<(), ConnectionError> {
         let protocol = self.protocol.unwrap_or(Protocol::Zmtp2);
-        if frame.body.len() > 255 {
-            return Err(ConnectionError::RoutingIdTooLong {
-                len: frame.body.len(),
-            });
-        }
         let version = match (protocol, self.unversioned) {
             (Protocol::Zmtp2, _) => (1, 0),
             _ => (0, 0),
