@@ -183,6 +183,44 @@ pub fn linger<E: Env>() {
     }
 }
 
+/// Every duration option at `Duration::MAX` (issue #11: LINGER MAX panicked
+/// with "overflow when adding duration to instant" when the socket was
+/// dropped): a pair still talks, and a socket with a message for a dead
+/// endpoint drops without a panic, its LINGER as good as for ever.
+pub fn extreme_durations<E: Env>() {
+    let max = Some(Duration::MAX);
+    let extreme = |t: SocketType| {
+        Builder::new(t)
+            .linger(max)
+            .reconnect_ivl(max)
+            .reconnect_ivl_max(max)
+            .heartbeat_ivl(max)
+            .heartbeat_timeout(max)
+            .heartbeat_ttl(max)
+            .handshake_ivl(max)
+            .sndtimeo(max)
+            .rcvtimeo(max)
+    };
+    let pull = build::<E>(extreme(SocketType::Pull));
+    let ep = pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = build::<E>(extreme(SocketType::Push));
+    push.connect(&ep.to_string()).unwrap();
+    push.send_blocking("extreme", max).unwrap();
+    let got = pull.recv_blocking(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(&got.frames()[0][..], b"extreme");
+    drop(pull);
+
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("tcp://{}", l.local_addr().unwrap())
+    };
+    let stuck = build::<E>(extreme(SocketType::Push));
+    stuck.connect(&dead).unwrap();
+    stuck.try_send("never delivered").unwrap();
+    drop(stuck);
+    drop(push);
+}
+
 /// A libzmq peer that stops answering (SIGSTOP) is dropped by our heartbeat
 /// timeout; after it continues, we reconnect and talk again.
 pub fn heartbeat_timeout<E: Env>() {

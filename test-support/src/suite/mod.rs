@@ -118,6 +118,10 @@ macro_rules! suite_tests {
                 l::linger::<E>();
             }
             #[test]
+            fn extreme_durations() {
+                l::extreme_durations::<E>();
+            }
+            #[test]
             fn heartbeat_timeout() {
                 l::heartbeat_timeout::<E>();
             }

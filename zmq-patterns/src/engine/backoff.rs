@@ -41,7 +41,7 @@ impl Backoff {
             }
             None => {
                 let ms = ivl.as_millis().max(1) as u64;
-                Some(ivl + Duration::from_millis(jitter % ms))
+                Some(ivl.saturating_add(Duration::from_millis(jitter % ms)))
             }
         }
     }

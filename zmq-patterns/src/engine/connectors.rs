@@ -111,7 +111,8 @@ impl Connectors {
         c.conn = None;
         match c.backoff.next_delay(jitter) {
             Some(delay) => {
-                c.retry_at = Some(now + delay);
+                // A delay past what an Instant can hold never comes due.
+                c.retry_at = now.checked_add(delay);
                 Some(Retry::After {
                     endpoint: c.endpoint.clone(),
                     delay,

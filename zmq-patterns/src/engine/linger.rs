@@ -31,7 +31,8 @@ impl Linger {
         if self.closing.is_some() {
             return false;
         }
-        self.closing = Some(self.linger.map(|l| now + l));
+        // A LINGER too long to add to `now` is as good as for ever.
+        self.closing = Some(self.linger.and_then(|l| now.checked_add(l)));
         true
     }
 
