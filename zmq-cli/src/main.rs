@@ -22,7 +22,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use zmtp_core::{KeyPair, OsRandom, PublicKey, SecretKey};
+use zmtp_core::{KeyPair, PublicKey, SecretKey};
 
 use crate::cat::Security;
 use crate::exec::Choice;
@@ -226,7 +226,7 @@ fn main() {
     };
     let result = match cli.command {
         Command::Keygen => {
-            let kp = KeyPair::generate(&OsRandom);
+            let kp = KeyPair::generate();
             out(&format!(
                 "public: {}\nsecret: {}",
                 kp.public.to_z85(),

@@ -602,9 +602,9 @@ fn plain_and_curve_accepted_and_refused() {
     assert_eq!(cat.wait(), 0);
 
     // Our CURVE server allowing one client key.
-    let server = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
-    let allowed = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
-    let other = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    let server = zmq_runtime::KeyPair::generate();
+    let allowed = zmq_runtime::KeyPair::generate();
+    let other = zmq_runtime::KeyPair::generate();
     let cat = Cat::start(&[
         "rep",
         "-b",
@@ -863,7 +863,7 @@ fn stdin_eof_bad_hex_and_idle_timeouts_everywhere() {
 fn option_values_may_start_with_a_dash() {
     let mut p = Peer::start();
     let server = loop {
-        let k = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+        let k = zmq_runtime::KeyPair::generate();
         if k.secret.to_z85().starts_with('-') {
             break k;
         }
@@ -880,7 +880,7 @@ fn option_values_may_start_with_a_dash() {
         "1",
     ]);
     let ep = cat.bound();
-    let me = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    let me = zmq_runtime::KeyPair::generate();
     p.socket(
         "c",
         "REQ",
@@ -922,8 +922,8 @@ fn option_values_may_start_with_a_dash() {
 #[test]
 fn curve_client_with_a_wrong_server_key_is_refused() {
     let mut p = Peer::start();
-    let server = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
-    let wrong = zmq_runtime::KeyPair::generate(&zmq_runtime::OsRandom);
+    let server = zmq_runtime::KeyPair::generate();
+    let wrong = zmq_runtime::KeyPair::generate();
     curve_client_refused(&mut p, &server, &wrong.public);
 }
 

@@ -13,7 +13,7 @@ use zmq_patterns::engine::{
     Action, AllowList, ConnId, Endpoint, Engine, EngineConfig, Host, ListenerId, MonitorEvent,
 };
 use zmq_patterns::{Options, RecvError, SendError};
-use zmtp_core::{Config, ConnectionError, KeyPair, MechanismConfig, Msg, OsRandom, SocketType};
+use zmtp_core::{Config, ConnectionError, KeyPair, MechanismConfig, Msg, SocketType};
 
 const MS: Duration = Duration::from_millis(1);
 /// What the simulated kernel buffers of one direction hold.
@@ -473,9 +473,9 @@ fn plain_allow_list_admits_the_right_user() {
 
 #[test]
 fn curve_monitor_events_for_success_and_key_refusal() {
-    let server_keys = KeyPair::generate(&OsRandom);
-    let good = KeyPair::generate(&OsRandom);
-    let bad = KeyPair::generate(&OsRandom);
+    let server_keys = KeyPair::generate();
+    let good = KeyPair::generate();
+    let bad = KeyPair::generate();
     let mut net = Net::new();
     let server = net.add(EngineConfig::new(
         Config::new(SocketType::Router)

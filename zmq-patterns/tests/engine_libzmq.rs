@@ -314,9 +314,9 @@ fn engine_plain_server_admits_and_refuses_libzmq_clients() {
 
 #[test]
 fn engine_curve_client_talks_to_a_libzmq_curve_server() {
-    use zmtp_core::{KeyPair, MechanismConfig, OsRandom};
-    let server = KeyPair::generate(&OsRandom);
-    let client = KeyPair::generate(&OsRandom);
+    use zmtp_core::{KeyPair, MechanismConfig};
+    let server = KeyPair::generate();
+    let client = KeyPair::generate();
     let (mut rep, first) = Peer::start(&[
         "--type",
         "REP",

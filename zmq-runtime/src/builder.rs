@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use zmq_patterns::engine::{Authenticator, EngineConfig};
-use zmtp_core::{
-    Config, KeyPair, MechanismConfig, Msg, OsRandom, PublicKey, SecretKey, SocketType,
-};
+use zmtp_core::{Config, KeyPair, MechanismConfig, Msg, PublicKey, SecretKey, SocketType};
 
 use crate::core::{Core, Runtime, RuntimeAuth};
 use crate::error::Error;
@@ -256,7 +254,7 @@ impl<R: RuntimeKind> Builder<R> {
 
     /// A CURVE client with a fresh (ephemeral) long-term key pair.
     pub fn curve_client_ephemeral(self, server_key: PublicKey) -> Self {
-        self.curve_client(server_key, KeyPair::generate(&OsRandom))
+        self.curve_client(server_key, KeyPair::generate())
     }
 
     /// Decides PLAIN, CURVE (and NULL with a ZAP domain) clients. A

@@ -13,9 +13,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use zmtp_core::{
-    AuthReply, Config, Connection, Event, KeyPair, MechanismConfig, Msg, OsRandom, SocketType,
-};
+use zmtp_core::{AuthReply, Config, Connection, Event, KeyPair, MechanismConfig, Msg, SocketType};
 
 fn pump(from: &mut Connection, wire: &mut BytesMut) {
     while let Some(chunk) = from.poll_transmit() {
@@ -26,11 +24,11 @@ fn pump(from: &mut Connection, wire: &mut BytesMut) {
 fn pair(curve: bool) -> (Connection, Connection) {
     let now = Instant::now();
     let (cm, sm) = if curve {
-        let server = KeyPair::generate(&OsRandom);
+        let server = KeyPair::generate();
         (
             MechanismConfig::CurveClient {
                 server_key: server.public,
-                keypair: KeyPair::generate(&OsRandom),
+                keypair: KeyPair::generate(),
             },
             MechanismConfig::CurveServer { keypair: server },
         )

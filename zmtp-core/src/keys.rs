@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::random::Random;
+use crate::random::{OsRandom, Random};
 use crate::z85::{self, Z85Error};
 
 /// A CURVE public key: 32 bytes, or 40 characters of Z85.
@@ -55,8 +55,13 @@ impl SecretKey {
 }
 
 impl KeyPair {
-    /// A fresh key pair from `random`.
-    pub fn generate(random: &dyn Random) -> Self {
+    /// A fresh key pair from the operating system's random source.
+    pub fn generate() -> Self {
+        Self::generate_with(&OsRandom)
+    }
+
+    /// A fresh key pair from `random` (a seeded source, in tests).
+    pub fn generate_with(random: &dyn Random) -> Self {
         let mut secret = [0u8; 32];
         random.fill(&mut secret);
         Self::from_secret(SecretKey(secret))
@@ -121,7 +126,7 @@ mod tests {
 
     #[test]
     fn generated_pairs_match() {
-        let kp = KeyPair::generate(&crate::random::OsRandom);
+        let kp = KeyPair::generate();
         assert_eq!(kp.secret.public_key(), kp.public);
         assert_eq!(kp.public.to_z85().len(), 40);
         assert!(!format!("{:?}", kp.secret).contains(&kp.secret.to_z85()));

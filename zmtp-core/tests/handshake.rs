@@ -334,7 +334,7 @@ fn curve_denial_sends_error_and_client_reports_it() {
 
 #[test]
 fn curve_client_with_wrong_server_key_fails_cryptographically() {
-    let wrong = zmtp_core::KeyPair::generate(&zmtp_core::OsRandom);
+    let wrong = zmtp_core::KeyPair::generate();
     let c = Config::new(SocketType::Dealer)
         .with_mechanism(MechanismConfig::CurveClient {
             server_key: wrong.public,

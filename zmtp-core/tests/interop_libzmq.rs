@@ -26,7 +26,7 @@ use bytes::BytesMut;
 use zmq_test_support::python::{PeerProcess, INSTALL_HINT};
 use zmtp_core::{
     AuthReply, AuthRequest, Config, Connection, ConnectionError, Credentials, Event, KeyPair,
-    MechanismConfig, Msg, OsRandom, SendError, SocketType,
+    MechanismConfig, Msg, SendError, SocketType,
 };
 
 /// Hard limit for any single wait; a broken test fails instead of hanging.
@@ -487,7 +487,7 @@ fn plain_client(user: &'static str, pass: &'static str) -> MechanismConfig {
 }
 
 fn keys() -> KeyPair {
-    KeyPair::generate(&OsRandom)
+    KeyPair::generate()
 }
 
 /// `--curve-client=SERVER,PUBLIC,SECRET` for the python peer.

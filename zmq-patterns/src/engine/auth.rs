@@ -14,6 +14,14 @@ pub trait Authenticator: Send {
     fn authenticate(&mut self, request: &AuthRequest) -> Option<AuthReply>;
 }
 
+/// A closure decides as well as a type does:
+/// `.authenticator(|req: &AuthRequest| Some(AuthReply::allow()))`.
+impl<F: FnMut(&AuthRequest) -> Option<AuthReply> + Send> Authenticator for F {
+    fn authenticate(&mut self, request: &AuthRequest) -> Option<AuthReply> {
+        self(request)
+    }
+}
+
 /// libzmq's decision when a socket has neither an authenticator nor a ZAP
 /// handler: NULL and CURVE clients pass (CURVE still encrypts, "Stonehouse"),
 /// PLAIN clients are refused with 400, since a password nobody checks would
