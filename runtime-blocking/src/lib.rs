@@ -35,16 +35,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use zmq_runtime::{
-    bits, connect_blocking, io_slices, ConnectorId, Core, Endpoint, ListenerId, Pollable, ReadBuf,
-    ReadStep, StdListener, StdStream, StreamCtl, WriteStep,
+    bits, connect_blocking, io_slices, ConnectorId, Core, ListenerId, Pollable, ReadBuf, ReadStep,
+    StdListener, StdStream, StreamCtl, WriteStep,
 };
 
 pub use zmq_runtime::proxy::{
     proxy_blocking as proxy, proxy_steerable_blocking as proxy_steerable, ProxyStats,
 };
 pub use zmq_runtime::{
-    msg, poll, AllowList, Authenticator, Error, Events, KeyPair, Monitor, MonitorEvent, Msg,
-    PollItem, PublicKey, SecretKey, SocketType,
+    msg, poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator, Credentials, Endpoint,
+    Error, Events, IntoFrame, KeyPair, Monitor, MonitorEvent, Msg, OsRandom, PollItem, PublicKey,
+    SecretKey, SocketType,
 };
 
 /// How often a writer stuck on a full peer looks whether LINGER ran out.

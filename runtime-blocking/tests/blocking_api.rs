@@ -34,7 +34,7 @@ fn poller_reports_the_ready_socket() {
     let pulls: Vec<Socket> = (0..3)
         .map(|i| {
             let s = Socket::new(SocketType::Pull).unwrap();
-            s.bind(&format!("inproc://poll-{i}")).unwrap();
+            s.bind(format!("inproc://poll-{i}")).unwrap();
             s
         })
         .collect();
@@ -96,4 +96,19 @@ fn close_waits_for_linger_and_returns() {
     for i in 0..100u32 {
         assert_eq!(&pull.recv().unwrap().frames()[0][..], i.to_be_bytes());
     }
+}
+
+/// A borrowed slice of a local buffer sends (copied), and the bound
+/// `Endpoint` connects as is.
+#[test]
+fn send_borrowed_slice() {
+    let pull = Socket::new(SocketType::Pull).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = Socket::new(SocketType::Push).unwrap();
+    push.connect(ep).unwrap();
+    {
+        let buf = [0xffu8, b'x'];
+        push.send(&buf[..]).unwrap();
+    }
+    assert_eq!(format!("{:?}", pull.recv().unwrap()), "Msg[0xff78]");
 }

@@ -45,10 +45,7 @@ fn pub_sub_over_ipc_with_smol_tasks() {
     smol::block_on(async {
         let publisher = Socket::new(SocketType::Pub).unwrap();
         let ep = publisher
-            .bind(&format!(
-                "ipc:///tmp/zmqrs-smol-{}.sock",
-                std::process::id()
-            ))
+            .bind(format!("ipc:///tmp/zmqrs-smol-{}.sock", std::process::id()))
             .unwrap()
             .to_string();
         let sub = Socket::builder(SocketType::Sub)

@@ -166,3 +166,24 @@ fn sockets_need_a_tokio_runtime() {
     let e = Socket::new(SocketType::Pair).unwrap_err();
     assert!(e.to_string().contains("tokio runtime"), "{e}");
 }
+
+/// `send` copies a borrowed buffer before it makes its future, so the future
+/// outlives the buffer, and the bound `Endpoint` connects as is.
+#[tokio::test]
+async fn send_future_does_not_borrow_the_message() {
+    let pull = Socket::new(SocketType::Pull).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = Socket::new(SocketType::Push).unwrap();
+    push.connect(&ep).unwrap();
+    let sending = {
+        let buf = b"borrowed".to_vec();
+        push.send(&buf[..])
+    };
+    sending.await.unwrap();
+    let line = String::from("line");
+    push.send(&line).await.unwrap();
+    push.send(("a", line.clone().into_bytes())).await.unwrap();
+    assert_eq!(pull.recv().await.unwrap().to_str(), Ok("borrowed"));
+    assert_eq!(pull.recv().await.unwrap().to_str(), Ok("line"));
+    assert_eq!(pull.recv().await.unwrap().to_string(), "a | line");
+}

@@ -90,7 +90,7 @@ pub use crate::net::{
 };
 pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
 pub use crate::signal::{bits, Signal, SignalWait, Waiting};
-pub use crate::socket::{msg, RecvStream, SendSink, Socket};
+pub use crate::socket::{msg, AsEndpoint, RecvStream, SendFuture, SendSink, Socket};
 
 pub use zmq_patterns::engine::{
     AllowList, Authenticator, ConnectorId, Endpoint, EndpointError, Host, IpcAddr, ListenerId,
@@ -98,6 +98,6 @@ pub use zmq_patterns::engine::{
 };
 pub use zmq_patterns::{RecvError, SendError};
 pub use zmtp_core::{
-    AuthReply, AuthRequest, ConnectionError, Credentials, KeyPair, Msg, OsRandom, PublicKey,
-    SecretKey, SocketType,
+    AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, Msg, OsRandom,
+    PublicKey, SecretKey, SocketType,
 };

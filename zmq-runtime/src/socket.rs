@@ -1,20 +1,51 @@
 //! The socket handle: endpoints, sending and receiving (async, non-blocking or
 //! blocking), subscriptions, monitor, close.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use zmq_patterns::engine::Endpoint;
 use zmq_patterns::{RecvError, SendError};
-use zmtp_core::{Msg, SocketType};
+use zmtp_core::{IntoFrame, Msg, SocketType};
 
 use crate::core::Core;
 use crate::error::Error;
 use crate::monitor::Monitor;
 use crate::signal::{any_of, block_on, poll_until, AnyOf, Waiting};
+
+/// What `bind`, `connect`, `unbind` and `disconnect` take: an endpoint as
+/// text (`&str`, `String`) or the [`Endpoint`] that `bind` returned.
+pub trait AsEndpoint {
+    /// The endpoint as text.
+    fn as_endpoint(&self) -> Cow<'_, str>;
+}
+
+impl AsEndpoint for str {
+    fn as_endpoint(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsEndpoint for String {
+    fn as_endpoint(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsEndpoint for Endpoint {
+    fn as_endpoint(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+impl<T: AsEndpoint + ?Sized> AsEndpoint for &T {
+    fn as_endpoint(&self) -> Cow<'_, str> {
+        (**self).as_endpoint()
+    }
+}
 
 /// A ZeroMQ socket running on runtime `R`.
 ///
@@ -67,25 +98,25 @@ impl<R> Socket<R> {
 
     /// Binds an endpoint (`tcp://*:0`, `ipc:///tmp/x`, `inproc://name`, ...) and
     /// returns the endpoint actually bound, with the port the OS picked.
-    pub fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
-        self.core.bind(endpoint)
+    pub fn bind(&self, endpoint: impl AsEndpoint) -> Result<Endpoint, Error> {
+        self.core.bind(&endpoint.as_endpoint())
     }
 
     /// Connects to an endpoint. The peer need not be there yet: messages queue
     /// up to the HWM and the socket reconnects until it is.
-    pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
-        self.core.connect(endpoint)
+    pub fn connect(&self, endpoint: impl AsEndpoint) -> Result<(), Error> {
+        self.core.connect(&endpoint.as_endpoint())
     }
 
     /// Stops listening on an endpoint (as given to `bind`, or as returned by
     /// it) and closes the connections it accepted.
-    pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
-        self.core.unbind(endpoint)
+    pub fn unbind(&self, endpoint: impl AsEndpoint) -> Result<(), Error> {
+        self.core.unbind(&endpoint.as_endpoint())
     }
 
     /// Stops connecting to an endpoint and closes its connection.
-    pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
-        self.core.disconnect(endpoint)
+    pub fn disconnect(&self, endpoint: impl AsEndpoint) -> Result<(), Error> {
+        self.core.disconnect(&endpoint.as_endpoint())
     }
 
     /// SUBSCRIBE (SUB, XSUB): receive messages starting with `topic` (empty:
@@ -135,9 +166,15 @@ impl<R> Socket<R> {
 
     /// Sends a message, waiting while every candidate peer is at its HWM (or,
     /// for REQ/DEALER/PUSH/PAIR, while there is no peer yet).
-    pub async fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
-        let (mut slot, mut wait) = (Some(msg.into()), None);
-        std::future::poll_fn(|cx| self.poll_send(cx, &mut slot, &mut wait)).await
+    ///
+    /// The message is made before the future is, so the future borrows only
+    /// the socket: `send(&buf[..])` copies `buf` and does not hold it.
+    pub fn send(&self, msg: impl Into<Msg>) -> SendFuture<'_, R> {
+        SendFuture {
+            socket: self,
+            slot: Some(msg.into()),
+            wait: None,
+        }
     }
 
     /// Receives the next message, waiting until one arrives.
@@ -313,6 +350,31 @@ impl<R> std::fmt::Debug for Socket<R> {
     }
 }
 
+/// [`Socket::send`]'s future: the message waiting to be queued.
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture<'a, R> {
+    socket: &'a Socket<R>,
+    slot: Option<Msg>,
+    wait: Option<Waiting>,
+}
+
+impl<R> std::future::Future for SendFuture<'_, R> {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.socket.poll_send(cx, &mut this.slot, &mut this.wait)
+    }
+}
+
+impl<R> std::fmt::Debug for SendFuture<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendFuture")
+            .field("msg", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
 /// [`Socket::stream`]: received messages; ends when the socket is closed.
 pub struct RecvStream<'a, R> {
     socket: &'a Socket<R>,
@@ -367,7 +429,7 @@ impl<R, M: Into<Msg>> futures_sink::Sink<M> for SendSink<'_, R> {
 pub fn msg<I, T>(frames: I) -> Msg
 where
     I: IntoIterator<Item = T>,
-    T: Into<Bytes>,
+    T: IntoFrame,
 {
     frames.into_iter().collect()
 }

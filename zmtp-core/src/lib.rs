@@ -129,7 +129,7 @@ pub use crate::connection::{Connection, Phase};
 pub use crate::error::{ApiMisuse, CommandName, ConnectionError, SendError};
 pub use crate::event::{AuthId, AuthReply, AuthRequest, Credentials, Event, PeerInfo};
 pub use crate::keys::{KeyPair, PublicKey, SecretKey};
-pub use crate::message::Msg;
+pub use crate::message::{IntoFrame, Msg};
 pub use crate::protocol::Protocol;
 pub use crate::random::{OsRandom, Random};
 pub use crate::socket_type::SocketType;

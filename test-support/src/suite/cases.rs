@@ -225,7 +225,7 @@ pub fn interop<E: Env>(t: Transport, mech: Mech) {
                     &their_opts(their_kind, their_id, mech, !we_bind),
                 );
                 if we_bind {
-                    let ep = ours.bind(&endpoint(t)).expect("bind").to_string();
+                    let ep = ours.bind(endpoint(t)).expect("bind").to_string();
                     peer.borrow_mut().connect(&id, &ep);
                 } else {
                     let ep = peer.borrow_mut().bind(&id, &endpoint(t));
@@ -263,7 +263,7 @@ pub fn same_runtime<E: Env>(t: Transport, mech: Mech) {
             let sb = ours::<E>(b, SERVER_ID, mech, !a_binds);
             let (binder, connecter) = if a_binds { (&sa, &sb) } else { (&sb, &sa) };
             let mut monitor = mech.refused().then(|| binder.monitor());
-            let ep = binder.bind(&endpoint(t)).expect("bind").to_string();
+            let ep = binder.bind(endpoint(t)).expect("bind").to_string();
             connecter.connect(&ep).expect("connect");
             let (mut ea, mut eb) = (Ours(&sa), Ours(&sb));
             eprintln!("case {a:?} {b:?} a_binds={a_binds} {ep}");

@@ -204,7 +204,7 @@ pub fn extreme_durations<E: Env>() {
     let pull = build::<E>(extreme(SocketType::Pull));
     let ep = pull.bind("tcp://127.0.0.1:*").unwrap();
     let push = build::<E>(extreme(SocketType::Push));
-    push.connect(&ep.to_string()).unwrap();
+    push.connect(ep.to_string()).unwrap();
     push.send_blocking("extreme", max).unwrap();
     let got = pull.recv_blocking(Some(Duration::from_secs(10))).unwrap();
     assert_eq!(&got.frames()[0][..], b"extreme");
@@ -348,7 +348,7 @@ pub fn many_endpoints<E: Env>() {
     let mut peer = Peer::start();
     let pull = sock::<E>(SocketType::Pull);
     let tcp = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
-    let ipc = pull.bind(&endpoint(Transport::Ipc)).unwrap().to_string();
+    let ipc = pull.bind(endpoint(Transport::Ipc)).unwrap().to_string();
     let inproc = endpoint(Transport::Inproc);
     pull.bind(&inproc).unwrap();
     peer.socket("out", "PUSH", &[]);
@@ -559,7 +559,7 @@ pub fn addresses<E: Env>() {
     peer.connect("a", &ep);
     // A DNS name on our connecting side: every address of localhost is tried.
     let push = sock::<E>(SocketType::Push);
-    push.connect(&format!("tcp://localhost:{}", tcp_port(&ep)))
+    push.connect(format!("tcp://localhost:{}", tcp_port(&ep)))
         .unwrap();
     push.send_blocking("by name", Some(PATIENCE)).unwrap();
     assert_eq!(
