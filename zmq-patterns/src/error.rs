@@ -16,7 +16,11 @@ pub enum SendError {
     HostUnreachable(Msg),
     /// The socket's state machine does not allow a send now (EFSM): a REQ waiting
     /// for its reply, a REP that has not received a request.
-    #[error("send is not allowed in the socket's current state")]
+    #[error(
+        "send is not allowed in the socket's current state: a REQ must receive the reply \
+         before it sends again (or be built with req_relaxed), a REP must receive a \
+         request before it replies"
+    )]
     InvalidState(Msg),
     /// This socket type cannot send (PULL, SUB).
     #[error("this socket type cannot send")]

@@ -55,6 +55,17 @@ pub enum Error {
     /// A receive is not possible in this state or on this socket type.
     #[error(transparent)]
     Recv(#[from] RecvError),
+    /// The call means nothing to this socket type (`subscribe` on a PUSH);
+    /// libzmq's EINVAL.
+    #[error("{call} is not supported by a {socket} socket (only by {only})")]
+    NotSupported {
+        /// The method called.
+        call: &'static str,
+        /// The socket's type.
+        socket: SocketType,
+        /// The types that support it.
+        only: &'static str,
+    },
     /// SNDTIMEO / RCVTIMEO (or an explicit timeout) ran out (EAGAIN).
     #[error("timed out")]
     Timeout,

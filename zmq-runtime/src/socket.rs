@@ -47,6 +47,9 @@ impl<T: AsEndpoint + ?Sized> AsEndpoint for &T {
     }
 }
 
+/// The types that take subscriptions.
+const SUBSCRIBERS: &[SocketType] = &[SocketType::Sub, SocketType::XSub];
+
 /// A ZeroMQ socket running on runtime `R`.
 ///
 /// `Send + Sync`: share it between tasks or threads behind an `Arc`. Dropping it
@@ -121,25 +124,49 @@ impl<R> Socket<R> {
 
     /// SUBSCRIBE (SUB, XSUB): receive messages starting with `topic` (empty:
     /// everything). Counted: subscribe twice, unsubscribe twice.
-    pub fn subscribe(&self, topic: impl AsRef<[u8]>) {
+    pub fn subscribe(&self, topic: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.only(SUBSCRIBERS, "subscribe", "SUB and XSUB")?;
         self.core.with(|st| st.engine.subscribe(topic.as_ref()));
+        Ok(())
     }
 
-    /// UNSUBSCRIBE: cancel one subscription to `topic`.
-    pub fn unsubscribe(&self, topic: impl AsRef<[u8]>) {
+    /// UNSUBSCRIBE (SUB, XSUB): cancel one subscription to `topic`.
+    pub fn unsubscribe(&self, topic: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.only(SUBSCRIBERS, "unsubscribe", "SUB and XSUB")?;
         self.core.with(|st| st.engine.unsubscribe(topic.as_ref()));
+        Ok(())
     }
 
     /// XPUB_MANUAL: subscribe the peer of the notification received last.
-    pub fn xpub_manual_subscribe(&self, topic: impl AsRef<[u8]>) {
+    pub fn xpub_manual_subscribe(&self, topic: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.only(&[SocketType::XPub], "xpub_manual_subscribe", "XPUB")?;
         self.core
             .with(|st| st.engine.xpub_manual_subscribe(topic.as_ref()));
+        Ok(())
     }
 
     /// XPUB_MANUAL: unsubscribe the peer of the notification received last.
-    pub fn xpub_manual_unsubscribe(&self, topic: impl AsRef<[u8]>) {
+    pub fn xpub_manual_unsubscribe(&self, topic: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.only(&[SocketType::XPub], "xpub_manual_unsubscribe", "XPUB")?;
         self.core
             .with(|st| st.engine.xpub_manual_unsubscribe(topic.as_ref()));
+        Ok(())
+    }
+
+    /// An error for a call this socket's type would silently ignore, so that
+    /// a mistyped socket shows up at the call rather than as missing messages.
+    fn only(
+        &self,
+        kinds: &[SocketType],
+        call: &'static str,
+        only: &'static str,
+    ) -> Result<(), Error> {
+        let socket = self.socket_type();
+        if kinds.contains(&socket) {
+            Ok(())
+        } else {
+            Err(Error::NotSupported { call, socket, only })
+        }
     }
 
     /// Sends if the socket can take the message now (ZMQ_DONTWAIT); a

@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod ends;
+pub mod first_hour;
 pub mod lifecycle;
 pub mod old_peers;
 
@@ -156,6 +157,24 @@ macro_rules! suite_tests {
             #[test]
             fn zap_handler_socket() {
                 l::zap_handler_socket::<E>();
+            }
+        }
+
+        mod first_hour {
+            use $crate::suite::first_hour;
+            type E = super::$env;
+
+            #[test]
+            fn send_anything_and_read_text() {
+                first_hour::send_anything_and_read_text::<E>();
+            }
+            #[test]
+            fn closure_authenticator() {
+                first_hour::closure_authenticator::<E>();
+            }
+            #[test]
+            fn misuse_is_explained() {
+                first_hour::misuse_is_explained::<E>();
             }
         }
 
