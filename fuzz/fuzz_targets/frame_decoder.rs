@@ -97,13 +97,15 @@ fn active_server(options: u8, now: Instant) -> Connection {
 
 type Outcome = (Vec<Event>, Vec<u8>, Option<ConnectionError>);
 
-fn drain(conn: &mut Connection, out: &mut Outcome) {
+fn drain(conn: &mut Connection, out: &mut Outcome, max_msg_size: bool) {
     while let Some(c) = conn.poll_transmit() {
         out.1.extend_from_slice(&c);
     }
     while let Some(ev) = conn.poll_event() {
         if let Event::Message(m) = &ev {
             assert!(!m.is_empty());
+            // Any number of frames, but never more than MAXMSGSIZE in all.
+            assert!(!max_msg_size || common::weight(m) <= common::MAX_MSG_SIZE);
         }
         out.0.push(ev);
     }
@@ -132,7 +134,7 @@ fuzz_target!(|input: &[u8]| {
         buf.extend_from_slice(&rest[..n]);
         rest = &rest[n..];
         let r = chunked.handle_input(now, &mut buf);
-        drain(&mut chunked, &mut a);
+        drain(&mut chunked, &mut a, options & 8 != 0);
         if let Err(e) = r {
             common::assert_sticky(&mut chunked, &e, now);
             a.2 = Some(e);
@@ -145,7 +147,7 @@ fuzz_target!(|input: &[u8]| {
     let mut b: Outcome = Default::default();
     let mut buf = BytesMut::from(data);
     let r = whole.handle_input(now, &mut buf);
-    drain(&mut whole, &mut b);
+    drain(&mut whole, &mut b, options & 8 != 0);
     b.2 = r.err();
 
     assert_eq!(a.0, b.0, "events differ between chunked and whole input");

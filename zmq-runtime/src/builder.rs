@@ -181,8 +181,10 @@ impl<R: RuntimeKind> Builder<R> {
         self
     }
 
-    /// MAXMSGSIZE: frames larger than this end the connection; `None` (default)
-    /// for no limit.
+    /// MAXMSGSIZE: a frame, or a multipart message, larger than this ends the
+    /// connection; `None` (default) for no limit. A message weighs its bodies
+    /// plus [`zmtp_core::FRAME_COST`] for each frame after the first
+    /// ([`zmtp_core::Config::with_max_msg_size`]).
     pub fn maxmsgsize(mut self, max: Option<u64>) -> Self {
         self.engine.connection = self.engine.connection.with_max_msg_size(max);
         self

@@ -59,8 +59,14 @@ impl MechanismConfig {
     }
 }
 
-/// Default cap on frames per received message.
-pub const DEFAULT_MAX_FRAMES: usize = 65_536;
+/// What each frame of a multipart message after the first is charged against
+/// MAXMSGSIZE besides its body: its `Bytes` handle (32 bytes on 64-bit targets)
+/// and as much again for the slot the message's frame vector may hold spare
+/// while it grows by doubling. Without it, empty frames (2 bytes on the wire,
+/// no body) would cost nothing, and a peer could make us hold millions of
+/// handles under any MAXMSGSIZE. The first frame is not charged: every message
+/// has one, so a single frame is held to MAXMSGSIZE exactly, as libzmq holds it.
+pub const FRAME_COST: u64 = 64;
 
 /// A configuration value that cannot be used.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -111,7 +117,7 @@ impl Config {
             mechanism: MechanismConfig::Null,
             metadata: Metadata::new(),
             max_msg_size: None,
-            max_frames: Some(DEFAULT_MAX_FRAMES),
+            max_frames: None,
             handshake_ivl: Some(Duration::from_secs(30)),
             heartbeat_ivl: None,
             heartbeat_timeout: None,
@@ -165,16 +171,22 @@ impl Config {
         Ok(self)
     }
 
-    /// MAXMSGSIZE: the largest frame accepted from the peer, checked on the frame
-    /// header before anything is allocated. `None` means no limit.
+    /// MAXMSGSIZE: the most a received message may weigh, `None` for no limit.
+    /// Each frame is held to it on its header, before anything is allocated, as
+    /// libzmq holds each frame; the message as a whole is held to it too, its
+    /// bodies plus [`FRAME_COST`] for each frame after the first (libzmq
+    /// documents the limit per message but checks it per frame, so it takes a
+    /// multipart message of any size).
     pub fn with_max_msg_size(mut self, max: Option<u64>) -> Self {
         self.max_msg_size = max;
         self
     }
 
-    /// The most frames one received message may have (default 65,536; `None` =
-    /// no limit). libzmq has no such limit, but without one a peer can grow a
-    /// never-ending multipart message until memory runs out.
+    /// The most frames one received message may have; `None` (the default, as
+    /// in libzmq) for no limit. MAXMSGSIZE already bounds a message's memory
+    /// however many frames it has; this is for a count limit of its own. A
+    /// message with more frames ends the connection with
+    /// [`ConnectionError::TooManyFrames`](crate::ConnectionError::TooManyFrames).
     pub fn with_max_frames(mut self, max: Option<usize>) -> Self {
         self.max_frames = max;
         self

@@ -35,10 +35,13 @@ pub enum ConnectionError {
         peer: String,
     },
     /// A frame larger than MAXMSGSIZE (or than this machine can address) was
-    /// announced; nothing was allocated for it. Do not reconnect.
-    #[error("peer announced a {size}-byte frame; the limit is {max}")]
+    /// announced, and nothing was allocated for it; or a multipart message grew
+    /// past MAXMSGSIZE, counting [`FRAME_COST`](crate::FRAME_COST) for each
+    /// frame after the first. Do not reconnect.
+    #[error("peer sent a {size}-byte frame or message; the limit is {max}")]
     MessageTooLarge {
-        /// The announced size.
+        /// The announced frame size, or what the message weighed with the frame
+        /// that tipped it over.
         size: u64,
         /// The limit in force.
         max: u64,

@@ -124,7 +124,7 @@ mod socket_type;
 pub mod wire;
 pub mod z85;
 
-pub use crate::config::{Config, ConfigError, MechanismConfig, DEFAULT_MAX_FRAMES};
+pub use crate::config::{Config, ConfigError, MechanismConfig, FRAME_COST};
 pub use crate::connection::{Connection, Phase};
 pub use crate::error::{ApiMisuse, CommandName, ConnectionError, SendError};
 pub use crate::event::{AuthId, AuthReply, AuthRequest, Credentials, Event, PeerInfo};

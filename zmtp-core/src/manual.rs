@@ -74,24 +74,35 @@
 //!   write.
 //!
 //! ## Limits
-//! - MAXMSGSIZE ([`Config::with_max_msg_size`](crate::Config::with_max_msg_size)) is
-//!   checked per frame, as libzmq does, on the header, before any allocation.
-//!   Without it, frames up to `isize::MAX` are accepted, but the receive buffer only
-//!   grows as bytes arrive (at most doubling, plus 64 KiB).
+//! - MAXMSGSIZE ([`Config::with_max_msg_size`](crate::Config::with_max_msg_size))
+//!   bounds the whole message, as libzmq documents it. Each frame is checked on
+//!   its header, before any allocation, as libzmq checks it; then the message's
+//!   bodies are summed, with [`FRAME_COST`](crate::FRAME_COST) (64 bytes: a
+//!   `Bytes` handle and its slot) for each frame after the first, so a flood of
+//!   empty frames is refused once its handles would outweigh the limit. A
+//!   partial message never holds more than MAXMSGSIZE; the frame that tips it
+//!   over (itself within the limit) is dropped with the connection. libzmq's
+//!   decoders check frames only, so where libzmq takes a multipart message whose
+//!   frames each fit, we refuse it if the whole does not: a single frame is held
+//!   exactly as libzmq holds it. Either way the connection ends with
+//!   [`ConnectionError::MessageTooLarge`](crate::ConnectionError::MessageTooLarge).
+//!   Without MAXMSGSIZE, frames up to `isize::MAX` are accepted, but the receive
+//!   buffer only grows as bytes arrive (at most doubling, plus 64 KiB).
 //! - Metadata lengths are checked against the bytes present; CURVE INITIATE
 //!   metadata has no fixed-size buffer (libzmq CVE-2019-13132).
 //! - Before the handshake completes, frames are also held to 1 MiB, whatever
 //!   MAXMSGSIZE says: an unauthenticated peer cannot make us buffer more.
-//! - ZMTP/1.0 and 2.0 frames go through the same decoder: MAXMSGSIZE, the frame
-//!   cap, the 1 MiB handshake cap (for the identity) and the reserve-as-it-arrives
+//! - ZMTP/1.0 and 2.0 frames go through the same decoder: MAXMSGSIZE (per frame
+//!   and per message), the 1 MiB handshake cap (for the identity) and the reserve-as-it-arrives
 //!   rule apply to them unchanged. A 1.0 length of zero is refused
 //!   ([`WireError::EmptyV1Frame`](crate::WireError::EmptyV1Frame)), as libzmq
 //!   refuses it.
 //! - Metadata lists hold at most 1,024 properties.
-//! - A received message has at most 65,536 frames by default
-//!   ([`Config::with_max_frames`](crate::Config::with_max_frames)); libzmq has no
-//!   such cap, but without one a never-ending multipart message grows until memory
-//!   runs out.
+//! - A received message may have any number of frames, as in libzmq: without
+//!   MAXMSGSIZE a peer can send unbounded data anyway, and with it the frames are
+//!   paid for in bytes (above). [`Config::with_max_frames`](crate::Config::with_max_frames)
+//!   sets a count limit for those who want one
+//!   ([`ConnectionError::TooManyFrames`](crate::ConnectionError::TooManyFrames)).
 //! - PINGs are answered only while less than 64 KiB of output is queued, so a
 //!   peer that sends PINGs and never reads cannot grow our output (libzmq keeps
 //!   one pending PONG).

@@ -431,13 +431,38 @@ fn unknown_command_during_handshake_is_fatal_but_ignored_after() {
 }
 
 #[test]
-fn max_msg_size_is_enforced_per_frame() {
+fn max_msg_size_bounds_each_frame_and_the_whole_message() {
+    let frame = zmtp_core::FRAME_COST as usize;
+    // CURVE frames carry their box on the wire, so its per-frame check differs.
+    for mech in [Mech::Null, Mech::Plain] {
+        let (c, s) = configs(mech, SocketType::Push, SocketType::Pull);
+        let mut p = Pair::new(c, s.with_max_msg_size(Some(100)));
+        p.drive();
+        // A single frame of exactly the limit, as libzmq; two frames whose
+        // bodies and handle fill it exactly.
+        p.client.conn.send(patterned(&[100])).unwrap();
+        p.client
+            .conn
+            .send(patterned(&[100 - frame - 1, 1]))
+            .unwrap();
+        p.drive();
+        assert_eq!(p.server.take_messages().len(), 2, "{mech:?}");
+        assert_eq!(p.server.error, None, "{mech:?}");
+        p.client.conn.send(patterned(&[100 - frame, 1])).unwrap();
+        p.drive();
+        assert_eq!(
+            p.server.error,
+            Some(ConnectionError::MessageTooLarge {
+                size: 101,
+                max: 100
+            }),
+            "{mech:?}"
+        );
+    }
+    // An oversized frame is refused on its header, whatever came before.
     let (c, s) = configs(Mech::Null, SocketType::Push, SocketType::Pull);
     let mut p = Pair::new(c, s.with_max_msg_size(Some(100)));
     p.drive();
-    p.client.conn.send(patterned(&[100, 100])).unwrap();
-    p.drive();
-    assert_eq!(p.server.take_messages().len(), 1);
     p.client.conn.send(patterned(&[101])).unwrap();
     p.drive();
     assert_eq!(

@@ -67,6 +67,65 @@ fn a_never_ending_multipart_message_is_cut_off() {
 }
 
 #[test]
+fn a_hundred_thousand_frame_message_is_delivered_whole() {
+    // libzmq has no frame-count cap, and neither do we by default (this was
+    // cut at 65,536 frames, closing the connection).
+    for mech in ALL_MECHS {
+        let mut p = Pair::for_mech(mech, SocketType::Push, SocketType::Pull);
+        p.drive();
+        let frames: Vec<&[u8]> = (0..100_000)
+            .map(|i| if i % 1000 == 0 { &b"x"[..] } else { &b""[..] })
+            .collect();
+        let msg = Msg::from_iter(frames);
+        p.client.conn.send(msg.clone()).unwrap();
+        p.drive();
+        assert_eq!(p.server.error, None, "{mech:?}");
+        assert_eq!(p.server.take_messages(), vec![msg], "{mech:?}");
+    }
+}
+
+#[test]
+fn an_empty_frame_flood_is_refused_within_max_msg_size() {
+    // Empty frames have no body, but each costs a handle: with MAXMSGSIZE set
+    // they are charged FRAME_COST apiece (after the first), so the flood ends
+    // before the partial message holds more than the limit.
+    let max = 64_000;
+    let (c, s) = configs(Mech::Null, SocketType::Push, SocketType::Pull);
+    let mut p = Pair::new(c, s.with_max_msg_size(Some(max)));
+    p.drive();
+    let fit = 1 + (max / zmtp_core::FRAME_COST) as usize;
+    assert_eq!(feed(&mut p, &b"\x01\x00".repeat(fit)), Ok(()));
+    assert_eq!(
+        feed(&mut p, b"\x01\x00"),
+        Err(ConnectionError::MessageTooLarge {
+            size: fit as u64 * zmtp_core::FRAME_COST,
+            max,
+        }),
+    );
+    assert!(events(&mut p.server.conn)
+        .iter()
+        .all(|e| !matches!(e, Event::Message(_))));
+}
+
+#[test]
+fn max_msg_size_bounds_the_sum_of_small_frames() {
+    // Every frame fits (libzmq would take the message); the whole does not.
+    let (c, s) = configs(Mech::Null, SocketType::Push, SocketType::Pull);
+    let mut p = Pair::new(c, s.with_max_msg_size(Some(1000)));
+    p.drive();
+    let mut chunk = b"\x01\x64".to_vec();
+    chunk.extend([b'x'; 100]);
+    assert_eq!(feed(&mut p, &chunk.repeat(6)), Ok(()));
+    assert_eq!(
+        feed(&mut p, &chunk),
+        Err(ConnectionError::MessageTooLarge {
+            size: 7 * 100 + 6 * zmtp_core::FRAME_COST,
+            max: 1000,
+        }),
+    );
+}
+
+#[test]
 fn handshake_commands_are_limited_to_one_mebibyte() {
     let (c, _) = configs(Mech::Null, SocketType::Dealer, SocketType::Dealer);
     let mut conn = Connection::new(std::sync::Arc::new(c), std::time::Instant::now());

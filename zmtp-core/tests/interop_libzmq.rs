@@ -650,6 +650,43 @@ fn null_router_server_large_multipart_both_directions_with_libzmq_dealer() {
     peer.quit(Some(&mut d));
 }
 
+/// libzmq puts no cap on a message's frames, and neither do we: 100,000 frames
+/// from libzmq's PUSH (past the 65,536 we once cut at) arrive as one message.
+#[test]
+fn null_pull_takes_a_hundred_thousand_frame_message_from_libzmq_push() {
+    let (l, endpoint) = listener();
+    let mut peer = Peer::spawn(&["--type", "PUSH", "--connect", &endpoint]);
+    let mut d = Driver::accept(&l, &peer, Config::new(SocketType::Pull));
+    d.handshake(&peer);
+    let end = hex(b"end");
+    let mut spec = vec!["-"; 100_000];
+    spec[99_999] = &end;
+    peer.send(&mut d, &spec.join(","));
+    let got = d.recv(&peer);
+    assert_eq!(got.len(), 100_000);
+    assert!(got[..99_999].iter().all(Vec::is_empty));
+    assert_eq!(got[99_999], b"end");
+    peer.quit(Some(&mut d));
+}
+
+/// With MAXMSGSIZE set, the same flood of empty frames is paid for in bytes
+/// (FRAME_COST each) and ends the connection once it would outweigh the limit.
+#[test]
+fn null_pull_with_maxmsgsize_refuses_libzmqs_flood_of_empty_frames() {
+    let (l, endpoint) = listener();
+    let mut peer = Peer::spawn(&["--type", "PUSH", "--connect", &endpoint]);
+    let config = Config::new(SocketType::Pull).with_max_msg_size(Some(64_000));
+    let mut d = Driver::accept(&l, &peer, config);
+    d.handshake(&peer);
+    peer.send(&mut d, &vec!["-"; 100_000].join(","));
+    match d.expect_failure() {
+        ConnectionError::MessageTooLarge { size, max: 64_000 } => {
+            assert_eq!(size, 64_000 + zmtp_core::FRAME_COST);
+        }
+        e => panic!("{e}"),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // PLAIN
 // ---------------------------------------------------------------------------

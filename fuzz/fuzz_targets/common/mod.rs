@@ -106,7 +106,17 @@ pub fn pair(sel: u8) -> (SocketType, SocketType) {
     PAIRS[usize::from(sel) % PAIRS.len()]
 }
 
-/// Server-side options chosen by the input.
+/// MAXMSGSIZE when the input asks for one.
+pub const MAX_MSG_SIZE: u64 = 1000;
+
+/// What a received message weighs against MAXMSGSIZE: its bodies, and
+/// `FRAME_COST` for each frame after the first. Frames are not capped in
+/// number, so this is the only bound on a message.
+pub fn weight(m: &Msg) -> u64 {
+    let bodies: u64 = m.frames().iter().map(|f| f.len() as u64).sum();
+    bodies + zmtp_core::FRAME_COST * (m.len() as u64 - 1)
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ServerOpts {
     pub heartbeat: bool,
@@ -150,7 +160,7 @@ pub fn server_config(mech: Mech, ty: SocketType, opts: ServerOpts) -> Arc<Config
             .with_heartbeat_ttl(Some(Duration::from_secs(5)));
     }
     if opts.max_msg_size {
-        c = c.with_max_msg_size(Some(1000));
+        c = c.with_max_msg_size(Some(MAX_MSG_SIZE));
     }
     if opts.minor0 {
         c = c.with_minor_version(0).unwrap();
@@ -309,6 +319,8 @@ pub struct Driver {
     pub heartbeat: bool,
     /// Whether ZMTP/1.0 and 2.0 peers may be served (else they must be refused).
     pub downgrade: bool,
+    /// Whether MAXMSGSIZE is set (to `MAX_MSG_SIZE`).
+    pub max_msg_size: bool,
 }
 
 impl Driver {
@@ -383,6 +395,7 @@ impl Driver {
                 Event::AuthRequest(req) => self.answer(req.id),
                 Event::Message(m) => {
                     assert!(!m.is_empty());
+                    assert!(!self.max_msg_size || weight(&m) <= MAX_MSG_SIZE);
                     if self.rng.below(4) == 0 && self.conn.is_active() {
                         self.conn.send(m).expect("send on an active connection");
                     }
@@ -490,6 +503,7 @@ pub fn run_server(mech: Mech, input: &[u8]) {
         // PING is ZMTP 3.1: a side that speaks 3.0 schedules none.
         heartbeat: opts.heartbeat && !opts.minor0,
         downgrade: opts.allows_downgrade(mech),
+        max_msg_size: opts.max_msg_size,
     };
     let prefix = usize::from(sel >> 3);
     if prefix > 0 {

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use self::decoder::{Decoder, Framing, RawFrame};
 use self::greeting::{Detected, GreetingExchange};
 use self::timers::{Timer, TimerTable};
-use crate::config::Config;
+use crate::config::{Config, FRAME_COST};
 use crate::error::{ApiMisuse, ConnectionError, SendError};
 use crate::event::{AuthId, AuthReply, Event, PeerInfo};
 use crate::mechanism::crypto::{CurveSession, INNER_COMMAND, INNER_MORE};
@@ -78,6 +78,12 @@ pub struct Connection {
     events: VecDeque<Event>,
     /// Frames of a message still waiting for its last frame.
     partial: Msg,
+    /// What `partial` is charged against `msg_budget`: its bodies, plus
+    /// `FRAME_COST` for each frame.
+    partial_cost: u64,
+    /// MAXMSGSIZE plus one `FRAME_COST`, kept here so the per-frame check
+    /// reads no `Config`.
+    msg_budget: Option<u64>,
     timers: TimerTable,
     address: String,
     /// The latest instant given to any `handle_*` call, for work started by a
@@ -108,6 +114,8 @@ impl Connection {
         let exchange = GreetingExchange::start(&config, &mut out);
         let mut timers = TimerTable::default();
         timers.arm(Timer::Handshake, now, config.handshake_ivl);
+        // Saturated, it is out of reach anyway: no message weighs 2^64 bytes.
+        let msg_budget = config.max_msg_size.map(|m| m.saturating_add(FRAME_COST));
         Self {
             decoder: Decoder::new(config.max_msg_size),
             config,
@@ -124,6 +132,8 @@ impl Connection {
             out,
             events: VecDeque::new(),
             partial: Msg::new(),
+            partial_cost: 0,
+            msg_budget,
             timers,
             address: peer_address.into(),
             last_now: now,
@@ -521,6 +531,23 @@ impl Connection {
             }
             return self.on_command(body, now);
         }
+        if let Some(budget) = self.msg_budget {
+            // The decoder held each frame to MAXMSGSIZE on its header; this holds
+            // the message, so what a peer can make us keep is bounded in bytes
+            // however many frames it sends. Every frame is charged FRAME_COST
+            // against a budget one FRAME_COST above MAXMSGSIZE: the first frame
+            // goes free without a branch on which frame this is.
+            let cost = self
+                .partial_cost
+                .saturating_add(body.len() as u64 + FRAME_COST);
+            if cost > budget {
+                return Err(ConnectionError::MessageTooLarge {
+                    size: cost - FRAME_COST,
+                    max: budget - FRAME_COST,
+                });
+            }
+            self.partial_cost = cost;
+        }
         if let Some(max) = self.config.max_frames {
             if self.partial.len() >= max {
                 return Err(ConnectionError::TooManyFrames { max });
@@ -528,6 +555,7 @@ impl Connection {
         }
         self.partial.push(body);
         if !more {
+            self.partial_cost = 0;
             let msg = std::mem::take(&mut self.partial);
             self.deliver(msg);
         }
