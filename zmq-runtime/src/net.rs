@@ -395,11 +395,11 @@ pub(crate) fn tcp_target(host: &Host, port: u16) -> Result<SocketAddr, String> {
 /// The window grows while reads fill it (bulk transfer) and shrinks when they
 /// come back small (request/reply). It keeps the adapters free of `unsafe`.
 ///
-/// Memory follows what the peer has actually sent: a fresh stream holds only
-/// the bytes it read (a peer that sends a few bytes and stops, before any
-/// handshake, costs a few bytes, not a window), large allocations come once
-/// reads fill the window, and a quiet stream whose bytes were all consumed
-/// gives its allocation back. An allocation that fails is an
+/// Memory follows what the peer has actually sent: a fresh stream holds a
+/// small block (a peer that sends a few bytes and stops, before any
+/// handshake, costs 1 KiB, not a window), large allocations come once reads
+/// fill the window, and a quiet stream whose bytes were all consumed gives a
+/// large allocation back. An allocation that fails is an
 /// [`io::ErrorKind::OutOfMemory`] error, which ends that stream only.
 #[derive(Debug)]
 pub struct ReadBuf {
@@ -415,6 +415,9 @@ thread_local! {
 impl ReadBuf {
     const MIN: usize = 8 * 1024;
     const MAX: usize = 256 * 1024;
+    /// The allocation of a stream whose reads are small: a few requests'
+    /// worth, or a handshake.
+    const SMALL: usize = 1024;
 
     /// An empty buffer.
     pub fn new() -> Self {
@@ -426,10 +429,11 @@ impl ReadBuf {
 
     /// Reads once from `reader` into the buffer.
     pub fn read_from(&mut self, mut reader: impl Read) -> io::Result<usize> {
-        if self.buf.is_empty() && self.window == Self::MIN && self.buf.capacity() > 0 {
+        if self.buf.is_empty() && self.window == Self::MIN && self.buf.capacity() > Self::SMALL {
             // Everything read was consumed and reads are small: the stream is
             // quiet (request/reply, an idle peer), and a thread blocked in
-            // `read` should not sit on an allocation.
+            // `read` should not sit on a busy stream's allocation. A small one
+            // is kept: it serves the next few small reads without a malloc.
             self.buf = BytesMut::new();
         }
         SCRATCH.with_borrow_mut(|scratch| {
@@ -459,15 +463,17 @@ impl ReadBuf {
     fn grow(&mut self, n: usize) -> io::Result<()> {
         let needed = self.buf.len() + n;
         // Frames split off earlier still share the old allocation, so growing
-        // means a new one. Once reads fill the window (a busy stream), sizes
-        // from a few powers of two, at least the window, let the allocator
-        // hand back blocks just freed instead of fresh pages (page faults
-        // were most of the cost of 64 KiB messages: 14k -> 50k msg/s on smol).
-        // Until then only what arrived is kept.
+        // means a new one. Once a read filled the window (a busy stream), sizes
+        // from a few powers of two, at least the largest window, let the
+        // allocator hand back blocks just freed instead of fresh pages (page
+        // faults were most of the cost of 64 KiB messages: 14k -> 50k msg/s
+        // on smol), and a window halved by one short read does not mean
+        // smaller blocks and more copies of a large frame's head. Until then
+        // a small block (or what arrived, if more) is enough.
         let floor = if self.window > Self::MIN {
-            self.window
+            Self::MAX
         } else {
-            0
+            Self::SMALL
         };
         let cap = needed.next_power_of_two().max(floor);
         let mut fresh = Vec::new();
