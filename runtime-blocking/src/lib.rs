@@ -52,6 +52,9 @@ pub use zmq_runtime::{
 const WRITE_TICK: Duration = Duration::from_millis(100);
 /// How long a closing stream waits for the peer's FIN after ours.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// How long a listener pauses after a stream got no thread, so that it does
+/// not spin accepting and dropping while the process is out of threads.
+const SPAWN_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Options for a blocking socket: `Socket::builder(SocketType::Sub)`.
 pub type Builder = zmq_runtime::Builder<Threads>;
@@ -195,12 +198,32 @@ impl zmq_runtime::Runtime for Threads {
 }
 
 fn accept_loop(core: &Core, id: ListenerId, listener: &StdListener) {
-    while let Some((stream, peer)) = listener.accept_blocking(core.tcp_options()) {
-        let Some(ctl) = core.handle_accepted(id, peer) else {
-            return;
-        };
-        if spawn("zmq-stream", move || run_stream(stream, ctl)).is_err() {
-            return;
+    let accepted = std::iter::from_fn(|| listener.accept_blocking(core.tcp_options()));
+    serve(
+        accepted,
+        |(stream, peer)| {
+            let ctl = core.handle_accepted(id, peer)?;
+            Some(spawn("zmq-stream", move || run_stream(stream, ctl)))
+        },
+        || thread::sleep(SPAWN_BACKOFF),
+    );
+}
+
+/// Starts each accepted stream until `start` says the listener is gone
+/// (`None`). A stream that gets no thread (out of threads or memory) is
+/// refused, not the listener stopped: the failed spawn dropped it, which
+/// closed it and told the engine (its monitor sees it disconnect), and after
+/// a pause, as after a failed accept, the listener goes on.
+fn serve<T>(
+    accepted: impl IntoIterator<Item = T>,
+    mut start: impl FnMut(T) -> Option<io::Result<()>>,
+    mut back_off: impl FnMut(),
+) {
+    for stream in accepted {
+        match start(stream) {
+            None => return,
+            Some(Ok(())) => {}
+            Some(Err(_)) => back_off(),
         }
     }
 }
@@ -297,5 +320,28 @@ fn read_until_closed(stream: &StdStream, ctl: &StreamCtl) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_without_a_thread_is_refused_and_the_listener_goes_on() {
+        let (mut started, mut pauses) = (Vec::new(), 0);
+        serve(
+            0..6,
+            |n| match n {
+                5 => None,
+                1 | 3 => Some(Err(io::ErrorKind::OutOfMemory.into())),
+                n => {
+                    started.push(n);
+                    Some(Ok(()))
+                }
+            },
+            || pauses += 1,
+        );
+        assert_eq!((started, pauses), (vec![0, 2, 4], 2));
     }
 }

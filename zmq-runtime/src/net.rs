@@ -389,11 +389,18 @@ pub(crate) fn tcp_target(host: &Host, port: u16) -> Result<SocketAddr, String> {
 /// A stream's receive buffer, read into through std's `read`.
 ///
 /// A std `read` wants initialised memory, so reads land in a zeroed scratch
-/// buffer (one per thread, zeroed once) and are copied to the end of `buf`:
-/// a read costs a copy of what it returned, never a memset of the whole
-/// window, and a read that finds nothing costs nothing. The window grows
-/// while reads fill it (bulk transfer) and shrinks when they come back small
-/// (request/reply). It keeps the adapters free of `unsafe`.
+/// buffer (one per thread, zeroed once per byte as it grows) and are copied
+/// to the end of `buf`: a read costs a copy of what it returned, never a
+/// memset of the whole window, and a read that finds nothing costs nothing.
+/// The window grows while reads fill it (bulk transfer) and shrinks when they
+/// come back small (request/reply). It keeps the adapters free of `unsafe`.
+///
+/// Memory follows what the peer has actually sent: a fresh stream holds a
+/// small block (a peer that sends a few bytes and stops, before any
+/// handshake, costs 1 KiB, not a window), large allocations come once reads
+/// fill the window, and a quiet stream whose bytes were all consumed gives a
+/// large allocation back. An allocation that fails is an
+/// [`io::ErrorKind::OutOfMemory`] error, which ends that stream only.
 #[derive(Debug)]
 pub struct ReadBuf {
     /// The bytes read and not yet consumed by the engine.
@@ -402,12 +409,15 @@ pub struct ReadBuf {
 }
 
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; ReadBuf::MAX]);
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl ReadBuf {
     const MIN: usize = 8 * 1024;
     const MAX: usize = 256 * 1024;
+    /// The allocation of a stream whose reads are small: a few requests'
+    /// worth, or a handshake.
+    const SMALL: usize = 1024;
 
     /// An empty buffer.
     pub fn new() -> Self {
@@ -419,18 +429,25 @@ impl ReadBuf {
 
     /// Reads once from `reader` into the buffer.
     pub fn read_from(&mut self, mut reader: impl Read) -> io::Result<usize> {
+        if self.buf.is_empty() && self.window == Self::MIN && self.buf.capacity() > Self::SMALL {
+            // Everything read was consumed and reads are small: the stream is
+            // quiet (request/reply, an idle peer), and a thread blocked in
+            // `read` should not sit on a busy stream's allocation. A small one
+            // is kept: it serves the next few small reads without a malloc.
+            self.buf = BytesMut::new();
+        }
         SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < self.window {
+                // A blocking runtime has one reader thread per stream: its
+                // scratch grows only as far as that stream's window.
+                scratch
+                    .try_reserve_exact(self.window - scratch.len())
+                    .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+                scratch.resize(self.window, 0);
+            }
             let n = reader.read(&mut scratch[..self.window])?;
             if self.buf.capacity() - self.buf.len() < n {
-                // Frames split off earlier still share the old allocation, so
-                // growing means a new one. Sizes from a few powers of two let
-                // the allocator hand back blocks just freed instead of fresh
-                // pages (page faults were most of the cost of 64 KiB
-                // messages: 14k -> 50k msg/s on smol).
-                let cap = (self.buf.len() + n).next_power_of_two().max(Self::MAX);
-                let mut fresh = BytesMut::with_capacity(cap);
-                fresh.extend_from_slice(&self.buf);
-                self.buf = fresh;
+                self.grow(n)?;
             }
             self.buf.extend_from_slice(&scratch[..n]);
             if n == self.window {
@@ -440,6 +457,36 @@ impl ReadBuf {
             }
             Ok(n)
         })
+    }
+
+    /// Makes room for `n` more bytes in a new allocation.
+    fn grow(&mut self, n: usize) -> io::Result<()> {
+        let needed = self.buf.len() + n;
+        // Frames split off earlier still share the old allocation, so growing
+        // means a new one. Once a read filled the window (a busy stream), sizes
+        // from a few powers of two, at least the largest window, let the
+        // allocator hand back blocks just freed instead of fresh pages (page
+        // faults were most of the cost of 64 KiB messages: 14k -> 50k msg/s
+        // on smol), and a window halved by one short read does not mean
+        // smaller blocks and more copies of a large frame's head. Until then
+        // a small block (or what arrived, if more) is enough.
+        let floor = if self.window > Self::MIN {
+            Self::MAX
+        } else {
+            Self::SMALL
+        };
+        let cap = needed.next_power_of_two().max(floor);
+        let mut fresh = Vec::new();
+        fresh
+            .try_reserve_exact(cap)
+            .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        // bytes has no fallible allocation of its own; a unique `Bytes`
+        // turns back into a `BytesMut` over the same allocation, capacity and
+        // all.
+        let mut fresh = BytesMut::from(bytes::Bytes::from(fresh));
+        fresh.extend_from_slice(&self.buf);
+        self.buf = fresh;
+        Ok(())
     }
 }
 
@@ -493,5 +540,66 @@ mod tests {
         let (_l2, _) = bind(&ep, "ipc").unwrap();
         unlink_ipc(&ep);
         assert!(!path.exists());
+    }
+
+    /// A reader that returns up to `left` bytes, as much as asked each time.
+    struct Flood {
+        left: usize,
+    }
+
+    impl Read for Flood {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = out.len().min(self.left);
+            out[..n].fill(7);
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    /// The heap held by a stream whose peer sent a few bytes and stopped:
+    /// it was a 256 KiB allocation per connection (and a 256 KiB scratch
+    /// per reader thread) before the peer had earned anything.
+    #[test]
+    fn a_few_bytes_hold_a_few_bytes() {
+        std::thread::spawn(|| {
+            let mut rb = ReadBuf::new();
+            assert_eq!(rb.read_from(&[1u8; 32][..]).unwrap(), 32);
+            assert_eq!(&rb.buf[..], &[1u8; 32][..]);
+            assert!(rb.buf.capacity() <= 1024, "{}", rb.buf.capacity());
+            let scratch = SCRATCH.with_borrow(|s| s.len());
+            assert!(scratch <= 8 * 1024, "scratch {scratch}");
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// A peer that keeps sending earns large reads and allocations, and once
+    /// its bytes are consumed and reads come back small, the allocation goes.
+    #[test]
+    fn a_busy_stream_grows_and_a_quiet_one_lets_go() {
+        let mut rb = ReadBuf::new();
+        let mut flood = Flood { left: 4 << 20 };
+        for _ in 0..8 {
+            rb.read_from(&mut flood).unwrap();
+            rb.buf.clear(); // consumed by the engine
+        }
+        assert_eq!(rb.window, ReadBuf::MAX);
+        assert!(rb.buf.capacity() >= 128 * 1024, "{}", rb.buf.capacity());
+        assert!(SCRATCH.with_borrow(|s| s.len()) >= ReadBuf::MAX);
+        // A large frame arriving in pieces is kept whole across reads.
+        let mut big = Flood { left: 1 << 20 };
+        while big.left > 0 {
+            rb.read_from(&mut big).unwrap();
+        }
+        assert_eq!(rb.buf.len(), 1 << 20);
+        rb.buf.clear();
+        // Request/reply: small reads shrink the window, then the buffer.
+        for _ in 0..8 {
+            rb.read_from(&[2u8; 64][..]).unwrap();
+            rb.buf.clear();
+        }
+        assert_eq!(rb.window, ReadBuf::MIN);
+        rb.read_from(&[3u8; 16][..]).unwrap();
+        assert!(rb.buf.capacity() <= 1024, "{}", rb.buf.capacity());
     }
 }

@@ -15,14 +15,21 @@ use crate::wire::v1_frame::V1Header;
 /// (see the `codec` benchmark).
 pub(crate) const COPY_THRESHOLD: usize = 8 * 1024;
 
-/// Initial batch capacity; one allocation serves many small messages.
+/// Batch capacity of a busy stream; one allocation serves many small messages.
 const BATCH_CAPACITY: usize = 64 * 1024;
+
+/// The first batch allocation: a stream that has sent only its handshake, or
+/// a few messages, holds this much rather than a busy stream's batch.
+const BATCH_START: usize = 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct SendBuf {
     chunks: VecDeque<Bytes>,
     batch: BytesMut,
     queued: usize,
+    /// The size of the batch's latest allocation, doubled with each new one up
+    /// to [`BATCH_CAPACITY`].
+    batch_size: usize,
 }
 
 impl SendBuf {
@@ -82,7 +89,8 @@ impl SendBuf {
 
     fn reserve(&mut self, additional: usize) {
         if self.batch.capacity() - self.batch.len() < additional {
-            self.batch.reserve(additional.max(BATCH_CAPACITY));
+            self.batch_size = (self.batch_size * 2).clamp(BATCH_START, BATCH_CAPACITY);
+            self.batch.reserve(additional.max(self.batch_size));
         }
     }
 
@@ -144,5 +152,23 @@ mod tests {
         );
         assert_eq!(chunks[1].as_ptr(), big.as_ptr());
         assert_eq!(&chunks[2][..], b"\x00\x01b");
+    }
+
+    /// A stream that sent only a command holds a small batch (it was 64 KiB
+    /// per connection, before any handshake completed); one that keeps
+    /// sending earns a full one.
+    #[test]
+    fn the_batch_starts_small_and_grows_with_traffic() {
+        let mut s = SendBuf::default();
+        s.push_frame(false, true, &Bytes::from_static(b"\x05READY"));
+        assert!(s.batch.capacity() <= BATCH_START, "{}", s.batch.capacity());
+        let body = Bytes::from(vec![0u8; 1000]);
+        for _ in 0..8 {
+            for _ in 0..100 {
+                s.push_frame(false, false, &body);
+            }
+            drain(&mut s);
+        }
+        assert_eq!(s.batch_size, BATCH_CAPACITY);
     }
 }
