@@ -57,6 +57,8 @@ import sys
 import threading
 import time
 
+from frame_text import frames_to_text, text_to_frames
+
 TYPES = {
     name: number
     for number, name in enumerate(
@@ -72,27 +74,6 @@ MAX_FRAME = 1 << 24
 def out(line):
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def pattern(n):
-    base = bytes(range(251))
-    return (base * (n // 251 + 1))[:n]
-
-
-def text_to_frames(text):
-    frames = []
-    for part in text.split(","):
-        if part == "-":
-            frames.append(b"")
-        elif part.startswith("*"):
-            frames.append(pattern(int(part[1:])))
-        else:
-            frames.append(bytes.fromhex(part))
-    return frames
-
-
-def frames_to_text(frames):
-    return ",".join(f.hex() if f else "-" for f in frames)
 
 
 def hex_or_dash(b):

@@ -80,6 +80,8 @@ import sys
 import threading
 import time
 
+from frame_text import frames_to_text, text_to_frames
+
 try:
     import zmq
     import zmq.utils.z85
@@ -147,27 +149,6 @@ def out(line):
 def watchdog(default_seconds):
     signal.signal(signal.SIGALRM, lambda *_: os._exit(9))
     signal.alarm(int(os.environ.get("WATCHDOG", default_seconds)))
-
-
-def pattern(n):
-    base = bytes(range(251))
-    return (base * (n // 251 + 1))[:n]
-
-
-def text_to_frames(text):
-    frames = []
-    for part in text.split(","):
-        if part == "-":
-            frames.append(b"")
-        elif part.startswith("*"):
-            frames.append(pattern(int(part[1:])))
-        else:
-            frames.append(bytes.fromhex(part))
-    return frames
-
-
-def frames_to_text(frames, sep=","):
-    return sep.join(f.hex() if f else "-" for f in frames)
 
 
 def event_name(number):
