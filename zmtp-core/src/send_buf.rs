@@ -22,6 +22,34 @@ const BATCH_CAPACITY: usize = 64 * 1024;
 /// a few messages, holds this much rather than a busy stream's batch.
 const BATCH_START: usize = 1024;
 
+/// A frame header of either framing, as `SendBuf` writes it.
+trait Header {
+    fn encoded_len(&self) -> usize;
+    fn emit(&self, out: &mut BytesMut);
+}
+
+impl Header for FrameHeader {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        FrameHeader::encoded_len(self)
+    }
+    #[inline(always)]
+    fn emit(&self, out: &mut BytesMut) {
+        FrameHeader::emit(self, out);
+    }
+}
+
+impl Header for V1Header {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        V1Header::encoded_len(self)
+    }
+    #[inline(always)]
+    fn emit(&self, out: &mut BytesMut) {
+        V1Header::emit(self, out);
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SendBuf {
     chunks: VecDeque<Bytes>,
@@ -40,25 +68,23 @@ impl SendBuf {
             command,
             size: body.len() as u64,
         };
-        self.queued += header.encoded_len() + body.len();
-        let inline = body.len() <= COPY_THRESHOLD;
-        self.reserve(header.encoded_len() + if inline { body.len() } else { 0 });
-        header.emit(&mut self.batch);
-        if inline {
-            self.batch.extend_from_slice(body);
-        } else {
-            self.flush_batch();
-            self.chunks.push_back(body.clone());
-        }
+        self.push_with(&header, body);
     }
 
-    /// Queues a ZMTP/1.0 data frame. Kept apart from `push_frame`, whose code
-    /// the ZMTP 3.x hot path inlines, rather than sharing a generic helper.
+    /// Queues a ZMTP/1.0 data frame.
     pub(crate) fn push_frame_v1(&mut self, more: bool, body: &Bytes) {
         let header = V1Header {
             more,
             size: body.len() as u64,
         };
+        self.push_with(&header, body);
+    }
+
+    /// Queues one frame of either framing. Generic rather than dynamic, and
+    /// always inlined, so that the ZMTP 3.x path compiles to the code it had
+    /// before ZMTP/1.0 framing existed.
+    #[inline(always)]
+    fn push_with(&mut self, header: &impl Header, body: &Bytes) {
         self.queued += header.encoded_len() + body.len();
         let inline = body.len() <= COPY_THRESHOLD;
         self.reserve(header.encoded_len() + if inline { body.len() } else { 0 });
