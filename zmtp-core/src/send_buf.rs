@@ -31,22 +31,22 @@ trait Header {
 impl Header for FrameHeader {
     #[inline(always)]
     fn encoded_len(&self) -> usize {
-        FrameHeader::encoded_len(self)
+        Self::encoded_len(self)
     }
     #[inline(always)]
     fn emit(&self, out: &mut BytesMut) {
-        FrameHeader::emit(self, out);
+        Self::emit(self, out);
     }
 }
 
 impl Header for V1Header {
     #[inline(always)]
     fn encoded_len(&self) -> usize {
-        V1Header::encoded_len(self)
+        Self::encoded_len(self)
     }
     #[inline(always)]
     fn emit(&self, out: &mut BytesMut) {
-        V1Header::emit(self, out);
+        Self::emit(self, out);
     }
 }
 
