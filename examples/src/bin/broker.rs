@@ -62,8 +62,13 @@ async fn main() -> Result<(), BoxError> {
 async fn stop_when_served(
     mut clients: JoinSet<Result<(), BoxError>>,
 ) -> Result<ProxyStats, BoxError> {
+    // The broker is stopped even after a client failed, so that the program
+    // ends and reports the failure instead of forwarding for ever.
+    let mut failure = None;
     while let Some(client) = clients.join_next().await {
-        client??;
+        if let Err(e) = client.map_err(BoxError::from).and_then(|served| served) {
+            failure.get_or_insert(e);
+        }
     }
     let control = Socket::new(SocketType::Req)?;
     control.connect(CONTROL)?;
@@ -71,7 +76,7 @@ async fn stop_when_served(
     let stats = ProxyStats::from_msg(&control.recv().await?).ok_or("malformed STATISTICS reply")?;
     control.send("TERMINATE").await?;
     control.recv().await?;
-    Ok(stats)
+    failure.map_or(Ok(stats), Err)
 }
 
 async fn client(id: usize, broker: Endpoint) -> Result<(), BoxError> {

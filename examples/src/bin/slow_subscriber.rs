@@ -13,7 +13,7 @@
 //!
 //! `cargo run -p zmq-examples --bin slow_subscriber`
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
@@ -45,21 +45,22 @@ fn main() -> Result<(), BoxError> {
     // A subscription takes a moment to reach the publisher, and PUB drops
     // everything published before it arrives (the "slow joiner"): so the
     // publisher says hello until the subscriber hears one.
-    while subscribed.recv_timeout(Duration::from_millis(10)).is_err() {
+    while let Err(RecvTimeoutError::Timeout) = subscribed.recv_timeout(Duration::from_millis(10)) {
         publisher.send("hello")?;
     }
 
     let payload = Bytes::from(vec![b'x'; PAYLOAD]);
     for seq in 0..MESSAGES {
-        // `Bytes` is shared, not copied: each message costs one counter.
+        // `Bytes` is shared, not copied: a message only adds a reference.
         publisher.send(("data", seq.to_string(), payload.clone()))?;
     }
     println!("publisher: sent {MESSAGES} messages, never waiting for the subscriber");
 
     // The end marker may be dropped as well while the subscriber is behind,
     // so it is repeated until the subscriber has it. It carries the next
-    // sequence number: a gap before it is the lost tail of the stream.
-    while done.recv_timeout(Duration::from_millis(10)).is_err() {
+    // sequence number: a gap before it is the lost tail of the stream. (A
+    // subscriber that failed disconnects the channel, which ends the loop too.)
+    while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(Duration::from_millis(10)) {
         publisher.send(("end", MESSAGES.to_string()))?;
     }
     subscriber.join().expect("the subscriber thread panicked")?;
