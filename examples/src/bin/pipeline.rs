@@ -42,7 +42,8 @@ fn main() -> Result<(), BoxError> {
         for _ in 0..TASKS {
             let result = sink.recv().await?;
             let id: usize = result.to_str()?.parse()?;
-            done_by[id - 1] += 1;
+            let count = id.checked_sub(1).and_then(|i| done_by.get_mut(i));
+            *count.ok_or_else(|| format!("a result from unknown worker {id}"))? += 1;
         }
         let total_ms = ventilating.await?;
         println!("sink: {TASKS} results, {total_ms} ms of work in all");
