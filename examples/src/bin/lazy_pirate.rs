@@ -19,7 +19,7 @@ use std::time::Duration;
 use runtime_blocking::{Endpoint, Error, Socket, SocketType};
 
 /// How long the client waits for a reply before it gives up on the server.
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Attempts per request before the client decides the server is gone for good.
 const REQUEST_RETRIES: u32 = 3;
 /// Requests the client makes.
