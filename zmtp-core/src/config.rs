@@ -266,6 +266,42 @@ impl Config {
         &self.routing_id
     }
 
+    /// The application metadata properties, in the order they were added.
+    pub fn properties(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// MAXMSGSIZE as set (`None`: no limit).
+    pub fn max_msg_size(&self) -> Option<u64> {
+        self.max_msg_size
+    }
+
+    /// HANDSHAKE_IVL as set (`None`: no limit).
+    pub fn handshake_ivl(&self) -> Option<Duration> {
+        self.handshake_ivl
+    }
+
+    /// HEARTBEAT_IVL as set (`None`: no heartbeats).
+    pub fn heartbeat_ivl(&self) -> Option<Duration> {
+        self.heartbeat_ivl
+    }
+
+    /// HEARTBEAT_TIMEOUT as set, before the interval stands in for an unset
+    /// one: what a getter reports back.
+    pub fn heartbeat_timeout_setting(&self) -> Option<Duration> {
+        self.heartbeat_timeout
+    }
+
+    /// HEARTBEAT_TTL as set.
+    pub fn heartbeat_ttl(&self) -> Option<Duration> {
+        self.heartbeat_ttl
+    }
+
+    /// ZAP_DOMAIN (empty: none).
+    pub fn zap_domain(&self) -> &str {
+        &self.zap_domain
+    }
+
     /// The metadata this side sends: `Socket-Type`, `Identity` where libzmq sends it,
     /// then the application properties.
     pub(crate) fn local_metadata(&self) -> Metadata {
