@@ -171,6 +171,13 @@ impl Config {
         Ok(self)
     }
 
+    /// Drops the application property `name` (ignoring ASCII case), so that
+    /// setting it again replaces its value instead of sending it twice.
+    pub fn without_property(mut self, name: &str) -> Self {
+        self.metadata.remove(name);
+        self
+    }
+
     /// MAXMSGSIZE: the most a received message may weigh, `None` for no limit.
     /// Each frame is held to it on its header, before anything is allocated, as
     /// libzmq holds each frame; the message as a whole is held to it too, its
