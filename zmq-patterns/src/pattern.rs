@@ -302,8 +302,7 @@ impl Pattern {
     /// Whether `pipe` can take another incoming message now (below RCVHWM).
     pub fn can_accept(&self, id: PipeId) -> bool {
         self.pipes.get(&id).is_some_and(|p| {
-            !p.closing
-                && (p.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
+            !p.closing && (p.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
         })
     }
 

@@ -4,7 +4,9 @@
 //! sockets with its reactor; the blocking adapter uses them as they are.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
+};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -518,12 +520,62 @@ mod tests {
         let path = dir.join("s");
         let ep = Endpoint::Ipc(IpcAddr::Path(path.clone()));
         let (l, _) = bind(&ep, "ipc", &TcpOptions::default()).unwrap();
-        assert!(matches!(bind(&ep, "ipc", &TcpOptions::default()), Err(Error::AddrInUse { .. })));
+        assert!(matches!(
+            bind(&ep, "ipc", &TcpOptions::default()),
+            Err(Error::AddrInUse { .. })
+        ));
         drop(l); // the file stays behind, as after a crash
         assert!(path.exists());
         let (_l2, _) = bind(&ep, "ipc", &TcpOptions::default()).unwrap();
         unlink_ipc(&ep);
         assert!(!path.exists());
+    }
+
+    /// `bind`, both connects and `accept` hand the socket's TCP options to
+    /// the descriptors they make.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn every_path_applies_the_tcp_options() {
+        let opts = TcpOptions {
+            tos: 0x10,
+            maxrt: Some(Duration::from_secs(2)),
+            bindtodevice: Some("lo".into()),
+            ..TcpOptions::default()
+        };
+        let ep = Endpoint::parse_bind("tcp://127.0.0.1:*").unwrap();
+        let (l, bound) = bind(&ep, "b", &opts).unwrap();
+        assert_eq!(SockRef::from(&l).tos_v4().unwrap(), 0x10);
+        assert_eq!(
+            SockRef::from(&l).device().unwrap().as_deref(),
+            Some(&b"lo"[..])
+        );
+        let target = Endpoint::parse_connect(&bound.to_string()).unwrap();
+        let (c, _) = connect_blocking(&target, &opts).unwrap();
+        let cs = SockRef::from(&c);
+        assert_eq!(cs.tos_v4().unwrap(), 0x10);
+        assert_eq!(cs.tcp_user_timeout().unwrap(), Some(Duration::from_secs(2)));
+        let (a, _) = l.accept(&opts, false).unwrap();
+        let accepted = SockRef::from(&a);
+        assert_eq!(
+            accepted.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(2))
+        );
+        let Endpoint::Tcp {
+            port: Some(port), ..
+        } = bound
+        else {
+            panic!("{bound}")
+        };
+        let s = start_connect_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), &opts).unwrap();
+        assert_eq!(SockRef::from(&s).tos_v4().unwrap(), 0x10);
+        // A device that does not exist: the bind fails, naming the endpoint.
+        let missing = TcpOptions {
+            bindtodevice: Some("nosuchdev0".into()),
+            ..TcpOptions::default()
+        };
+        let e = bind(&ep, "tcp://127.0.0.1:*", &missing).unwrap_err();
+        assert!(e.to_string().contains("tcp://127.0.0.1:*"), "{e}");
+        assert!(connect_blocking(&target, &missing).is_err());
     }
 
     /// A reader that returns up to `left` bytes, as much as asked each time.

@@ -116,7 +116,10 @@ impl<R> Socket<R> {
     }
 
     /// Changes the TCP options for endpoints bound or connected afterwards.
-    fn update_tcp(&self, f: impl FnOnce(&mut TcpOptions) -> Result<(), Error>) -> Result<(), Error> {
+    fn update_tcp(
+        &self,
+        f: impl FnOnce(&mut TcpOptions) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if self.core().is_closing() {
             return Err(Error::Closed);
         }
@@ -587,9 +590,8 @@ impl<R> Socket<R> {
     /// CURVE_PUBLICKEY: this side's public key (`None` without CURVE).
     pub fn curve_publickey(&self) -> Option<PublicKey> {
         match self.mechanism() {
-            MechanismConfig::CurveServer { keypair } | MechanismConfig::CurveClient { keypair, .. } => {
-                Some(keypair.public)
-            }
+            MechanismConfig::CurveServer { keypair }
+            | MechanismConfig::CurveClient { keypair, .. } => Some(keypair.public),
             _ => None,
         }
     }

@@ -262,6 +262,36 @@ mod tests {
         );
     }
 
+    /// Connections a listener that never accepts lets complete: BACKLOG
+    /// bounds them (Linux queues one more than asked, then drops SYNs).
+    fn completed_connects(backlog: u32) -> usize {
+        let o = TcpOptions {
+            backlog,
+            connect_timeout: Some(Duration::from_millis(200)),
+            ..TcpOptions::default()
+        };
+        let l = listen_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &o).unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut held = Vec::new();
+        while held.len() < 5 {
+            match connect_tcp_blocking(addr, &o) {
+                Ok(s) => held.push(s),
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+                    break;
+                }
+            }
+        }
+        held.len()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn backlog_bounds_the_accept_queue() {
+        assert!(completed_connects(0) < 5);
+        assert_eq!(completed_connects(4), 5);
+    }
+
     #[test]
     fn backlog_and_defaults_leave_the_os_settings() {
         let d = TcpOptions::default();

@@ -63,8 +63,12 @@ mod tests {
 
     use zmtp_core::{Config, Msg, SocketType};
 
+    use bytes::Bytes;
+
     use super::*;
+    use crate::engine::{Action, Endpoint};
     use crate::error::SendError;
+    use crate::pipe::{PeerMeta, PipeItem};
 
     fn engine(kind: SocketType) -> (Engine, Instant) {
         let now = Instant::now();
@@ -100,6 +104,29 @@ mod tests {
             e.send(Msg::single("x")),
             Err(SendError::WouldBlock(_))
         ));
+    }
+
+    /// A peer stopped at RCVHWM is read again as soon as RCVHWM is raised,
+    /// before the application receives anything.
+    #[test]
+    fn raised_rcvhwm_resumes_a_stopped_peer() {
+        let (mut e, _) = engine(SocketType::Pull);
+        let mut cfg = e.config();
+        cfg.options.rcvhwm = 2;
+        e.set_config(cfg).unwrap();
+        let listener = e.bind("inproc://live").unwrap();
+        e.handle_listening(listener, Endpoint::Inproc("live".into()));
+        let peer = PeerMeta::new(Some(SocketType::Push), Bytes::new());
+        let link = e.handle_inproc_accepted(listener, peer).unwrap();
+        while e.poll_action().is_some() {}
+        let offer = |e: &mut Engine| e.handle_inproc(link, PipeItem::Message(Msg::single("m")));
+        assert!(offer(&mut e).is_ok() && offer(&mut e).is_ok());
+        assert!(offer(&mut e).is_err(), "RCVHWM 2 took a third message");
+        let mut cfg = e.config();
+        cfg.options.rcvhwm = 3;
+        e.set_config(cfg).unwrap();
+        assert_eq!(e.poll_action(), Some(Action::ResumeRead(link)));
+        assert!(offer(&mut e).is_ok());
     }
 
     /// The connection settings of a connect are those of its time: a later
