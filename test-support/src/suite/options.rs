@@ -114,10 +114,10 @@ pub fn live_connection_settings<E: Env>() {
 
     dealer.set_routing_id("second").unwrap();
     dealer
-        .set_curve_client(k.server.public.clone(), k.client.clone())
+        .set_curve_client(k.server.public, k.client.clone())
         .unwrap();
     assert_eq!(&dealer.routing_id()[..], b"second");
-    assert_eq!(dealer.curve_serverkey(), Some(k.server.public.clone()));
+    assert_eq!(dealer.curve_serverkey(), Some(k.server.public));
     dealer.connect(&curve_ep).unwrap();
     // Round robin over both: the CURVE ROUTER sees the new id, the plain
     // one still the old (its connection was made before the change).
@@ -427,11 +427,10 @@ pub fn getters_and_errors<E: Env>() {
     assert!(s.plain_server() && !s.curve_server());
     s.set_curve_server(k.server.secret.clone()).unwrap();
     assert!(s.curve_server());
-    assert_eq!(s.curve_publickey(), Some(k.server.public.clone()));
+    assert_eq!(s.curve_publickey(), Some(k.server.public));
     let pair = KeyPair::generate();
-    s.set_curve_client(k.server.public.clone(), pair.clone())
-        .unwrap();
-    assert_eq!(s.curve_publickey(), Some(pair.public.clone()));
+    s.set_curve_client(k.server.public, pair.clone()).unwrap();
+    assert_eq!(s.curve_publickey(), Some(pair.public));
 
     let e = s.set_routing_id(vec![b'x'; 256]).unwrap_err();
     assert!(e.to_string().contains("routing id"), "{e}");

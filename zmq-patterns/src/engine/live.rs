@@ -70,6 +70,8 @@ mod tests {
     use crate::error::SendError;
     use crate::pipe::{PeerMeta, PipeItem};
 
+    // A test reads the clock once to start its virtual timeline.
+    #[allow(clippy::disallowed_methods)]
     fn engine(kind: SocketType) -> (Engine, Instant) {
         let now = Instant::now();
         (Engine::new(now, EngineConfig::new(Config::new(kind))), now)
