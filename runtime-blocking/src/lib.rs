@@ -25,7 +25,8 @@
 //! ```
 //!
 //! `send` and `recv` wait for ever unless SNDTIMEO / RCVTIMEO are set on the
-//! [`Builder`]; [`poll`] waits on several sockets as `zmq_poll` does.
+//! [`Builder`] (or later, with `set_sndtimeo` / `set_rcvtimeo`); [`poll`]
+//! waits on several sockets as `zmq_poll` does.
 
 use std::collections::VecDeque;
 use std::io;
