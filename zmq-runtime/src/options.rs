@@ -123,21 +123,20 @@ impl<R> Socket<R> {
         if self.core().is_closing() {
             return Err(Error::Closed);
         }
-        let mut tcp = (*self.core().tcp_options()).clone();
-        f(&mut tcp)?;
-        self.core().set_tcp_options(tcp);
-        Ok(())
+        self.core().update_tcp_options(f)
     }
 
-    /// Sets the mechanism, and with it whether NULL peers are authenticated
-    /// (libzmq does so on a NULL socket with a ZAP domain).
+    /// Sets the mechanism or the ZAP domain (`None`: keep it), and with them
+    /// whether NULL peers are authenticated (libzmq does so on a NULL socket
+    /// with a ZAP domain).
     fn set_security(
         &self,
-        mechanism: MechanismConfig,
+        mechanism: Option<MechanismConfig>,
         zap_domain: Option<String>,
     ) -> Result<(), Error> {
         self.update_connection(|c| {
             let domain = zap_domain.unwrap_or_else(|| c.zap_domain().to_owned());
+            let mechanism = mechanism.unwrap_or_else(|| c.mechanism().clone());
             let null = matches!(mechanism, MechanismConfig::Null);
             Ok(c.with_mechanism(mechanism)?
                 .with_null_authentication(null && !domain.is_empty())
@@ -501,8 +500,7 @@ impl<R> Socket<R> {
     /// ZAP_DOMAIN, for endpoints bound or connected afterwards; on a NULL
     /// socket a domain turns authentication on, as in libzmq.
     pub fn set_zap_domain(&self, domain: impl Into<String>) -> Result<(), Error> {
-        let mechanism = self.mechanism();
-        self.set_security(mechanism, Some(domain.into()))
+        self.set_security(None, Some(domain.into()))
     }
 
     /// ZAP_DOMAIN (empty: none).
@@ -515,7 +513,7 @@ impl<R> Socket<R> {
     /// and the CURVE keys set together ([`MechanismConfig::Null`] turns
     /// security off again).
     pub fn set_mechanism(&self, mechanism: MechanismConfig) -> Result<(), Error> {
-        self.set_security(mechanism, None)
+        self.set_security(Some(mechanism), None)
     }
 
     /// The security mechanism and role.

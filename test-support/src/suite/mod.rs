@@ -192,6 +192,10 @@ macro_rules! suite_tests {
                 o::live_connection_settings::<E>();
             }
             #[test]
+            fn live_server_security() {
+                o::live_server_security::<E>();
+            }
+            #[test]
             fn live_linger_and_timeouts() {
                 o::live_linger_and_timeouts::<E>();
             }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 use zmq_runtime::{
-    Builder, Error, Events, KeyPair, Monitor, MonitorEvent, Msg, SendError, Socket, SocketType,
+    AuthReply, AuthRequest, Builder, Credentials, Error, Events, KeyPair, MechanismConfig, Monitor,
+    MonitorEvent, Msg, SendError, Socket, SocketType,
 };
 
 use super::cases::keys;
@@ -143,6 +144,55 @@ pub fn live_connection_settings<E: Env>() {
         text(&dealer.recv_blocking(Some(PATIENCE)).unwrap()),
         b"back"
     );
+}
+
+/// Security changed on a bound socket holds for its later binds: the
+/// earlier NULL listener still takes a libzmq NULL client, the later PLAIN
+/// one checks libzmq PLAIN clients with the authenticator set live, and a
+/// ZAP domain set live makes the next NULL listener ask it too.
+pub fn live_server_security<E: Env>() {
+    let mut peer = Peer::start();
+    let pull = sock::<E>(SocketType::Pull);
+    let mut m = pull.monitor();
+    let null_ep = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+    pull.set_plain_server().unwrap();
+    pull.set_authenticator(|req: &AuthRequest| {
+        Some(match &req.credentials {
+            Credentials::Plain { password, .. } if &password[..] == b"secret" => AuthReply::allow(),
+            _ => AuthReply::deny("no"),
+        })
+    })
+    .unwrap();
+    let plain_ep = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+
+    peer.socket("null", "PUSH", &[]);
+    peer.connect("null", &null_ep);
+    assert!(peer.send("null", &[b"null"], 5000));
+    assert_eq!(text(&pull.recv_blocking(Some(PATIENCE)).unwrap()), b"null");
+    let plain = |user: &str, pass: &str| {
+        vec![
+            format!("plain_username={user}"),
+            format!("plain_password={pass}"),
+        ]
+    };
+    peer.socket("good", "PUSH", &plain("me", "secret"));
+    peer.connect("good", &plain_ep);
+    assert!(peer.send("good", &[b"plain"], 5000));
+    assert_eq!(text(&pull.recv_blocking(Some(PATIENCE)).unwrap()), b"plain");
+    peer.socket("bad", "PUSH", &plain("me", "guess"));
+    peer.connect("bad", &plain_ep);
+    wait_for(&mut m, "HandshakeFailed (wrong password)", |e| {
+        matches!(e, MonitorEvent::HandshakeFailed { .. })
+    });
+
+    pull.set_mechanism(MechanismConfig::Null).unwrap();
+    pull.set_zap_domain("global").unwrap();
+    let zap_ep = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+    peer.socket("null2", "PUSH", &[]);
+    peer.connect("null2", &zap_ep);
+    wait_for(&mut m, "HandshakeFailed (NULL refused)", |e| {
+        matches!(e, MonitorEvent::HandshakeFailed { .. })
+    });
 }
 
 /// LINGER changed before `close` is the one close uses; SNDTIMEO and

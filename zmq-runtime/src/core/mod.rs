@@ -392,9 +392,17 @@ impl Core {
             .clone()
     }
 
-    /// Changes the TCP settings for endpoints bound or connected from now on.
-    pub(crate) fn set_tcp_options(&self, tcp: TcpOptions) {
-        *self.0.tcp.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(tcp);
+    /// Changes the TCP settings for endpoints bound or connected from now on,
+    /// under the lock, so that two threads setting two options keep both.
+    pub(crate) fn update_tcp_options<E>(
+        &self,
+        f: impl FnOnce(&mut TcpOptions) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut tcp = self.0.tcp.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut new = (**tcp).clone();
+        f(&mut new)?;
+        *tcp = Arc::new(new);
+        Ok(())
     }
 
     /// The TCP settings of a connector's attempts: those of its `connect`,
