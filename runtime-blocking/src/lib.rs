@@ -25,7 +25,8 @@
 //! ```
 //!
 //! `send` and `recv` wait for ever unless SNDTIMEO / RCVTIMEO are set on the
-//! [`Builder`]; [`poll`] waits on several sockets as `zmq_poll` does.
+//! [`Builder`] (or later, with `set_sndtimeo` / `set_rcvtimeo`); [`poll`]
+//! waits on several sockets as `zmq_poll` does.
 
 use std::collections::VecDeque;
 use std::io;
@@ -173,7 +174,7 @@ impl zmq_runtime::Runtime for Threads {
     fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) -> io::Result<()> {
         let core = core.clone();
         spawn("zmq-stream", move || {
-            match connect_blocking(&endpoint, core.tcp_options()) {
+            match connect_blocking(&endpoint, &core.connect_options(id)) {
                 Ok((stream, peer)) => {
                     if let Some(ctl) = core.handle_connected(id, peer) {
                         run_stream(stream, ctl);
@@ -198,7 +199,9 @@ impl zmq_runtime::Runtime for Threads {
 }
 
 fn accept_loop(core: &Core, id: ListenerId, listener: &StdListener) {
-    let accepted = std::iter::from_fn(|| listener.accept_blocking(core.tcp_options()));
+    // The options of the bind hold for every stream it accepts, as in libzmq.
+    let opts = core.tcp_options();
+    let accepted = std::iter::from_fn(|| listener.accept_blocking(&opts));
     serve(
         accepted,
         |(stream, peer)| {

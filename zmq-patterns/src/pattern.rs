@@ -23,6 +23,9 @@ pub(crate) struct Pipe {
     pub(crate) subs: Subscriptions,
     /// The routing id a ROUTER knows this pipe by.
     pub(crate) routing_id: Bytes,
+    /// CONFLATE as it was when the pipe was made: libzmq makes a pipe
+    /// conflating or not for its whole life.
+    conflate: bool,
     in_lb: bool,
     in_fq: bool,
     dirty: bool,
@@ -145,7 +148,10 @@ impl Pattern {
         &self.opts
     }
 
-    /// Changes options. HWM changes apply to queued pipes from the next message on.
+    /// Changes options. As libzmq 4.3's `update_pipe_options`, SNDHWM and
+    /// RCVHWM apply to the pipes already there (from the next message on;
+    /// nothing queued is dropped) as well as to later ones; CONFLATE only to
+    /// pipes attached afterwards; the other flags from the next call on.
     pub fn set_options(&mut self, opts: Options) {
         self.opts = opts;
         let ids: Vec<PipeId> = self.order.clone();
@@ -177,6 +183,7 @@ impl Pattern {
                 inq: VecDeque::new(),
                 subs: Subscriptions::new(),
                 routing_id,
+                conflate: self.conflate(),
                 in_lb: false,
                 in_fq: false,
                 dirty: false,
@@ -244,12 +251,11 @@ impl Pattern {
         let Some(msg) = self.filter_incoming(id, msg) else {
             return Ok(());
         };
-        let conflate = self.conflate();
         let rcvhwm = self.opts.rcvhwm;
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return Ok(());
         };
-        if conflate {
+        if pipe.conflate {
             pipe.inq.clear();
         } else if rcvhwm != 0 && pipe.inq.len() >= rcvhwm {
             return Err(msg);
@@ -296,8 +302,7 @@ impl Pattern {
     /// Whether `pipe` can take another incoming message now (below RCVHWM).
     pub fn can_accept(&self, id: PipeId) -> bool {
         self.pipes.get(&id).is_some_and(|p| {
-            !p.closing
-                && (self.conflate() || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
+            !p.closing && (p.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
         })
     }
 
@@ -426,7 +431,7 @@ impl Pattern {
     }
 
     fn has_room(&self, p: &Pipe) -> bool {
-        !p.closing && (self.conflate() || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
+        !p.closing && (p.conflate || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
     }
 
     fn any_has_room(&self) -> bool {
@@ -501,12 +506,11 @@ impl Pattern {
     /// Queues an item on a pipe and marks it dirty. Conflate keeps only the newest
     /// message.
     pub(crate) fn push_out(&mut self, id: PipeId, item: PipeItem) {
-        let conflate = self.conflate();
         let Some(p) = self.pipes.get_mut(&id) else {
             return;
         };
         if matches!(item, PipeItem::Message(_)) {
-            if conflate && p.out_msgs > 0 {
+            if p.conflate && p.out_msgs > 0 {
                 p.out.retain(|o| !matches!(o, PipeItem::Message(_)));
                 p.out_msgs = 0;
             }

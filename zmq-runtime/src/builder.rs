@@ -86,6 +86,7 @@ impl<R: RuntimeKind> Builder<R> {
 
     /// Creates the shared socket type, without the runtime's wrapper.
     pub fn build_socket(self) -> Result<Socket<R>, Error> {
+        crate::options::check_device(self.tcp.bindtodevice.as_deref())?;
         let rt = R::runtime()?;
         let mut engine = self.engine;
         let mut config = engine
@@ -207,6 +208,70 @@ impl<R: RuntimeKind> Builder<R> {
         self.tcp.keepalive_idle = idle;
         self.tcp.keepalive_intvl = intvl;
         self.tcp.keepalive_cnt = cnt;
+        self
+    }
+
+    /// CONNECT_TIMEOUT: a TCP connect attempt that takes longer is abandoned
+    /// and retried after RECONNECT_IVL; `None` (default, libzmq's 0) leaves
+    /// it to the OS, which may take minutes against a host that does not
+    /// answer.
+    pub fn connect_timeout(mut self, t: Option<Duration>) -> Self {
+        self.tcp.connect_timeout = t.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// TCP_MAXRT: how long sent data may go unacknowledged before the
+    /// connection is dropped (TCP_USER_TIMEOUT on Linux); `None` (default)
+    /// leaves the OS setting.
+    pub fn tcp_maxrt(mut self, t: Option<Duration>) -> Self {
+        self.tcp.maxrt = t.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// SNDBUF: the kernel send buffer (SO_SNDBUF) in bytes; `None` (default)
+    /// leaves the OS setting.
+    pub fn sndbuf(mut self, bytes: Option<usize>) -> Self {
+        self.tcp.sndbuf = bytes;
+        self
+    }
+
+    /// RCVBUF: the kernel receive buffer (SO_RCVBUF) in bytes; `None`
+    /// (default) leaves the OS setting.
+    pub fn rcvbuf(mut self, bytes: Option<usize>) -> Self {
+        self.tcp.rcvbuf = bytes;
+        self
+    }
+
+    /// BACKLOG: the queue of connections not yet accepted, per listener.
+    /// Default 100.
+    pub fn backlog(mut self, n: u32) -> Self {
+        self.tcp.backlog = n;
+        self
+    }
+
+    /// IPV6: `tcp://*:port` listens on `[::]` and takes IPv4 clients as well,
+    /// and host names may resolve to IPv6 addresses. Default off (IPv4 only,
+    /// as in libzmq); literal IPv6 addresses such as `tcp://[::1]:port` work
+    /// either way.
+    pub fn ipv6(mut self, on: bool) -> Self {
+        self.tcp.ipv6 = on;
+        self
+    }
+
+    /// TOS: the IP type of service (IPV6_TCLASS on IPv6) of every TCP
+    /// socket; 0 (default) leaves the OS setting.
+    pub fn tos(mut self, tos: u8) -> Self {
+        self.tcp.tos = tos;
+        self
+    }
+
+    /// BINDTODEVICE: bind every TCP socket to this network interface
+    /// (SO_BINDTODEVICE, Linux; needs CAP_NET_RAW). A name that cannot be
+    /// an interface fails [`build`](Self::build) with
+    /// [`Error::InvalidOption`]; one that does not exist fails `bind`, and
+    /// every connect attempt.
+    pub fn bindtodevice(mut self, device: impl Into<String>) -> Self {
+        self.tcp.bindtodevice = Some(device.into());
         self
     }
 

@@ -48,6 +48,14 @@ pub enum Error {
     /// A socket option is out of range.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A socket option's value cannot be used (libzmq's EINVAL).
+    #[error("option {option}: {reason}")]
+    InvalidOption {
+        /// The option, by its libzmq name (`BINDTODEVICE`).
+        option: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
     /// A send failed for a reason waiting cannot fix; the message is handed back
     /// where there is one.
     #[error(transparent)]
@@ -88,7 +96,9 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         let kind = match &e {
             Error::AddrInUse { .. } => io::ErrorKind::AddrInUse,
-            Error::Endpoint(_) | Error::Config(_) => io::ErrorKind::InvalidInput,
+            Error::Endpoint(_) | Error::Config(_) | Error::InvalidOption { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             Error::UnknownEndpoint(_) => io::ErrorKind::NotFound,
             Error::Timeout => io::ErrorKind::TimedOut,
             Error::Closed => io::ErrorKind::NotConnected,

@@ -74,10 +74,12 @@ mod core;
 mod error;
 mod monitor;
 mod net;
+mod options;
 mod poll;
 pub mod proxy;
 mod signal;
 mod socket;
+mod tcp;
 
 pub use crate::asyncio::{consume, Async, AsyncIo, Fd};
 pub use crate::builder::{Builder, RuntimeKind};
@@ -98,6 +100,6 @@ pub use zmq_patterns::engine::{
 };
 pub use zmq_patterns::{RecvError, SendError};
 pub use zmtp_core::{
-    AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, Msg, OsRandom,
-    PublicKey, SecretKey, SocketType,
+    AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, MechanismConfig, Msg,
+    OsRandom, PublicKey, SecretKey, SocketType,
 };

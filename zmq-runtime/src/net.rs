@@ -4,17 +4,21 @@
 //! sockets with its reactor; the blocking adapter uses them as they are.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
+};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use socket2::{Domain, SockAddr, SockRef, Socket, TcpKeepalive, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 
 use crate::error::Error;
+use crate::tcp::connect_tcp_blocking;
+pub use crate::tcp::{configure_tcp, TcpOptions};
 
 /// How long an accept loop pauses after a failed accept (out of descriptors,
 /// an aborted handshake) instead of spinning, as libzmq's does.
@@ -185,7 +189,7 @@ impl AsRawFd for StdStream {
 /// Starts a non-blocking TCP connect; wait for writability, then
 /// [`StdStream::connect_result`].
 pub fn start_connect_tcp(addr: SocketAddr, opts: &TcpOptions) -> io::Result<StdStream> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    let sock = crate::tcp::connecting_socket(addr, opts)?;
     sock.set_nonblocking(true)?;
     match sock.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
@@ -198,49 +202,14 @@ pub fn start_connect_tcp(addr: SocketAddr, opts: &TcpOptions) -> io::Result<StdS
     Ok(StdStream::Tcp(stream))
 }
 
-/// TCP settings applied to every stream of a socket.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TcpOptions {
-    /// TCP_KEEPALIVE: `None` leaves the OS default (libzmq's -1).
-    pub keepalive: Option<bool>,
-    /// TCP_KEEPALIVE_IDLE.
-    pub keepalive_idle: Option<Duration>,
-    /// TCP_KEEPALIVE_INTVL.
-    pub keepalive_intvl: Option<Duration>,
-    /// TCP_KEEPALIVE_CNT.
-    pub keepalive_cnt: Option<u32>,
-}
-
-/// Applies TCP_NODELAY (always, as libzmq) and the keep-alive options to a TCP
-/// stream of any runtime.
-pub fn configure_tcp(stream: &impl AsFd, opts: &TcpOptions) -> io::Result<()> {
-    let sock = SockRef::from(stream);
-    sock.set_tcp_nodelay(true)?;
-    match opts.keepalive {
-        Some(true) => {
-            let mut ka = TcpKeepalive::new();
-            if let Some(t) = opts.keepalive_idle {
-                ka = ka.with_time(t);
-            }
-            if let Some(t) = opts.keepalive_intvl {
-                ka = ka.with_interval(t);
-            }
-            if let Some(n) = opts.keepalive_cnt {
-                ka = ka.with_retries(n);
-            }
-            sock.set_tcp_keepalive(&ka)?;
-        }
-        Some(false) => sock.set_keepalive(false)?,
-        None => {}
-    }
-    Ok(())
-}
-
 /// Binds `ep` (TCP or IPC), non-blocking, and returns the listener with the
 /// endpoint actually bound (port 0 resolved). `given` names the endpoint in
-/// errors.
-pub(crate) fn bind(ep: &Endpoint, given: &str) -> Result<(StdListener, Endpoint), Error> {
+/// errors. With IPV6, `*` is `[::]` and takes IPv4 clients too.
+pub(crate) fn bind(
+    ep: &Endpoint,
+    given: &str,
+    opts: &TcpOptions,
+) -> Result<(StdListener, Endpoint), Error> {
     let bind_err = |source: io::Error| {
         if source.kind() == io::ErrorKind::AddrInUse {
             Error::AddrInUse {
@@ -257,15 +226,16 @@ pub(crate) fn bind(ep: &Endpoint, given: &str) -> Result<(StdListener, Endpoint)
         Endpoint::Tcp { host, port } => {
             let port = port.unwrap_or(0);
             let addrs: Vec<SocketAddr> = match host {
+                Host::Any if opts.ipv6 => {
+                    vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)]
+                }
                 Host::Any => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)],
                 Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
-                Host::Name(name) => (name.as_str(), port)
-                    .to_socket_addrs()
-                    .map_err(bind_err)?
-                    .collect(),
+                Host::Name(name) => {
+                    opts.usable((name.as_str(), port).to_socket_addrs().map_err(bind_err)?)
+                }
             };
-            let l = TcpListener::bind(&addrs[..]).map_err(bind_err)?;
-            l.set_nonblocking(true).map_err(bind_err)?;
+            let l = first_ok(addrs, |a| crate::tcp::listen_tcp(a, opts)).map_err(bind_err)?;
             let a = l.local_addr().map_err(bind_err)?;
             let bound = Endpoint::Tcp {
                 host: Host::Ip(a.ip()),
@@ -319,18 +289,34 @@ pub fn connect_blocking(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(S
             host,
             port: Some(port),
         } => {
-            let s = match host {
-                Host::Ip(ip) => TcpStream::connect((*ip, *port))?,
-                Host::Name(name) => TcpStream::connect((name.as_str(), *port))?,
+            let addrs = match host {
+                Host::Ip(ip) => vec![SocketAddr::new(*ip, *port)],
+                Host::Name(name) => opts.usable((name.as_str(), *port).to_socket_addrs()?),
                 Host::Any => return Err(io::ErrorKind::InvalidInput.into()),
             };
-            configure_tcp(&s, opts)?;
+            let s = first_ok(addrs, |a| connect_tcp_blocking(a, opts))?;
             let peer = peer_address(s.peer_addr().ok());
             Ok((StdStream::Tcp(s), peer))
         }
         Endpoint::Ipc(addr) => Ok((StdStream::Unix(connect_ipc(addr)?), String::new())),
         _ => Err(io::ErrorKind::InvalidInput.into()),
     }
+}
+
+/// The first address `f` succeeds with, or the last error (as std tries a
+/// host's addresses in order).
+fn first_ok<T>(
+    addrs: Vec<SocketAddr>,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no usable address");
+    for a in addrs {
+        match f(a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Connects a Unix domain socket, blocking (for threads: a full backlog
@@ -509,7 +495,7 @@ mod tests {
     #[test]
     fn binds_port_zero_and_reports_the_port() {
         let ep = Endpoint::parse_bind("tcp://127.0.0.1:*").unwrap();
-        let (_l, bound) = bind(&ep, "tcp://127.0.0.1:*").unwrap();
+        let (_l, bound) = bind(&ep, "tcp://127.0.0.1:*", &TcpOptions::default()).unwrap();
         let s = bound.to_string();
         assert!(
             s.starts_with("tcp://127.0.0.1:") && !s.ends_with(":*"),
@@ -520,9 +506,9 @@ mod tests {
     #[test]
     fn address_in_use_names_the_endpoint() {
         let ep = Endpoint::parse_bind("tcp://127.0.0.1:*").unwrap();
-        let (_l, bound) = bind(&ep, "x").unwrap();
+        let (_l, bound) = bind(&ep, "x", &TcpOptions::default()).unwrap();
         let given = bound.to_string();
-        let e = bind(&bound, &given).unwrap_err();
+        let e = bind(&bound, &given, &TcpOptions::default()).unwrap_err();
         assert!(matches!(e, Error::AddrInUse { .. }));
         assert!(e.to_string().contains(&given));
     }
@@ -533,13 +519,63 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("s");
         let ep = Endpoint::Ipc(IpcAddr::Path(path.clone()));
-        let (l, _) = bind(&ep, "ipc").unwrap();
-        assert!(matches!(bind(&ep, "ipc"), Err(Error::AddrInUse { .. })));
+        let (l, _) = bind(&ep, "ipc", &TcpOptions::default()).unwrap();
+        assert!(matches!(
+            bind(&ep, "ipc", &TcpOptions::default()),
+            Err(Error::AddrInUse { .. })
+        ));
         drop(l); // the file stays behind, as after a crash
         assert!(path.exists());
-        let (_l2, _) = bind(&ep, "ipc").unwrap();
+        let (_l2, _) = bind(&ep, "ipc", &TcpOptions::default()).unwrap();
         unlink_ipc(&ep);
         assert!(!path.exists());
+    }
+
+    /// `bind`, both connects and `accept` hand the socket's TCP options to
+    /// the descriptors they make.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn every_path_applies_the_tcp_options() {
+        let opts = TcpOptions {
+            tos: 0x10,
+            maxrt: Some(Duration::from_secs(2)),
+            bindtodevice: Some("lo".into()),
+            ..TcpOptions::default()
+        };
+        let ep = Endpoint::parse_bind("tcp://127.0.0.1:*").unwrap();
+        let (l, bound) = bind(&ep, "b", &opts).unwrap();
+        assert_eq!(SockRef::from(&l).tos_v4().unwrap(), 0x10);
+        assert_eq!(
+            SockRef::from(&l).device().unwrap().as_deref(),
+            Some(&b"lo"[..])
+        );
+        let target = Endpoint::parse_connect(&bound.to_string()).unwrap();
+        let (c, _) = connect_blocking(&target, &opts).unwrap();
+        let cs = SockRef::from(&c);
+        assert_eq!(cs.tos_v4().unwrap(), 0x10);
+        assert_eq!(cs.tcp_user_timeout().unwrap(), Some(Duration::from_secs(2)));
+        let (a, _) = l.accept(&opts, false).unwrap();
+        let accepted = SockRef::from(&a);
+        assert_eq!(
+            accepted.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(2))
+        );
+        let Endpoint::Tcp {
+            port: Some(port), ..
+        } = bound
+        else {
+            panic!("{bound}")
+        };
+        let s = start_connect_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), &opts).unwrap();
+        assert_eq!(SockRef::from(&s).tos_v4().unwrap(), 0x10);
+        // A device that does not exist: the bind fails, naming the endpoint.
+        let missing = TcpOptions {
+            bindtodevice: Some("nosuchdev0".into()),
+            ..TcpOptions::default()
+        };
+        let e = bind(&ep, "tcp://127.0.0.1:*", &missing).unwrap_err();
+        assert!(e.to_string().contains("tcp://127.0.0.1:*"), "{e}");
+        assert!(connect_blocking(&target, &missing).is_err());
     }
 
     /// A reader that returns up to `left` bytes, as much as asked each time.

@@ -14,6 +14,7 @@ use zmtp_core::{IntoFrame, Msg, SocketType};
 use crate::core::Core;
 use crate::error::Error;
 use crate::monitor::Monitor;
+use crate::options::Local;
 use crate::signal::{any_of, block_on, poll_until, AnyOf, Waiting};
 
 /// What `bind`, `connect`, `unbind` and `disconnect` take: an endpoint as
@@ -64,8 +65,8 @@ const SUBSCRIBERS: &[SocketType] = &[SocketType::Sub, SocketType::XSub];
 /// [`try_send`](Socket::try_send) to keep the message instead.
 pub struct Socket<R> {
     core: Core,
-    sndtimeo: Option<Duration>,
-    rcvtimeo: Option<Duration>,
+    /// Timeouts and the last endpoint, changed through `&self`.
+    pub(crate) live: Local,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -78,8 +79,7 @@ impl<R> Socket<R> {
     ) -> Self {
         Self {
             core,
-            sndtimeo,
-            rcvtimeo,
+            live: Local::new(sndtimeo, rcvtimeo),
             _runtime: PhantomData,
         }
     }
@@ -94,21 +94,26 @@ impl<R> Socket<R> {
         self.core.socket_type()
     }
 
-    /// SNDTIMEO and RCVTIMEO as built, for blocking wrappers.
+    /// SNDTIMEO and RCVTIMEO as they stand, for blocking wrappers.
     pub fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
-        (self.sndtimeo, self.rcvtimeo)
+        (self.sndtimeo(), self.rcvtimeo())
     }
 
     /// Binds an endpoint (`tcp://*:0`, `ipc:///tmp/x`, `inproc://name`, ...) and
     /// returns the endpoint actually bound, with the port the OS picked.
     pub fn bind(&self, endpoint: impl AsEndpoint) -> Result<Endpoint, Error> {
-        self.core.bind(&endpoint.as_endpoint())
+        let bound = self.core.bind(&endpoint.as_endpoint())?;
+        self.live.set_last_endpoint(bound.to_string());
+        Ok(bound)
     }
 
     /// Connects to an endpoint. The peer need not be there yet: messages queue
     /// up to the HWM and the socket reconnects until it is.
     pub fn connect(&self, endpoint: impl AsEndpoint) -> Result<(), Error> {
-        self.core.connect(&endpoint.as_endpoint())
+        let endpoint = endpoint.as_endpoint();
+        self.core.connect(&endpoint)?;
+        self.live.set_last_endpoint(endpoint.into_owned());
+        Ok(())
     }
 
     /// Stops listening on an endpoint (as given to `bind`, or as returned by

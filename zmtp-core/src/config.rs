@@ -171,6 +171,13 @@ impl Config {
         Ok(self)
     }
 
+    /// Drops the application property `name` (ignoring ASCII case), so that
+    /// setting it again replaces its value instead of sending it twice.
+    pub fn without_property(mut self, name: &str) -> Self {
+        self.metadata.remove(name);
+        self
+    }
+
     /// MAXMSGSIZE: the most a received message may weigh, `None` for no limit.
     /// Each frame is held to it on its header, before anything is allocated, as
     /// libzmq holds each frame; the message as a whole is held to it too, its
@@ -264,6 +271,42 @@ impl Config {
     /// The routing id sent to peers.
     pub fn routing_id(&self) -> &Bytes {
         &self.routing_id
+    }
+
+    /// The application metadata properties, in the order they were added.
+    pub fn properties(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// MAXMSGSIZE as set (`None`: no limit).
+    pub fn max_msg_size(&self) -> Option<u64> {
+        self.max_msg_size
+    }
+
+    /// HANDSHAKE_IVL as set (`None`: no limit).
+    pub fn handshake_ivl(&self) -> Option<Duration> {
+        self.handshake_ivl
+    }
+
+    /// HEARTBEAT_IVL as set (`None`: no heartbeats).
+    pub fn heartbeat_ivl(&self) -> Option<Duration> {
+        self.heartbeat_ivl
+    }
+
+    /// HEARTBEAT_TIMEOUT as set, before the interval stands in for an unset
+    /// one: what a getter reports back.
+    pub fn heartbeat_timeout_setting(&self) -> Option<Duration> {
+        self.heartbeat_timeout
+    }
+
+    /// HEARTBEAT_TTL as set.
+    pub fn heartbeat_ttl(&self) -> Option<Duration> {
+        self.heartbeat_ttl
+    }
+
+    /// ZAP_DOMAIN (empty: none).
+    pub fn zap_domain(&self) -> &str {
+        &self.zap_domain
     }
 
     /// The metadata this side sends: `Socket-Type`, `Identity` where libzmq sends it,

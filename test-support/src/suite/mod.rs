@@ -12,6 +12,7 @@ pub mod ends;
 pub mod first_hour;
 pub mod lifecycle;
 pub mod old_peers;
+pub mod options;
 
 use zmq_runtime::{Builder, RuntimeKind, Socket};
 
@@ -175,6 +176,48 @@ macro_rules! suite_tests {
             #[test]
             fn misuse_is_explained() {
                 first_hour::misuse_is_explained::<E>();
+            }
+        }
+
+        mod options {
+            use $crate::suite::options as o;
+            type E = super::$env;
+
+            #[test]
+            fn live_sndhwm() {
+                o::live_sndhwm::<E>();
+            }
+            #[test]
+            fn live_connection_settings() {
+                o::live_connection_settings::<E>();
+            }
+            #[test]
+            fn live_server_security() {
+                o::live_server_security::<E>();
+            }
+            #[test]
+            fn live_linger_and_timeouts() {
+                o::live_linger_and_timeouts::<E>();
+            }
+            #[test]
+            fn last_endpoint_and_events() {
+                o::last_endpoint_and_events::<E>();
+            }
+            #[test]
+            fn connect_timeout() {
+                o::connect_timeout::<E>();
+            }
+            #[test]
+            fn ipv6_dual_stack() {
+                o::ipv6_dual_stack::<E>();
+            }
+            #[test]
+            fn socket_level_options() {
+                o::socket_level_options::<E>();
+            }
+            #[test]
+            fn getters_and_errors() {
+                o::getters_and_errors::<E>();
             }
         }
 

@@ -1,7 +1,14 @@
 //! Connected endpoints: each survives its streams, and after a failure waits
 //! out its back-off (with jitter) before the engine asks for the next attempt.
+//!
+//! Each keeps the settings of its `connect` (connection settings, IMMEDIATE,
+//! RECONNECT_IVL and RECONNECT_IVL_MAX) for all its attempts, as libzmq's
+//! session keeps its copy of the socket's options.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use zmtp_core::Config;
 
 use super::backoff::Backoff;
 use super::{ConnId, ConnectorId, Endpoint};
@@ -11,6 +18,9 @@ use crate::pipe::PipeId;
 struct Connector {
     endpoint: Endpoint,
     pipe: PipeId,
+    cfg: Arc<Config>,
+    /// Whether its pipe exists from `connect` on (not IMMEDIATE, not ROUTER).
+    early: bool,
     backoff: Backoff,
     retry_at: Option<Instant>,
     conn: Option<ConnId>,
@@ -53,10 +63,19 @@ impl Connectors {
         }
     }
 
-    pub(super) fn add(&mut self, id: ConnectorId, endpoint: Endpoint, pipe: PipeId) {
+    pub(super) fn add(
+        &mut self,
+        id: ConnectorId,
+        endpoint: Endpoint,
+        pipe: PipeId,
+        cfg: Arc<Config>,
+        early: bool,
+    ) {
         let connector = Connector {
             endpoint,
             pipe,
+            cfg,
+            early,
             backoff: Backoff::new(self.ivl, self.ivl_max),
             retry_at: None,
             conn: None,
@@ -79,6 +98,27 @@ impl Connectors {
 
     pub(super) fn endpoint_and_pipe(&self, id: ConnectorId) -> Option<(Endpoint, PipeId)> {
         self.map.get(&id).map(|c| (c.endpoint.clone(), c.pipe))
+    }
+
+    /// The connection settings of the connector's `connect`.
+    pub(super) fn config(&self, id: ConnectorId) -> Option<&Arc<Config>> {
+        self.map.get(&id).map(|c| &c.cfg)
+    }
+
+    /// Whether the connector's pipe was attached at `connect`.
+    pub(super) fn attaches_early(&self, id: ConnectorId) -> bool {
+        self.map.get(&id).is_some_and(|c| c.early)
+    }
+
+    /// RECONNECT_IVL and RECONNECT_IVL_MAX for connectors added from now on.
+    pub(super) fn intervals(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.ivl, self.ivl_max)
+    }
+
+    /// Changes RECONNECT_IVL and RECONNECT_IVL_MAX for later connects only.
+    pub(super) fn set_intervals(&mut self, ivl: Option<Duration>, ivl_max: Option<Duration>) {
+        self.ivl = ivl;
+        self.ivl_max = ivl_max;
     }
 
     /// Records the stream or link now serving the connector (`None`: it ended).

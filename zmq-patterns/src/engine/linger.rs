@@ -26,6 +26,19 @@ impl Linger {
         }
     }
 
+    /// LINGER as it stands.
+    pub(super) fn linger(&self) -> Option<Duration> {
+        self.linger
+    }
+
+    /// Changes LINGER; as libzmq reads it at `close`, a change once closing
+    /// has started does nothing.
+    pub(super) fn set_linger(&mut self, linger: Option<Duration>) {
+        if self.closing.is_none() {
+            self.linger = linger;
+        }
+    }
+
     /// Starts closing at `now`; `false` if it had started already.
     pub(super) fn start(&mut self, now: Instant) -> bool {
         if self.closing.is_some() {

@@ -30,6 +30,7 @@ mod endpoint;
 mod inproc;
 mod linger;
 mod listeners;
+mod live;
 mod monitor;
 mod streams;
 mod zap;
@@ -112,6 +113,14 @@ pub enum EngineError {
     /// The socket is closing.
     #[error("the socket is closed")]
     Closed,
+    /// [`Engine::set_config`] was given the settings of another socket type.
+    #[error("a {ours} socket cannot take the settings of a {given} socket")]
+    SocketTypeChanged {
+        /// The engine's socket type.
+        ours: SocketType,
+        /// The type the settings were made for.
+        given: SocketType,
+    },
 }
 
 /// Engine settings beyond the connection and pattern ones.
@@ -249,7 +258,7 @@ impl Engine {
         let cfg = Arc::new(config.connection);
         Self {
             pattern,
-            streams: Streams::new(cfg.clone()),
+            streams: Streams::new(),
             cfg,
             inproc: InprocLinks::default(),
             connectors: Connectors::new(
@@ -295,7 +304,7 @@ impl Engine {
         self.check_open()?;
         let endpoint = Endpoint::parse_bind(endpoint)?;
         let id = ListenerId(self.alloc());
-        self.listeners.add(id, endpoint.clone());
+        self.listeners.add(id, endpoint.clone(), self.cfg.clone());
         self.actions.push_back(Action::Listen { id, endpoint });
         Ok(id)
     }
@@ -307,11 +316,13 @@ impl Engine {
         self.check_open()?;
         let endpoint = Endpoint::parse_connect(endpoint)?;
         let pipe = PipeId(self.alloc());
-        if self.attach_early() {
+        let early = self.attach_early();
+        if early {
             self.pattern.attach(pipe, PeerMeta::default())?;
         }
         let id = ConnectorId(self.alloc());
-        self.connectors.add(id, endpoint.clone(), pipe);
+        self.connectors
+            .add(id, endpoint.clone(), pipe, self.cfg.clone(), early);
         self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
         self.actions.push_back(Action::Connect { id, endpoint });
         Ok(id)
@@ -372,9 +383,10 @@ impl Engine {
             .endpoint(id)
             .cloned()
             .unwrap_or(Endpoint::Inproc(String::new()));
+        let cfg = self.listeners.config(id).unwrap_or(&self.cfg).clone();
         let pipe = PipeId(self.alloc());
         self.emit(MonitorEvent::Accepted(endpoint.clone()));
-        self.open_conn(now, Origin::Listener(id), pipe, endpoint, peer_address)
+        self.open_conn(now, cfg, Origin::Listener(id), pipe, endpoint, peer_address)
     }
 
     /// A connect attempt succeeded.
@@ -387,13 +399,21 @@ impl Engine {
         let (endpoint, early_pipe) = self.connectors.endpoint_and_pipe(id)?;
         // ROUTER and IMMEDIATE sockets attach at the handshake: each connection
         // gets its own pipe (the last one may still be draining received messages).
-        let pipe = if self.attach_early() {
+        let pipe = if self.connectors.attaches_early(id) {
             early_pipe
         } else {
             PipeId(self.alloc())
         };
+        let cfg = self.connectors.config(id).unwrap_or(&self.cfg).clone();
         self.emit(MonitorEvent::Connected(endpoint.clone()));
-        let conn = self.open_conn(now, Origin::Connector(id), pipe, endpoint, peer_address);
+        let conn = self.open_conn(
+            now,
+            cfg,
+            Origin::Connector(id),
+            pipe,
+            endpoint,
+            peer_address,
+        );
         self.connectors.set_conn(id, Some(conn));
         Some(conn)
     }
@@ -721,6 +741,7 @@ impl Engine {
     fn open_conn(
         &mut self,
         now: Instant,
+        cfg: Arc<Config>,
         origin: Origin,
         pipe: PipeId,
         endpoint: Endpoint,
@@ -728,7 +749,7 @@ impl Engine {
     ) -> ConnId {
         let id = ConnId(self.alloc());
         self.streams
-            .open(now, id, origin, pipe, endpoint, peer_address);
+            .open(now, cfg, id, origin, pipe, endpoint, peer_address);
         self.streams.queue_flush(id, &mut self.actions);
         id
     }
@@ -865,7 +886,10 @@ impl Engine {
         self.streams.deliver_stash(id, &mut self.pattern);
         // Let the runtime write a final ERROR before closing.
         self.drop_conn(id, true);
-        let keep_pipe = f.connector.is_some() && self.attach_early() && !error.is_permanent();
+        let keep_pipe = f
+            .connector
+            .is_some_and(|c| self.connectors.attaches_early(c))
+            && !error.is_permanent();
         if !keep_pipe {
             self.pattern.detach(f.pipe);
         }

@@ -90,7 +90,6 @@ pub(super) struct Failing {
 
 /// Every ZMTP stream of a socket.
 pub(super) struct Streams {
-    cfg: Arc<Config>,
     live: IdMap<ConnId, Stream>,
     /// Streams whose stash waits for room (so `recv` looks at these only).
     stalled: Vec<ConnId>,
@@ -102,9 +101,8 @@ pub(super) struct Streams {
 }
 
 impl Streams {
-    pub(super) fn new(cfg: Arc<Config>) -> Self {
+    pub(super) fn new() -> Self {
         Self {
-            cfg,
             live: IdMap::default(),
             stalled: Vec::new(),
             dying: IdMap::default(),
@@ -112,18 +110,21 @@ impl Streams {
         }
     }
 
-    /// Starts the ZMTP handshake on a new stream; its greeting waits for a
+    /// Starts the ZMTP handshake on a new stream, with the settings of the
+    /// endpoint that opened it; its greeting waits for a
     /// [`Streams::queue_flush`].
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn open(
         &mut self,
         now: Instant,
+        cfg: Arc<Config>,
         id: ConnId,
         origin: Origin,
         pipe: PipeId,
         endpoint: Endpoint,
         peer_address: String,
     ) {
-        let conn = Connection::with_peer_address(self.cfg.clone(), peer_address, now);
+        let conn = Connection::with_peer_address(cfg, peer_address, now);
         let stream = Stream {
             conn,
             pipe,

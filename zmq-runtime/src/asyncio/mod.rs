@@ -181,7 +181,7 @@ async fn connect<I: AsyncIo>(io: Arc<I>, core: Core, id: ConnectorId, endpoint: 
         Endpoint::Tcp {
             host,
             port: Some(port),
-        } => connect_tcp(&*io, host, *port, core.tcp_options()).await,
+        } => connect_tcp(&*io, host, *port, &core.connect_options(id)).await,
         Endpoint::Ipc(addr) => {
             net::start_connect_ipc(addr).and_then(|s| Ok((io.register(s)?, String::new())))
         }
@@ -197,7 +197,8 @@ async fn connect<I: AsyncIo>(io: Arc<I>, core: Core, id: ConnectorId, endpoint: 
     }
 }
 
-/// Tries every address the host resolves to, in order.
+/// Tries every address the host resolves to, in order, each for at most
+/// CONNECT_TIMEOUT.
 async fn connect_tcp<I: AsyncIo>(
     io: &I,
     host: &Host,
@@ -206,7 +207,7 @@ async fn connect_tcp<I: AsyncIo>(
 ) -> io::Result<(I::Registered<StdStream>, String)> {
     let addrs = match net::tcp_target(host, port) {
         Ok(addr) => vec![addr],
-        Err(name) => resolve(io, name, port).await?,
+        Err(name) => opts.usable(resolve(io, name, port).await?),
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
     for addr in addrs {
@@ -215,6 +216,18 @@ async fn connect_tcp<I: AsyncIo>(
             std::future::poll_fn(|cx| io.poll_write_with(&s, cx, StdStream::connect_result))
                 .await?;
             Ok::<_, io::Error>(s)
+        };
+        let attempt = async {
+            match opts.connect_timeout.and_then(|t| io.now().checked_add(t)) {
+                Some(deadline) => {
+                    future::or(attempt, async {
+                        io.sleep_until(deadline).await;
+                        Err(io::ErrorKind::TimedOut.into())
+                    })
+                    .await
+                }
+                None => attempt.await,
+            }
         };
         match attempt.await {
             Ok(s) => return Ok((s, addr.ip().to_string())),

@@ -59,7 +59,7 @@ impl LockedState {
             Endpoint::Inproc(name) => {
                 inproc::bind(me, id, name, &given, work).map(|()| (None, endpoint.clone()))
             }
-            _ => net::bind(&endpoint, &given).and_then(|(l, bound)| {
+            _ => net::bind(&endpoint, &given, &me.tcp_options()).and_then(|(l, bound)| {
                 me.0.rt
                     .listen(me, id, l)
                     .map(|g| (Some(g), bound))
@@ -134,6 +134,7 @@ impl Core {
         self.with(|st| {
             let id = st.engine.connect(endpoint).map_err(|_| Error::Closed)?;
             st.connectors.insert(id, endpoint.to_owned());
+            st.connect_tcp.insert(id, self.tcp_options());
             Ok(())
         })
     }
@@ -169,6 +170,7 @@ impl Core {
             }
             for id in ids {
                 st.connectors.remove(&id);
+                st.connect_tcp.remove(&id);
                 st.engine.disconnect(id);
             }
             Ok(())

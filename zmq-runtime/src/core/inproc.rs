@@ -139,15 +139,18 @@ pub(super) fn join(
         return;
     }
     let mut locked = lock_both(binder, connector);
+    // What each learns instead of a handshake, with the routing id in force.
+    let binder_peer = locked.from().engine.local_peer();
+    let connector_peer = locked.to().engine.local_peer();
     let accepted = locked
         .from()
         .engine
-        .handle_inproc_accepted(listener, connector.0.local_peer.clone());
+        .handle_inproc_accepted(listener, connector_peer);
     if let Ok(b) = accepted {
         let connected = locked
             .to()
             .engine
-            .handle_inproc_connected(connector_id, binder.0.local_peer.clone());
+            .handle_inproc_connected(connector_id, binder_peer);
         match connected {
             Ok(c) => {
                 locked.from().links.insert(

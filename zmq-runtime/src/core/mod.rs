@@ -24,12 +24,12 @@ pub(crate) use self::zap::RuntimeAuth;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use zmq_patterns::engine::{
     Action, ConnId, ConnectorId, Endpoint, Engine, EngineConfig, ListenerId,
 };
-use zmq_patterns::{IdMap, PeerMeta};
+use zmq_patterns::IdMap;
 use zmtp_core::SocketType;
 
 use self::inproc::Link;
@@ -51,11 +51,10 @@ struct CoreShared {
     monitor: Arc<Waiters>,
     done: Arc<Waiters>,
     timer: Signal,
-    /// What an inproc peer learns instead of a handshake.
-    local_peer: PeerMeta,
     socket_type: SocketType,
-    tcp: TcpOptions,
-    linger: Option<Duration>,
+    /// The TCP options in force, for endpoints bound or connected from now
+    /// on (each keeps those of its own time, as in libzmq).
+    tcp: Mutex<Arc<TcpOptions>>,
     /// Called (without locks) when the socket has messages: the ZAP client
     /// uses it to route replies.
     hook: OnceLock<Hook>,
@@ -69,6 +68,8 @@ pub(crate) struct LockedState {
     streams: IdMap<ConnId, Arc<Signal>>,
     listeners: IdMap<ListenerId, endpoint::Listener>,
     connectors: IdMap<ConnectorId, String>,
+    /// The TCP options each connector was made with.
+    connect_tcp: IdMap<ConnectorId, Arc<TcpOptions>>,
     links: IdMap<ConnId, Link>,
     timer_armed: Option<Instant>,
     timers_dirty: bool,
@@ -232,17 +233,16 @@ impl Core {
         internal: bool,
     ) -> Self {
         let now = rt.now();
-        let linger = config.linger;
         let socket_type = config.connection.socket_type();
         let mut engine = Engine::new(now, config);
         engine.set_authenticator(Box::new(auth));
-        let local_peer = engine.local_peer();
         let state = LockedState {
             engine,
             rt: rt.clone(),
             streams: IdMap::default(),
             listeners: IdMap::default(),
             connectors: IdMap::default(),
+            connect_tcp: IdMap::default(),
             links: IdMap::default(),
             timer_armed: None,
             timers_dirty: false,
@@ -261,10 +261,8 @@ impl Core {
             monitor: Arc::default(),
             done: Arc::default(),
             timer: Signal::default(),
-            local_peer,
             socket_type,
-            tcp,
-            linger,
+            tcp: Mutex::new(Arc::new(tcp)),
             hook: OnceLock::new(),
         }));
         if !internal {
@@ -384,9 +382,34 @@ impl Core {
         self.0.rt.now()
     }
 
-    /// The TCP settings for this socket's streams.
-    pub fn tcp_options(&self) -> &TcpOptions {
-        &self.0.tcp
+    /// The TCP settings in force: for a listener, those it is started with
+    /// hold for every stream it accepts.
+    pub fn tcp_options(&self) -> Arc<TcpOptions> {
+        self.0
+            .tcp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes the TCP settings for endpoints bound or connected from now on,
+    /// under the lock, so that two threads setting two options keep both.
+    pub(crate) fn update_tcp_options<E>(
+        &self,
+        f: impl FnOnce(&mut TcpOptions) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut tcp = self.0.tcp.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut new = (**tcp).clone();
+        f(&mut new)?;
+        *tcp = Arc::new(new);
+        Ok(())
+    }
+
+    /// The TCP settings of a connector's attempts: those of its `connect`,
+    /// as libzmq's session keeps them.
+    pub fn connect_options(&self, id: ConnectorId) -> Arc<TcpOptions> {
+        let kept = self.lock().connect_tcp.get(&id).cloned();
+        kept.unwrap_or_else(|| self.tcp_options())
     }
 
     /// A listener accepted a stream from `peer` (an IP address, or empty for
@@ -429,7 +452,7 @@ impl Core {
             st.closing = true;
             let now = st.now();
             // A LINGER too long to add is as good as for ever.
-            st.linger_deadline = self.0.linger.and_then(|l| now.checked_add(l));
+            st.linger_deadline = st.engine.config().linger.and_then(|l| now.checked_add(l));
             st.engine.close(now);
             // Senders waiting for room learn that none will come.
             self.0.writable.notify();

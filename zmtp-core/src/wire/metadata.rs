@@ -45,6 +45,12 @@ impl Metadata {
         true
     }
 
+    /// Removes every property named `name`, ignoring ASCII case.
+    pub fn remove(&mut self, name: &str) {
+        self.props
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()));
+    }
+
     /// The value of the first property named `name`, ignoring ASCII case.
     pub fn get(&self, name: &str) -> Option<&Bytes> {
         self.props
