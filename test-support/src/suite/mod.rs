@@ -8,6 +8,8 @@
 //! peer fails the tests; they never skip.
 
 pub mod cases;
+pub mod certs;
+pub mod endpoints;
 pub mod ends;
 pub mod first_hour;
 pub mod lifecycle;
@@ -175,6 +177,34 @@ macro_rules! suite_tests {
             #[test]
             fn misuse_is_explained() {
                 first_hour::misuse_is_explained::<E>();
+            }
+        }
+
+        mod endpoints {
+            use $crate::suite::endpoints as ep;
+            type E = super::$env;
+
+            #[test]
+            fn ipc_wildcard() {
+                ep::ipc_wildcard::<E>();
+            }
+            #[test]
+            fn unbind_wildcards() {
+                ep::unbind_wildcards::<E>();
+            }
+        }
+
+        mod certs {
+            use $crate::suite::certs;
+            type E = super::$env;
+
+            #[test]
+            fn pyzmq_certificates() {
+                certs::pyzmq_certificates::<E>();
+            }
+            #[test]
+            fn certificates_load_in_pyzmq() {
+                certs::certificates_load_in_pyzmq::<E>();
             }
         }
 
