@@ -299,7 +299,10 @@ fn keygen_cert_files_load_in_pyzmq() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("server.cert");
     let path_s = path.to_str().unwrap();
-    let out = run(&["keygen", "--cert", path_s, "--meta", "name=the server"], b"");
+    let out = run(
+        &["keygen", "--cert", path_s, "--meta", "name=the server"],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let public = text.trim().strip_prefix("public: ").expect("public: Z85");
@@ -317,15 +320,24 @@ fn keygen_cert_files_load_in_pyzmq() {
     assert_eq!(secret.public_key().to_z85(), public);
 
     for (args, names) in [
-        (vec!["keygen", "--cert", path_s, "--meta", "novalue"], "novalue"),
+        (
+            vec!["keygen", "--cert", path_s, "--meta", "novalue"],
+            "novalue",
+        ),
         (vec!["keygen", "--cert", path_s, "--meta", "a/b=c"], "a/b"),
         (vec!["keygen", "--meta", "a=b"], "--cert"),
-        (vec!["keygen", "--cert", "/nonexistent-dir/x.cert"], "/nonexistent-dir/x.cert"),
+        (
+            vec!["keygen", "--cert", "/nonexistent-dir/x.cert"],
+            "/nonexistent-dir/x.cert",
+        ),
     ] {
         let out = run(&args, b"");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(names) && err.lines().count() == 1, "{args:?}: {err}");
+        assert!(
+            err.contains(names) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

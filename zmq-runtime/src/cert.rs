@@ -125,7 +125,10 @@ mod tests {
         assert_eq!(secret_file, dir.join("server.cert_secret"));
         let secret = load(&secret_file).unwrap();
         assert_eq!(secret.keypair().unwrap().public, *cert.public());
-        let mode = std::fs::metadata(&secret_file).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
 
         let e = load(dir.join("missing")).unwrap_err();

@@ -45,7 +45,10 @@ fn sock<E: Env>(b: Builder<E::R>) -> Socket<E::R> {
 fn pyzmq_load(peer: &mut Peer, path: &Path) -> (String, Option<String>) {
     let answer = peer.ok(&format!("loadcert {}", path.display()));
     let (public, secret) = answer.split_once(' ').expect("two keys");
-    (public.to_owned(), (secret != "-").then(|| secret.to_owned()))
+    (
+        public.to_owned(),
+        (secret != "-").then(|| secret.to_owned()),
+    )
 }
 
 /// Certificates pyzmq created key our CURVE server and our CURVE client,
@@ -56,7 +59,11 @@ pub fn pyzmq_certificates<E: Env>() {
     for name in ["server", "client"] {
         let answer = peer.ok(&format!("certs {} {name}", dir.0.display()));
         let public = dir.path(&format!("{name}.key"));
-        let expected = format!("{} {}", public.display(), cert::secret_path(&public).display());
+        let expected = format!(
+            "{} {}",
+            public.display(),
+            cert::secret_path(&public).display()
+        );
         assert_eq!(answer, expected);
     }
     let server = cert::load(dir.path("server.key_secret")).expect("server secret cert");
@@ -103,9 +110,8 @@ pub fn pyzmq_certificates<E: Env>() {
     );
     let theirs = peer.bind("rep", "tcp://127.0.0.1:*");
     let client_keys = client.keypair().expect("secret certificate");
-    let req = sock::<E>(
-        Builder::new(SocketType::Req).curve_client(*server_public.public(), client_keys),
-    );
+    let req =
+        sock::<E>(Builder::new(SocketType::Req).curve_client(*server_public.public(), client_keys));
     req.connect(&theirs).expect("connect");
     req.send_blocking("to their server", Some(PATIENCE))
         .expect("send");

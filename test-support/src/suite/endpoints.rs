@@ -46,7 +46,10 @@ pub fn ipc_wildcard<E: Env>() {
     let mut peer = Peer::start();
     let pull = sock::<E>(SocketType::Pull);
     let ours = pull.bind("ipc://*").expect("bind ipc://*").to_string();
-    let second = pull.bind("ipc://*").expect("bind ipc://* again").to_string();
+    let second = pull
+        .bind("ipc://*")
+        .expect("bind ipc://* again")
+        .to_string();
     assert_ne!(ours, second);
     let path = ipc_path(&ours);
     assert!(path.exists(), "{ours}");
@@ -55,7 +58,11 @@ pub fn ipc_wildcard<E: Env>() {
     peer.ok(&format!("tmpdir {}", parent.display()));
     peer.socket("l", "PULL", &[]);
     let theirs = peer.bind("l", "ipc://*");
-    assert_eq!(shape(&path), shape(&ipc_path(&theirs)), "{ours} vs {theirs}");
+    assert_eq!(
+        shape(&path),
+        shape(&ipc_path(&theirs)),
+        "{ours} vs {theirs}"
+    );
     assert_eq!(shape(&path).1, "tmp");
     assert_eq!(shape(&path).2, 9);
     peer.close("l");
@@ -73,7 +80,10 @@ pub fn ipc_wildcard<E: Env>() {
     let other = ipc_path(&second);
     assert!(other.exists());
     drop(pull);
-    assert!(!other.parent().expect("dir").exists(), "{second} left behind");
+    assert!(
+        !other.parent().expect("dir").exists(),
+        "{second} left behind"
+    );
 }
 
 /// libzmq refuses to unbind a wildcard (it names no one listener); so do we,
@@ -84,7 +94,10 @@ pub fn unbind_wildcards<E: Env>() {
     peer.socket("l", "PULL", &[]);
     let theirs = peer.bind("l", "tcp://127.0.0.1:*");
     let answer = peer.cmd("unbind l tcp://127.0.0.1:*");
-    assert!(answer.starts_with("ERR"), "libzmq unbound a wildcard: {answer}");
+    assert!(
+        answer.starts_with("ERR"),
+        "libzmq unbound a wildcard: {answer}"
+    );
     peer.ok(&format!("unbind l {theirs}"));
 
     let pull = sock::<E>(SocketType::Pull);
@@ -122,7 +135,7 @@ pub fn unbind_wildcards<E: Env>() {
     assert!(std::net::TcpStream::connect(a.trim_start_matches("tcp://")).is_err());
     assert!(std::net::TcpStream::connect(b.trim_start_matches("tcp://")).is_ok());
     // A name, as libzmq resolves it: localhost is 127.0.0.1.
-    pull.unbind(&format!("tcp://localhost:{port_b}"))
+    pull.unbind(format!("tcp://localhost:{port_b}"))
         .expect("unbind by host name");
     assert!(std::net::TcpStream::connect(b.trim_start_matches("tcp://")).is_err());
 }

@@ -271,9 +271,15 @@ mod tests {
         let other = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
         let cases: [(String, &str); 6] = [
             ("metadata\ncurve\n".into(), "no public-key"),
-            ("curve\n    public-key = \"short\"\n".into(), "curve/public-key"),
             (
-                format!("curve\n    public-key = \"{good}\"\n    secret-key = \"{}\"\n", &other[..39]),
+                "curve\n    public-key = \"short\"\n".into(),
+                "curve/public-key",
+            ),
+            (
+                format!(
+                    "curve\n    public-key = \"{good}\"\n    secret-key = \"{}\"\n",
+                    &other[..39]
+                ),
                 "curve/secret-key is not",
             ),
             (
@@ -281,7 +287,10 @@ mod tests {
                 "does not belong",
             ),
             (format!("curve\n  public-key = \"{good}\"\n"), "line 2"),
-            ("curve\n    public-key = \"unterminated\n".into(), "missing closing"),
+            (
+                "curve\n    public-key = \"unterminated\n".into(),
+                "missing closing",
+            ),
         ];
         for (text, what) in cases {
             let e = Certificate::parse(&text).unwrap_err().to_string();

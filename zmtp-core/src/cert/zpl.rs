@@ -10,7 +10,7 @@ use super::CertError;
 pub(super) struct Node {
     pub(super) name: String,
     pub(super) value: String,
-    pub(super) children: Vec<Node>,
+    pub(super) children: Vec<Self>,
 }
 
 impl Node {
@@ -45,7 +45,9 @@ pub(super) fn parse(text: &str) -> Result<Node, CertError> {
             return Err(syntax(&format!("expected a name, found {rest:?}")));
         }
         if name.starts_with('/') || name.ends_with('/') {
-            return Err(syntax(&format!("'/' cannot start or end the name {name:?}")));
+            return Err(syntax(&format!(
+                "'/' cannot start or end the name {name:?}"
+            )));
         }
         let value = value(rest).map_err(|what| syntax(&what))?;
         let parent = at_depth(&mut root, indent / 4).ok_or_else(|| {
@@ -80,7 +82,9 @@ fn value(rest: &str) -> Result<String, String> {
         return if end_of_line(rest) {
             Ok(String::new())
         } else {
-            Err(format!("expected '=' or the end of the line, found {rest:?}"))
+            Err(format!(
+                "expected '=' or the end of the line, found {rest:?}"
+            ))
         };
     };
     let after = after.trim_start();
@@ -180,7 +184,13 @@ mod tests {
 
     #[test]
     fn every_quoted_value_reads_back() {
-        for v in ["plain", "with \"double\"", "with 'single'", "both \" and '", ""] {
+        for v in [
+            "plain",
+            "with \"double\"",
+            "with 'single'",
+            "both \" and '",
+            "",
+        ] {
             let line = format!("k = {}\n", quote(v).unwrap());
             assert_eq!(parse(&line).unwrap().child("k").unwrap().value, v, "{line}");
         }
