@@ -40,6 +40,8 @@ use zmq_runtime::{
     StdListener, StdStream, StreamCtl, WriteStep,
 };
 
+/// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
+pub use zmq_runtime::cert;
 pub use zmq_runtime::proxy::{
     proxy_blocking as proxy, proxy_steerable_blocking as proxy_steerable, ProxyStats,
 };

@@ -34,6 +34,8 @@ use std::time::Instant;
 use smol::Async;
 use zmq_runtime::{AsyncIo, Fd};
 
+/// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
+pub use zmq_runtime::cert;
 pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
     msg, poll_async as poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator,

@@ -47,6 +47,8 @@ use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::runtime::Handle;
 use zmq_runtime::{Async, AsyncIo, Fd};
 
+/// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
+pub use zmq_runtime::cert;
 pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
     msg, poll_async as poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator,

@@ -27,6 +27,11 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
                                   (and any other mechanism)
   zaplog                       -> ZAPLOG entry;entry  (entry: MECH CRED1HEX ... STATUS)
   pid                          -> PID n
+  tmpdir PATH                  -> OK            TMPDIR for later ipc://* binds
+  certs DIR NAME               -> OK PUBLIC_FILE SECRET_FILE
+                                  (zmq.auth.create_certificates)
+  loadcert FILE                -> OK PUBLIC_Z85 SECRET_Z85|-
+                                  (zmq.auth.load_certificate)
   quit                         -> BYE
 
   FRAMES are hex joined by ",", "-" for an empty frame, "*N" for N pattern
@@ -84,6 +89,7 @@ from frame_text import frames_to_text, text_to_frames
 
 try:
     import zmq
+    import zmq.auth
     import zmq.utils.z85
     from zmq.utils.monitor import recv_monitor_message
 except ImportError as exc:  # pragma: no cover - reported to the Rust side
@@ -353,6 +359,22 @@ def cmd_zap(mode, args):
     return "OK"
 
 
+def cmd_tmpdir(path):
+    # libzmq reads TMPDIR when it binds ipc://*; os.environ sets it for C too.
+    os.environ["TMPDIR"] = path
+    return "OK"
+
+
+def cmd_certs(directory, name):
+    public, secret = zmq.auth.create_certificates(directory, name)
+    return "OK %s %s" % (public, secret)
+
+
+def cmd_loadcert(path):
+    public, secret = zmq.auth.load_certificate(path)
+    return "OK %s %s" % (public.decode(), secret.decode() if secret else "-")
+
+
 def many_sockets():
     watchdog(120)
     out("READY")
@@ -371,6 +393,9 @@ def many_sockets():
         "zap": cmd_zap,
         "zaplog": zaplog,
         "pid": lambda: "PID %d" % os.getpid(),
+        "tmpdir": cmd_tmpdir,
+        "certs": cmd_certs,
+        "loadcert": cmd_loadcert,
     }
     for line in sys.stdin:
         parts = line.split()

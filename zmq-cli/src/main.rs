@@ -2,7 +2,9 @@
 //!
 //! - `zmq cat TYPE -b|-c EP...`: one socket between stdin and stdout, one
 //!   message per line, frames separated by TAB (`--hex` for binary frames).
-//! - `zmq keygen`: a CURVE key pair, as libzmq's `curve_keygen` prints it.
+//! - `zmq keygen`: a CURVE key pair, as libzmq's `curve_keygen` prints it, or
+//!   with `--cert PATH` saved as a certificate, as CZMQ's `zcert_save` writes
+//!   it (PATH and PATH_secret).
 //! - `zmq perf MODE EP SIZE COUNT`: libzmq's perf tools, compatible on the wire
 //!   and in their output.
 //! - `zmq bench`: throughput and latency of every runtime over tcp, ipc and
@@ -22,6 +24,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use zmq_runtime::cert::Certificate;
 use zmtp_core::{KeyPair, PublicKey, SecretKey};
 
 use crate::cat::Security;
@@ -54,8 +57,9 @@ struct Cli {
 enum Command {
     /// A socket on stdin/stdout: one message per line, frames separated by TAB.
     Cat(Box<CatArgs>),
-    /// Print a new CURVE key pair: `public: Z85` then `secret: Z85`.
-    Keygen,
+    /// Print a new CURVE key pair: `public: Z85` then `secret: Z85`; or save
+    /// it as a certificate (`--cert PATH`).
+    Keygen(KeygenArgs),
     /// libzmq's perf tools: local-thr, remote-thr, local-lat, remote-lat.
     Perf(PerfArgs),
     /// Throughput and latency of every runtime over tcp, ipc and inproc.
@@ -174,6 +178,18 @@ struct PerfArgs {
 }
 
 #[derive(Args)]
+struct KeygenArgs {
+    /// Write the key pair as a zcert certificate instead of printing it: PATH
+    /// (public key, for peers) and PATH_secret (both keys, mode 0600), the
+    /// files CZMQ's zcert and pyzmq's zmq.auth read. Prints `public: Z85`.
+    #[arg(long, value_name = "PATH")]
+    cert: Option<std::path::PathBuf>,
+    /// A metadata entry for the certificate (repeatable; needs --cert).
+    #[arg(long = "meta", value_name = "NAME=VALUE", requires = "cert")]
+    meta: Vec<String>,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// Message size in bytes.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
@@ -225,20 +241,38 @@ fn main() {
         }
     };
     let result = match cli.command {
-        Command::Keygen => {
-            let kp = KeyPair::generate();
-            out(&format!(
-                "public: {}\nsecret: {}",
-                kp.public.to_z85(),
-                kp.secret.to_z85()
-            ));
-            Ok(())
-        }
+        Command::Keygen(args) => keygen(args),
         Command::Cat(args) => cat_config(*args).and_then(cat::run),
         Command::Perf(args) => perf_command(args),
         Command::Bench(args) => bench_command(args),
     };
     exit(result);
+}
+
+fn keygen(args: KeygenArgs) -> Result<(), Failure> {
+    let kp = KeyPair::generate();
+    let Some(path) = args.cert else {
+        out(&format!(
+            "public: {}\nsecret: {}",
+            kp.public.to_z85(),
+            kp.secret.to_z85()
+        ));
+        return Ok(());
+    };
+    let public = kp.public;
+    let mut cert = Certificate::new(kp);
+    for entry in &args.meta {
+        let (name, value) = entry
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--meta {entry:?}: expected NAME=VALUE")))?;
+        cert = cert
+            .with_metadata(name, value)
+            .map_err(|e| usage(format!("--meta {entry:?}: {e}")))?;
+    }
+    // A path that cannot be written is the user's to fix, as a bad argument.
+    zmq_runtime::cert::save(&cert, &path).map_err(|e| usage(e.to_string()))?;
+    out(&format!("public: {}", public.to_z85()));
+    Ok(())
 }
 
 fn exit(result: Result<(), Failure>) -> ! {

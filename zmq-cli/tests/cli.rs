@@ -290,6 +290,58 @@ fn keygen_prints_two_lines_whose_keys_libzmq_accepts() {
     assert_eq!(cat.wait(), 0);
 }
 
+/// `zmq keygen --cert PATH` writes PATH and PATH_secret as zcert does; pyzmq's
+/// `load_certificate` reads the public key from one and both from the other,
+/// and bad arguments name themselves.
+#[test]
+fn keygen_cert_files_load_in_pyzmq() {
+    let dir = std::env::temp_dir().join(format!("zmq-cli-keygen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.cert");
+    let path_s = path.to_str().unwrap();
+    let out = run(
+        &["keygen", "--cert", path_s, "--meta", "name=the server"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let public = text.trim().strip_prefix("public: ").expect("public: Z85");
+    let secret_file = format!("{path_s}_secret");
+    assert!(std::fs::read_to_string(&secret_file)
+        .unwrap()
+        .contains("    name = \"the server\"\n"));
+
+    let mut p = Peer::start();
+    assert_eq!(p.ok(&format!("loadcert {path_s}")), format!("{public} -"));
+    let both = p.ok(&format!("loadcert {secret_file}"));
+    let (again, secret) = both.split_once(' ').unwrap();
+    assert_eq!(again, public);
+    let secret: zmtp_core::SecretKey = secret.parse().expect("Z85 secret");
+    assert_eq!(secret.public_key().to_z85(), public);
+
+    for (args, names) in [
+        (
+            vec!["keygen", "--cert", path_s, "--meta", "novalue"],
+            "novalue",
+        ),
+        (vec!["keygen", "--cert", path_s, "--meta", "a/b=c"], "a/b"),
+        (vec!["keygen", "--meta", "a=b"], "--cert"),
+        (
+            vec!["keygen", "--cert", "/nonexistent-dir/x.cert"],
+            "/nonexistent-dir/x.cert",
+        ),
+    ] {
+        let out = run(&args, b"");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(names) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Every socket type through `zmq cat`, facing libzmq; on every runtime for
 /// the simplest pair.
 #[test]

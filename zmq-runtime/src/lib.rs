@@ -70,8 +70,10 @@
 
 mod asyncio;
 mod builder;
+pub mod cert;
 mod core;
 mod error;
+mod ipc_dir;
 mod monitor;
 mod net;
 mod options;

@@ -17,6 +17,7 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 
 use crate::error::Error;
+use crate::ipc_dir;
 use crate::tcp::connect_tcp_blocking;
 pub use crate::tcp::{configure_tcp, TcpOptions};
 
@@ -243,6 +244,17 @@ pub(crate) fn bind(
             };
             Ok((StdListener::Tcp(l), bound))
         }
+        Endpoint::Ipc(addr) if addr.is_wildcard() => {
+            let path = ipc_dir::create().map_err(bind_err)?;
+            let bound = UnixListener::bind(&path).and_then(|l| l.set_nonblocking(true).map(|()| l));
+            match bound {
+                Ok(l) => Ok((StdListener::Unix(l), Endpoint::Ipc(IpcAddr::Path(path)))),
+                Err(e) => {
+                    ipc_dir::remove(&path);
+                    Err(bind_err(e))
+                }
+            }
+        }
         Endpoint::Ipc(addr) => {
             let l = bind_ipc(addr).map_err(bind_err)?;
             l.set_nonblocking(true).map_err(bind_err)?;
@@ -273,10 +285,15 @@ fn bind_ipc(addr: &IpcAddr) -> io::Result<UnixListener> {
     }
 }
 
-/// Removes the socket file of an ipc listener when it stops, as libzmq does.
-pub(crate) fn unlink_ipc(ep: &Endpoint) {
+/// Removes the socket file of an ipc listener when it stops, as libzmq does,
+/// and the directory made for it when it was bound as `ipc://*`.
+pub(crate) fn unlink_ipc(ep: &Endpoint, wildcard: bool) {
     if let Endpoint::Ipc(IpcAddr::Path(path)) = ep {
-        let _ = std::fs::remove_file(path);
+        if wildcard {
+            ipc_dir::remove(path);
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -527,7 +544,7 @@ mod tests {
         drop(l); // the file stays behind, as after a crash
         assert!(path.exists());
         let (_l2, _) = bind(&ep, "ipc", &TcpOptions::default()).unwrap();
-        unlink_ipc(&ep);
+        unlink_ipc(&ep, false);
         assert!(!path.exists());
     }
 
@@ -576,6 +593,23 @@ mod tests {
         let e = bind(&ep, "tcp://127.0.0.1:*", &missing).unwrap_err();
         assert!(e.to_string().contains("tcp://127.0.0.1:*"), "{e}");
         assert!(connect_blocking(&target, &missing).is_err());
+    }
+
+    #[test]
+    fn ipc_wildcard_binds_a_fresh_socket_file_and_unlink_removes_its_directory() {
+        let ep = Endpoint::parse_bind("ipc://*").unwrap();
+        let (_a, a) = bind(&ep, "ipc://*", &TcpOptions::default()).unwrap();
+        let (_b, b) = bind(&ep, "ipc://*", &TcpOptions::default()).unwrap();
+        assert_ne!(a, b);
+        let Endpoint::Ipc(IpcAddr::Path(path)) = &a else {
+            panic!("{a}")
+        };
+        assert!(path.is_absolute() && path.ends_with("socket"), "{a}");
+        assert!(start_connect_ipc(&IpcAddr::Path(path.clone())).is_ok());
+        let dir = path.parent().unwrap().to_owned();
+        unlink_ipc(&a, true);
+        unlink_ipc(&b, true);
+        assert!(!dir.exists());
     }
 
     /// A reader that returns up to `left` bytes, as much as asked each time.

@@ -109,6 +109,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(fuzzing), deny(missing_docs))]
 
+pub mod cert;
 mod config;
 mod connection;
 mod error;

@@ -8,6 +8,8 @@
 //! peer fails the tests; they never skip.
 
 pub mod cases;
+pub mod certs;
+pub mod endpoints;
 pub mod ends;
 pub mod first_hour;
 pub mod lifecycle;
@@ -218,6 +220,34 @@ macro_rules! suite_tests {
             #[test]
             fn getters_and_errors() {
                 o::getters_and_errors::<E>();
+            }
+        }
+
+        mod endpoints {
+            use $crate::suite::endpoints as ep;
+            type E = super::$env;
+
+            #[test]
+            fn ipc_wildcard() {
+                ep::ipc_wildcard::<E>();
+            }
+            #[test]
+            fn unbind_wildcards() {
+                ep::unbind_wildcards::<E>();
+            }
+        }
+
+        mod certs {
+            use $crate::suite::certs;
+            type E = super::$env;
+
+            #[test]
+            fn pyzmq_certificates() {
+                certs::pyzmq_certificates::<E>();
+            }
+            #[test]
+            fn certificates_load_in_pyzmq() {
+                certs::certificates_load_in_pyzmq::<E>();
             }
         }
 

@@ -66,6 +66,14 @@ pub enum EndpointError {
     /// `*` host or port used to connect.
     #[error("cannot connect to wildcard endpoint {0:?}")]
     WildcardConnect(String),
+    /// A wildcard given to `unbind`: as in libzmq, a listener is unbound by
+    /// the endpoint `bind` returned, since one wildcard may have been bound
+    /// several times.
+    #[error(
+        "cannot unbind wildcard endpoint {0:?}: unbind the endpoint bind returned \
+         (e.g. tcp://127.0.0.1:5555 or ipc:///tmp/tmpAbC123/socket)"
+    )]
+    WildcardUnbind(String),
 }
 
 impl Endpoint {
@@ -85,9 +93,38 @@ impl Endpoint {
         Ok(ep)
     }
 
+    /// Parses an endpoint for unbinding: it must be one `bind` returned, so
+    /// a wildcard (any `*` host or port, `ipc://*`) is an error.
+    pub fn parse_unbind(s: &str) -> Result<Self, EndpointError> {
+        let ep: Self = s.parse()?;
+        if ep.is_wildcard() {
+            return Err(EndpointError::WildcardUnbind(s.to_owned()));
+        }
+        Ok(ep)
+    }
+
     /// Whether this is a TCP endpoint whose port the OS will pick.
     pub fn has_wildcard_port(&self) -> bool {
         matches!(self, Self::Tcp { port: None, .. })
+    }
+
+    /// Whether binding this endpoint picks the address: a `*` TCP host or
+    /// port, or an ipc path starting with `*` (libzmq's test for a unique
+    /// temporary socket file).
+    pub fn is_wildcard(&self) -> bool {
+        match self {
+            Self::Tcp { host, port } => *host == Host::Any || port.is_none(),
+            Self::Ipc(addr) => addr.is_wildcard(),
+            Self::Inproc(_) => false,
+        }
+    }
+}
+
+impl IpcAddr {
+    /// Whether binding this address creates a unique socket file instead
+    /// (`ipc://*`): libzmq treats every path whose first character is `*` so.
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, Self::Path(p) if p.as_os_str().as_encoded_bytes().first() == Some(&b'*'))
     }
 }
 
@@ -239,5 +276,32 @@ mod tests {
             Err(EndpointError::WildcardConnect(_))
         ));
         assert!(Endpoint::parse_connect("tcp://example.com:80").is_ok());
+    }
+
+    /// libzmq unbinds by the resolved endpoint only: `tcp://*:5555`,
+    /// `tcp://127.0.0.1:*` and `ipc://*` name no listener.
+    #[test]
+    fn unbind_refuses_wildcards_and_says_why() {
+        for s in [
+            "tcp://127.0.0.1:*",
+            "tcp://127.0.0.1:0",
+            "tcp://*:5555",
+            "ipc://*",
+            "ipc://*x",
+        ] {
+            let e = Endpoint::parse_unbind(s).unwrap_err();
+            assert_eq!(e, EndpointError::WildcardUnbind(s.to_owned()));
+            let text = e.to_string();
+            assert!(text.contains(s) && text.contains("bind returned"), "{text}");
+        }
+        for s in [
+            "tcp://127.0.0.1:5555",
+            "tcp://localhost:5555",
+            "ipc:///tmp/x*",
+            "ipc://@*",
+            "inproc://*",
+        ] {
+            assert!(Endpoint::parse_unbind(s).is_ok(), "{s}");
+        }
     }
 }

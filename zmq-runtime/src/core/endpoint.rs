@@ -2,7 +2,9 @@
 //! its error), listen through the runtime or the inproc registry, connect,
 //! and undo both.
 
-use zmq_patterns::engine::{Action, Endpoint, EngineError, ListenerId};
+use std::net::ToSocketAddrs;
+
+use zmq_patterns::engine::{Action, Endpoint, EngineError, Host, ListenerId};
 
 use super::run;
 use super::work::Work;
@@ -87,10 +89,17 @@ impl LockedState {
     }
 }
 
+impl Listener {
+    /// Whether this listener was bound as `ipc://*`, so its directory is ours.
+    fn ipc_wildcard(&self) -> bool {
+        matches!(Endpoint::parse_bind(&self.given), Ok(Endpoint::Ipc(a)) if a.is_wildcard())
+    }
+}
+
 pub(super) fn stop_listener(shared: &CoreShared, l: Listener) {
     match &l.bound {
         Some(Endpoint::Inproc(name)) => inproc::unbind(shared, name),
-        Some(ep) => net::unlink_ipc(ep),
+        Some(ep) => net::unlink_ipc(ep, l.ipc_wildcard()),
         None => {}
     }
     drop(l.guard);
@@ -139,19 +148,26 @@ impl Core {
         })
     }
 
-    /// Stops listening on an endpoint, as given to `bind` or as it returned.
+    /// Stops listening on an endpoint `bind` returned. As in libzmq's
+    /// `zmq_unbind`, a listener is known by its resolved address: a wildcard
+    /// is refused (it could name any of several listeners), and a TCP host
+    /// name or another spelling of the address matches what it resolves to.
     pub(crate) fn unbind(&self, endpoint: &str) -> Result<(), Error> {
+        // Resolved before locking: a host name may need a DNS lookup.
+        let wanted = unbind_targets(endpoint)?;
         self.with(|st| {
-            let id: Option<ListenerId> = st
+            let ids: Vec<ListenerId> = st
                 .listeners
                 .iter()
-                .find(|(_, l)| {
-                    l.given == endpoint
-                        || l.bound.as_ref().is_some_and(|b| b.to_string() == endpoint)
-                })
-                .map(|(id, _)| *id);
-            let id = id.ok_or_else(|| Error::UnknownEndpoint(endpoint.to_owned()))?;
-            st.engine.unbind(id);
+                .filter(|(_, l)| l.bound.as_ref().is_some_and(|b| wanted.contains(b)))
+                .map(|(id, _)| *id)
+                .collect();
+            if ids.is_empty() {
+                return Err(Error::UnknownEndpoint(endpoint.to_owned()));
+            }
+            for id in ids {
+                st.engine.unbind(id);
+            }
             Ok(())
         })
     }
@@ -175,5 +191,29 @@ impl Core {
             }
             Ok(())
         })
+    }
+}
+
+/// The bound endpoints an `unbind` argument names: itself, or for a TCP host
+/// name every address it resolves to (libzmq's `resolve_tcp_addr`).
+fn unbind_targets(endpoint: &str) -> Result<Vec<Endpoint>, Error> {
+    let ep = Endpoint::parse_unbind(endpoint)?;
+    match &ep {
+        Endpoint::Tcp {
+            host: Host::Name(name),
+            port: Some(port),
+        } => {
+            let addrs = (name.as_str(), *port).to_socket_addrs().map_err(|_| {
+                // A name that does not resolve cannot be one we bound.
+                Error::UnknownEndpoint(endpoint.to_owned())
+            })?;
+            Ok(addrs
+                .map(|a| Endpoint::Tcp {
+                    host: Host::Ip(a.ip()),
+                    port: Some(a.port()),
+                })
+                .collect())
+        }
+        _ => Ok(vec![ep]),
     }
 }
