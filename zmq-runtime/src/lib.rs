@@ -72,6 +72,7 @@ mod asyncio;
 mod builder;
 mod core;
 mod error;
+mod ipc_peer;
 mod monitor;
 mod net;
 mod poll;
@@ -98,6 +99,6 @@ pub use zmq_patterns::engine::{
 };
 pub use zmq_patterns::{RecvError, SendError};
 pub use zmtp_core::{
-    AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, Msg, OsRandom,
-    PublicKey, SecretKey, SocketType,
+    AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, Metadata, Msg,
+    OsRandom, Properties, PublicKey, SecretKey, SocketType,
 };
