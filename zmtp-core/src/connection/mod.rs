@@ -109,7 +109,8 @@ impl Connection {
     }
 
     /// [`Connection::new`], for a peer whose address authentication requests
-    /// carry (ZAP's "address" field): it is known before any input, and fixed.
+    /// carry (ZAP's "address" field) and received messages report as their
+    /// `Peer-Address` property: it is known before any input, and fixed.
     pub fn with_peer_address(
         config: Arc<Config>,
         peer_address: impl Into<String>,
