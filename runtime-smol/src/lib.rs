@@ -39,8 +39,8 @@ pub use zmq_runtime::cert;
 pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
     msg, poll_async as poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator,
-    Credentials, Endpoint, Error, Events, IntoFrame, KeyPair, Monitor, MonitorEvent, Msg, OsRandom,
-    PollItem, PublicKey, SecretKey, SocketType,
+    Credentials, Endpoint, Error, Events, IntoFrame, KeyPair, Metadata, Monitor, MonitorEvent, Msg,
+    OsRandom, PollItem, Properties, PublicKey, SecretKey, SocketType,
 };
 
 /// A socket on smol.

@@ -17,6 +17,9 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
                                   EHOSTUNREACH until MS, default 3000)
   recv ID MS                   -> MSG FRAMES | TIMEOUT
   recvn ID N MS                -> MSGS COUNT FRAMES;FRAMES;...  (up to N within MS)
+  recvprops ID MS NAMES        -> MSG FRAMES PROPS V,V,... | TIMEOUT   the message's
+                                  properties (zmq_msg_gets) for the comma list
+                                  NAMES, each value hex ("-" empty, "?" absent)
   close ID                     -> OK
   monitor ID                   -> OK            start recording monitor events
   event ID NAMES MS            -> EVENT NAME VALUE | NOEVENT SEEN
@@ -25,6 +28,8 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
                                   "zap plain user:pass,..." allows those users,
                                   "zap curve Z85,..." allows those client keys
                                   (and any other mechanism)
+  zapgrant USER [K=V,...]      -> OK            the running ZAP handler allows
+                                  with this user id and these metadata properties
   zaplog                       -> ZAPLOG entry;entry  (entry: MECH CRED1HEX ... STATUS)
   pid                          -> PID n
   tmpdir PATH                  -> OK            TMPDIR for later ipc://* binds
@@ -32,6 +37,7 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
                                   (zmq.auth.create_certificates)
   loadcert FILE                -> OK PUBLIC_Z85 SECRET_Z85|-
                                   (zmq.auth.load_certificate)
+  ids                          -> IDS uid gid pid
   quit                         -> BYE
 
   FRAMES are hex joined by ",", "-" for an empty frame, "*N" for N pattern
@@ -41,7 +47,8 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   subscribe(hex, "-" empty; repeatable) plain_server plain_username
   plain_password curve_server curve_secretkey curve_publickey curve_serverkey
   zap_domain heartbeat_ivl heartbeat_timeout heartbeat_ttl reconnect_ivl
-  immediate router_mandatory xpub_verbose conflate maxmsgsize ipv6.
+  immediate router_mandatory xpub_verbose conflate maxmsgsize ipv6
+  metadata (ZMQ_METADATA "Name:value", sent in READY).
 
 ONE SOCKET (--type ...; zmtp-core's and zmq-patterns' byte-level interop
 tests). The socket is set up from argv; every socket gets LINGER 200 and
@@ -173,6 +180,9 @@ class ZapHandler(threading.Thread):
         self.curve = curve  # set of Z85 public keys (bytes)
         self.allow_others = allow_others  # NULL, when a ZAP domain asks
         self.log = []
+        # What an allowed client is granted (see "zapgrant").
+        self.user_id = b""
+        self.metadata = b""
         self.lock = threading.Lock()
         self.stopping = False
         # Bound here, before any server socket exists, so no handshake misses it.
@@ -203,7 +213,8 @@ class ZapHandler(threading.Thread):
             text = b"OK" if status == b"200" else b"denied"
             # An empty user id: with a non-empty one, libzmq 4.3.5's REQ (as a
             # PLAIN or CURVE server) drops the connection on the reply that follows.
-            self.sock.send_multipart([version, request_id, status, text, b"", b""])
+            grant = [self.user_id, self.metadata] if status == b"200" else [b"", b""]
+            self.sock.send_multipart([version, request_id, status, text] + grant)
         self.sock.close()
 
     def entries(self):
@@ -229,6 +240,8 @@ def set_option(s, key, value):
         s.setsockopt(STR_OPTS[key], value.encode())
     elif key == "routing_id":
         s.setsockopt(zmq.ROUTING_ID, bytes.fromhex(value))
+    elif key == "metadata":
+        s.setsockopt(zmq.METADATA, value.encode())
     elif key == "subscribe":
         s.setsockopt(zmq.SUBSCRIBE, b"" if value == "-" else bytes.fromhex(value))
     else:
@@ -328,6 +341,41 @@ def cmd_recvn(sid, n, ms):
     return "MSGS %d %s" % (len(got), ";".join(got))
 
 
+def prop_text(frame, name):
+    try:
+        value = frame.get(name)
+    except zmq.ZMQError:
+        return "?"
+    if isinstance(value, int):  # pyzmq answers a few names with integers
+        value = str(value)
+    return value.encode("utf-8", "surrogateescape").hex() or "-"
+
+
+def cmd_recvprops(sid, ms, names):
+    s = sockets[sid]
+    if not s.poll(int(ms), zmq.POLLIN):
+        return "TIMEOUT"
+    frames = s.recv_multipart(copy=False)
+    props = ",".join(prop_text(frames[0], n) for n in names.split(","))
+    return "MSG %s PROPS %s" % (frames_to_text([f.bytes for f in frames]), props)
+
+
+def metadata_bytes(pairs):
+    """ZMTP metadata (RFC 23): name-len(1) name value-len(4, BE) value."""
+    out = b""
+    for name, value in pairs:
+        out += bytes([len(name)]) + name + len(value).to_bytes(4, "big") + value
+    return out
+
+
+def cmd_zapgrant(user, pairs=""):
+    zap.user_id = user.encode()
+    zap.metadata = metadata_bytes(
+        [tuple(p.encode().split(b"=", 1)) for p in pairs.split(",") if p]
+    )
+    return "OK"
+
+
 def cmd_close(sid):
     s = sockets.pop(sid)
     m = monitors.pop(sid, None)
@@ -392,10 +440,13 @@ def many_sockets():
         "event": cmd_event,
         "zap": cmd_zap,
         "zaplog": zaplog,
+        "zapgrant": cmd_zapgrant,
+        "recvprops": cmd_recvprops,
         "pid": lambda: "PID %d" % os.getpid(),
         "tmpdir": cmd_tmpdir,
         "certs": cmd_certs,
         "loadcert": cmd_loadcert,
+        "ids": lambda: "IDS %d %d %d" % (os.getuid(), os.getgid(), os.getpid()),
     }
     for line in sys.stdin:
         parts = line.split()

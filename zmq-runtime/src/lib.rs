@@ -74,6 +74,7 @@ pub mod cert;
 mod core;
 mod error;
 mod ipc_dir;
+mod ipc_peer;
 mod monitor;
 mod net;
 mod options;
@@ -102,6 +103,6 @@ pub use zmq_patterns::engine::{
 };
 pub use zmq_patterns::{RecvError, SendError};
 pub use zmtp_core::{
-    AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, MechanismConfig, Msg,
-    OsRandom, PublicKey, SecretKey, SocketType,
+    AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, MechanismConfig,
+    Metadata, Msg, OsRandom, Properties, PublicKey, SecretKey, SocketType,
 };

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::ipc_dir;
 use crate::tcp::connect_tcp_blocking;
 pub use crate::tcp::{configure_tcp, TcpOptions};
+pub(crate) use crate::ipc_peer::ipc_peer_address;
 
 /// How long an accept loop pauses after a failed accept (out of descriptors,
 /// an aborted handshake) instead of spinning, as libzmq's does.
@@ -44,7 +45,11 @@ impl StdListener {
                 configure_tcp(&s, opts)?;
                 (StdStream::Tcp(s), peer_address(Some(addr)))
             }
-            Self::Unix(l) => (StdStream::Unix(l.accept()?.0), String::new()),
+            Self::Unix(l) => {
+                let s = l.accept()?.0;
+                let peer = ipc_peer_address(&s);
+                (StdStream::Unix(s), peer)
+            }
         };
         stream.set_nonblocking(nonblocking)?;
         Ok((stream, peer))
@@ -315,7 +320,11 @@ pub fn connect_blocking(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(S
             let peer = peer_address(s.peer_addr().ok());
             Ok((StdStream::Tcp(s), peer))
         }
-        Endpoint::Ipc(addr) => Ok((StdStream::Unix(connect_ipc(addr)?), String::new())),
+        Endpoint::Ipc(addr) => {
+            let s = connect_ipc(addr)?;
+            let peer = ipc_peer_address(&s);
+            Ok((StdStream::Unix(s), peer))
+        }
         _ => Err(io::ErrorKind::InvalidInput.into()),
     }
 }
@@ -500,7 +509,8 @@ impl Default for ReadBuf {
 }
 
 /// The peer address an authenticator sees: the IP without the port for TCP, as
-/// libzmq's ZAP requests carry it; empty for IPC.
+/// libzmq's ZAP requests carry it (IPC peers get `localhost:UID:GID:PID`, see
+/// `ipc_peer_address`).
 pub fn peer_address(addr: Option<SocketAddr>) -> String {
     addr.map(|a| a.ip().to_string()).unwrap_or_default()
 }

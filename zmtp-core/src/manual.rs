@@ -63,6 +63,15 @@
 //! - PING TTL we send is capped at 655 deciseconds (libzmq #4226 overflows above).
 //! - SUBSCRIBE/CANCEL arriving at a non-publisher socket are ignored (libzmq leaks
 //!   them to the application as data).
+//! - Message properties ([`Msg::property`](crate::Msg::property), libzmq's
+//!   `zmq_msg_gets`) hold what libzmq's stream engine compiles at the end of
+//!   the handshake, with its precedence: `Peer-Address` (when the owner gave
+//!   one), then the authenticator's `User-Id` and metadata, then the peer's
+//!   READY/INITIATE properties as sent; ZMTP/1.0 and 2.0 peers give none.
+//!   Where we differ: names match ignoring ASCII case (libzmq matches exactly;
+//!   the RFC says case-insensitive), `Routing-Id` also finds the peer's
+//!   `Identity` (libzmq only maps `Identity` to `Routing-Id`), and libzmq's
+//!   private `__fd` is not offered.
 //!
 //! ## Buffers
 //! - Input: the caller owns one `BytesMut` per connection and only appends to it;

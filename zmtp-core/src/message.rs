@@ -2,9 +2,15 @@
 
 use std::fmt;
 use std::str::Utf8Error;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
+
+use crate::properties::Properties;
+
+/// The frames of a message, the first two inline.
+pub(crate) type Frames = SmallVec<[Bytes; 2]>;
 
 /// A ZeroMQ message: an ordered list of frames, delivered and sent atomically.
 ///
@@ -14,10 +20,24 @@ use smallvec::SmallVec;
 ///
 /// `Debug` and `Display` show each frame as text when it is printable UTF-8
 /// and as `0x` + hex otherwise, so a received message can be printed as is.
-#[derive(Clone, Default, PartialEq, Eq)]
+///
+/// A received message also carries the [`Properties`] of the connection it
+/// arrived on (see [`Msg::property`]), shared with every other message of that
+/// connection. Equality compares frames only: the same bytes are the same
+/// message whoever sent them, and a message echoed back equals the original.
+#[derive(Clone, Default)]
 pub struct Msg {
-    frames: SmallVec<[Bytes; 2]>,
+    frames: Frames,
+    properties: Option<Arc<Properties>>,
 }
+
+impl PartialEq for Msg {
+    fn eq(&self, other: &Self) -> bool {
+        self.frames == other.frames
+    }
+}
+
+impl Eq for Msg {}
 
 impl Msg {
     /// A message with no frames yet; push at least one before sending it.
@@ -107,6 +127,47 @@ impl Msg {
     pub fn into_frames(self) -> impl Iterator<Item = Bytes> {
         self.frames.into_iter()
     }
+
+    /// The value of a property of the connection this message arrived on, as
+    /// text, as libzmq's `zmq_msg_gets`: `"Peer-Address"`, `"User-Id"`,
+    /// `"Socket-Type"`, `"Routing-Id"` (or `"Identity"`), or any property the
+    /// peer sent or the authenticator granted. Names ignore ASCII case. `None`
+    /// when there is no such property, when the value is not UTF-8 (see
+    /// [`Msg::property_bytes`]), and always for a message that was not
+    /// received from a ZMTP 3 peer.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.as_deref()?.get(name)
+    }
+
+    /// [`Msg::property`] as bytes, for values that need not be text.
+    pub fn property_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.properties.as_deref()?.get_bytes(name)
+    }
+
+    /// Every property as (name, value); nothing for a message with none.
+    pub fn properties(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.properties.iter().flat_map(|p| p.iter())
+    }
+
+    /// The properties themselves, shared: keep them (the peer's address, its
+    /// user id) without keeping the message.
+    pub fn shared_properties(&self) -> Option<&Arc<Properties>> {
+        self.properties.as_ref()
+    }
+
+    /// Drops the properties, as libzmq drops a message's metadata when it is
+    /// sent: a forwarded message does not carry its first hop's facts on.
+    #[inline]
+    pub fn clear_properties(&mut self) {
+        self.properties = None;
+    }
+
+    /// A message as a connection delivers it: its frames and the
+    /// connection's properties.
+    #[inline]
+    pub(crate) fn received(frames: Frames, properties: Option<Arc<Properties>>) -> Self {
+        Self { frames, properties }
+    }
 }
 
 /// What a message frame can be made from.
@@ -189,6 +250,7 @@ impl<T: IntoFrame> FromIterator<T> for Msg {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
         Self {
             frames: iter.into_iter().map(IntoFrame::into_frame).collect(),
+            properties: None,
         }
     }
 }

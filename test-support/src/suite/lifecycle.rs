@@ -706,7 +706,9 @@ pub fn zap_handler_socket<E: Env>() {
                 // version, id, domain, address, identity, mechanism, user, password
                 let ok = f[5] == b"PLAIN" && f[6] == b"admin" && f[7] == b"secret";
                 let status: &[u8] = if ok { b"200" } else { b"400" };
-                let reply: Msg = [&f[0][..], &f[1][..], status, b"", b"admin", b""]
+                // The metadata frame (ZMTP property list) becomes message properties.
+                let metadata = b"\x05Hello\x00\x00\x00\x05World";
+                let reply: Msg = [&f[0][..], &f[1][..], status, b"", b"admin", metadata]
                     .iter()
                     .map(|x| x.to_vec())
                     .collect();
@@ -729,6 +731,8 @@ pub fn zap_handler_socket<E: Env>() {
             .recv_blocking(Some(PATIENCE))
             .expect("allowed client");
         assert_eq!(&got.frames()[1][..], b"let me in");
+        assert_eq!(got.property("User-Id"), Some("admin"));
+        assert_eq!(got.property("Hello"), Some("World"));
         peer.socket(
             "bad",
             "DEALER",

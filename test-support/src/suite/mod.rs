@@ -15,6 +15,7 @@ pub mod first_hour;
 pub mod lifecycle;
 pub mod old_peers;
 pub mod options;
+pub mod properties;
 
 use zmq_runtime::{Builder, RuntimeKind, Socket};
 
@@ -248,6 +249,33 @@ macro_rules! suite_tests {
             #[test]
             fn certificates_load_in_pyzmq() {
                 certs::certificates_load_in_pyzmq::<E>();
+            }
+        }
+
+        mod properties {
+            use $crate::suite::cases::Transport;
+            use $crate::suite::properties as p;
+            type E = super::$env;
+
+            #[test]
+            fn with_libzmq_tcp() {
+                p::with_libzmq::<E>(Transport::Tcp);
+            }
+            #[test]
+            fn with_libzmq_ipc() {
+                p::with_libzmq::<E>(Transport::Ipc);
+            }
+            #[test]
+            fn authenticator_grant() {
+                p::authenticator_grant::<E>();
+            }
+            #[test]
+            fn libzmq_zap_grant() {
+                p::libzmq_zap_grant::<E>();
+            }
+            #[test]
+            fn inproc_and_forwarded() {
+                p::inproc_and_forwarded::<E>();
             }
         }
 

@@ -575,8 +575,11 @@ impl Engine {
         self.streams.wants_read(id)
     }
 
-    /// Sends a message (see [`Pattern::send`]).
-    pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+    /// Sends a message (see [`Pattern::send`]). A received message sent on
+    /// leaves its properties behind, as libzmq resets a message's metadata on
+    /// send: an inproc peer must not read the first hop's facts as its own.
+    pub fn send(&mut self, mut msg: Msg) -> Result<(), SendError> {
+        msg.clear_properties();
         if self.linger.is_closing() {
             return Err(SendError::WouldBlock(msg));
         }

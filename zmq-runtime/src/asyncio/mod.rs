@@ -182,9 +182,10 @@ async fn connect<I: AsyncIo>(io: Arc<I>, core: Core, id: ConnectorId, endpoint: 
             host,
             port: Some(port),
         } => connect_tcp(&*io, host, *port, &core.connect_options(id)).await,
-        Endpoint::Ipc(addr) => {
-            net::start_connect_ipc(addr).and_then(|s| Ok((io.register(s)?, String::new())))
-        }
+        Endpoint::Ipc(addr) => net::start_connect_ipc(addr).and_then(|s| {
+            let peer = net::ipc_peer_address(&s);
+            Ok((io.register(s)?, peer))
+        }),
         _ => Err(io::ErrorKind::InvalidInput.into()),
     };
     match stream {

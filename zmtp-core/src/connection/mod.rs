@@ -18,7 +18,8 @@ use crate::error::{ApiMisuse, ConnectionError, SendError};
 use crate::event::{AuthId, AuthReply, Event, PeerInfo};
 use crate::mechanism::crypto::{CurveSession, INNER_COMMAND, INNER_MORE};
 use crate::mechanism::{Cx, Established, Handshake};
-use crate::message::Msg;
+use crate::message::{Frames, Msg};
+use crate::properties::Properties;
 use crate::protocol::Protocol;
 use crate::send_buf::SendBuf;
 use crate::wire::command::{Command, RawCommand};
@@ -77,7 +78,7 @@ pub struct Connection {
     out: SendBuf,
     events: VecDeque<Event>,
     /// Frames of a message still waiting for its last frame.
-    partial: Msg,
+    partial: Frames,
     /// What `partial` is charged against `msg_budget`: its bodies, plus
     /// `FRAME_COST` for each frame.
     partial_cost: u64,
@@ -86,6 +87,10 @@ pub struct Connection {
     msg_budget: Option<u64>,
     timers: TimerTable,
     address: String,
+    /// What every delivered message carries, compiled at the handshake;
+    /// `None` before it and for peers older than ZMTP 3 (libzmq attaches no
+    /// metadata to their messages).
+    properties: Option<Arc<Properties>>,
     /// The latest instant given to any `handle_*` call, for work started by a
     /// command (an auth reply completing the handshake arms heartbeats).
     last_now: Instant,
@@ -104,7 +109,8 @@ impl Connection {
     }
 
     /// [`Connection::new`], for a peer whose address authentication requests
-    /// carry (ZAP's "address" field): it is known before any input, and fixed.
+    /// carry (ZAP's "address" field) and received messages report as their
+    /// `Peer-Address` property: it is known before any input, and fixed.
     pub fn with_peer_address(
         config: Arc<Config>,
         peer_address: impl Into<String>,
@@ -131,11 +137,12 @@ impl Connection {
             peer: None,
             out,
             events: VecDeque::new(),
-            partial: Msg::new(),
+            partial: Frames::new(),
             partial_cost: 0,
             msg_budget,
             timers,
             address: peer_address.into(),
+            properties: None,
             last_now: now,
         }
     }
@@ -246,7 +253,7 @@ impl Connection {
         if self.phase != Phase::Closed {
             self.phase = Phase::Closed;
             self.error = Some(ConnectionError::LocallyClosed);
-            self.partial = Msg::new();
+            self.partial = Frames::new();
         }
     }
 
@@ -283,6 +290,13 @@ impl Connection {
     /// What the handshake established about the peer (after `HandshakeSucceeded`).
     pub fn peer(&self) -> Option<&PeerInfo> {
         self.peer.as_ref()
+    }
+
+    /// The properties every received message carries (see
+    /// [`Msg::property`]), known once the handshake is done; `None` before,
+    /// and for ZMTP/1.0 and 2.0 peers.
+    pub fn properties(&self) -> Option<&Arc<Properties>> {
+        self.properties.as_ref()
     }
 
     /// The error that ended the connection, if any.
@@ -322,7 +336,7 @@ impl Connection {
         if let Err(e) = &result {
             self.error = Some(e.clone());
             self.phase = Phase::Closed;
-            self.partial = Msg::new();
+            self.partial = Frames::new();
             self.handshake = None;
         }
         result
@@ -481,6 +495,11 @@ impl Connection {
             .get(metadata::SOCKET_TYPE)
             .and_then(|v| crate::SocketType::from_name(v));
         let routing_id = md.get(metadata::IDENTITY).cloned().unwrap_or_default();
+        let granted = est
+            .authenticated
+            .then_some((&est.user_id, &est.auth_metadata));
+        let properties = Properties::compile(&self.address, granted, &md);
+        self.properties = (!properties.is_empty()).then(|| Arc::new(properties));
         self.peer = Some(PeerInfo {
             protocol,
             version: (greeting.major, greeting.minor),
@@ -556,8 +575,8 @@ impl Connection {
         self.partial.push(body);
         if !more {
             self.partial_cost = 0;
-            let msg = std::mem::take(&mut self.partial);
-            self.deliver(msg);
+            let frames = std::mem::take(&mut self.partial);
+            self.deliver(frames);
         }
         Ok(())
     }
@@ -599,26 +618,35 @@ impl Connection {
         Ok(())
     }
 
-    fn deliver(&mut self, msg: Msg) {
+    /// Hands a complete message to the application with the connection's
+    /// properties, built in place (no extra move of the message).
+    #[inline]
+    fn deliver(&mut self, frames: Frames) {
         let is_sub = |f: &Bytes| matches!(f.first(), Some(0 | 1));
-        if self.config.socket_type.accepts_subscriptions() && msg.frames().iter().any(is_sub) {
-            // 3.0 peers (and libzmq, from anyone) subscribe with data frames whose
-            // first byte is 1 or 0. As libzmq's XPUB, every frame is examined;
-            // the other frames still reach the application.
-            let mut rest = Msg::new();
-            for frame in msg.into_frames() {
-                match frame.first() {
-                    Some(1) => self.events.push_back(Event::Subscribe(frame.slice(1..))),
-                    Some(0) => self.events.push_back(Event::Cancel(frame.slice(1..))),
-                    _ => rest.push(frame),
-                }
-            }
-            if !rest.is_empty() {
-                self.events.push_back(Event::Message(rest));
-            }
-            return;
+        if self.config.socket_type.accepts_subscriptions() && frames.iter().any(is_sub) {
+            return self.deliver_to_publisher(frames);
         }
+        let msg = Msg::received(frames, self.properties.clone());
         self.events.push_back(Event::Message(msg));
+    }
+
+    /// 3.0 peers (and libzmq, from anyone) subscribe with data frames whose
+    /// first byte is 1 or 0. As libzmq's XPUB, every frame is examined; the
+    /// other frames still reach the application.
+    #[cold]
+    fn deliver_to_publisher(&mut self, frames: Frames) {
+        let mut rest = Frames::new();
+        for frame in frames {
+            match frame.first() {
+                Some(1) => self.events.push_back(Event::Subscribe(frame.slice(1..))),
+                Some(0) => self.events.push_back(Event::Cancel(frame.slice(1..))),
+                _ => rest.push(frame),
+            }
+        }
+        if !rest.is_empty() {
+            let msg = Msg::received(rest, self.properties.clone());
+            self.events.push_back(Event::Message(msg));
+        }
     }
 
     fn send_subscription(&mut self, subscribe: bool, topic: &[u8]) -> Result<(), SendError> {

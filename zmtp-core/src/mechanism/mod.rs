@@ -89,6 +89,9 @@ pub(crate) struct Established {
     pub(crate) curve_key: Option<PublicKey>,
     pub(crate) user_id: Bytes,
     pub(crate) auth_metadata: Metadata,
+    /// Whether an authenticator allowed the peer (then `user_id` is a
+    /// property, even empty, as libzmq sets it from every ZAP reply).
+    pub(crate) authenticated: bool,
 }
 
 impl Established {
@@ -99,6 +102,7 @@ impl Established {
             curve_key: None,
             user_id: Bytes::new(),
             auth_metadata: Metadata::new(),
+            authenticated: false,
         }
     }
 
@@ -106,6 +110,7 @@ impl Established {
         if let Some((user_id, md)) = granted {
             self.user_id = user_id;
             self.auth_metadata = md;
+            self.authenticated = true;
         }
         self
     }
