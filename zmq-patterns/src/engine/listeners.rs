@@ -38,6 +38,10 @@ impl Listeners {
         self.map.get(&id)
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     pub(super) fn ids(&self) -> Vec<ListenerId> {
         self.map.keys().copied().collect()
     }
