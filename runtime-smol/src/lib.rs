@@ -97,6 +97,16 @@ impl AsyncIo for Smol {
         }
     }
 
+    /// smol's global executor, which runs the sockets' tasks, runs on
+    /// threads it names `smol-1`, `smol-2`...: a blocking call there would
+    /// stall them (with the default single thread, for good). Any other
+    /// thread, including one in `smol::block_on`, may block.
+    fn is_runtime_thread(&self) -> bool {
+        std::thread::current()
+            .name()
+            .is_some_and(|n| n.strip_prefix("smol-").is_some_and(|k| k.parse::<u32>().is_ok()))
+    }
+
     fn register<T: Fd>(&self, io: T) -> io::Result<Async<T>> {
         Async::new_nonblocking(io)
     }

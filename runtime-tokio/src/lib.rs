@@ -98,6 +98,10 @@ impl AsyncIo for Tokio {
         tokio::time::sleep_until(deadline.into())
     }
 
+    fn is_runtime_thread(&self) -> bool {
+        in_budgeted_context()
+    }
+
     #[allow(unsafe_code)]
     fn register<T: Fd>(&self, io: T) -> io::Result<AsyncFd<T>> {
         let _in_runtime = self.handle.enter();
@@ -124,6 +128,32 @@ impl AsyncIo for Tokio {
     ) -> Poll<io::Result<R>> {
         retry(|| io.poll_write_ready(cx), op)
     }
+}
+
+/// Whether this thread is inside tokio's async context: a task, or a
+/// runtime's `block_on`. tokio gives exactly those a cooperative budget (a
+/// `spawn_blocking` closure, a plain thread and a thread that only entered a
+/// handle have none), and offers no other public way to ask. The probe
+/// spends the budget until tokio says it is gone, which only a budgeted
+/// context can say, then puts it back as it was: the first unit's guard,
+/// dropped without progress, restores what the budget was before it.
+/// (A future wrapped in `tokio::task::unconstrained` has no budget either,
+/// and is let through.)
+fn in_budgeted_context() -> bool {
+    use tokio::task::coop::poll_proceed;
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let Poll::Ready(restore) = poll_proceed(&mut cx) else {
+        return true;
+    };
+    let budgeted = (0..=u8::MAX).any(|_| match poll_proceed(&mut cx) {
+        Poll::Ready(spent) => {
+            spent.made_progress();
+            false
+        }
+        Poll::Pending => true,
+    });
+    drop(restore);
+    budgeted
 }
 
 /// Runs `op` on each readiness event; `try_io` clears the readiness when `op`

@@ -586,15 +586,15 @@ fn watch_refusals<K: RuntimeKind>(
     std::thread::spawn(move || {
         let mut refused = std::collections::HashSet::new();
         let mut closed_in_handshake: HashMap<Endpoint, u32> = HashMap::new();
-        for event in &mut monitor {
+        while let Ok(event) = monitor.next_blocking(None) {
             let (endpoint, why) = match event {
-                MonitorEvent::HandshakeSucceeded(ep) => {
-                    closed_in_handshake.remove(&ep);
+                MonitorEvent::HandshakeSucceeded { endpoint, .. } => {
+                    closed_in_handshake.remove(&endpoint);
                     continue;
                 }
-                MonitorEvent::HandshakeFailed { endpoint, error } if error.is_permanent() => {
-                    (endpoint, error.to_string())
-                }
+                MonitorEvent::HandshakeFailed {
+                    endpoint, error, ..
+                } if error.is_permanent() => (endpoint, error.to_string()),
                 MonitorEvent::HandshakeFailed { endpoint, .. } if curve_client => {
                     let n = closed_in_handshake.entry(endpoint.clone()).or_default();
                     *n += 1;
