@@ -805,11 +805,14 @@ impl Engine {
             }
             return;
         }
+        // A ROUTER's name for the peer; else (and for a pipe attached at
+        // `connect`, before any handshake) the one the peer announced.
         let routing_id = self
             .pattern
             .routing_id(h.pipe)
             .filter(|id| !id.is_empty())
-            .cloned();
+            .cloned()
+            .or_else(|| Some(h.peer.routing_id.clone()).filter(|id| !id.is_empty()));
         self.streams.bind_pipe(h.pipe, id, routing_id.clone());
         self.emit(MonitorEvent::HandshakeSucceeded {
             endpoint: h.endpoint,
