@@ -102,9 +102,10 @@ impl AsyncIo for Smol {
     /// stall them (with the default single thread, for good). Any other
     /// thread, including one in `smol::block_on`, may block.
     fn is_runtime_thread(&self) -> bool {
-        std::thread::current()
-            .name()
-            .is_some_and(|n| n.strip_prefix("smol-").is_some_and(|k| k.parse::<u32>().is_ok()))
+        std::thread::current().name().is_some_and(|n| {
+            n.strip_prefix("smol-")
+                .is_some_and(|k| k.parse::<u32>().is_ok())
+        })
     }
 
     fn register<T: Fd>(&self, io: T) -> io::Result<Async<T>> {

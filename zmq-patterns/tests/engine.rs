@@ -443,7 +443,9 @@ fn authentication_failure_stops_reconnecting() {
     let refusals = net.nodes[client].refusals();
     assert_eq!(refusals.len(), 1);
     assert_eq!(refusals[0].endpoint.to_string(), "tcp://127.0.0.1:7200");
-    assert!(matches!(&refusals[0].reason, ConnectionError::PeerError { reason } if reason == "400"));
+    assert!(
+        matches!(&refusals[0].reason, ConnectionError::PeerError { reason } if reason == "400")
+    );
     // A bound endpoint is somewhere a peer may still come from.
     net.nodes[client].bind("tcp://127.0.0.1:7201").unwrap();
     assert!(!net.nodes[client].is_refused());

@@ -371,7 +371,11 @@ impl<R> Socket<R> {
     /// On a thread that runs an async runtime's tasks it does not wait (the
     /// wait would stall the I/O that finishes the close) and returns false.
     pub fn shutdown_timeout(&self, timeout: Option<Duration>) -> bool {
-        if self.core.check_blocking("shutdown_timeout", "shutdown().await").is_err() {
+        if self
+            .core
+            .check_blocking("shutdown_timeout", "shutdown().await")
+            .is_err()
+        {
             self.core.close();
             return false;
         }

@@ -156,10 +156,7 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         let text = "bad\nline\u{1b}[31mred\u{7f}";
-        assert_eq!(
-            Escaped(text).to_string(),
-            "bad\\nline\\u{1b}[31mred\\u{7f}"
-        );
+        assert_eq!(Escaped(text).to_string(), "bad\\nline\\u{1b}[31mred\\u{7f}");
         let error = ConnectionError::PeerError {
             reason: "no\r\nway".into(),
         };

@@ -126,7 +126,11 @@ pub fn lifecycle_is_logged_escaped<E: Env>() {
         "the routing id is escaped: {done}"
     );
     peer.close("dealer");
-    logged(&["[disconnected]", &endpoint, "reason=peer closed the connection"]);
+    logged(&[
+        "[disconnected]",
+        &endpoint,
+        "reason=peer closed the connection",
+    ]);
 
     // A client the libzmq server refuses: the failure, the refusal, and the
     // reconnects of an endpoint nobody listens on.
@@ -147,7 +151,11 @@ pub fn lifecycle_is_logged_escaped<E: Env>() {
         "{failed}"
     );
     logged(&["WARN", "[refused]", &refusing_field]);
-    logged(&["[reconnect scheduled]", &format!("endpoint={silent}"), "retry_in_ms="]);
+    logged(&[
+        "[reconnect scheduled]",
+        &format!("endpoint={silent}"),
+        "retry_in_ms=",
+    ]);
     client.disconnect(&silent).expect("disconnect");
     logged(&["[closed]", &format!("endpoint={silent}")]);
 

@@ -16,7 +16,11 @@ fn sock<E: Env>(b: Builder<E::R>) -> Socket<E::R> {
 }
 
 /// Events until `pick` accepts one (included); panics with what was seen.
-pub fn until(m: &mut Monitor, what: &str, pick: impl Fn(&MonitorEvent) -> bool) -> Vec<MonitorEvent> {
+pub fn until(
+    m: &mut Monitor,
+    what: &str,
+    pick: impl Fn(&MonitorEvent) -> bool,
+) -> Vec<MonitorEvent> {
     let deadline = Instant::now() + PATIENCE;
     let mut seen = Vec::new();
     loop {
@@ -54,7 +58,11 @@ pub fn every_monitor_sees_every_event<E: Env>() {
     let our_port = port_of(&ep);
 
     let mut peer = Peer::start();
-    peer.socket("named", "DEALER", &[format!("routing_id={}", hex(b"peer-1"))]);
+    peer.socket(
+        "named",
+        "DEALER",
+        &[format!("routing_id={}", hex(b"peer-1"))],
+    );
     peer.connect("named", &ep);
     let mut sequences = Vec::new();
     for m in [&mut first, &mut second] {
@@ -73,7 +81,10 @@ pub fn every_monitor_sees_every_event<E: Env>() {
         assert_eq!(seen[2].endpoint().to_string(), ep);
         sequences.push(seen);
     }
-    assert_eq!(sequences[0], sequences[1], "both monitors saw the same events");
+    assert_eq!(
+        sequences[0], sequences[1],
+        "both monitors saw the same events"
+    );
 
     peer.close("named");
     for m in [&mut first, &mut second] {
@@ -131,9 +142,15 @@ pub fn connected_peer_is_the_remote_end<E: Env>() {
         matches!(e, MonitorEvent::HandshakeSucceeded { .. })
     });
     let names: Vec<_> = seen.iter().map(MonitorEvent::name).collect();
-    assert_eq!(names, ["CONNECT_DELAYED", "CONNECTED", "HANDSHAKE_SUCCEEDED"]);
+    assert_eq!(
+        names,
+        ["CONNECT_DELAYED", "CONNECTED", "HANDSHAKE_SUCCEEDED"]
+    );
     let remote = format!("127.0.0.1:{}", port_of(&ep));
-    assert_eq!(seen[1].peer().map(|p| p.address.as_str()), Some(&remote[..]));
+    assert_eq!(
+        seen[1].peer().map(|p| p.address.as_str()),
+        Some(&remote[..])
+    );
     let done = seen[2].peer().expect("peer");
     assert_eq!(done.address, remote);
     assert_eq!(done.routing_id.as_deref(), Some(&b"srv"[..]));
@@ -162,7 +179,11 @@ pub fn unread_monitor_overflows<E: Env>() {
             read_count += 1;
         }
     }
-    assert_eq!(read_count, 2 * ROUNDS, "a monitor that is read loses nothing");
+    assert_eq!(
+        read_count,
+        2 * ROUNDS,
+        "a monitor that is read loses nothing"
+    );
     assert_eq!(read.missed(), 0);
     assert_eq!(unread.missed(), (2 * ROUNDS - 1000) as u64);
     let mut kept = Vec::new();
@@ -175,5 +196,8 @@ pub fn unread_monitor_overflows<E: Env>() {
     assert_eq!(kept[0].endpoint().to_string(), first);
     // Room again: new events come in after the gap.
     s.bind("inproc://monitor-overflow-after").expect("bind");
-    assert!(matches!(unread.try_next(), Some(MonitorEvent::Listening(_))));
+    assert!(matches!(
+        unread.try_next(),
+        Some(MonitorEvent::Listening(_))
+    ));
 }
