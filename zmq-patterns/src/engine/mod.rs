@@ -203,6 +203,7 @@ impl EngineConfig {
 /// [`can_send`](Self::can_send), [`can_recv`](Self::can_recv),
 /// [`wants_read`](Self::wants_read), [`inproc_ready`](Self::inproc_ready),
 /// [`is_closed`](Self::is_closed), [`has_monitor_events`](Self::has_monitor_events),
+/// [`refusals`](Self::refusals), [`is_refused`](Self::is_refused),
 /// [`local_peer`](Self::local_peer) and [`pattern`](Self::pattern) produce no
 /// output. Two take `&mut self` all the same: `can_recv`, because a SUB drops
 /// queued messages that no longer match while answering (as libzmq's
