@@ -6,7 +6,8 @@
 //! before it evaluates a field: with no subscriber (or one that filters these
 //! out) nothing is formatted. Text that a peer chose (an ERROR reason, a
 //! routing id, a socket type name inside an error) is escaped, so that a log
-//! line never carries a peer's raw control bytes to a terminal or a log file.
+//! line never carries a peer's raw control bytes to a terminal or a log file;
+//! endpoints too, which come from configuration that may not be clean.
 
 use std::fmt::{self, Write};
 
@@ -17,22 +18,24 @@ use zmtp_core::ConnectionError;
 /// Logs one engine event.
 pub(crate) fn lifecycle(ev: &MonitorEvent) {
     match ev {
-        MonitorEvent::Listening(endpoint) => debug!(%endpoint, "listening"),
+        MonitorEvent::Listening(endpoint) => debug!(endpoint = %Escaped(endpoint), "listening"),
         MonitorEvent::BindFailed { endpoint, reason } => {
-            warn!(%endpoint, reason = %Escaped(reason), "bind failed");
+            warn!(endpoint = %Escaped(endpoint), reason = %Escaped(reason), "bind failed");
         }
         MonitorEvent::Accepted { endpoint, peer } => {
-            debug!(%endpoint, peer = %Escaped(&peer.address), "accepted");
+            debug!(endpoint = %Escaped(endpoint), peer = %Escaped(&peer.address), "accepted");
         }
-        MonitorEvent::ConnectDelayed(endpoint) => trace!(%endpoint, "connecting"),
+        MonitorEvent::ConnectDelayed(endpoint) => {
+            trace!(endpoint = %Escaped(endpoint), "connecting")
+        }
         MonitorEvent::Connected { endpoint, peer } => {
-            debug!(%endpoint, peer = %Escaped(&peer.address), "connected");
+            debug!(endpoint = %Escaped(endpoint), peer = %Escaped(&peer.address), "connected");
         }
         MonitorEvent::ConnectRetried { endpoint, ivl_ms } => {
-            debug!(%endpoint, retry_in_ms = ivl_ms, "reconnect scheduled");
+            debug!(endpoint = %Escaped(endpoint), retry_in_ms = ivl_ms, "reconnect scheduled");
         }
         MonitorEvent::HandshakeSucceeded { endpoint, peer } => debug!(
-            %endpoint,
+            endpoint = %Escaped(endpoint),
             peer = %Escaped(&peer.address),
             routing_id = %RoutingId(peer),
             "handshake succeeded"
@@ -47,7 +50,7 @@ pub(crate) fn lifecycle(ev: &MonitorEvent) {
             peer,
             error,
         } => debug!(
-            %endpoint,
+            endpoint = %Escaped(endpoint),
             peer = %Escaped(&peer.address),
             routing_id = %RoutingId(peer),
             reason = %Escaped(error),
@@ -58,15 +61,15 @@ pub(crate) fn lifecycle(ev: &MonitorEvent) {
             peer,
             reason,
         } => info!(
-            %endpoint,
+            endpoint = %Escaped(endpoint),
             peer = %Escaped(&peer.address),
             routing_id = %RoutingId(peer),
             reason = %Escaped(reason),
             "peer refused by the socket's pattern"
         ),
-        MonitorEvent::Closed(endpoint) => debug!(%endpoint, "closed"),
+        MonitorEvent::Closed(endpoint) => debug!(endpoint = %Escaped(endpoint), "closed"),
         // A kind of event this version does not know yet: its name will do.
-        other => debug!(endpoint = %other.endpoint(), event = other.name(), "event"),
+        other => debug!(endpoint = %Escaped(other.endpoint()), event = other.name(), "event"),
     }
 }
 
@@ -75,14 +78,14 @@ pub(crate) fn lifecycle(ev: &MonitorEvent) {
 fn handshake_failed(endpoint: &Endpoint, peer: &Peer, error: &ConnectionError) {
     if error.is_permanent() {
         warn!(
-            %endpoint,
+            endpoint = %Escaped(endpoint),
             peer = %Escaped(&peer.address),
             reason = %Escaped(error),
             "handshake failed"
         );
     } else {
         info!(
-            %endpoint,
+            endpoint = %Escaped(endpoint),
             peer = %Escaped(&peer.address),
             reason = %Escaped(error),
             "handshake failed"
@@ -94,7 +97,7 @@ fn handshake_failed(endpoint: &Endpoint, peer: &Peer, error: &ConnectionError) {
 /// until the application connects anew (or, for a CURVE server that closes
 /// after HELLO, until a retry gets through).
 pub(crate) fn endpoint_refused(endpoint: &Endpoint, reason: &ConnectionError) {
-    warn!(%endpoint, reason = %Escaped(reason), "refused");
+    warn!(endpoint = %Escaped(endpoint), reason = %Escaped(reason), "refused");
 }
 
 /// A monitor nobody reads filled its queue: later events are dropped for it
