@@ -141,6 +141,11 @@ impl AsyncIo for Tokio {
 /// and is let through.)
 fn in_budgeted_context() -> bool {
     use tokio::task::coop::poll_proceed;
+    // Outside any runtime (the common caller of a blocking call) there is
+    // nothing to probe.
+    if Handle::try_current().is_err() {
+        return false;
+    }
     let mut cx = Context::from_waker(std::task::Waker::noop());
     let Poll::Ready(restore) = poll_proceed(&mut cx) else {
         return true;
