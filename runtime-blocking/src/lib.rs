@@ -47,8 +47,8 @@ pub use zmq_runtime::proxy::{
 };
 pub use zmq_runtime::{
     msg, poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator, Credentials, Endpoint,
-    Error, Events, IntoFrame, KeyPair, Metadata, Monitor, MonitorEvent, Msg, OsRandom, PollItem,
-    Properties, PublicKey, SecretKey, SocketType,
+    Error, Events, IntoFrame, KeyPair, Metadata, MonitorEvent, Msg, OsRandom, Peer, PollItem,
+    Properties, PublicKey, Refusal, SecretKey, SocketType,
 };
 
 /// How often a writer stuck on a full peer looks whether LINGER ran out.
@@ -106,6 +106,47 @@ impl Socket {
     /// Closes the socket and waits until LINGER has delivered what was queued.
     pub fn close(self) {
         self.0.close_blocking();
+    }
+
+    /// A new monitor of this socket's events, as a blocking iterator: every
+    /// event from now on (each monitor gets them all).
+    pub fn monitor(&self) -> Monitor {
+        Monitor(self.0.monitor())
+    }
+}
+
+/// A socket's events (`zmq_socket_monitor`), from [`Socket::monitor`]: an
+/// iterator that blocks for the next event and ends once the socket is
+/// closed and every event was read.
+#[derive(Debug)]
+pub struct Monitor(zmq_runtime::Monitor);
+
+impl Monitor {
+    /// Blocks for the next event, at most `timeout` (`None`: for ever):
+    /// [`Error::Timeout`] when none came, [`Error::Closed`] once the socket
+    /// is gone and every event was read.
+    pub fn next_timeout(&mut self, timeout: Option<Duration>) -> Result<MonitorEvent, Error> {
+        self.0.next_blocking(timeout)
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next(&mut self) -> Option<MonitorEvent> {
+        self.0.try_next()
+    }
+
+    /// How many events this monitor lost because nobody read them and its
+    /// queue (1000 events) was full.
+    pub fn missed(&self) -> u64 {
+        self.0.missed()
+    }
+}
+
+impl Iterator for Monitor {
+    type Item = MonitorEvent;
+
+    /// Blocks for the next event; `None` once the socket is gone.
+    fn next(&mut self) -> Option<MonitorEvent> {
+        self.0.next_blocking(None).ok()
     }
 }
 

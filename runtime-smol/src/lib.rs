@@ -40,7 +40,7 @@ pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
     msg, poll_async as poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator,
     Credentials, Endpoint, Error, Events, IntoFrame, KeyPair, Metadata, Monitor, MonitorEvent, Msg,
-    OsRandom, PollItem, Properties, PublicKey, SecretKey, SocketType,
+    OsRandom, Peer, PollItem, Properties, PublicKey, Refusal, SecretKey, SocketType,
 };
 
 /// A socket on smol.
@@ -97,6 +97,17 @@ impl AsyncIo for Smol {
         async move {
             timer.await;
         }
+    }
+
+    /// smol's global executor, which runs the sockets' tasks, runs on
+    /// threads it names `smol-1`, `smol-2`...: a blocking call there would
+    /// stall them (with the default single thread, for good). Any other
+    /// thread, including one in `smol::block_on`, may block.
+    fn is_runtime_thread(&self) -> bool {
+        std::thread::current().name().is_some_and(|n| {
+            n.strip_prefix("smol-")
+                .is_some_and(|k| k.parse::<u32>().is_ok())
+        })
     }
 
     fn register<T: Fd>(&self, io: T) -> io::Result<Async<T>> {

@@ -53,7 +53,7 @@ pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
     msg, poll_async as poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator,
     Credentials, Endpoint, Error, Events, IntoFrame, KeyPair, Metadata, Monitor, MonitorEvent, Msg,
-    OsRandom, PollItem, Properties, PublicKey, SecretKey, SocketType,
+    OsRandom, Peer, PollItem, Properties, PublicKey, Refusal, SecretKey, SocketType,
 };
 
 /// A socket on tokio.
@@ -100,6 +100,10 @@ impl AsyncIo for Tokio {
         tokio::time::sleep_until(deadline.into())
     }
 
+    fn is_runtime_thread(&self) -> bool {
+        in_budgeted_context()
+    }
+
     #[allow(unsafe_code)]
     fn register<T: Fd>(&self, io: T) -> io::Result<AsyncFd<T>> {
         let _in_runtime = self.handle.enter();
@@ -126,6 +130,37 @@ impl AsyncIo for Tokio {
     ) -> Poll<io::Result<R>> {
         retry(|| io.poll_write_ready(cx), op)
     }
+}
+
+/// Whether this thread is inside tokio's async context: a task, or a
+/// runtime's `block_on`. tokio gives exactly those a cooperative budget (a
+/// `spawn_blocking` closure, a plain thread and a thread that only entered a
+/// handle have none), and offers no other public way to ask. The probe
+/// spends the budget until tokio says it is gone, which only a budgeted
+/// context can say, then puts it back as it was: the first unit's guard,
+/// dropped without progress, restores what the budget was before it.
+/// (A future wrapped in `tokio::task::unconstrained` has no budget either,
+/// and is let through.)
+fn in_budgeted_context() -> bool {
+    use tokio::task::coop::poll_proceed;
+    // Outside any runtime (the common caller of a blocking call) there is
+    // nothing to probe.
+    if Handle::try_current().is_err() {
+        return false;
+    }
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let Poll::Ready(restore) = poll_proceed(&mut cx) else {
+        return true;
+    };
+    let budgeted = (0..=u8::MAX).any(|_| match poll_proceed(&mut cx) {
+        Poll::Ready(spent) => {
+            spent.made_progress();
+            false
+        }
+        Poll::Pending => true,
+    });
+    drop(restore);
+    budgeted
 }
 
 /// Runs `op` on each readiness event; `try_io` clears the readiness when `op`

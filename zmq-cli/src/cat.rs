@@ -1,6 +1,6 @@
 //! `zmq cat`: one socket between stdin and stdout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -103,6 +103,23 @@ pub(crate) fn run(cfg: Config) -> Result<(), Failure> {
 /// reached, and the first report is the program's result.
 type End = mpsc::Sender<std::thread::Result<Result<(), Failure>>>;
 
+/// The endpoints whose refusal is on stderr: the refusal watcher and the
+/// talking thread (whose `send` or `recv` may hear of it first, from the
+/// socket) each print what the other has not.
+type Reported = Arc<Mutex<HashSet<String>>>;
+
+/// Prints `refused: NAME: WHY` unless it was printed; true if it was new.
+fn report_refused(reported: &Reported, name: &str, why: &str) -> bool {
+    let fresh = reported
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(name.to_owned());
+    if fresh {
+        eprintln!("refused: {name}: {why}");
+    }
+    fresh
+}
+
 fn builder<K: RuntimeKind>(cfg: &Config) -> Builder<K> {
     let mut b = Builder::<K>::new(cfg.kind).linger(cfg.linger);
     if let Some(id) = &cfg.routing_id {
@@ -172,13 +189,24 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, cfg: Arc<Config>) -> Result<(), Failur
     }
     let sock = Arc::new(sock);
     let (end, first_end) = mpsc::channel();
-    watch_refusals(monitor, &cfg, sock.clone(), end.clone());
+    let reported = Reported::default();
+    watch_refusals(monitor, &cfg, sock.clone(), end.clone(), reported.clone());
+    let talking = sock.clone();
     std::thread::spawn(move || {
+        let sock = talking;
         let talked =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| talk(&sock, &cfg, &end)));
         let _ = end.send(talked);
     });
     match first_end.recv() {
+        Ok(Ok(Err(Failure::Refused))) => {
+            // The socket itself said every endpoint refused it: whatever the
+            // watcher has not printed yet is printed here.
+            for r in sock.refusals() {
+                report_refused(&reported, &r.endpoint, &r.reason.to_string());
+            }
+            Err(Failure::Refused)
+        }
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(mpsc::RecvError) => unreachable!("the talking thread always reports"),
@@ -320,6 +348,7 @@ impl Io {
             }
             Err(Error::Timeout) if self.expired() => Err(Failure::Timeout),
             Err(Error::Timeout) => Ok(None),
+            Err(Error::Refused { .. }) => Err(Failure::Refused),
             Err(e) => Err(Failure::Runtime(e.to_string())),
         }
     }
@@ -374,8 +403,10 @@ impl Counter {
 const EARLY_END_FLUSH: Duration = Duration::from_secs(1);
 
 fn send<K>(sock: &Socket<K>, msg: Msg) -> Result<(), Failure> {
-    sock.send_blocking(msg, None)
-        .map_err(|e| Failure::Runtime(e.to_string()))
+    sock.send_blocking(msg, None).map_err(|e| match e {
+        Error::Refused { .. } => Failure::Refused,
+        e => Failure::Runtime(e.to_string()),
+    })
 }
 
 /// Hands what is queued to the network for as long as LINGER says, at a
@@ -573,6 +604,7 @@ fn watch_refusals<K: RuntimeKind>(
     cfg: &Config,
     sock: Arc<Socket<K>>,
     end: End,
+    reported: Reported,
 ) {
     const TRIES: u32 = 3;
     let given: HashMap<Endpoint, String> = cfg
@@ -584,17 +616,17 @@ fn watch_refusals<K: RuntimeKind>(
     let binds = !cfg.binds.is_empty();
     let curve_client = matches!(cfg.security, Security::CurveClient { .. });
     std::thread::spawn(move || {
-        let mut refused = std::collections::HashSet::new();
+        let mut refused = HashSet::new();
         let mut closed_in_handshake: HashMap<Endpoint, u32> = HashMap::new();
-        for event in &mut monitor {
+        while let Ok(event) = monitor.next_blocking(None) {
             let (endpoint, why) = match event {
-                MonitorEvent::HandshakeSucceeded(ep) => {
-                    closed_in_handshake.remove(&ep);
+                MonitorEvent::HandshakeSucceeded { endpoint, .. } => {
+                    closed_in_handshake.remove(&endpoint);
                     continue;
                 }
-                MonitorEvent::HandshakeFailed { endpoint, error } if error.is_permanent() => {
-                    (endpoint, error.to_string())
-                }
+                MonitorEvent::HandshakeFailed {
+                    endpoint, error, ..
+                } if error.is_permanent() => (endpoint, error.to_string()),
                 MonitorEvent::HandshakeFailed { endpoint, .. } if curve_client => {
                     let n = closed_in_handshake.entry(endpoint.clone()).or_default();
                     *n += 1;
@@ -614,7 +646,7 @@ fn watch_refusals<K: RuntimeKind>(
             if !refused.insert(name.clone()) {
                 continue;
             }
-            eprintln!("refused: {name}: {why}");
+            report_refused(&reported, name, &why);
             let _ = sock.disconnect(name);
             if !binds && refused.len() == total {
                 let _ = end.send(Ok(Err(Failure::Refused)));

@@ -322,7 +322,7 @@ fn push_pull_deliver_in_order_over_a_simulated_stream() {
     assert_eq!(net.recv_all(pull), msgs(50));
     assert!(net.monitor[pull]
         .iter()
-        .any(|e| matches!(e, MonitorEvent::HandshakeSucceeded(_))));
+        .any(|e| matches!(e, MonitorEvent::HandshakeSucceeded { .. })));
 }
 
 #[test]
@@ -438,6 +438,19 @@ fn authentication_failure_stops_reconnecting() {
         net.nodes[server].recv(),
         Err(RecvError::WouldBlock)
     ));
+    // The client's only endpoint refused it, and it binds nothing.
+    assert!(net.nodes[client].is_refused());
+    let refusals = net.nodes[client].refusals();
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0].endpoint.to_string(), "tcp://127.0.0.1:7200");
+    assert!(
+        matches!(&refusals[0].reason, ConnectionError::PeerError { reason } if reason == "400")
+    );
+    // A bound endpoint is somewhere a peer may still come from.
+    net.nodes[client].bind("tcp://127.0.0.1:7201").unwrap();
+    assert!(!net.nodes[client].is_refused());
+    // The refusing server is not refused: it binds.
+    assert!(!net.nodes[server].is_refused());
 }
 
 #[test]
@@ -505,8 +518,8 @@ fn curve_monitor_events_for_success_and_key_refusal() {
         evs.iter()
             .map(|e| match e {
                 MonitorEvent::ConnectDelayed(_) => "connect_delayed",
-                MonitorEvent::Connected(_) => "connected",
-                MonitorEvent::HandshakeSucceeded(_) => "handshake_succeeded",
+                MonitorEvent::Connected { .. } => "connected",
+                MonitorEvent::HandshakeSucceeded { .. } => "handshake_succeeded",
                 MonitorEvent::HandshakeFailed { .. } => "handshake_failed",
                 MonitorEvent::ConnectRetried { .. } => "connect_retried",
                 MonitorEvent::Disconnected { .. } => "disconnected",

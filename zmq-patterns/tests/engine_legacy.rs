@@ -129,7 +129,7 @@ impl Rig {
     fn handshake_succeeded(&self) -> bool {
         self.monitor
             .iter()
-            .any(|e| matches!(e, MonitorEvent::HandshakeSucceeded(_)))
+            .any(|e| matches!(e, MonitorEvent::HandshakeSucceeded { .. }))
     }
 }
 

@@ -5,7 +5,7 @@ use std::io;
 use thiserror::Error;
 use zmq_patterns::engine::EndpointError;
 use zmq_patterns::{RecvError, SendError};
-use zmtp_core::{ConfigError, SocketType};
+use zmtp_core::{ConfigError, ConnectionError, SocketType};
 
 /// What can go wrong when using a socket.
 #[derive(Debug, Error)]
@@ -84,6 +84,31 @@ pub enum Error {
     /// outside a tokio runtime).
     #[error("{0}")]
     NoRuntime(String),
+    /// Every endpoint this socket connects to refused it, it binds nothing,
+    /// and no peer is connected: a `send` or `recv` that would wait for a
+    /// peer would wait for ever. `endpoint` is the first refusal;
+    /// [`Socket::refusals`](crate::Socket::refusals) lists them all.
+    #[error("every endpoint refused this socket; {endpoint}: {reason}")]
+    Refused {
+        /// The endpoint as given to `connect`.
+        endpoint: String,
+        /// Why its last handshake failed.
+        reason: ConnectionError,
+    },
+    /// A blocking call was made on a thread that runs the async runtime's
+    /// tasks: it would block the very I/O it waits for (on a current-thread
+    /// runtime, for good).
+    #[error(
+        "{call} was called on a thread that runs the async runtime's tasks, where it would \
+         block the I/O it waits for; use {instead} there, or call it from a thread of \
+         its own (tokio's spawn_blocking, smol's unblock)"
+    )]
+    BlockingInAsync {
+        /// The blocking method called.
+        call: &'static str,
+        /// What to call instead.
+        instead: &'static str,
+    },
 }
 
 impl From<SendError> for Error {
@@ -101,6 +126,7 @@ impl From<Error> for io::Error {
             }
             Error::UnknownEndpoint(_) => io::ErrorKind::NotFound,
             Error::Timeout => io::ErrorKind::TimedOut,
+            Error::Refused { .. } => io::ErrorKind::ConnectionRefused,
             Error::Closed => io::ErrorKind::NotConnected,
             Error::Bind { source, .. } => source.kind(),
             _ => io::ErrorKind::Other,

@@ -65,6 +65,17 @@
 //! runtimes, a writer thread in `runtime-blocking`), which writes them with
 //! [`StdStream`] (`net.rs`). Received bytes go back the same way. Inproc
 //! peers have no stream: `core/inproc.rs` moves messages between two engines.
+//!
+//! ## Lifecycle events and logs
+//!
+//! The engine reports every listener and connection change (listening,
+//! accepted, connected, handshake succeeded or failed, disconnected,
+//! reconnect scheduled, closed). After each call the core drains them
+//! (`core/events.rs`): each is logged through `tracing` (`trace.rs`; targets
+//! under `zmq_runtime`, nothing formatted without a subscriber) and copied
+//! to every [`Monitor`]'s queue. The engine also remembers which connected
+//! endpoints refused the socket ([`Socket::refusals`]); once all did and
+//! nothing is bound, `send` and `recv` fail with [`Error::Refused`].
 
 #![deny(missing_docs)]
 
@@ -83,12 +94,13 @@ pub mod proxy;
 mod signal;
 mod socket;
 mod tcp;
+mod trace;
 
 pub use crate::asyncio::{consume, Async, AsyncIo, Fd};
 pub use crate::builder::{Builder, RuntimeKind};
-pub use crate::core::{io_slices, Core, ReadStep, Runtime, StreamCtl, WriteStep, MAX_IOV};
+pub use crate::core::{io_slices, Core, ReadStep, Refusal, Runtime, StreamCtl, WriteStep, MAX_IOV};
 pub use crate::error::Error;
-pub use crate::monitor::{Monitor, MonitorEvent};
+pub use crate::monitor::{Monitor, MonitorEvent, Peer};
 pub use crate::net::{
     configure_tcp, connect_blocking, connect_ipc, peer_address, start_connect_ipc,
     start_connect_tcp, ReadBuf, StdListener, StdStream, TcpOptions,

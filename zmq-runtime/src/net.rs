@@ -37,7 +37,7 @@ pub enum StdListener {
 
 impl StdListener {
     /// Accepts one stream, configured (TCP options, blocking mode as asked),
-    /// with the peer address an authenticator sees.
+    /// with its [`peer_address`].
     pub fn accept(&self, opts: &TcpOptions, nonblocking: bool) -> io::Result<(StdStream, String)> {
         let (stream, peer) = match self {
             Self::Tcp(l) => {
@@ -303,7 +303,7 @@ pub(crate) fn unlink_ipc(ep: &Endpoint, wildcard: bool) {
 }
 
 /// Connects to a TCP or IPC endpoint, blocking (for thread-based runtimes),
-/// and returns the stream with the peer address an authenticator sees. std
+/// and returns the stream with its [`peer_address`]. std
 /// tries every address a host name resolves to, in order.
 pub fn connect_blocking(endpoint: &Endpoint, opts: &TcpOptions) -> io::Result<(StdStream, String)> {
     match endpoint {
@@ -508,11 +508,12 @@ impl Default for ReadBuf {
     }
 }
 
-/// The peer address an authenticator sees: the IP without the port for TCP, as
-/// libzmq's ZAP requests carry it (IPC peers get `localhost:UID:GID:PID`, see
-/// `ipc_peer_address`).
+/// The peer address a runtime reports to the core: `ip:port` for TCP (the
+/// monitor shows it whole; the engine gives ZAP and the `Peer-Address`
+/// property the IP alone, as libzmq does). IPC peers get
+/// `localhost:UID:GID:PID`, see `ipc_peer_address`.
 pub fn peer_address(addr: Option<SocketAddr>) -> String {
-    addr.map(|a| a.ip().to_string()).unwrap_or_default()
+    addr.map(|a| a.to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

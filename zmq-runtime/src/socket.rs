@@ -11,7 +11,7 @@ use zmq_patterns::engine::Endpoint;
 use zmq_patterns::{RecvError, SendError};
 use zmtp_core::{IntoFrame, Msg, SocketType};
 
-use crate::core::Core;
+use crate::core::{Core, Refusal};
 use crate::error::Error;
 use crate::monitor::Monitor;
 use crate::options::Local;
@@ -210,6 +210,11 @@ impl<R> Socket<R> {
     }
 
     /// Receives the next message, waiting until one arrives.
+    ///
+    /// Fails with [`Error::Refused`] instead of waiting for ever once every
+    /// endpoint the socket connects to has refused it and it binds nothing
+    /// (see [`refusals`](Socket::refusals)); [`send`](Socket::send) does the
+    /// same when it would have to wait.
     pub async fn recv(&self) -> Result<Msg, Error> {
         let mut wait = None;
         std::future::poll_fn(|cx| self.poll_recv(cx, &mut wait))
@@ -237,7 +242,7 @@ impl<R> Socket<R> {
                     Ok(()) => Some(Ok(())),
                     Err(SendError::WouldBlock(m)) => {
                         *slot = Some(m);
-                        self.core.is_closing().then_some(Err(Error::Closed))
+                        self.core.cannot_wait(true).map(Err)
                     }
                     Err(e) => Some(Err(e.into())),
                 }
@@ -257,7 +262,8 @@ impl<R> Socket<R> {
             || self.core.listen_readable(),
             || match self.try_recv() {
                 Ok(m) => Some(Some(Ok(m))),
-                Err(RecvError::WouldBlock) => self.core.is_finished().then_some(None),
+                Err(RecvError::WouldBlock) if self.core.is_finished() => Some(None),
+                Err(RecvError::WouldBlock) => self.core.cannot_wait(false).map(|e| Some(Err(e))),
                 Err(e) => Some(Some(Err(e.into()))),
             },
         )
@@ -289,26 +295,48 @@ impl<R> Socket<R> {
 
     /// Sends, blocking the thread while the socket cannot take the message, for
     /// at most `timeout` (`None`: for ever).
+    ///
+    /// On a thread that runs an async runtime's tasks (inside a task, or in
+    /// the runtime's `block_on`) it fails with [`Error::BlockingInAsync`]:
+    /// blocking there would stall the I/O it waits for. Use
+    /// [`send`](Socket::send)`.await` there.
     pub fn send_blocking(
         &self,
         msg: impl Into<Msg>,
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
+        self.core.check_blocking("send_blocking", "send().await")?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         block_on(self.send(msg), deadline).unwrap_or(Err(Error::Timeout))
     }
 
     /// Receives, blocking the thread for at most `timeout` (`None`: for ever).
+    ///
+    /// On a thread that runs an async runtime's tasks it fails with
+    /// [`Error::BlockingInAsync`], as [`send_blocking`](Socket::send_blocking)
+    /// does; use [`recv`](Socket::recv)`.await` there.
     pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Msg, Error> {
+        self.core.check_blocking("recv_blocking", "recv().await")?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         block_on(self.recv(), deadline).unwrap_or(Err(Error::Timeout))
     }
 
-    /// Turns the monitor on and returns its event stream (one reader at a time;
-    /// events before this call are not recorded).
+    /// A new monitor: every event from now on, in its own queue. Each call
+    /// makes another monitor that sees every event too (none is split
+    /// between monitors); a monitor that is not read holds at most 1000
+    /// events and drops newer ones, counting them
+    /// ([`Monitor::missed`]).
     pub fn monitor(&self) -> Monitor {
-        self.core.with(|st| st.engine.set_monitor(true));
         Monitor::new(self.core.clone())
+    }
+
+    /// The endpoints whose peers refused this socket (denied credentials, a
+    /// protocol error, a CURVE server that keeps closing after HELLO), in the
+    /// order they were connected. Once every endpoint is on this list and the
+    /// socket binds nothing, `send` and `recv` fail with [`Error::Refused`]
+    /// rather than wait.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.core.refusals()
     }
 
     /// Closes the socket and waits until LINGER has delivered what was queued
@@ -344,7 +372,18 @@ impl<R> Socket<R> {
     /// As [`shutdown_blocking`](Socket::shutdown_blocking), waiting at most
     /// `timeout` for LINGER to finish; false if it had not. The socket is
     /// closed either way, and what is left finishes in the background.
+    ///
+    /// On a thread that runs an async runtime's tasks it does not wait (the
+    /// wait would stall the I/O that finishes the close) and returns false.
     pub fn shutdown_timeout(&self, timeout: Option<Duration>) -> bool {
+        if self
+            .core
+            .check_blocking("shutdown_timeout", "shutdown().await")
+            .is_err()
+        {
+            self.core.close();
+            return false;
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         block_on(self.shutdown(), deadline).is_some()
     }

@@ -113,6 +113,14 @@ pub enum ConnectionError {
     /// The peer closed the stream. Reconnecting is allowed.
     #[error("peer closed the connection")]
     PeerClosed,
+    /// The CURVE server closed the stream after our HELLO, without a WELCOME:
+    /// what a libzmq server does with a HELLO it cannot open, that is, when
+    /// the server key we were given is not its key. Told apart from
+    /// [`PeerClosed`](Self::PeerClosed) so that a client can say why it gets
+    /// nowhere; reconnecting is allowed (libzmq's client retries for ever,
+    /// and a server restarted with the right key would answer).
+    #[error("the CURVE server closed the connection after our HELLO (is the server key right?)")]
+    ClosedAfterHello,
     /// [`Connection::close`](crate::Connection::close) was called.
     #[error("connection closed locally")]
     LocallyClosed,
@@ -128,6 +136,7 @@ impl ConnectionError {
             Self::HandshakeTimeout
                 | Self::HeartbeatTimeout
                 | Self::PeerClosed
+                | Self::ClosedAfterHello
                 | Self::LocallyClosed
         ) && !matches!(self, Self::AuthDenied { status: 300, .. })
     }
@@ -159,6 +168,7 @@ impl ConnectionError {
             Self::HandshakeTimeout
             | Self::HeartbeatTimeout
             | Self::PeerClosed
+            | Self::ClosedAfterHello
             | Self::LocallyClosed => return None,
         })
     }

@@ -980,7 +980,8 @@ fn curve_server_authenticates_libzmq_curve_client_by_key() {
 }
 
 /// Our CURVE client with the wrong server key: libzmq cannot open our HELLO,
-/// reports ZMTP_CRYPTOGRAPHIC and closes; we end with PeerClosed, never active.
+/// reports ZMTP_CRYPTOGRAPHIC and closes; we end with ClosedAfterHello (the
+/// close that follows a HELLO the server could not open), never active.
 #[test]
 fn curve_client_with_wrong_server_key_is_rejected_by_libzmq() {
     let server = keys();
@@ -1000,7 +1001,8 @@ fn curve_client_with_wrong_server_key_is_rejected_by_libzmq() {
         .expect("curve");
     let mut d = Driver::connect(&peer, config);
     let err = d.expect_failure();
-    assert_eq!(err, ConnectionError::PeerClosed);
+    assert_eq!(err, ConnectionError::ClosedAfterHello);
+    assert!(!err.is_permanent());
     assert!(!d.handshake_done);
     let event = peer.ask(
         None,

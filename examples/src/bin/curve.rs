@@ -86,7 +86,7 @@ async fn main() -> Result<(), BoxError> {
                 println!("unknown client: refused ({error}), {retry}");
                 break;
             }
-            Some(MonitorEvent::HandshakeSucceeded(_)) => {
+            Some(MonitorEvent::HandshakeSucceeded { .. }) => {
                 return Err("the server let an unknown client in".into())
             }
             Some(_) => {}

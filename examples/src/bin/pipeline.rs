@@ -66,7 +66,7 @@ async fn ventilate(ventilator: Socket, mut monitor: Monitor) -> Result<u64, BoxE
     let mut connected = 0;
     while connected < WORKERS {
         match monitor.next_event().await {
-            Some(MonitorEvent::HandshakeSucceeded(_)) => connected += 1,
+            Some(MonitorEvent::HandshakeSucceeded { .. }) => connected += 1,
             Some(_) => {}
             None => return Err("the ventilator closed before the workers came".into()),
         }

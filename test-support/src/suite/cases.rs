@@ -182,7 +182,7 @@ pub fn peer_for(mech: Mech) -> Peer {
 pub fn expect_refused(monitor: &mut Monitor, ours_server: bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = Vec::new();
-    while let Some(ev) =
+    while let Ok(ev) =
         monitor.next_blocking(Some(deadline.saturating_duration_since(Instant::now())))
     {
         if let MonitorEvent::HandshakeFailed { error, .. } = &ev {

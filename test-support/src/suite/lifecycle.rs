@@ -38,14 +38,14 @@ fn wait_for(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match m.next_blocking(Some(left)) {
-            Some(e) => {
+            Ok(e) => {
                 let done = pick(&e);
                 seen.push(e);
                 if done {
                     return seen;
                 }
             }
-            None => panic!("no {what} event; saw {seen:?}"),
+            Err(why) => panic!("no {what} event ({why}); saw {seen:?}"),
         }
     }
 }
@@ -54,7 +54,7 @@ fn wait_for(
 fn events_within(m: &mut Monitor, wait: Duration) -> Vec<MonitorEvent> {
     let deadline = Instant::now() + wait;
     let mut seen = Vec::new();
-    while let Some(e) = m.next_blocking(Some(deadline.saturating_duration_since(Instant::now()))) {
+    while let Ok(e) = m.next_blocking(Some(deadline.saturating_duration_since(Instant::now()))) {
         seen.push(e);
     }
     seen
@@ -66,11 +66,11 @@ fn names(events: &[MonitorEvent]) -> Vec<&'static str> {
         .map(|e| match e {
             MonitorEvent::Listening(_) => "Listening",
             MonitorEvent::BindFailed { .. } => "BindFailed",
-            MonitorEvent::Accepted(_) => "Accepted",
+            MonitorEvent::Accepted { .. } => "Accepted",
             MonitorEvent::ConnectDelayed(_) => "ConnectDelayed",
-            MonitorEvent::Connected(_) => "Connected",
+            MonitorEvent::Connected { .. } => "Connected",
             MonitorEvent::ConnectRetried { .. } => "ConnectRetried",
-            MonitorEvent::HandshakeSucceeded(_) => "HandshakeSucceeded",
+            MonitorEvent::HandshakeSucceeded { .. } => "HandshakeSucceeded",
             MonitorEvent::HandshakeFailed { .. } => "HandshakeFailed",
             MonitorEvent::Disconnected { .. } => "Disconnected",
             MonitorEvent::Refused { .. } => "Refused",
@@ -105,7 +105,7 @@ pub fn reconnect_after_libzmq_restarts<E: Env>() {
     push.send_blocking("b", Some(PATIENCE)).unwrap();
     assert_eq!(first_frame(&peer.recv("p2", 10_000).expect("b")), b"b");
     let seen = wait_for(&mut m, "HandshakeSucceeded", |e| {
-        matches!(e, MonitorEvent::HandshakeSucceeded(_))
+        matches!(e, MonitorEvent::HandshakeSucceeded { .. })
     });
     assert!(names(&seen).contains(&"ConnectRetried"), "{seen:?}");
 }
@@ -256,7 +256,7 @@ pub fn heartbeat_timeout<E: Env>() {
         "{last:?}"
     );
     wait_for(&mut m, "HandshakeSucceeded", |e| {
-        matches!(e, MonitorEvent::HandshakeSucceeded(_))
+        matches!(e, MonitorEvent::HandshakeSucceeded { .. })
     });
     dealer.send_blocking("two", Some(PATIENCE)).unwrap();
     let deadline = Instant::now() + PATIENCE;
@@ -433,7 +433,7 @@ pub fn monitor_curve<E: Env>() {
         client.connect(&ep).unwrap();
         if accepted {
             let seen = wait_for(&mut m, "HandshakeSucceeded", |e| {
-                matches!(e, MonitorEvent::HandshakeSucceeded(_))
+                matches!(e, MonitorEvent::HandshakeSucceeded { .. })
             });
             assert_eq!(
                 names(&seen),
@@ -479,7 +479,7 @@ pub fn monitor_curve<E: Env>() {
         peer.connect("cli", &ep);
         if accepted {
             let seen = wait_for(&mut m, "HandshakeSucceeded", |e| {
-                matches!(e, MonitorEvent::HandshakeSucceeded(_))
+                matches!(e, MonitorEvent::HandshakeSucceeded { .. })
             });
             assert_eq!(
                 names(&seen),

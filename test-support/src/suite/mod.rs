@@ -13,9 +13,12 @@ pub mod endpoints;
 pub mod ends;
 pub mod first_hour;
 pub mod lifecycle;
+pub mod logs;
+pub mod monitoring;
 pub mod old_peers;
 pub mod options;
 pub mod properties;
+pub mod refusals;
 
 use zmq_runtime::{Builder, RuntimeKind, Socket};
 
@@ -276,6 +279,44 @@ macro_rules! suite_tests {
             #[test]
             fn inproc_and_forwarded() {
                 p::inproc_and_forwarded::<E>();
+            }
+        }
+
+        mod monitoring {
+            use $crate::suite::{logs, monitoring as m, refusals as r};
+            type E = super::$env;
+
+            #[test]
+            fn every_monitor_sees_every_event() {
+                m::every_monitor_sees_every_event::<E>();
+            }
+            #[test]
+            fn connected_peer_is_the_remote_end() {
+                m::connected_peer_is_the_remote_end::<E>();
+            }
+            #[test]
+            fn unread_monitor_overflows() {
+                m::unread_monitor_overflows::<E>();
+            }
+            #[test]
+            fn refused_wrong_curve_server_key() {
+                r::wrong_curve_server_key::<E>();
+            }
+            #[test]
+            fn refused_plain_denied_by_zap() {
+                r::plain_denied_by_zap::<E>();
+            }
+            #[test]
+            fn refused_curve_client_denied_by_zap() {
+                r::curve_client_denied_by_zap::<E>();
+            }
+            #[test]
+            fn refused_only_when_every_endpoint_is() {
+                r::refused_only_when_every_endpoint_is::<E>();
+            }
+            #[test]
+            fn lifecycle_is_logged_escaped() {
+                logs::lifecycle_is_logged_escaped::<E>();
             }
         }
 

@@ -310,7 +310,7 @@ impl<'a, R> Modern<'a, R> {
             Self::Ours { monitor, .. } => {
                 let deadline = Instant::now() + PATIENCE;
                 let mut seen = Vec::new();
-                while let Some(ev) =
+                while let Ok(ev) =
                     monitor.next_blocking(Some(deadline.saturating_duration_since(Instant::now())))
                 {
                     if matches!(

@@ -37,9 +37,9 @@ fn wait_for(m: &mut Monitor, what: &str, pick: impl Fn(&MonitorEvent) -> bool) {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match m.next_blocking(Some(left)) {
-            Some(e) if pick(&e) => return,
-            Some(e) => seen.push(e),
-            None => panic!("no {what} event; saw {seen:?}"),
+            Ok(e) if pick(&e) => return,
+            Ok(e) => seen.push(e),
+            Err(err) => panic!("no {what} event ({err}); saw {seen:?}"),
         }
     }
 }

@@ -4,11 +4,14 @@
 //! Each keeps the settings of its `connect` (connection settings, IMMEDIATE,
 //! RECONNECT_IVL and RECONNECT_IVL_MAX) for all its attempts, as libzmq's
 //! session keeps its copy of the socket's options.
+//!
+//! Each also remembers whether its peer refused it, so that a socket can tell
+//! its application that nobody will ever answer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zmtp_core::Config;
+use zmtp_core::{Config, ConnectionError};
 
 use super::backoff::Backoff;
 use super::{ConnId, ConnectorId, Endpoint};
@@ -24,6 +27,30 @@ struct Connector {
     backoff: Backoff,
     retry_at: Option<Instant>,
     conn: Option<ConnId>,
+    /// Why the peer refused this endpoint, until a handshake succeeds.
+    refused: Option<ConnectionError>,
+    /// CURVE servers that closed the stream after our HELLO, in a row.
+    hello_closes: u32,
+}
+
+/// How many CURVE servers in a row must close the stream after our HELLO
+/// before the endpoint counts as refused: one close can be a server that
+/// went down at that moment, three in a row is a server that cannot open
+/// our HELLO (a wrong server key), which libzmq retries silently for ever.
+const HELLO_CLOSES_REFUSED: u32 = 3;
+
+/// An endpoint whose peer refused this socket: the handshake failed for good
+/// (denied credentials, a protocol error), or a CURVE server keeps closing
+/// the connection after HELLO. See [`Engine::refusals`](super::Engine::refusals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// The connector.
+    pub connector: ConnectorId,
+    /// The endpoint connected to.
+    pub endpoint: Endpoint,
+    /// Why the last handshake failed.
+    pub reason: ConnectionError,
 }
 
 /// A connector that [`Connectors::remove`] took out.
@@ -79,6 +106,8 @@ impl Connectors {
             backoff: Backoff::new(self.ivl, self.ivl_max),
             retry_at: None,
             conn: None,
+            refused: None,
+            hello_closes: 0,
         };
         self.map.insert(id, connector);
     }
@@ -128,19 +157,59 @@ impl Connectors {
         }
     }
 
-    /// A handshake succeeded: the next failure waits the base interval again.
+    /// A handshake succeeded: the next failure waits the base interval again,
+    /// and whatever refused the endpoint before is forgotten.
     pub(super) fn connected(&mut self, id: ConnectorId) {
         if let Some(c) = self.map.get_mut(&id) {
             c.backoff.reset();
+            c.refused = None;
+            c.hello_closes = 0;
         }
     }
 
     /// As libzmq 4.3: a protocol error or an authentication failure ends this
-    /// endpoint's attempts for good.
-    pub(super) fn give_up(&mut self, id: ConnectorId) {
+    /// endpoint's attempts for good; the endpoint is refused.
+    pub(super) fn give_up(&mut self, id: ConnectorId, reason: ConnectionError) {
         if let Some(c) = self.map.get_mut(&id) {
             c.retry_at = None;
+            c.refused = Some(reason);
         }
+    }
+
+    /// A handshake failed for a reason worth retrying. A CURVE server that
+    /// closed after our HELLO for the [`HELLO_CLOSES_REFUSED`]th time in a
+    /// row makes the endpoint refused (it is retried all the same, as
+    /// libzmq does). True when the endpoint became refused just now.
+    pub(super) fn handshake_failed(&mut self, id: ConnectorId, error: &ConnectionError) -> bool {
+        let Some(c) = self.map.get_mut(&id) else {
+            return false;
+        };
+        if *error != ConnectionError::ClosedAfterHello {
+            c.hello_closes = 0;
+            return false;
+        }
+        c.hello_closes = c.hello_closes.saturating_add(1);
+        if c.hello_closes >= HELLO_CLOSES_REFUSED && c.refused.is_none() {
+            c.refused = Some(error.clone());
+            return true;
+        }
+        false
+    }
+
+    /// The refused endpoints.
+    pub(super) fn refusals(&self) -> impl Iterator<Item = Refusal> + '_ {
+        self.map.iter().filter_map(|(id, c)| {
+            Some(Refusal {
+                connector: *id,
+                endpoint: c.endpoint.clone(),
+                reason: c.refused.clone()?,
+            })
+        })
+    }
+
+    /// Whether there is a connector and every one is refused.
+    pub(super) fn all_refused(&self) -> bool {
+        !self.map.is_empty() && self.map.values().all(|c| c.refused.is_some())
     }
 
     /// The connector's stream ended: schedules the next attempt, or removes the

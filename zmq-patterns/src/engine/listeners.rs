@@ -49,6 +49,10 @@ impl Listeners {
         self.map.get(&id).map(|(_, cfg)| cfg)
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     pub(super) fn ids(&self) -> Vec<ListenerId> {
         self.map.keys().copied().collect()
     }

@@ -47,12 +47,13 @@ use zmtp_core::{
 
 pub use self::auth::{libzmq_default, AllowList, Authenticator};
 pub use self::backoff::Backoff;
+pub use self::connectors::Refusal;
 use self::connectors::{Connectors, Retry};
 pub use self::endpoint::{Endpoint, EndpointError, Host, IpcAddr};
 use self::inproc::InprocLinks;
 use self::linger::Linger;
 use self::listeners::Listeners;
-pub use self::monitor::MonitorEvent;
+pub use self::monitor::{MonitorEvent, Peer};
 use self::streams::{Drained, Origin, Streams};
 pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError};
@@ -211,6 +212,7 @@ impl EngineConfig {
 /// [`can_send`](Self::can_send), [`can_recv`](Self::can_recv),
 /// [`wants_read`](Self::wants_read), [`inproc_ready`](Self::inproc_ready),
 /// [`is_closed`](Self::is_closed), [`has_monitor_events`](Self::has_monitor_events),
+/// [`refusals`](Self::refusals), [`is_refused`](Self::is_refused),
 /// [`local_peer`](Self::local_peer) and [`pattern`](Self::pattern) produce no
 /// output. Two take `&mut self` all the same: `can_recv`, because a SUB drops
 /// queued messages that no longer match while answering (as libzmq's
@@ -385,7 +387,10 @@ impl Engine {
             .unwrap_or(Endpoint::Inproc(String::new()));
         let cfg = self.listeners.config(id).unwrap_or(&self.cfg).clone();
         let pipe = PipeId(self.alloc());
-        self.emit(MonitorEvent::Accepted(endpoint.clone()));
+        self.emit(MonitorEvent::Accepted {
+            endpoint: endpoint.clone(),
+            peer: Peer::at(peer_address.clone()),
+        });
         self.open_conn(now, cfg, Origin::Listener(id), pipe, endpoint, peer_address)
     }
 
@@ -405,7 +410,10 @@ impl Engine {
             PipeId(self.alloc())
         };
         let cfg = self.connectors.config(id).unwrap_or(&self.cfg).clone();
-        self.emit(MonitorEvent::Connected(endpoint.clone()));
+        self.emit(MonitorEvent::Connected {
+            endpoint: endpoint.clone(),
+            peer: Peer::at(peer_address.clone()),
+        });
         let conn = self.open_conn(
             now,
             cfg,
@@ -685,6 +693,25 @@ impl Engine {
         !self.monitor.is_empty()
     }
 
+    /// The endpoints whose peers refused this socket, in the order they were
+    /// connected: a handshake that failed for good (denied credentials, a
+    /// protocol error; the endpoint is not retried), or a CURVE server that
+    /// keeps closing the connection after HELLO (retried, as libzmq does). An
+    /// endpoint leaves the list when a handshake with it succeeds.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        let mut list: Vec<Refusal> = self.connectors.refusals().collect();
+        list.sort_by_key(|r| r.connector);
+        list
+    }
+
+    /// Whether the socket can expect no peer: it binds nothing, connects
+    /// somewhere, and every endpoint it connects to refused it (see
+    /// [`refusals`](Self::refusals)). A runtime fails a `send` or `recv`
+    /// that would wait for a peer then, instead of letting it wait for ever.
+    pub fn is_refused(&self) -> bool {
+        self.listeners.is_empty() && self.connectors.all_refused()
+    }
+
     /// The next authentication request the authenticator deferred.
     pub fn poll_auth(&mut self) -> Option<(ConnId, AuthRequest)> {
         self.auth_queue.pop_front()
@@ -786,10 +813,15 @@ impl Engine {
             // A connect-side pipe that outlived a reconnect: SUB and XSUB send
             // their subscriptions again, as libzmq's pipe "hiccup" makes them.
             self.pattern.hiccup(h.pipe);
-        } else if let Err(reason) = self.pattern.attach(h.pipe, h.peer) {
+        } else if let Err(reason) = self.pattern.attach(h.pipe, h.peer.clone()) {
             // A second PAIR peer or a duplicate routing id: refuse this stream.
+            let announced = Some(h.peer.routing_id).filter(|id| !id.is_empty());
             self.emit(MonitorEvent::Refused {
                 endpoint: h.endpoint,
+                peer: Peer {
+                    address: h.address,
+                    routing_id: announced,
+                },
                 reason,
             });
             self.drop_conn(id, false);
@@ -798,8 +830,22 @@ impl Engine {
             }
             return;
         }
-        self.streams.bind_pipe(h.pipe, id);
-        self.emit(MonitorEvent::HandshakeSucceeded(h.endpoint));
+        // A ROUTER's name for the peer; else (and for a pipe attached at
+        // `connect`, before any handshake) the one the peer announced.
+        let routing_id = self
+            .pattern
+            .routing_id(h.pipe)
+            .filter(|id| !id.is_empty())
+            .cloned()
+            .or_else(|| Some(h.peer.routing_id.clone()).filter(|id| !id.is_empty()));
+        self.streams.bind_pipe(h.pipe, id, routing_id.clone());
+        self.emit(MonitorEvent::HandshakeSucceeded {
+            endpoint: h.endpoint,
+            peer: Peer {
+                address: h.address,
+                routing_id,
+            },
+        });
         self.fill_conn(h.pipe);
         self.process_pipe_actions();
     }
@@ -879,11 +925,13 @@ impl Engine {
         if !f.handshaken {
             self.emit(MonitorEvent::HandshakeFailed {
                 endpoint: f.endpoint.clone(),
+                peer: f.peer.clone(),
                 error: error.clone(),
             });
         }
         self.emit(MonitorEvent::Disconnected {
             endpoint: f.endpoint,
+            peer: f.peer,
             error: error.clone(),
         });
         self.streams.deliver_stash(id, &mut self.pattern);
@@ -897,8 +945,13 @@ impl Engine {
             self.pattern.detach(f.pipe);
         }
         match f.connector {
-            Some(cid) if !error.is_permanent() => self.schedule_reconnect(now, cid),
-            Some(cid) => self.connectors.give_up(cid),
+            Some(cid) if !error.is_permanent() => {
+                if !f.handshaken {
+                    self.connectors.handshake_failed(cid, &error);
+                }
+                self.schedule_reconnect(now, cid);
+            }
+            Some(cid) => self.connectors.give_up(cid, error),
             None => {}
         }
         self.check_linger(now);

@@ -12,7 +12,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use zmtp_core::{Config, Connection, ConnectionError, Event, Msg};
 
-use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId};
+use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId, Peer};
 use crate::idmap::IdMap;
 use crate::pattern::Pattern;
 use crate::pipe::{PeerMeta, PipeId, PipeItem};
@@ -43,6 +43,9 @@ struct Stream {
     pipe: PipeId,
     origin: Origin,
     endpoint: Endpoint,
+    /// The remote address and, once attached, the routing id: what monitor
+    /// events say about the peer.
+    peer: Peer,
     /// Messages the pipe could not take yet (RCVHWM): while any wait here, the
     /// stream is not read.
     stash: VecDeque<Msg>,
@@ -77,6 +80,7 @@ pub(super) struct Handshake {
     pub(super) pipe: PipeId,
     pub(super) endpoint: Endpoint,
     pub(super) peer: PeerMeta,
+    pub(super) address: String,
     pub(super) connector: Option<ConnectorId>,
 }
 
@@ -84,6 +88,7 @@ pub(super) struct Handshake {
 pub(super) struct Failing {
     pub(super) pipe: PipeId,
     pub(super) endpoint: Endpoint,
+    pub(super) peer: Peer,
     pub(super) handshaken: bool,
     pub(super) connector: Option<ConnectorId>,
 }
@@ -124,12 +129,13 @@ impl Streams {
         endpoint: Endpoint,
         peer_address: String,
     ) {
-        let conn = Connection::with_peer_address(cfg, peer_address, now);
+        let conn = Connection::with_peer_address(cfg, zap_address(&peer_address), now);
         let stream = Stream {
             conn,
             pipe,
             origin,
             endpoint,
+            peer: Peer::at(peer_address),
             stash: VecDeque::new(),
             handshaken: false,
             flush_queued: false,
@@ -164,9 +170,13 @@ impl Streams {
         self.by_pipe.get(&pipe).copied()
     }
 
-    /// Makes `id` the stream `pipe` writes to.
-    pub(super) fn bind_pipe(&mut self, pipe: PipeId, id: ConnId) {
+    /// Makes `id` the stream `pipe` writes to, and records the routing id
+    /// its peer is known by, for the events that follow.
+    pub(super) fn bind_pipe(&mut self, pipe: PipeId, id: ConnId, routing_id: Option<Bytes>) {
         self.by_pipe.insert(pipe, id);
+        if let Some(s) = self.live.get_mut(&id) {
+            s.peer.routing_id = routing_id;
+        }
     }
 
     #[inline]
@@ -309,6 +319,7 @@ impl Streams {
             pipe: s.pipe,
             endpoint: s.endpoint.clone(),
             peer,
+            address: s.peer.address.clone(),
             connector: s.origin.connector(),
         })
     }
@@ -318,6 +329,7 @@ impl Streams {
         Some(Failing {
             pipe: s.pipe,
             endpoint: s.endpoint.clone(),
+            peer: s.peer.clone(),
             handshaken: s.handshaken,
             connector: s.origin.connector(),
         })
@@ -421,5 +433,14 @@ impl Streams {
     /// Whether every live stream has written all it encoded.
     pub(super) fn all_written(&self) -> bool {
         self.live.values().all(|s| s.conn.pending_transmit() == 0)
+    }
+}
+
+/// The address a ZAP request carries: the IP without the port, as libzmq's
+/// do, from the `ip:port` the runtime reports (anything else as it is).
+fn zap_address(peer_address: &str) -> String {
+    match peer_address.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().to_string(),
+        Err(_) => peer_address.to_owned(),
     }
 }

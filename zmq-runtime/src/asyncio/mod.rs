@@ -76,6 +76,14 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
             .spawn(f)
             .map(drop)
     }
+
+    /// Whether the calling thread runs this runtime's tasks (an executor's
+    /// worker, or a thread inside the runtime's `block_on`): see
+    /// [`Runtime::is_runtime_thread`]. The default, false, lets every
+    /// blocking call through.
+    fn is_runtime_thread(&self) -> bool {
+        false
+    }
 }
 
 /// An [`AsyncIo`] as a [`Runtime`].
@@ -138,6 +146,10 @@ impl<I: AsyncIo> Runtime for Async<I> {
 
     fn start_timer(&self, core: &Core) {
         self.0.spawn(timer(self.0.clone(), core.clone()));
+    }
+
+    fn is_runtime_thread(&self) -> bool {
+        self.0.is_runtime_thread()
     }
 }
 
@@ -231,7 +243,7 @@ async fn connect_tcp<I: AsyncIo>(
             }
         };
         match attempt.await {
-            Ok(s) => return Ok((s, addr.ip().to_string())),
+            Ok(s) => return Ok((s, net::peer_address(Some(addr)))),
             Err(e) => last = e,
         }
     }

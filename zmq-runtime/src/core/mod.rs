@@ -12,12 +12,14 @@
 //! implements [`runtime`].
 
 mod endpoint;
+mod events;
 mod inproc;
 mod runtime;
 mod stream;
 mod work;
 mod zap;
 
+pub use self::events::Refusal;
 pub use self::runtime::Runtime;
 pub use self::stream::{io_slices, ReadStep, StreamCtl, WriteStep, MAX_IOV};
 pub(crate) use self::zap::RuntimeAuth;
@@ -78,6 +80,7 @@ pub(crate) struct LockedState {
     closing: bool,
     finished: bool,
     zap: Option<zap::Bridge>,
+    events: events::Events,
 }
 
 impl LockedState {
@@ -117,9 +120,7 @@ impl LockedState {
         if shared.writable.wanted() && self.engine.can_send() {
             shared.writable.notify();
         }
-        if shared.monitor.wanted() && self.engine.has_monitor_events() {
-            shared.monitor.notify();
-        }
+        self.drain_events(shared);
         if self.timers_dirty {
             self.timers_dirty = false;
             let next = self.next_deadline();
@@ -236,6 +237,8 @@ impl Core {
         let socket_type = config.connection.socket_type();
         let mut engine = Engine::new(now, config);
         engine.set_authenticator(Box::new(auth));
+        // Always on: the log reads the events too (see `events`).
+        engine.set_monitor(true);
         let state = LockedState {
             engine,
             rt: rt.clone(),
@@ -251,6 +254,7 @@ impl Core {
             closing: false,
             finished: false,
             zap: None,
+            events: events::Events::default(),
         };
         let core = Self(Arc::new(CoreShared {
             id: NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
@@ -412,8 +416,8 @@ impl Core {
         kept.unwrap_or_else(|| self.tcp_options())
     }
 
-    /// A listener accepted a stream from `peer` (an IP address, or empty for
-    /// IPC). `None` when the listener was stopped meanwhile: close the stream.
+    /// A listener accepted a stream from `peer` (`ip:port` as
+    /// [`peer_address`](crate::peer_address) gives it, or empty for IPC). `None` when the listener was stopped meanwhile: close the stream.
     pub fn handle_accepted(&self, id: ListenerId, peer: String) -> Option<StreamCtl> {
         self.with(|st| {
             if !st.listeners.contains_key(&id) || st.closing {

@@ -6,6 +6,7 @@ use std::time::Instant;
 use zmq_patterns::engine::{ConnectorId, Endpoint, ListenerId};
 
 use super::Core;
+use crate::error::Error;
 use crate::net::StdListener;
 
 /// The I/O half of a socket, provided by an adapter: accept on a bound listener,
@@ -39,4 +40,29 @@ pub trait Runtime: Send + Sync + 'static {
     /// until [`Core::timer`] is raised, call [`Core::handle_timeout`], repeat
     /// until [`Core::is_finished`].
     fn start_timer(&self, core: &Core);
+
+    /// Whether the calling thread runs this runtime's tasks, so that blocking
+    /// it would stall the I/O a blocking call waits for (on a current-thread
+    /// runtime, for good): the socket's blocking calls then fail with
+    /// [`Error::BlockingInAsync`] instead. A thread-based runtime, whose I/O
+    /// has threads of its own, keeps the default.
+    fn is_runtime_thread(&self) -> bool {
+        false
+    }
+}
+
+impl Core {
+    /// `Ok` if this thread may block waiting for the socket; else the error
+    /// that names `call` and says to use `instead`.
+    pub(crate) fn check_blocking(
+        &self,
+        call: &'static str,
+        instead: &'static str,
+    ) -> Result<(), Error> {
+        if self.0.rt.is_runtime_thread() {
+            Err(Error::BlockingInAsync { call, instead })
+        } else {
+            Ok(())
+        }
+    }
 }

@@ -166,7 +166,17 @@ impl Connection {
     /// dropped, never delivered in part.
     pub fn handle_eof(&mut self, _now: Instant) -> Result<(), ConnectionError> {
         self.check_open()?;
-        self.fail_on(Err(ConnectionError::PeerClosed))
+        let awaiting_welcome = self.phase == Phase::Handshake
+            && self
+                .handshake
+                .as_ref()
+                .is_some_and(Handshake::awaits_welcome);
+        let error = if awaiting_welcome {
+            ConnectionError::ClosedAfterHello
+        } else {
+            ConnectionError::PeerClosed
+        };
+        self.fail_on(Err(error))
     }
 
     /// Runs timers due at `now`: handshake timeout, heartbeat PINGs and timeouts.

@@ -97,6 +97,11 @@ impl Curve {
         }
     }
 
+    /// Whether HELLO went out and no WELCOME came back yet.
+    pub(crate) fn awaits_welcome(&self) -> bool {
+        matches!(self.state, State::ClientExpectWelcome { .. })
+    }
+
     pub(crate) fn handle_command(
         &mut self,
         body: Bytes,

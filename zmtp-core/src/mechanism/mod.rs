@@ -151,6 +151,11 @@ impl Handshake {
         }
     }
 
+    /// Whether this is a CURVE client that sent HELLO and has no WELCOME yet.
+    pub(crate) fn awaits_welcome(&self) -> bool {
+        matches!(self, Self::Curve(m) if m.awaits_welcome())
+    }
+
     /// The authentication request this handshake waits for, if any.
     pub(crate) fn pending_auth(&self) -> Option<AuthId> {
         match self {
