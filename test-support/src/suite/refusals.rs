@@ -76,7 +76,20 @@ pub fn wrong_curve_server_key<E: Env>() {
             format!("curve_secretkey={}", impostor.secret.to_z85()),
         ],
     );
-    peer.bind("right", &ep);
+    // libzmq closes a listener in its I/O thread after `close` returns, so
+    // the port may still be taken for a moment.
+    let start = Instant::now();
+    loop {
+        let answer = peer.cmd(&format!("bind right {ep}"));
+        if answer.starts_with("OK") {
+            break;
+        }
+        assert!(
+            answer.contains("in use") && start.elapsed() < PATIENCE,
+            "libzmq peer: bind right {ep} -> {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     client
         .send_blocking("after all", Some(PATIENCE))
         .expect("send once the right server answers");
