@@ -14,6 +14,9 @@ struct Connector {
     backoff: Backoff,
     retry_at: Option<Instant>,
     conn: Option<ConnId>,
+    /// Its pipe was attached at connect time under a CONNECT_ROUTING_ID and
+    /// serves every stream of this connector.
+    pinned: bool,
 }
 
 /// A connector that [`Connectors::remove`] took out.
@@ -60,6 +63,7 @@ impl Connectors {
             backoff: Backoff::new(self.ivl, self.ivl_max),
             retry_at: None,
             conn: None,
+            pinned: false,
         };
         self.map.insert(id, connector);
     }
@@ -71,6 +75,19 @@ impl Connectors {
             pipe: c.pipe,
             conn: c.conn,
         })
+    }
+
+    /// Marks the connector's pipe as attached for good (CONNECT_ROUTING_ID).
+    pub(super) fn pin(&mut self, id: ConnectorId) {
+        if let Some(c) = self.map.get_mut(&id) {
+            c.pinned = true;
+        }
+    }
+
+    /// Whether the connector's pipe outlives its streams whatever the socket
+    /// type (see [`Connectors::pin`]).
+    pub(super) fn is_pinned(&self, id: ConnectorId) -> bool {
+        self.map.get(&id).is_some_and(|c| c.pinned)
     }
 
     pub(super) fn pipe(&self, id: ConnectorId) -> Option<PipeId> {

@@ -31,7 +31,10 @@ mod inproc;
 mod linger;
 mod listeners;
 mod monitor;
+mod raw;
+mod routing;
 mod streams;
+mod wire;
 mod zap;
 
 use std::collections::VecDeque;
@@ -112,6 +115,14 @@ pub enum EngineError {
     /// The socket is closing.
     #[error("the socket is closed")]
     Closed,
+    /// A socket option (or an endpoint) this socket cannot use; names it.
+    #[error("invalid {option}: {reason}")]
+    Option {
+        /// The option, as the builder names it.
+        option: &'static str,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }
 
 /// Engine settings beyond the connection and pattern ones.
@@ -238,6 +249,8 @@ pub struct Engine {
     authenticator: Option<Box<dyn Authenticator>>,
     /// The latest instant seen, for work started outside a timed call.
     last_now: Instant,
+    /// CONNECT_ROUTING_ID, until a connect uses it.
+    connect_routing_id: Option<Bytes>,
 }
 
 impl Engine {
@@ -266,6 +279,7 @@ impl Engine {
             auth_queue: VecDeque::new(),
             authenticator: None,
             last_now: now,
+            connect_routing_id: None,
         }
     }
 
@@ -294,6 +308,7 @@ impl Engine {
     pub fn bind(&mut self, endpoint: &str) -> Result<ListenerId, EngineError> {
         self.check_open()?;
         let endpoint = Endpoint::parse_bind(endpoint)?;
+        self.check_transport(&endpoint)?;
         let id = ListenerId(self.alloc());
         self.listeners.add(id, endpoint.clone());
         self.actions.push_back(Action::Listen { id, endpoint });
@@ -306,12 +321,22 @@ impl Engine {
     pub fn connect(&mut self, endpoint: &str) -> Result<ConnectorId, EngineError> {
         self.check_open()?;
         let endpoint = Endpoint::parse_connect(endpoint)?;
+        self.check_transport(&endpoint)?;
+        let routing_id = self.take_connect_routing_id()?;
         let pipe = PipeId(self.alloc());
-        if self.attach_early() {
-            self.pattern.attach(pipe, PeerMeta::default())?;
+        // A pipe named by CONNECT_ROUTING_ID exists from here on, so messages
+        // can be routed to it at once (a ROUTER's too), and outlives
+        // reconnects, as in libzmq.
+        let pinned = routing_id.is_some();
+        if self.attach_early() || pinned {
+            self.pattern
+                .attach(pipe, PeerMeta::new(None, routing_id.unwrap_or_default()))?;
         }
         let id = ConnectorId(self.alloc());
         self.connectors.add(id, endpoint.clone(), pipe);
+        if pinned {
+            self.connectors.pin(id);
+        }
         self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
         self.actions.push_back(Action::Connect { id, endpoint });
         Ok(id)
@@ -387,7 +412,7 @@ impl Engine {
         let (endpoint, early_pipe) = self.connectors.endpoint_and_pipe(id)?;
         // ROUTER and IMMEDIATE sockets attach at the handshake: each connection
         // gets its own pipe (the last one may still be draining received messages).
-        let pipe = if self.attach_early() {
+        let pipe = if self.attach_early() || self.connectors.is_pinned(id) {
             early_pipe
         } else {
             PipeId(self.alloc())
@@ -730,6 +755,7 @@ impl Engine {
         self.streams
             .open(now, id, origin, pipe, endpoint, peer_address);
         self.streams.queue_flush(id, &mut self.actions);
+        self.start_raw(now, id);
         id
     }
 
@@ -775,7 +801,11 @@ impl Engine {
             return;
         }
         self.streams.bind_pipe(h.pipe, id);
-        self.emit(MonitorEvent::HandshakeSucceeded(h.endpoint));
+        // As libzmq's raw engine, a raw stream reports no handshake.
+        if !self.is_raw() {
+            self.emit(MonitorEvent::HandshakeSucceeded(h.endpoint));
+        }
+        self.notify_connected(h.pipe);
         self.fill_conn(h.pipe);
         self.process_pipe_actions();
     }
@@ -817,6 +847,9 @@ impl Engine {
 
     fn process_pipe_actions(&mut self) {
         while let Some(PipeAction::Terminate(pipe)) = self.pattern.poll_action() {
+            // What was sent before the end still goes out (a STREAM's reply
+            // before its closing empty frame).
+            self.streams.fill_all(pipe, &mut self.pattern);
             self.pattern.detach(pipe);
             let conn = self
                 .streams
@@ -863,9 +896,14 @@ impl Engine {
             error: error.clone(),
         });
         self.streams.deliver_stash(id, &mut self.pattern);
+        if f.handshaken {
+            self.notify_disconnected(f.pipe);
+        }
         // Let the runtime write a final ERROR before closing.
         self.drop_conn(id, true);
-        let keep_pipe = f.connector.is_some() && self.attach_early() && !error.is_permanent();
+        let pinned = f.connector.is_some_and(|c| self.connectors.is_pinned(c));
+        let keep_pipe =
+            f.connector.is_some() && (self.attach_early() || pinned) && !error.is_permanent();
         if !keep_pipe {
             self.pattern.detach(f.pipe);
         }
