@@ -45,7 +45,7 @@ pub use zmq_runtime::proxy::{
 pub use zmq_runtime::{
     msg, poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator, Credentials, Endpoint,
     Error, Events, IntoFrame, KeyPair, Monitor, MonitorEvent, Msg, OsRandom, PollItem, PublicKey,
-    SecretKey, SocketType,
+    RouterNotify, SecretKey, SocketType,
 };
 
 /// How often a writer stuck on a full peer looks whether LINGER ran out.

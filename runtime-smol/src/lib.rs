@@ -38,7 +38,7 @@ pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
     msg, poll_async as poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator,
     Credentials, Endpoint, Error, Events, IntoFrame, KeyPair, Monitor, MonitorEvent, Msg, OsRandom,
-    PollItem, PublicKey, SecretKey, SocketType,
+    PollItem, PublicKey, RouterNotify, SecretKey, SocketType,
 };
 
 /// A socket on smol.

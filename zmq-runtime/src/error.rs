@@ -48,6 +48,16 @@ pub enum Error {
     /// A socket option is out of range.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A socket option (or an endpoint) this socket cannot use now: a
+    /// CONNECT_ROUTING_ID already in use, an `inproc://` STREAM (libzmq's
+    /// EINVAL).
+    #[error("invalid {option}: {reason}")]
+    InvalidOption {
+        /// The option, named as the builder names it.
+        option: &'static str,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// A send failed for a reason waiting cannot fix; the message is handed back
     /// where there is one.
     #[error(transparent)]
@@ -88,7 +98,9 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         let kind = match &e {
             Error::AddrInUse { .. } => io::ErrorKind::AddrInUse,
-            Error::Endpoint(_) | Error::Config(_) => io::ErrorKind::InvalidInput,
+            Error::Endpoint(_) | Error::Config(_) | Error::InvalidOption { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             Error::UnknownEndpoint(_) => io::ErrorKind::NotFound,
             Error::Timeout => io::ErrorKind::TimedOut,
             Error::Closed => io::ErrorKind::NotConnected,

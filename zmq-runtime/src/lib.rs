@@ -76,6 +76,7 @@ mod monitor;
 mod net;
 mod poll;
 pub mod proxy;
+mod routing;
 mod signal;
 mod socket;
 
@@ -96,7 +97,7 @@ pub use zmq_patterns::engine::{
     AllowList, Authenticator, ConnectorId, Endpoint, EndpointError, Host, IpcAddr, ListenerId,
     ZAP_ENDPOINT,
 };
-pub use zmq_patterns::{RecvError, SendError};
+pub use zmq_patterns::{RecvError, RouterNotify, SendError};
 pub use zmtp_core::{
     AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, Msg, OsRandom,
     PublicKey, SecretKey, SocketType,

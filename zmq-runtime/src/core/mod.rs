@@ -59,6 +59,8 @@ struct CoreShared {
     /// Called (without locks) when the socket has messages: the ZAP client
     /// uses it to route replies.
     hook: OnceLock<Hook>,
+    /// ZAP_ENFORCE_DOMAIN, read by the socket's authentication.
+    zap_enforce_domain: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The part of a socket behind its lock: the engine, and what the runtime
@@ -235,6 +237,7 @@ impl Core {
         let linger = config.linger;
         let socket_type = config.connection.socket_type();
         let mut engine = Engine::new(now, config);
+        let zap_enforce_domain = auth.enforce_switch();
         engine.set_authenticator(Box::new(auth));
         let local_peer = engine.local_peer();
         let state = LockedState {
@@ -266,6 +269,7 @@ impl Core {
             tcp,
             linger,
             hook: OnceLock::new(),
+            zap_enforce_domain,
         }));
         if !internal {
             core.0.rt.clone().start_timer(&core);
