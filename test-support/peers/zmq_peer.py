@@ -18,6 +18,9 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   recv ID MS                   -> MSG FRAMES | TIMEOUT
   recvn ID N MS                -> MSGS COUNT FRAMES;FRAMES;...  (up to N within MS)
   close ID                     -> OK
+  events ID                    -> OK n          ZMQ_EVENTS: lets libzmq process
+                                  its commands (a STREAM's close by an empty
+                                  frame takes effect only then)
   monitor ID                   -> OK            start recording monitor events
   event ID NAMES MS            -> EVENT NAME VALUE | NOEVENT SEEN
                                   (first event whose name is in the comma list)
@@ -29,6 +32,15 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   pid                          -> PID n
   quit                         -> BYE
 
+  Plain TCP, no libzmq (the peers of STREAM sockets):
+  tcp_connect ID EP            -> OK            connect to tcp://HOST:PORT
+  tcp_listen ID                -> OK EP         listen on tcp://127.0.0.1:*
+  tcp_accept ID NEWID MS       -> OK | TIMEOUT  accept one connection as NEWID
+  tcp_send ID FRAMES           -> OK            write the frames' bytes, joined
+  tcp_recv ID N MS             -> DATA HEX | EOF HEX | TIMEOUT HEX
+                                  (until N bytes, end of file or MS)
+  tcp_close ID                 -> OK
+
   FRAMES are hex joined by ",", "-" for an empty frame, "*N" for N pattern
   bytes (byte i = i % 251). A failing command answers "ERR Type: why".
 
@@ -36,7 +48,8 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   subscribe(hex, "-" empty; repeatable) plain_server plain_username
   plain_password curve_server curve_secretkey curve_publickey curve_serverkey
   zap_domain heartbeat_ivl heartbeat_timeout heartbeat_ttl reconnect_ivl
-  immediate router_mandatory xpub_verbose conflate maxmsgsize ipv6.
+  immediate router_mandatory xpub_verbose conflate maxmsgsize ipv6
+  probe_router stream_notify zap_enforce_domain connect_routing_id(hex).
 
 ONE SOCKET (--type ...; zmtp-core's and zmq-patterns' byte-level interop
 tests). The socket is set up from argv; every socket gets LINGER 200 and
@@ -76,6 +89,7 @@ a failed test.
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -96,7 +110,7 @@ except ImportError as exc:  # pragma: no cover - reported to the Rust side
 TYPES = {
     name: getattr(zmq, name)
     for name in (
-        "PAIR PUB SUB REQ REP DEALER ROUTER PULL PUSH XPUB XSUB".split()
+        "PAIR PUB SUB REQ REP DEALER ROUTER PULL PUSH XPUB XSUB STREAM".split()
     )
 }
 
@@ -118,6 +132,9 @@ INT_OPTS = {
     "ipv6": zmq.IPV6,
     "plain_server": zmq.PLAIN_SERVER,
     "curve_server": zmq.CURVE_SERVER,
+    "probe_router": zmq.PROBE_ROUTER,
+    "stream_notify": zmq.STREAM_NOTIFY,
+    "zap_enforce_domain": zmq.ZAP_ENFORCE_DOMAIN,
 }
 
 STR_OPTS = {
@@ -223,6 +240,8 @@ def set_option(s, key, value):
         s.setsockopt(STR_OPTS[key], value.encode())
     elif key == "routing_id":
         s.setsockopt(zmq.ROUTING_ID, bytes.fromhex(value))
+    elif key == "connect_routing_id":
+        s.setsockopt(zmq.CONNECT_ROUTING_ID, bytes.fromhex(value))
     elif key == "subscribe":
         s.setsockopt(zmq.SUBSCRIBE, b"" if value == "-" else bytes.fromhex(value))
     else:
@@ -353,6 +372,68 @@ def cmd_zap(mode, args):
     return "OK"
 
 
+# Plain TCP sockets by id, for the raw peers of STREAM sockets.
+tcp = {}
+
+
+def tcp_address(ep):
+    host, _, port = ep[len("tcp://"):].rpartition(":")
+    return (host, int(port))
+
+
+def cmd_tcp_connect(tid, ep):
+    tcp[tid] = socket.create_connection(tcp_address(ep), timeout=5)
+    return "OK"
+
+
+def cmd_tcp_listen(tid):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    tcp[tid] = s
+    return "OK tcp://127.0.0.1:%d" % s.getsockname()[1]
+
+
+def cmd_tcp_accept(tid, new_tid, ms):
+    s = tcp[tid]
+    s.settimeout(int(ms) / 1000.0)
+    try:
+        conn, _ = s.accept()
+    except socket.timeout:
+        return "TIMEOUT"
+    tcp[new_tid] = conn
+    return "OK"
+
+
+def cmd_tcp_send(tid, text):
+    tcp[tid].sendall(b"".join(text_to_frames(text)))
+    return "OK"
+
+
+def cmd_tcp_recv(tid, n, ms):
+    s = tcp[tid]
+    got = b""
+    end = time.monotonic() + int(ms) / 1000.0
+    while len(got) < int(n):
+        left = end - time.monotonic()
+        if left <= 0:
+            return "TIMEOUT " + got.hex()
+        s.settimeout(left)
+        try:
+            chunk = s.recv(int(n) - len(got))
+        except socket.timeout:
+            return "TIMEOUT " + got.hex()
+        if not chunk:
+            return "EOF " + got.hex()
+        got += chunk
+    return "DATA " + got.hex()
+
+
+def cmd_tcp_close(tid):
+    tcp.pop(tid).close()
+    return "OK"
+
+
 def many_sockets():
     watchdog(120)
     out("READY")
@@ -366,11 +447,18 @@ def many_sockets():
         "recv": cmd_recv,
         "recvn": cmd_recvn,
         "close": cmd_close,
+        "events": lambda sid: "OK %d" % sockets[sid].getsockopt(zmq.EVENTS),
         "monitor": cmd_monitor,
         "event": cmd_event,
         "zap": cmd_zap,
         "zaplog": zaplog,
         "pid": lambda: "PID %d" % os.getpid(),
+        "tcp_connect": cmd_tcp_connect,
+        "tcp_listen": cmd_tcp_listen,
+        "tcp_accept": cmd_tcp_accept,
+        "tcp_send": cmd_tcp_send,
+        "tcp_recv": cmd_tcp_recv,
+        "tcp_close": cmd_tcp_close,
     }
     for line in sys.stdin:
         parts = line.split()
