@@ -100,8 +100,7 @@ mod tests {
         let got = p.recv().unwrap();
         assert_eq!(got.frames(), &[rid.clone(), Bytes::from("hello")]);
         assert_eq!(p.recv(), Err(RecvError::WouldBlock));
-        p.send(Msg::multipart([rid.clone(), Bytes::from("reply")]))
-            .unwrap();
+        p.send(Msg::multipart([rid, Bytes::from("reply")])).unwrap();
         assert_eq!(
             p.poll_outbound(PipeId(2)),
             Some(PipeItem::Message(Msg::single("reply")))
@@ -141,8 +140,10 @@ mod tests {
 
     #[test]
     fn full_pipe_would_block() {
-        let mut opts = Options::default();
-        opts.sndhwm = 1;
+        let opts = Options {
+            sndhwm: 1,
+            ..Options::default()
+        };
         let mut p = Pattern::with_options(SocketType::Stream, opts);
         p.attach(PipeId(1), PeerMeta::default()).unwrap();
         let rid = p.routing_id(PipeId(1)).unwrap().clone();
@@ -170,8 +171,10 @@ mod tests {
     #[test]
     fn probe_goes_first_on_router_dealer_and_req_only() {
         for t in SocketType::ALL {
-            let mut opts = Options::default();
-            opts.probe_router = true;
+            let opts = Options {
+                probe_router: true,
+                ..Options::default()
+            };
             let mut p = Pattern::with_options(t, opts);
             if p.attach(PipeId(1), PeerMeta::default()).is_err() {
                 continue;

@@ -59,7 +59,7 @@ fn stream_speaks_raw_bytes_both_ways() {
         &[rid.clone(), Bytes::from("GET / HTTP/1.0\r\n\r\n")]
     );
     e.send(Msg::multipart([
-        rid.clone(),
+        rid,
         Bytes::from("HTTP/1.0 200 OK\r\n\r\n"),
     ]))
     .unwrap();

@@ -179,68 +179,66 @@ pub fn zap_enforce_domain<E: Env>() {
         format!("curve_publickey={}", client_keys.public.to_z85()),
         format!("curve_secretkey={}", client_keys.secret.to_z85()),
     ];
-    let cases: [(&str, Builder<E::R>, &[String], bool); 5] = [
-        (
-            "NULL, domain",
-            Builder::new(SocketType::Dealer).zap_domain("TEST"),
-            &[],
-            true,
-        ),
-        (
-            "NULL, domain, enforced",
-            Builder::new(SocketType::Dealer)
-                .zap_domain("TEST")
-                .zap_enforce_domain(true),
-            &[],
-            false,
-        ),
-        (
-            "CURVE, domain, enforced",
-            Builder::new(SocketType::Dealer)
-                .curve_server(server_keys.secret.clone())
-                .zap_domain("TEST")
-                .zap_enforce_domain(true),
-            &curve_client,
-            false,
-        ),
-        (
-            "CURVE, no domain, enforced",
-            Builder::new(SocketType::Dealer)
-                .curve_server(server_keys.secret.clone())
-                .zap_enforce_domain(true),
-            &curve_client,
-            true,
-        ),
-        (
-            "NULL, no domain, enforced",
-            Builder::new(SocketType::Dealer).zap_enforce_domain(true),
-            &[],
-            true,
-        ),
-    ];
-    for (n, (what, builder, client_opts, allowed)) in cases.into_iter().enumerate() {
-        let server = sock::<E>(builder);
-        let mut m = server.monitor();
-        let ep = server.bind("tcp://127.0.0.1:*").unwrap().to_string();
-        let id = format!("c{n}");
-        peer.socket(&id, "DEALER", client_opts);
-        peer.connect(&id, &ep);
-        let outcome = handshake_outcome(&mut m);
-        if allowed {
-            assert_eq!(outcome, Ok(()), "{what}");
-            assert!(peer.send(&id, &[b"bounce"], 5000));
-            assert_eq!(recv::<E>(&server), v(&[b"bounce"]), "{what}");
-        } else {
-            assert!(
-                matches!(
-                    outcome,
-                    Err(ConnectionError::AuthDenied { status: 500, .. })
-                ),
-                "{what}: {outcome:?}"
-            );
-        }
-        peer.close(&id);
+    let curve = || Builder::new(SocketType::Dealer).curve_server(server_keys.secret.clone());
+    let null = || Builder::new(SocketType::Dealer);
+    let mut case = |what: &str, server: Builder<E::R>, client: &[String], allowed: bool| {
+        zap_case::<E>(&mut peer, what, server, client, allowed);
+    };
+    case("NULL, domain", null().zap_domain("TEST"), &[], true);
+    case(
+        "NULL, domain, enforced",
+        null().zap_domain("TEST").zap_enforce_domain(true),
+        &[],
+        false,
+    );
+    case(
+        "NULL, no domain, enforced",
+        null().zap_enforce_domain(true),
+        &[],
+        true,
+    );
+    case(
+        "CURVE, domain, enforced",
+        curve().zap_domain("TEST").zap_enforce_domain(true),
+        &curve_client,
+        false,
+    );
+    case(
+        "CURVE, no domain, enforced",
+        curve().zap_enforce_domain(true),
+        &curve_client,
+        true,
+    );
+}
+
+/// One server of [`zap_enforce_domain`] and a libzmq client of it.
+fn zap_case<E: Env>(
+    peer: &mut Peer,
+    what: &str,
+    server: Builder<E::R>,
+    client: &[String],
+    allowed: bool,
+) {
+    let server = sock::<E>(server);
+    let mut m = server.monitor();
+    let ep = server.bind("tcp://127.0.0.1:*").unwrap().to_string();
+    peer.socket("c", "DEALER", client);
+    peer.connect("c", &ep);
+    let outcome = handshake_outcome(&mut m);
+    if allowed {
+        assert_eq!(outcome, Ok(()), "{what}");
+        assert!(peer.send("c", &[b"bounce"], 5000));
+        assert_eq!(recv::<E>(&server), v(&[b"bounce"]), "{what}");
+    } else {
+        assert!(
+            matches!(
+                outcome,
+                Err(ConnectionError::AuthDenied { status: 500, .. })
+            ),
+            "{what}: {outcome:?}"
+        );
     }
+    peer.close("c");
 }
 
 /// Options set on a socket type they mean nothing to, or with values libzmq
