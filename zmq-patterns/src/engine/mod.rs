@@ -17,8 +17,9 @@
 //! events.
 //!
 //! Each part keeps its own state in its own module, so that none reaches into
-//! another's records: `streams` (ZMTP connections: their I/O, handshake and
-//! closing bytes), `inproc` (links to engines in this process), `connectors`
+//! another's records: `streams` (ZMTP connections, or with `wire` and `raw`
+//! a STREAM socket's raw ones: their I/O, handshake and closing bytes),
+//! `routing` (CONNECT_ROUTING_ID and the peer notifications), `inproc` (links to engines in this process), `connectors`
 //! (connected endpoints and their reconnect schedule), `listeners` (bound
 //! endpoints) and `linger` (when closing is over). [`Engine`] owns one of each
 //! and carries what one produces to the next.
