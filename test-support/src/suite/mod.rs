@@ -187,6 +187,7 @@ macro_rules! suite_tests {
         }
 
         mod stream {
+            use $crate::suite::cases::Transport;
             use $crate::suite::stream as s;
             type E = super::$env;
 
@@ -196,7 +197,11 @@ macro_rules! suite_tests {
             }
             #[test]
             fn libzmq_stream_connects() {
-                s::libzmq_stream_connects::<E>();
+                s::libzmq_stream_connects::<E>(Transport::Tcp);
+            }
+            #[test]
+            fn libzmq_stream_connects_over_ipc() {
+                s::libzmq_stream_connects::<E>(Transport::Ipc);
             }
             #[test]
             fn connects_to_libzmq_stream() {

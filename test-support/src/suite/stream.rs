@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use zmq_runtime::{Builder, Error, Msg, SendError, Socket, SocketType};
 
+use super::cases::{endpoint, Transport};
 use super::ends::PATIENCE;
 use super::{build, Env};
 use crate::peer::{hex, to_text, Peer};
@@ -121,12 +122,12 @@ pub fn plain_tcp_client<E: Env>() {
     }
 }
 
-/// libzmq's STREAM connects to ours: both see each other as raw peers,
-/// bytes pass both ways, and our closing empty frame reaches libzmq as the
-/// end of the connection.
-pub fn libzmq_stream_connects<E: Env>() {
+/// libzmq's STREAM connects to ours, over TCP or IPC (libzmq allows both):
+/// both see each other as raw peers, bytes pass both ways, and our closing
+/// empty frame reaches libzmq as the end of the connection.
+pub fn libzmq_stream_connects<E: Env>(t: Transport) {
     let server = stream::<E>(Builder::new(SocketType::Stream));
-    let ep = server.bind("tcp://127.0.0.1:*").expect("bind").to_string();
+    let ep = server.bind(endpoint(t)).expect("bind").to_string();
     let mut peer = Peer::start();
     peer.socket("s", "STREAM", &[]);
     peer.connect("s", &ep);
