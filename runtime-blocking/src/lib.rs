@@ -48,7 +48,7 @@ pub use zmq_runtime::proxy::{
 pub use zmq_runtime::{
     msg, poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator, Credentials, Endpoint,
     Error, Events, IntoFrame, KeyPair, Metadata, MonitorEvent, Msg, OsRandom, Peer, PollItem,
-    Properties, PublicKey, Refusal, SecretKey, SocketType,
+    Properties, PublicKey, Refusal, RouterNotify, SecretKey, SocketType,
 };
 
 /// How often a writer stuck on a full peer looks whether LINGER ran out.

@@ -53,7 +53,7 @@ pub use zmq_runtime::proxy::{proxy, proxy_steerable, ProxyStats};
 pub use zmq_runtime::{
     msg, poll_async as poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator,
     Credentials, Endpoint, Error, Events, IntoFrame, KeyPair, Metadata, Monitor, MonitorEvent, Msg,
-    OsRandom, Peer, PollItem, Properties, PublicKey, Refusal, SecretKey, SocketType,
+    OsRandom, Peer, PollItem, Properties, PublicKey, Refusal, RouterNotify, SecretKey, SocketType,
 };
 
 /// A socket on tokio.

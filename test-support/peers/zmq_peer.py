@@ -21,6 +21,9 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
                                   properties (zmq_msg_gets) for the comma list
                                   NAMES, each value hex ("-" empty, "?" absent)
   close ID                     -> OK
+  events ID                    -> OK n          ZMQ_EVENTS: lets libzmq process
+                                  its commands (a STREAM's close by an empty
+                                  frame takes effect only then)
   monitor ID                   -> OK            start recording monitor events
   event ID NAMES MS            -> EVENT NAME VALUE | NOEVENT SEEN
                                   (first event whose name is in the comma list)
@@ -40,6 +43,15 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   ids                          -> IDS uid gid pid
   quit                         -> BYE
 
+  Plain TCP, no libzmq (the peers of STREAM sockets):
+  tcp_connect ID EP            -> OK            connect to tcp://HOST:PORT
+  tcp_listen ID                -> OK EP         listen on tcp://127.0.0.1:*
+  tcp_accept ID NEWID MS       -> OK | TIMEOUT  accept one connection as NEWID
+  tcp_send ID FRAMES           -> OK            write the frames' bytes, joined
+  tcp_recv ID N MS             -> DATA HEX | EOF HEX | TIMEOUT HEX
+                                  (until N bytes, end of file or MS)
+  tcp_close ID                 -> OK
+
   FRAMES are hex joined by ",", "-" for an empty frame, "*N" for N pattern
   bytes (byte i = i % 251). A failing command answers "ERR Type: why".
 
@@ -49,6 +61,7 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   zap_domain heartbeat_ivl heartbeat_timeout heartbeat_ttl reconnect_ivl
   immediate router_mandatory xpub_verbose conflate maxmsgsize ipv6
   metadata (ZMQ_METADATA "Name:value", sent in READY).
+  probe_router stream_notify zap_enforce_domain connect_routing_id(hex).
 
 ONE SOCKET (--type ...; zmtp-core's and zmq-patterns' byte-level interop
 tests). The socket is set up from argv; every socket gets LINGER 200 and
@@ -88,6 +101,7 @@ a failed test.
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -109,7 +123,7 @@ except ImportError as exc:  # pragma: no cover - reported to the Rust side
 TYPES = {
     name: getattr(zmq, name)
     for name in (
-        "PAIR PUB SUB REQ REP DEALER ROUTER PULL PUSH XPUB XSUB".split()
+        "PAIR PUB SUB REQ REP DEALER ROUTER PULL PUSH XPUB XSUB STREAM".split()
     )
 }
 
@@ -131,6 +145,9 @@ INT_OPTS = {
     "ipv6": zmq.IPV6,
     "plain_server": zmq.PLAIN_SERVER,
     "curve_server": zmq.CURVE_SERVER,
+    "probe_router": zmq.PROBE_ROUTER,
+    "stream_notify": zmq.STREAM_NOTIFY,
+    "zap_enforce_domain": zmq.ZAP_ENFORCE_DOMAIN,
 }
 
 STR_OPTS = {
@@ -242,6 +259,8 @@ def set_option(s, key, value):
         s.setsockopt(zmq.ROUTING_ID, bytes.fromhex(value))
     elif key == "metadata":
         s.setsockopt(zmq.METADATA, value.encode())
+    elif key == "connect_routing_id":
+        s.setsockopt(zmq.CONNECT_ROUTING_ID, bytes.fromhex(value))
     elif key == "subscribe":
         s.setsockopt(zmq.SUBSCRIBE, b"" if value == "-" else bytes.fromhex(value))
     else:
@@ -421,6 +440,66 @@ def cmd_certs(directory, name):
 def cmd_loadcert(path):
     public, secret = zmq.auth.load_certificate(path)
     return "OK %s %s" % (public.decode(), secret.decode() if secret else "-")
+# Plain TCP sockets by id, for the raw peers of STREAM sockets.
+tcp = {}
+
+
+def tcp_address(ep):
+    host, _, port = ep[len("tcp://"):].rpartition(":")
+    return (host, int(port))
+
+
+def cmd_tcp_connect(tid, ep):
+    tcp[tid] = socket.create_connection(tcp_address(ep), timeout=5)
+    return "OK"
+
+
+def cmd_tcp_listen(tid):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    tcp[tid] = s
+    return "OK tcp://127.0.0.1:%d" % s.getsockname()[1]
+
+
+def cmd_tcp_accept(tid, new_tid, ms):
+    s = tcp[tid]
+    s.settimeout(int(ms) / 1000.0)
+    try:
+        conn, _ = s.accept()
+    except socket.timeout:
+        return "TIMEOUT"
+    tcp[new_tid] = conn
+    return "OK"
+
+
+def cmd_tcp_send(tid, text):
+    tcp[tid].sendall(b"".join(text_to_frames(text)))
+    return "OK"
+
+
+def cmd_tcp_recv(tid, n, ms):
+    s = tcp[tid]
+    got = b""
+    end = time.monotonic() + int(ms) / 1000.0
+    while len(got) < int(n):
+        left = end - time.monotonic()
+        if left <= 0:
+            return "TIMEOUT " + got.hex()
+        s.settimeout(left)
+        try:
+            chunk = s.recv(int(n) - len(got))
+        except socket.timeout:
+            return "TIMEOUT " + got.hex()
+        if not chunk:
+            return "EOF " + got.hex()
+        got += chunk
+    return "DATA " + got.hex()
+
+
+def cmd_tcp_close(tid):
+    tcp.pop(tid).close()
+    return "OK"
 
 
 def many_sockets():
@@ -436,6 +515,7 @@ def many_sockets():
         "recv": cmd_recv,
         "recvn": cmd_recvn,
         "close": cmd_close,
+        "events": lambda sid: "OK %d" % sockets[sid].getsockopt(zmq.EVENTS),
         "monitor": cmd_monitor,
         "event": cmd_event,
         "zap": cmd_zap,
@@ -447,6 +527,12 @@ def many_sockets():
         "certs": cmd_certs,
         "loadcert": cmd_loadcert,
         "ids": lambda: "IDS %d %d %d" % (os.getuid(), os.getgid(), os.getpid()),
+        "tcp_connect": cmd_tcp_connect,
+        "tcp_listen": cmd_tcp_listen,
+        "tcp_accept": cmd_tcp_accept,
+        "tcp_send": cmd_tcp_send,
+        "tcp_recv": cmd_tcp_recv,
+        "tcp_close": cmd_tcp_close,
     }
     for line in sys.stdin:
         parts = line.split()

@@ -72,9 +72,10 @@ pub(crate) fn parse_type(s: &str) -> Result<SocketType, String> {
         "pull" => Pull,
         "xpub" => XPub,
         "xsub" => XSub,
+        "stream" => Stream,
         other => {
             return Err(format!(
-                "unknown socket type '{other}' (pair pub sub req rep dealer router push pull xpub xsub)"
+                "unknown socket type '{other}' (pair pub sub req rep dealer router push pull xpub xsub stream)"
             ))
         }
     })
@@ -224,7 +225,7 @@ fn talk<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, end: &End) -> Resul
         Rep if cfg.echo => echo(sock, cfg, &io),
         Rep => reply(sock, cfg, &io),
         Router if cfg.echo => echo(sock, cfg, &io),
-        Router => both_ways(sock, cfg, io, frames::format_routed, false, end),
+        Router | Stream => both_ways(sock, cfg, io, frames::format_routed, false, end),
         XPub => both_ways(sock, cfg, io, frames::format_subscription, true, end),
         Dealer | Pair | XSub => both_ways(sock, cfg, io, frames::format_msg, false, end),
     }
@@ -264,7 +265,7 @@ fn next_line(kind: SocketType, hex: bool) -> Line {
     let mut parts = frames::parse_line(&line, hex).map_err(|e| Failure::Usage(e.0))?;
     if !hex {
         match kind {
-            SocketType::Router => {
+            SocketType::Router | SocketType::Stream => {
                 parts[0] = frames::parse_routing_id(std::mem::take(&mut parts[0]))
             }
             SocketType::XSub => {
@@ -535,7 +536,7 @@ fn echo<K: RuntimeKind>(sock: &Arc<Socket<K>>, cfg: &Config, io: &Io) -> Result<
     }
 }
 
-/// dealer, router, pair, xsub, xpub: stdin goes out on a thread while this one
+/// dealer, router, stream, pair, xsub, xpub: stdin goes out on a thread while this one
 /// prints what arrives. At EOF the sender stops; xpub then lingers and ends.
 /// Bad input on stdin ends the program from the sending thread at once, through
 /// `end`.

@@ -68,7 +68,7 @@ enum Command {
 
 #[derive(Args)]
 struct CatArgs {
-    /// pair pub sub req rep dealer router push pull xpub xsub
+    /// pair pub sub req rep dealer router push pull xpub xsub stream
     #[arg(value_name = "TYPE")]
     kind: Option<String>,
     /// Bind to an endpoint (repeatable).
@@ -325,7 +325,7 @@ fn cat_config(a: CatArgs) -> Result<cat::Config, Failure> {
         .kind
         .as_deref()
         .ok_or_else(|| {
-            usage("missing socket TYPE (pair pub sub req rep dealer router push pull xpub xsub)")
+            usage("missing socket TYPE (pair pub sub req rep dealer router push pull xpub xsub stream)")
         })
         .and_then(|k| cat::parse_type(k).map_err(usage))?;
     if a.bind.is_empty() && a.connect.is_empty() {

@@ -1002,3 +1002,26 @@ fn host_names_and_ipv6_endpoints() {
         assert_eq!(cat.wait(), 0);
     }
 }
+
+/// `zmq cat stream` serves a client that speaks no ZeroMQ: the connect
+/// notification is a line with an empty frame, data comes and goes as text,
+/// and a line with an empty frame closes the connection.
+#[test]
+fn cat_stream_with_a_plain_tcp_client() {
+    let mut p = Peer::start();
+    let mut cat = Cat::start(&["stream", "-b", "tcp://127.0.0.1:0"]);
+    let ep = cat.bound();
+    p.ok(&format!("tcp_connect c {ep}"));
+    let notice = cat.line();
+    let id = notice.strip_suffix('\t').expect("[id, \"\"]").to_owned();
+    assert!(id.starts_with("0x00") && id.len() == 12, "{id}");
+    p.ok(&format!("tcp_send c {}", hex(b"hello")));
+    assert_eq!(cat.line(), format!("{id}\thello"));
+    cat.write(&format!("{id}\tworld"));
+    assert_eq!(
+        p.cmd("tcp_recv c 5 5000"),
+        format!("DATA {}", hex(b"world"))
+    );
+    cat.write(&format!("{id}\t"));
+    assert!(p.cmd("tcp_recv c 1 5000").starts_with("EOF"));
+}

@@ -1,7 +1,7 @@
 //! # zmq-patterns
 //!
 //! ZeroMQ socket semantics with no I/O: REQ, REP, DEALER, ROUTER, PUB, SUB, XPUB,
-//! XSUB, PUSH, PULL and PAIR over abstract pipes. A [`Pattern`] holds one pipe per
+//! XSUB, PUSH, PULL, PAIR and STREAM over abstract pipes. A [`Pattern`] holds one pipe per
 //! peer, identified by a [`PipeId`] the caller chooses; the caller attaches and
 //! detaches pipes, offers what arrives, writes what comes out, and calls
 //! `send`/`recv` for the application. No async, no threads, no clock reads.
@@ -37,11 +37,12 @@ mod pipe;
 mod pubsub;
 mod reqrep;
 mod router;
+mod stream;
 mod subscriptions;
 
 pub use crate::error::{AttachError, RecvError, SendError};
 pub use crate::idmap::IdMap;
-pub use crate::options::Options;
+pub use crate::options::{Options, RouterNotify};
 pub use crate::pattern::Pattern;
 pub use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
 pub use crate::subscriptions::Subscriptions;

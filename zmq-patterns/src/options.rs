@@ -42,6 +42,53 @@ pub struct Options {
     /// REQ_CORRELATE: a REQ prefixes a request id and accepts only the reply that
     /// echoes it.
     pub req_correlate: bool,
+    /// PROBE_ROUTER (ROUTER, DEALER, REQ): every new pipe first carries an empty
+    /// message, so a ROUTER peer learns our routing id before we say anything.
+    pub probe_router: bool,
+    /// ROUTER_NOTIFY (ROUTER): the application receives `[routing id, ""]`
+    /// when a peer's handshake completes and when that peer goes away.
+    pub router_notify: RouterNotify,
+    /// STREAM_NOTIFY (STREAM): `[routing id, ""]` when a raw peer connects and
+    /// when it disconnects. On by default, as in libzmq.
+    pub stream_notify: bool,
+}
+
+/// ROUTER_NOTIFY's flags: which peer events a ROUTER hears of, as
+/// `[routing id, ""]` messages. Combine with `|`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RouterNotify(u8);
+
+impl RouterNotify {
+    /// No notifications (libzmq's default).
+    pub const NONE: Self = Self(0);
+    /// ZMQ_NOTIFY_CONNECT: a peer completed its handshake.
+    pub const CONNECT: Self = Self(1);
+    /// ZMQ_NOTIFY_DISCONNECT: a handshaken peer's connection ended.
+    pub const DISCONNECT: Self = Self(2);
+
+    /// The flags from libzmq's integer value; `None` outside 0..=3, which
+    /// libzmq refuses with EINVAL.
+    pub fn from_bits(bits: i32) -> Option<Self> {
+        u8::try_from(bits).ok().filter(|b| *b <= 3).map(Self)
+    }
+
+    /// libzmq's integer value.
+    pub fn bits(self) -> i32 {
+        i32::from(self.0)
+    }
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for RouterNotify {
+    type Output = Self;
+
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
 }
 
 impl Default for Options {
@@ -61,6 +108,9 @@ impl Default for Options {
             invert_matching: false,
             req_relaxed: false,
             req_correlate: false,
+            probe_router: false,
+            router_notify: RouterNotify::NONE,
+            stream_notify: true,
         }
     }
 }

@@ -109,7 +109,7 @@ impl Pattern {
                 request_id: 0,
             },
             SocketType::Rep => Kind::Rep { pending: None },
-            SocketType::Router => Kind::Router {
+            SocketType::Router | SocketType::Stream => Kind::Router {
                 by_id: HashMap::new(),
                 next_id: 0,
             },
@@ -191,6 +191,7 @@ impl Pattern {
             },
         );
         self.order.push(id);
+        self.probe(id);
         self.refill_lb(id);
         self.on_attach_subscriptions(id);
         Ok(())
@@ -317,6 +318,7 @@ impl Pattern {
             SocketType::Req => self.req_send(msg),
             SocketType::Rep => self.rep_send(msg),
             SocketType::Router => self.router_send(msg),
+            SocketType::Stream => self.stream_send(msg),
             SocketType::Pub | SocketType::XPub => self.pub_send(msg),
             SocketType::XSub => self.xsub_send(msg),
             SocketType::Sub | SocketType::Pull => Err(SendError::NotSupported(msg)),
@@ -331,7 +333,7 @@ impl Pattern {
             }
             SocketType::Req => self.req_recv(),
             SocketType::Rep => self.rep_recv(),
-            SocketType::Router => self.router_recv(),
+            SocketType::Router | SocketType::Stream => self.router_recv(),
             SocketType::Sub | SocketType::XSub => self.sub_recv(),
             SocketType::XPub => self.xpub_recv(),
             SocketType::Push | SocketType::Pub => Err(RecvError::NotSupported),
@@ -374,7 +376,8 @@ impl Pattern {
         match self.socket_type {
             SocketType::Sub | SocketType::Pull => false,
             SocketType::Pub | SocketType::XPub => !self.opts.xpub_nodrop || self.all_have_room(),
-            SocketType::XSub => true,
+            // As libzmq: a STREAM is always writable; the peer decides.
+            SocketType::XSub | SocketType::Stream => true,
             SocketType::Router => !self.opts.router_mandatory || self.any_has_room(),
             SocketType::Rep => matches!(self.kind, Kind::Rep { pending: Some(_) }),
             SocketType::Req => {

@@ -12,6 +12,7 @@ use zmtp_core::{Config, KeyPair, MechanismConfig, Msg, PublicKey, SecretKey, Soc
 use crate::core::{Core, Runtime, RuntimeAuth};
 use crate::error::Error;
 use crate::net::TcpOptions;
+use crate::routing::RoutingOptions;
 use crate::socket::Socket;
 
 /// A runtime a socket can be created on, as a type: `Socket<Tokio>`.
@@ -56,6 +57,8 @@ pub struct Builder<R> {
     tcp: TcpOptions,
     authenticator: Option<Box<dyn Authenticator>>,
     subscriptions: Vec<Bytes>,
+    pub(crate) routing: RoutingOptions,
+    zap_enforce_domain: bool,
     pub(crate) sndtimeo: Option<Duration>,
     pub(crate) rcvtimeo: Option<Duration>,
     _runtime: PhantomData<fn() -> R>,
@@ -73,6 +76,8 @@ impl<R: RuntimeKind> Builder<R> {
             tcp: TcpOptions::default(),
             authenticator: None,
             subscriptions: Vec::new(),
+            routing: RoutingOptions::default(),
+            zap_enforce_domain: false,
             sndtimeo: None,
             rcvtimeo: None,
             _runtime: PhantomData,
@@ -89,6 +94,17 @@ impl<R: RuntimeKind> Builder<R> {
         crate::options::check_device(self.tcp.bindtodevice.as_deref())?;
         let rt = R::runtime()?;
         let mut engine = self.engine;
+        self.routing.apply(&mut engine)?;
+        if self.zap_enforce_domain
+            && self.zap_domain.is_empty()
+            && matches!(self.mechanism, MechanismConfig::PlainServer)
+        {
+            // libzmq aborts on this combination; say why instead.
+            return Err(Error::InvalidOption {
+                option: "zap_enforce_domain",
+                reason: "a PLAIN server that enforces the ZAP domain needs a zap_domain".into(),
+            });
+        }
         let mut config = engine
             .connection
             .with_mechanism(self.mechanism.clone())?
@@ -106,12 +122,13 @@ impl<R: RuntimeKind> Builder<R> {
             engine,
             rt,
             self.tcp,
-            RuntimeAuth::new(self.authenticator),
+            RuntimeAuth::new(self.authenticator).enforce_domain(self.zap_enforce_domain),
             false,
         );
         for topic in &self.subscriptions {
             core.with(|st| st.engine.subscribe(topic));
         }
+        self.routing.start(&core)?;
         Ok(Socket::from_core(core, self.sndtimeo, self.rcvtimeo))
     }
 
@@ -279,6 +296,18 @@ impl<R: RuntimeKind> Builder<R> {
     /// authentication on, as in libzmq.
     pub fn zap_domain(mut self, domain: impl Into<String>) -> Self {
         self.zap_domain = domain.into();
+        self
+    }
+
+    /// ZAP_ENFORCE_DOMAIN: with no ZAP handler (and no
+    /// [`authenticator`](Self::authenticator)) to ask, refuse clients that
+    /// libzmq would let in without one: NULL clients of a socket with a
+    /// [`zap_domain`](Self::zap_domain), CURVE clients when a domain is set.
+    /// As in libzmq, a CURVE server without a domain then asks no ZAP handler
+    /// at all (encryption without authentication), and a PLAIN server needs a
+    /// domain. Default off.
+    pub fn zap_enforce_domain(mut self, on: bool) -> Self {
+        self.zap_enforce_domain = on;
         self
     }
 

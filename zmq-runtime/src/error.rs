@@ -48,12 +48,14 @@ pub enum Error {
     /// A socket option is out of range.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A socket option's value cannot be used (libzmq's EINVAL).
-    #[error("option {option}: {reason}")]
+    /// A socket option's value cannot be used, or an option (or endpoint) this
+    /// socket cannot use now: a bad BINDTODEVICE name, a CONNECT_ROUTING_ID
+    /// already in use, an `inproc://` STREAM (libzmq's EINVAL).
+    #[error("invalid {option}: {reason}")]
     InvalidOption {
-        /// The option, by its libzmq name (`BINDTODEVICE`).
+        /// The option, by its libzmq name or as the builder names it.
         option: &'static str,
-        /// What is wrong with the value.
+        /// What is wrong with the value, or why it cannot be used.
         reason: String,
     },
     /// A send failed for a reason waiting cannot fix; the message is handed back

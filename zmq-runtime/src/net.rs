@@ -18,9 +18,9 @@ use zmq_patterns::engine::{Endpoint, Host, IpcAddr};
 
 use crate::error::Error;
 use crate::ipc_dir;
+pub(crate) use crate::ipc_peer::ipc_peer_address;
 use crate::tcp::connect_tcp_blocking;
 pub use crate::tcp::{configure_tcp, TcpOptions};
-pub(crate) use crate::ipc_peer::ipc_peer_address;
 
 /// How long an accept loop pauses after a failed accept (out of descriptors,
 /// an aborted handshake) instead of spinning, as libzmq's does.

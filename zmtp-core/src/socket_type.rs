@@ -4,8 +4,9 @@ use std::fmt;
 
 /// A ZeroMQ socket type (RFC 37 and the pattern RFCs 28–31).
 ///
-/// Only the classic, non-draft types are listed; they are the ones libzmq 4.3 builds
-/// without its draft API.
+/// The classic, non-draft types libzmq 4.3 builds without its draft API, and
+/// STREAM, which speaks raw TCP instead of ZMTP: no ZMTP peer is compatible
+/// with it, so a handshake announcing it is always refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SocketType {
     /// Exclusive pair (RFC 31).
@@ -30,11 +31,14 @@ pub enum SocketType {
     XPub,
     /// Subscriber that sends subscriptions as messages (RFC 29).
     XSub,
+    /// Raw TCP peers addressed by routing id, without ZMTP (libzmq's
+    /// ZMQ_STREAM).
+    Stream,
 }
 
 impl SocketType {
     /// Every socket type, in the order libzmq numbers them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Pair,
         Self::Pub,
         Self::Sub,
@@ -46,6 +50,7 @@ impl SocketType {
         Self::Push,
         Self::XPub,
         Self::XSub,
+        Self::Stream,
     ];
 
     /// The upper-case name sent in the `Socket-Type` property.
@@ -62,6 +67,7 @@ impl SocketType {
             Self::Push => "PUSH",
             Self::XPub => "XPUB",
             Self::XSub => "XSUB",
+            Self::Stream => "STREAM",
         }
     }
 
@@ -87,11 +93,14 @@ impl SocketType {
             Push => matches!(peer, Pull),
             Pull => matches!(peer, Push),
             Pair => matches!(peer, Pair),
+            // STREAM speaks no ZMTP, so no ZMTP peer can be its partner.
+            Stream => false,
         }
     }
 
-    /// libzmq's number for this type (`ZMQ_PAIR` = 0 … `ZMQ_XSUB` = 10), which is
-    /// also what a ZMTP/2.0 greeting carries in its last byte.
+    /// libzmq's number for this type (`ZMQ_PAIR` = 0 … `ZMQ_XSUB` = 10,
+    /// `ZMQ_STREAM` = 11), which is also what a ZMTP/2.0 greeting carries in
+    /// its last byte.
     pub fn number(self) -> u8 {
         Self::ALL.iter().position(|&t| t == self).unwrap_or(0) as u8
     }
@@ -125,8 +134,8 @@ mod tests {
             let lower = t.as_str().to_ascii_lowercase();
             assert_eq!(SocketType::from_name(lower.as_bytes()), Some(t));
         }
-        assert_eq!(SocketType::from_name(b"STREAM"), None);
         assert_eq!(SocketType::from_name(b""), None);
+        assert_eq!(SocketType::from_name(b"SERVER"), None);
     }
 
     #[test]
@@ -134,6 +143,14 @@ mod tests {
         assert_eq!(SocketType::Pair.number(), 0);
         assert_eq!(SocketType::Router.number(), 6);
         assert_eq!(SocketType::XSub.number(), 10);
+        assert_eq!(SocketType::Stream.number(), 11);
+    }
+
+    #[test]
+    fn stream_talks_to_no_zmtp_peer() {
+        for t in SocketType::ALL {
+            assert!(!SocketType::Stream.is_compatible_with(t), "{t}");
+        }
     }
 
     #[test]

@@ -686,6 +686,7 @@ pub fn proxies<E: Env>() {
 /// for a PLAIN server that has no authenticator; libzmq clients are let in or
 /// refused by it.
 pub fn zap_handler_socket<E: Env>() {
+    let _handler_bound = super::ZAP_HANDLER.lock().unwrap_or_else(|e| e.into_inner());
     let handler = sock::<E>(SocketType::Rep);
     handler.bind("inproc://zeromq.zap.01").unwrap();
     let server = build::<E>(

@@ -19,8 +19,16 @@ pub mod old_peers;
 pub mod options;
 pub mod properties;
 pub mod refusals;
+pub mod router_options;
+pub mod stream;
+
+use std::sync::Mutex;
 
 use zmq_runtime::{Builder, RuntimeKind, Socket};
+
+/// Held by the tests that bind a ZAP handler and by those that need none to
+/// be bound: the handler's address is process-wide.
+pub(crate) static ZAP_HANDLER: Mutex<()> = Mutex::new(());
 
 /// A runtime under test.
 pub trait Env: 'static {
@@ -317,6 +325,59 @@ macro_rules! suite_tests {
             #[test]
             fn lifecycle_is_logged_escaped() {
                 logs::lifecycle_is_logged_escaped::<E>();
+            }
+        }
+
+        mod stream {
+            use $crate::suite::cases::Transport;
+            use $crate::suite::stream as s;
+            type E = super::$env;
+
+            #[test]
+            fn plain_tcp_client() {
+                s::plain_tcp_client::<E>();
+            }
+            #[test]
+            fn libzmq_stream_connects() {
+                s::libzmq_stream_connects::<E>(Transport::Tcp);
+            }
+            #[test]
+            fn libzmq_stream_connects_over_ipc() {
+                s::libzmq_stream_connects::<E>(Transport::Ipc);
+            }
+            #[test]
+            fn connects_to_libzmq_stream() {
+                s::connects_to_libzmq_stream::<E>();
+            }
+            #[test]
+            fn zmtp_peer_sees_only_bytes() {
+                s::zmtp_peer_sees_only_bytes::<E>();
+            }
+        }
+
+        mod router_options {
+            use $crate::suite::router_options as r;
+            type E = super::$env;
+
+            #[test]
+            fn router_notify() {
+                r::router_notify::<E>();
+            }
+            #[test]
+            fn probe_router() {
+                r::probe_router::<E>();
+            }
+            #[test]
+            fn connect_routing_id() {
+                r::connect_routing_id::<E>();
+            }
+            #[test]
+            fn zap_enforce_domain() {
+                r::zap_enforce_domain::<E>();
+            }
+            #[test]
+            fn option_errors() {
+                r::option_errors::<E>();
             }
         }
 

@@ -27,6 +27,9 @@ struct Connector {
     backoff: Backoff,
     retry_at: Option<Instant>,
     conn: Option<ConnId>,
+    /// Its pipe was attached at connect time under a CONNECT_ROUTING_ID and
+    /// serves every stream of this connector.
+    pinned: bool,
     /// Why the peer refused this endpoint, until a handshake succeeds.
     refused: Option<ConnectionError>,
     /// CURVE servers that closed the stream after our HELLO, in a row.
@@ -108,6 +111,7 @@ impl Connectors {
             conn: None,
             refused: None,
             hello_closes: 0,
+            pinned: false,
         };
         self.map.insert(id, connector);
     }
@@ -119,6 +123,19 @@ impl Connectors {
             pipe: c.pipe,
             conn: c.conn,
         })
+    }
+
+    /// Marks the connector's pipe as attached for good (CONNECT_ROUTING_ID).
+    pub(super) fn pin(&mut self, id: ConnectorId) {
+        if let Some(c) = self.map.get_mut(&id) {
+            c.pinned = true;
+        }
+    }
+
+    /// Whether the connector's pipe outlives its streams whatever the socket
+    /// type (see [`Connectors::pin`]).
+    pub(super) fn is_pinned(&self, id: ConnectorId) -> bool {
+        self.map.get(&id).is_some_and(|c| c.pinned)
     }
 
     pub(super) fn pipe(&self, id: ConnectorId) -> Option<PipeId> {

@@ -17,8 +17,9 @@
 //! events.
 //!
 //! Each part keeps its own state in its own module, so that none reaches into
-//! another's records: `streams` (ZMTP connections: their I/O, handshake and
-//! closing bytes), `inproc` (links to engines in this process), `connectors`
+//! another's records: `streams` (ZMTP connections, or with `wire` and `raw`
+//! a STREAM socket's raw ones: their I/O, handshake and closing bytes),
+//! `routing` (CONNECT_ROUTING_ID and the peer notifications), `inproc` (links to engines in this process), `connectors`
 //! (connected endpoints and their reconnect schedule), `listeners` (bound
 //! endpoints) and `linger` (when closing is over). [`Engine`] owns one of each
 //! and carries what one produces to the next.
@@ -32,7 +33,10 @@ mod linger;
 mod listeners;
 mod live;
 mod monitor;
+mod raw;
+mod routing;
 mod streams;
+mod wire;
 mod zap;
 
 use std::collections::VecDeque;
@@ -121,6 +125,14 @@ pub enum EngineError {
         ours: SocketType,
         /// The type the settings were made for.
         given: SocketType,
+    },
+    /// A socket option (or an endpoint) this socket cannot use; names it.
+    #[error("invalid {option}: {reason}")]
+    Option {
+        /// The option, as the builder names it.
+        option: &'static str,
+        /// Why it cannot be used.
+        reason: String,
     },
 }
 
@@ -249,6 +261,8 @@ pub struct Engine {
     authenticator: Option<Box<dyn Authenticator>>,
     /// The latest instant seen, for work started outside a timed call.
     last_now: Instant,
+    /// CONNECT_ROUTING_ID, until a connect uses it.
+    connect_routing_id: Option<Bytes>,
 }
 
 impl Engine {
@@ -277,6 +291,7 @@ impl Engine {
             auth_queue: VecDeque::new(),
             authenticator: None,
             last_now: now,
+            connect_routing_id: None,
         }
     }
 
@@ -305,6 +320,7 @@ impl Engine {
     pub fn bind(&mut self, endpoint: &str) -> Result<ListenerId, EngineError> {
         self.check_open()?;
         let endpoint = Endpoint::parse_bind(endpoint)?;
+        self.check_transport(&endpoint)?;
         let id = ListenerId(self.alloc());
         self.listeners.add(id, endpoint.clone(), self.cfg.clone());
         self.actions.push_back(Action::Listen { id, endpoint });
@@ -317,14 +333,24 @@ impl Engine {
     pub fn connect(&mut self, endpoint: &str) -> Result<ConnectorId, EngineError> {
         self.check_open()?;
         let endpoint = Endpoint::parse_connect(endpoint)?;
+        self.check_transport(&endpoint)?;
+        let routing_id = self.take_connect_routing_id()?;
         let pipe = PipeId(self.alloc());
+        // A pipe named by CONNECT_ROUTING_ID exists from here on, so messages
+        // can be routed to it at once (a ROUTER's too), and outlives
+        // reconnects, as in libzmq.
+        let pinned = routing_id.is_some();
         let early = self.attach_early();
-        if early {
-            self.pattern.attach(pipe, PeerMeta::default())?;
+        if early || pinned {
+            self.pattern
+                .attach(pipe, PeerMeta::new(None, routing_id.unwrap_or_default()))?;
         }
         let id = ConnectorId(self.alloc());
         self.connectors
             .add(id, endpoint.clone(), pipe, self.cfg.clone(), early);
+        if pinned {
+            self.connectors.pin(id);
+        }
         self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
         self.actions.push_back(Action::Connect { id, endpoint });
         Ok(id)
@@ -404,7 +430,7 @@ impl Engine {
         let (endpoint, early_pipe) = self.connectors.endpoint_and_pipe(id)?;
         // ROUTER and IMMEDIATE sockets attach at the handshake: each connection
         // gets its own pipe (the last one may still be draining received messages).
-        let pipe = if self.connectors.attaches_early(id) {
+        let pipe = if self.connectors.attaches_early(id) || self.connectors.is_pinned(id) {
             early_pipe
         } else {
             PipeId(self.alloc())
@@ -781,6 +807,7 @@ impl Engine {
         self.streams
             .open(now, cfg, id, origin, pipe, endpoint, peer_address);
         self.streams.queue_flush(id, &mut self.actions);
+        self.start_raw(now, id);
         id
     }
 
@@ -839,13 +866,17 @@ impl Engine {
             .cloned()
             .or_else(|| Some(h.peer.routing_id.clone()).filter(|id| !id.is_empty()));
         self.streams.bind_pipe(h.pipe, id, routing_id.clone());
-        self.emit(MonitorEvent::HandshakeSucceeded {
-            endpoint: h.endpoint,
-            peer: Peer {
-                address: h.address,
-                routing_id,
-            },
-        });
+        // As libzmq's raw engine, a raw stream reports no handshake.
+        if !self.is_raw() {
+            self.emit(MonitorEvent::HandshakeSucceeded {
+                endpoint: h.endpoint,
+                peer: Peer {
+                    address: h.address,
+                    routing_id,
+                },
+            });
+        }
+        self.notify_connected(h.pipe);
         self.fill_conn(h.pipe);
         self.process_pipe_actions();
     }
@@ -887,6 +918,9 @@ impl Engine {
 
     fn process_pipe_actions(&mut self) {
         while let Some(PipeAction::Terminate(pipe)) = self.pattern.poll_action() {
+            // What was sent before the end still goes out (a STREAM's reply
+            // before its closing empty frame).
+            self.streams.fill_all(pipe, &mut self.pattern);
             self.pattern.detach(pipe);
             let conn = self
                 .streams
@@ -935,11 +969,14 @@ impl Engine {
             error: error.clone(),
         });
         self.streams.deliver_stash(id, &mut self.pattern);
+        if f.handshaken {
+            self.notify_disconnected(f.pipe);
+        }
         // Let the runtime write a final ERROR before closing.
         self.drop_conn(id, true);
         let keep_pipe = f
             .connector
-            .is_some_and(|c| self.connectors.attaches_early(c))
+            .is_some_and(|c| self.connectors.attaches_early(c) || self.connectors.is_pinned(c))
             && !error.is_permanent();
         if !keep_pipe {
             self.pattern.detach(f.pipe);

@@ -1,5 +1,5 @@
-//! ZMTP streams: one [`Connection`] per accepted or connected stream, the pipe
-//! it serves, the messages its full pipe could not take yet, and the last bytes
+//! Streams: one [`Connection`] (a raw one for STREAM sockets) per accepted or
+//! connected stream, the pipe it serves, the messages its full pipe could not take yet, and the last bytes
 //! of streams already closed.
 //!
 //! The engine decides what a handshake, a failure or a drop means for the
@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use zmtp_core::{Config, Connection, ConnectionError, Event, Msg};
+use zmtp_core::{Config, Connection, ConnectionError, Event, Msg, SocketType};
 
+use super::raw::RawConn;
+use super::wire::Wire;
 use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId, Peer};
 use crate::idmap::IdMap;
 use crate::pattern::Pattern;
@@ -39,7 +41,7 @@ impl Origin {
 }
 
 struct Stream {
-    conn: Connection,
+    conn: Wire,
     pipe: PipeId,
     origin: Origin,
     endpoint: Endpoint,
@@ -99,7 +101,7 @@ pub(super) struct Streams {
     /// Streams whose stash waits for room (so `recv` looks at these only).
     stalled: Vec<ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
-    dying: IdMap<ConnId, Connection>,
+    dying: IdMap<ConnId, Wire>,
     /// The stream a handshaken pipe writes to; a pipe that outlives a reconnect
     /// moves to the new stream at its handshake.
     by_pipe: IdMap<PipeId, ConnId>,
@@ -116,8 +118,8 @@ impl Streams {
     }
 
     /// Starts the ZMTP handshake on a new stream, with the settings of the
-    /// endpoint that opened it; its greeting waits for a
-    /// [`Streams::queue_flush`].
+    /// endpoint that opened it (its greeting waits for a
+    /// [`Streams::queue_flush`]), or, for a STREAM socket, a raw stream.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn open(
         &mut self,
@@ -129,7 +131,16 @@ impl Streams {
         endpoint: Endpoint,
         peer_address: String,
     ) {
-        let conn = Connection::with_peer_address(cfg, zap_address(&peer_address), now);
+        // STREAM sockets speak raw bytes; every other type ZMTP.
+        let conn = if cfg.socket_type() == SocketType::Stream {
+            Wire::Raw(RawConn::new())
+        } else {
+            Wire::Zmtp(Connection::with_peer_address(
+                cfg,
+                zap_address(&peer_address),
+                now,
+            ))
+        };
         let stream = Stream {
             conn,
             pipe,
@@ -154,7 +165,7 @@ impl Streams {
 
     /// The live connection, for the calls that need nothing but it.
     #[inline]
-    pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+    pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Wire> {
         self.live.get_mut(&id).map(|s| &mut s.conn)
     }
 
@@ -367,6 +378,24 @@ impl Streams {
             }
         }
         s.queue_flush(id, actions);
+    }
+
+    /// Moves every queued item of `pipe` into its stream, past the byte limit:
+    /// the pipe is about to go, and what was sent on it before must not.
+    pub(super) fn fill_all(&mut self, pipe: PipeId, pattern: &mut Pattern) {
+        let Some(s) = self.by_pipe.get(&pipe).and_then(|id| self.live.get_mut(id)) else {
+            return;
+        };
+        if !s.conn.is_active() {
+            return;
+        }
+        while let Some(item) = pattern.poll_outbound(pipe) {
+            let _ = match item {
+                PipeItem::Message(m) => s.conn.send(m),
+                PipeItem::Subscribe(t) => s.conn.send_subscribe(&t),
+                PipeItem::Cancel(t) => s.conn.send_cancel(&t),
+            };
+        }
     }
 
     /// The next chunk to write: `None` for an unknown stream or a closed one

@@ -108,6 +108,7 @@ pub(super) fn stop_listener(shared: &CoreShared, l: Listener) {
 fn engine_error(e: EngineError) -> Error {
     match e {
         EngineError::Endpoint(e) => Error::Endpoint(e),
+        EngineError::Option { option, reason } => Error::InvalidOption { option, reason },
         _ => Error::Closed,
     }
 }
@@ -141,7 +142,7 @@ impl Core {
             }
         }
         self.with(|st| {
-            let id = st.engine.connect(endpoint).map_err(|_| Error::Closed)?;
+            let id = st.engine.connect(endpoint).map_err(engine_error)?;
             st.connectors.insert(id, endpoint.to_owned());
             st.connect_tcp.insert(id, self.tcp_options());
             Ok(())

@@ -60,6 +60,8 @@ struct CoreShared {
     /// Called (without locks) when the socket has messages: the ZAP client
     /// uses it to route replies.
     hook: OnceLock<Hook>,
+    /// ZAP_ENFORCE_DOMAIN, read by the socket's authentication.
+    zap_enforce_domain: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The part of a socket behind its lock: the engine, and what the runtime
@@ -236,6 +238,7 @@ impl Core {
         let now = rt.now();
         let socket_type = config.connection.socket_type();
         let mut engine = Engine::new(now, config);
+        let zap_enforce_domain = auth.enforce_switch();
         engine.set_authenticator(Box::new(auth));
         // Always on: the log reads the events too (see `events`).
         engine.set_monitor(true);
@@ -268,6 +271,7 @@ impl Core {
             socket_type,
             tcp: Mutex::new(Arc::new(tcp)),
             hook: OnceLock::new(),
+            zap_enforce_domain,
         }));
         if !internal {
             core.0.rt.clone().start_timer(&core);

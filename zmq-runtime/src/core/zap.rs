@@ -1,10 +1,11 @@
 //! Authentication: the application's [`Authenticator`], or a libzmq-style ZAP
 //! handler socket bound at `inproc://zeromq.zap.01`, or libzmq's defaults.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use zmq_patterns::engine::{Authenticator, ConnId, EngineConfig, ZapClient, ZAP_ENDPOINT};
-use zmtp_core::{AuthReply, AuthRequest, Config, SocketType};
+use zmtp_core::{AuthReply, AuthRequest, Config, Credentials, SocketType};
 
 use super::work::Work;
 use super::{inproc, Core, CoreShared};
@@ -13,11 +14,28 @@ use crate::net::TcpOptions;
 /// The decision order of a socket's authentication requests.
 pub(crate) struct RuntimeAuth {
     user: Option<Box<dyn Authenticator>>,
+    /// ZAP_ENFORCE_DOMAIN, shared with the socket's core so that it can
+    /// change while the socket lives (it applies from the next handshake).
+    enforce_domain: Arc<AtomicBool>,
 }
 
 impl RuntimeAuth {
     pub(crate) fn new(user: Option<Box<dyn Authenticator>>) -> Self {
-        Self { user }
+        Self {
+            user,
+            enforce_domain: Arc::default(),
+        }
+    }
+
+    /// ZAP_ENFORCE_DOMAIN from the start.
+    pub(crate) fn enforce_domain(self, on: bool) -> Self {
+        self.enforce_domain.store(on, Ordering::Relaxed);
+        self
+    }
+
+    /// The switch the core keeps, to turn ZAP_ENFORCE_DOMAIN on and off later.
+    pub(super) fn enforce_switch(&self) -> Arc<AtomicBool> {
+        self.enforce_domain.clone()
     }
 }
 
@@ -27,11 +45,35 @@ impl Authenticator for RuntimeAuth {
         if let Some(user) = &mut self.user {
             return user.authenticate(req);
         }
+        let enforce = self.enforce_domain.load(Ordering::Relaxed);
+        let plain = matches!(req.credentials, Credentials::Plain { .. });
+        if enforce && req.domain.is_empty() && !plain {
+            // libzmq with ZAP_ENFORCE_DOMAIN asks ZAP only about a domain: a
+            // CURVE client without one is encrypted, not authenticated (a
+            // NULL one never gets here without a domain).
+            return Some(AuthReply::allow());
+        }
         if inproc::has_zap_handler() {
             return None;
         }
+        if enforce {
+            // Where libzmq 4.3 would let the client in without a handler,
+            // ZAP_ENFORCE_DOMAIN refuses it (500: the server cannot decide).
+            return Some(AuthReply::Deny {
+                status: 500,
+                text: "ZAP_ENFORCE_DOMAIN is set and no ZAP handler is bound".into(),
+            });
+        }
         // libzmq without a handler: NULL and CURVE pass, PLAIN needs one.
         Some(zmq_patterns::engine::libzmq_default(req))
+    }
+}
+
+impl Core {
+    /// ZAP_ENFORCE_DOMAIN from the next handshake on (see
+    /// [`Builder::zap_enforce_domain`](crate::Builder::zap_enforce_domain)).
+    pub fn set_zap_enforce_domain(&self, on: bool) {
+        self.0.zap_enforce_domain.store(on, Ordering::Relaxed);
     }
 }
 

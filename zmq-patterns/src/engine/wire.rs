@@ -1,0 +1,145 @@
+//! What one stream speaks: ZMTP (every socket type but STREAM) or raw bytes
+//! (STREAM), behind the one set of calls the stream machine makes.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use zmtp_core::{
+    ApiMisuse, AuthId, AuthReply, Connection, ConnectionError, Event, Msg, PeerInfo, SendError,
+};
+
+use super::raw::RawConn;
+
+/// One stream's protocol state.
+// The ZMTP connection stays inline: it is on every message's path, and a
+// socket's streams are all of one kind, so no memory is wasted on the mix.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Wire {
+    Zmtp(Connection),
+    Raw(RawConn),
+}
+
+impl Wire {
+    #[inline]
+    pub(super) fn handle_input(
+        &mut self,
+        now: Instant,
+        buf: &mut BytesMut,
+    ) -> Result<(), ConnectionError> {
+        match self {
+            Self::Zmtp(c) => c.handle_input(now, buf),
+            Self::Raw(r) => r.handle_input(buf),
+        }
+    }
+
+    pub(super) fn handle_eof(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        match self {
+            Self::Zmtp(c) => c.handle_eof(now),
+            Self::Raw(r) => r.handle_eof(),
+        }
+    }
+
+    pub(super) fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        match self {
+            Self::Zmtp(c) => c.handle_timeout(now),
+            // No heartbeats and no handshake: no timers.
+            Self::Raw(_) => Ok(()),
+        }
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Self::Zmtp(c) => c.poll_timeout(),
+            Self::Raw(_) => None,
+        }
+    }
+
+    #[inline]
+    pub(super) fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Self::Zmtp(c) => c.poll_event(),
+            Self::Raw(r) => r.poll_event(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn poll_transmit(&mut self) -> Option<Bytes> {
+        match self {
+            Self::Zmtp(c) => c.poll_transmit(),
+            Self::Raw(r) => r.poll_transmit(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        match self {
+            Self::Zmtp(c) => c.send(msg),
+            Self::Raw(r) => {
+                r.send(msg);
+                Ok(())
+            }
+        }
+    }
+
+    /// STREAM has no subscriptions, so a raw stream never gets here.
+    pub(super) fn send_subscribe(&mut self, topic: &[u8]) -> Result<(), SendError> {
+        match self {
+            Self::Zmtp(c) => c.send_subscribe(topic),
+            Self::Raw(_) => Ok(()),
+        }
+    }
+
+    /// As `send_subscribe`.
+    pub(super) fn send_cancel(&mut self, topic: &[u8]) -> Result<(), SendError> {
+        match self {
+            Self::Zmtp(c) => c.send_cancel(topic),
+            Self::Raw(_) => Ok(()),
+        }
+    }
+
+    /// A raw stream asks for no authentication, so any id is unknown to it.
+    pub(super) fn auth_reply(&mut self, id: AuthId, reply: AuthReply) -> Result<(), ApiMisuse> {
+        match self {
+            Self::Zmtp(c) => c.auth_reply(id, reply),
+            Self::Raw(_) => Err(ApiMisuse::UnknownAuthRequest(id.value())),
+        }
+    }
+
+    pub(super) fn close(&mut self) {
+        match self {
+            Self::Zmtp(c) => c.close(),
+            Self::Raw(r) => r.close(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_active(&self) -> bool {
+        match self {
+            Self::Zmtp(c) => c.is_active(),
+            Self::Raw(r) => r.is_active(),
+        }
+    }
+
+    /// A raw peer tells nothing about itself.
+    pub(super) fn peer(&self) -> Option<&PeerInfo> {
+        match self {
+            Self::Zmtp(c) => c.peer(),
+            Self::Raw(_) => None,
+        }
+    }
+
+    pub(super) fn error(&self) -> Option<&ConnectionError> {
+        match self {
+            Self::Zmtp(c) => c.error(),
+            Self::Raw(r) => r.error(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn pending_transmit(&self) -> usize {
+        match self {
+            Self::Zmtp(c) => c.pending_transmit(),
+            Self::Raw(r) => r.pending_transmit(),
+        }
+    }
+}
