@@ -21,7 +21,6 @@ use bytes::Bytes;
 use zmq_patterns::engine::{Authenticator, EngineConfig};
 use zmtp_core::{Config, KeyPair, MechanismConfig, Msg, PublicKey, SecretKey};
 
-use crate::core::RuntimeAuth;
 use crate::error::Error;
 use crate::net::TcpOptions;
 use crate::poll::Events;
@@ -88,7 +87,10 @@ impl AtomicTimeout {
 impl<R> Socket<R> {
     /// Changes the engine's settings through `f`, refused once the socket
     /// is closing.
-    fn update(&self, f: impl FnOnce(&mut EngineConfig) -> Result<(), Error>) -> Result<(), Error> {
+    pub(crate) fn update(
+        &self,
+        f: impl FnOnce(&mut EngineConfig) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if self.core().is_closing() {
             return Err(Error::Closed);
         }
@@ -111,7 +113,7 @@ impl<R> Socket<R> {
     }
 
     /// Reads the engine's settings.
-    fn read<T>(&self, f: impl FnOnce(&EngineConfig) -> T) -> T {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&EngineConfig) -> T) -> T {
         self.core().with(|st| f(&st.engine.config()))
     }
 
@@ -609,7 +611,8 @@ impl<R> Socket<R> {
         if self.core().is_closing() {
             return Err(Error::Closed);
         }
-        let auth = RuntimeAuth::new(Some(Box::new(auth)));
+        // The new authenticator keeps the socket's ZAP_ENFORCE_DOMAIN switch.
+        let auth = self.core().runtime_auth(Box::new(auth));
         self.core()
             .with(|st| st.engine.set_authenticator(Box::new(auth)));
         Ok(())

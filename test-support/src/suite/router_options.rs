@@ -148,6 +148,19 @@ pub fn connect_routing_id<E: Env>() {
     }
     let m = libzmq_recv(&mut peer, "y");
     assert_eq!((m[0].len(), m[0][0], &m[1][..]), (5, 0, &b"hi 2"[..]));
+    // Set on the live socket, it names the next connect again.
+    peer.socket("z", "ROUTER", &[format!("routing_id={}", hex(b"Z"))]);
+    let ep3 = peer.bind("z", "tcp://127.0.0.1:*");
+    // A name a peer already has is refused by the connect that would use it.
+    ours.set_connect_routing_id("conn1").unwrap();
+    let e = ours.connect(&ep3).unwrap_err();
+    assert!(e.to_string().contains("connect_routing_id"), "{e}");
+    ours.set_connect_routing_id("conn3").unwrap();
+    ours.connect(&ep3).unwrap();
+    ours.send_blocking(Msg::multipart(["conn3", "hi 3"]), WAIT)
+        .expect("routable before the handshake");
+    let m = libzmq_recv(&mut peer, "z");
+    assert_eq!(&m[1][..], b"hi 3");
 }
 
 /// Waits for our server's handshake with a client to fail or succeed.
@@ -292,4 +305,36 @@ pub fn option_errors<E: Env>() {
         .unwrap();
     let e = s.bind("inproc://raw").unwrap_err();
     assert!(e.to_string().contains("tcp://"), "{e}");
+
+    // The live setters refuse the same types, and the getters follow them.
+    let live = |r: Result<(), Error>, what: &str| {
+        let e = r
+            .err()
+            .unwrap_or_else(|| panic!("live {what} was accepted"));
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    };
+    let dealer = sock::<E>(Builder::new(SocketType::Dealer));
+    live(
+        dealer.set_router_notify(RouterNotify::CONNECT),
+        "router_notify",
+    );
+    live(dealer.set_stream_notify(false), "stream_notify");
+    live(dealer.set_connect_routing_id("x"), "connect_routing_id");
+    dealer.set_probe_router(true).unwrap();
+    assert!(dealer.probe_router());
+    let router = sock::<E>(Builder::new(SocketType::Router));
+    live(router.set_connect_routing_id(""), "connect_routing_id");
+    router
+        .set_router_notify(RouterNotify::CONNECT | RouterNotify::DISCONNECT)
+        .unwrap();
+    assert_eq!(
+        router.router_notify(),
+        RouterNotify::CONNECT | RouterNotify::DISCONNECT
+    );
+    assert!(!router.zap_enforce_domain());
+    router.set_zap_enforce_domain(true).unwrap();
+    assert!(router.zap_enforce_domain());
+    assert!(s.stream_notify());
+    s.set_stream_notify(false).unwrap();
+    assert!(!s.stream_notify());
 }

@@ -75,6 +75,20 @@ impl Core {
     pub fn set_zap_enforce_domain(&self, on: bool) {
         self.0.zap_enforce_domain.store(on, Ordering::Relaxed);
     }
+
+    /// Whether ZAP_ENFORCE_DOMAIN is on.
+    pub fn zap_enforce_domain(&self) -> bool {
+        self.0.zap_enforce_domain.load(Ordering::Relaxed)
+    }
+
+    /// An authenticator for this socket that keeps its ZAP_ENFORCE_DOMAIN
+    /// switch, for a live `set_authenticator`.
+    pub(crate) fn runtime_auth(&self, user: Box<dyn Authenticator>) -> RuntimeAuth {
+        RuntimeAuth {
+            user: Some(user),
+            enforce_domain: self.0.zap_enforce_domain.clone(),
+        }
+    }
 }
 
 /// A socket's link to the ZAP handler: an internal DEALER connected to
