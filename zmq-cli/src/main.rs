@@ -445,7 +445,9 @@ fn perf_command(a: PerfArgs) -> Result<(), Failure> {
     let nsubs = match (mode, a.nsubs) {
         (perf::Mode::RemotePub, Some(n)) => n,
         (perf::Mode::RemotePub, None) => {
-            return Err(usage("remote-pub needs NSUBS: remote-pub EP SIZE COUNT NSUBS"))
+            return Err(usage(
+                "remote-pub needs NSUBS: remote-pub EP SIZE COUNT NSUBS",
+            ))
         }
         (_, Some(n)) => {
             return Err(usage(format!(
