@@ -14,9 +14,45 @@ use bytes::Bytes;
 use smol::Timer;
 use zmq_runtime::{Builder, Msg, RuntimeKind, SendError, Socket, SocketType};
 
-use crate::exec::Exec;
+use crate::exec::{Choice, Exec};
 use crate::perf;
 use crate::Failure;
+
+/// The two fan-out modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// local_sub: a SUB counting what arrives.
+    LocalSub,
+    /// remote_pub: an XPUB publishing to NSUBS subscribers.
+    RemotePub,
+}
+
+impl Mode {
+    /// `None` for any other word (one of `zmq perf`'s four other modes, or
+    /// a mistake that [`perf::Mode::parse`] names).
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "local-sub" => Some(Self::LocalSub),
+            "remote-pub" => Some(Self::RemotePub),
+            _ => None,
+        }
+    }
+}
+
+/// Runs one mode; `nsubs` is remote-pub's fourth argument.
+pub(crate) fn run(
+    mode: Mode,
+    endpoint: &str,
+    size: usize,
+    count: u64,
+    nsubs: u64,
+    runtime: Choice,
+) -> Result<(), Failure> {
+    crate::with_runtime!(runtime, true, |exec| match mode {
+        Mode::LocalSub => run_sub(&exec, endpoint, size, count),
+        Mode::RemotePub => run_pub(&exec, endpoint, size, count, nsubs),
+    })
+}
 
 /// After the first message, this much silence ends a subscriber's run
 /// (local_sub.c's RCVTIMEO of 5000 ms).
@@ -78,7 +114,7 @@ pub(crate) fn pub_builder<K: RuntimeKind>() -> Result<Builder<K>, Failure> {
 }
 
 /// `zmq perf local-sub EP SIZE COUNT`.
-pub(crate) fn run_sub<K: RuntimeKind>(
+fn run_sub<K: RuntimeKind>(
     exec: &Exec<K>,
     endpoint: &str,
     size: usize,
@@ -99,7 +135,7 @@ pub(crate) fn run_sub<K: RuntimeKind>(
 }
 
 /// `zmq perf remote-pub EP SIZE COUNT NSUBS`.
-pub(crate) fn run_pub<K: RuntimeKind>(
+fn run_pub<K: RuntimeKind>(
     exec: &Exec<K>,
     endpoint: &str,
     size: usize,

@@ -440,11 +440,22 @@ fn security(a: &CatArgs) -> Result<Security, Failure> {
     Ok(Security::Null)
 }
 
+/// `zmq perf`'s six modes: libzmq's four tools (`perf.rs`) and the fan-out
+/// pair (`fanout.rs`).
+#[derive(Clone, Copy)]
+enum PerfMode {
+    Pair(perf::Mode),
+    Fanout(fanout::Mode),
+}
+
 fn perf_command(a: PerfArgs) -> Result<(), Failure> {
-    let mode = perf::Mode::parse(&a.mode).map_err(usage)?;
+    let mode = match fanout::Mode::parse(&a.mode) {
+        Some(f) => PerfMode::Fanout(f),
+        None => PerfMode::Pair(perf::Mode::parse(&a.mode).map_err(usage)?),
+    };
     let nsubs = match (mode, a.nsubs) {
-        (perf::Mode::RemotePub, Some(n)) => n,
-        (perf::Mode::RemotePub, None) => {
+        (PerfMode::Fanout(fanout::Mode::RemotePub), Some(n)) => n,
+        (PerfMode::Fanout(fanout::Mode::RemotePub), None) => {
             return Err(usage(
                 "remote-pub needs NSUBS: remote-pub EP SIZE COUNT NSUBS",
             ))
@@ -459,7 +470,10 @@ fn perf_command(a: PerfArgs) -> Result<(), Failure> {
     let runtime = Choice::parse(&a.runtime).map_err(usage)?;
     let size =
         usize::try_from(a.size).map_err(|_| usage(format!("SIZE {} is too large", a.size)))?;
-    perf::run(mode, &a.endpoint, size, a.count, nsubs, runtime)
+    match mode {
+        PerfMode::Pair(m) => perf::run(m, &a.endpoint, size, a.count, runtime),
+        PerfMode::Fanout(f) => fanout::run(f, &a.endpoint, size, a.count, nsubs, runtime),
+    }
 }
 
 fn bench_command(a: BenchArgs) -> Result<(), Failure> {

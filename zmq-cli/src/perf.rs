@@ -1,6 +1,5 @@
 //! `zmq perf`: libzmq's four perf tools, on the wire and in their output, on
-//! any of the runtimes, and the fan-out pair of `../shared/bench` (see
-//! [`crate::fanout`]). `PERF_CURVE=1` makes the binding side a CURVE server
+//! any of the runtimes (the fan-out pair is in `fanout.rs`). `PERF_CURVE=1` makes the binding side a CURVE server
 //! and the connecting side a client with zmq_curve(7)'s test keys, as
 //! `../shared/bench/libzmq-perf` does.
 
@@ -19,10 +18,6 @@ pub(crate) enum Mode {
     RemoteThr,
     LocalLat,
     RemoteLat,
-    /// local_sub: a SUB counting what arrives of a fan-out.
-    LocalSub,
-    /// remote_pub: an XPUB publishing to NSUBS subscribers.
-    RemotePub,
 }
 
 impl Mode {
@@ -32,8 +27,6 @@ impl Mode {
             "remote-thr" => Self::RemoteThr,
             "local-lat" => Self::LocalLat,
             "remote-lat" => Self::RemoteLat,
-            "local-sub" => Self::LocalSub,
-            "remote-pub" => Self::RemotePub,
             other => {
                 return Err(format!(
                     "unknown perf mode '{other}' (local-thr, remote-thr, local-lat, remote-lat, \
@@ -68,18 +61,16 @@ pub(crate) fn builder<K: RuntimeKind>(kind: SocketType, binds: bool) -> Builder<
     }
 }
 
-/// Runs one mode; the measuring modes print libzmq's lines. `nsubs` is
-/// remote-pub's fourth argument (checked to be there by the caller).
+/// Runs one mode; the measuring modes print libzmq's lines.
 pub(crate) fn run(
     mode: Mode,
     endpoint: &str,
     size: usize,
     count: u64,
-    nsubs: u64,
     runtime: Choice,
 ) -> Result<(), Failure> {
     crate::with_runtime!(runtime, true, |exec| run_on(
-        &exec, mode, endpoint, size, count, nsubs
+        &exec, mode, endpoint, size, count
     ))
 }
 
@@ -89,7 +80,6 @@ fn run_on<K: RuntimeKind>(
     endpoint: &str,
     size: usize,
     count: u64,
-    nsubs: u64,
 ) -> Result<(), Failure> {
     let usage = |e: zmq_runtime::Error| Failure::Usage(e.to_string());
     let kind = match mode {
@@ -97,8 +87,6 @@ fn run_on<K: RuntimeKind>(
         Mode::RemoteThr => SocketType::Push,
         Mode::LocalLat => SocketType::Rep,
         Mode::RemoteLat => SocketType::Req,
-        Mode::LocalSub => return crate::fanout::run_sub(exec, endpoint, size, count),
-        Mode::RemotePub => return crate::fanout::run_pub(exec, endpoint, size, count, nsubs),
     };
     let binds = matches!(mode, Mode::LocalThr | Mode::LocalLat);
     let sock = exec.socket(builder::<K>(kind, binds)).map_err(usage)?;
@@ -119,7 +107,6 @@ fn run_on<K: RuntimeKind>(
             let lat = exec.block_on(remote_lat(sock, size, count)).map_err(rt)?;
             print_lat(size, count, lat);
         }
-        Mode::LocalSub | Mode::RemotePub => {}
     }
     Ok(())
 }
