@@ -214,6 +214,24 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (vec!["perf", "local-thr", "tcp://*:0", "0", "10"], "0"),
         (vec!["perf", "sideways", "tcp://*:0", "1", "10"], "sideways"),
+        (vec!["perf", "remote-pub", "tcp://*:0", "64", "10"], "NSUBS"),
+        (
+            vec!["perf", "remote-pub", "tcp://*:0", "64", "10", "0"],
+            "0",
+        ),
+        (vec!["perf", "local-sub", "tcp://*:0", "64", "10", "3"], "3"),
+        (
+            vec![
+                "perf",
+                "local-sub",
+                "tcp://*:0",
+                "64",
+                "10",
+                "--runtime",
+                "tokio-x",
+            ],
+            "tokio-x",
+        ),
     ];
     for (args, offending) in cases {
         let out = run(&args, b"");
@@ -224,6 +242,18 @@ fn bad_input_is_one_line_and_exit_2() {
             err.contains(offending),
             "{args:?}: {err:?} does not name {offending:?}"
         );
+    }
+    // A PERF_HWM that is not a count is refused, not read as 0 as atoi would.
+    for mode in [
+        &["local-sub", "tcp://127.0.0.1:1", "64", "10"][..],
+        &["remote-pub", "tcp://127.0.0.1:0", "64", "10", "1"],
+    ] {
+        let out = zmq_perf_env(mode, &[("PERF_HWM", "lots")])
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode:?}: {err}");
+        assert!(err.contains("PERF_HWM 'lots'"), "{mode:?}: {err}");
     }
     // Bad hex on stdin.
     let pull = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
