@@ -142,12 +142,14 @@ say "building libzmq's perf tools into $BUILD/libzmq"
 L=$BUILD/libzmq
 
 # Each peer with its own target folder: their dependency trees differ and
-# must not rebuild one another.
+# must not rebuild one another. Built from $BUILD: cargo reads .cargo/config.toml
+# from the folder it runs in and its parents, and this repository's flags are
+# not the peers'.
 peer_bin() { echo "$BUILD/$1-target/release/$1-perf"; }
 for p in $peers; do
     say "building $p's perf tool"
-    CARGO_TARGET_DIR="$BUILD/$p-target" cargo build --release --locked -q \
-        --manifest-path "$BENCH_DIR/$p-perf/Cargo.toml"
+    (cd "$BUILD" && CARGO_TARGET_DIR="$BUILD/$p-target" cargo build --release --locked -q \
+        --manifest-path "$BENCH_DIR/$p-perf/Cargo.toml")
 done
 
 if runs curve; then
