@@ -81,40 +81,12 @@ class Table:
 
 def load(d):
     t = Table()
-    for name in ("matrix.csv", "curve.csv"):
-        curve = name == "curve.csv"
-        for r in rows_of(os.path.join(d, name)):
-            if r[0] == "impl" or len(r) < 7:
-                continue
-            impl, transport, test, size, _count, value, unit = r[:7]
-            if unit == "Mb/s":
-                continue
-            test = "thr" if test == "throughput" else "lat"
-            label = f"{transport} {test} {size_name(size)}"
-            if curve:
-                # zmq-tokio-curve -> zmq-tokio, libzmq-curve -> libzmq
-                impl = impl.removesuffix("-curve")
-                label = f"CURVE {label} (workspace build)"
-            t.add(label, unit, impl, value)
-    for r in rows_of(os.path.join(d, "downstream.csv")):
-        if r[0] == "impl":
+    for r in rows_of(os.path.join(d, "matrix.csv")):
+        if r[0] == "impl" or len(r) < 7 or r[6] == "Mb/s":
             continue
-        impl, size, _count, value = r[:4]
-        t.add(f"CURVE tcp thr {size_name(size)} (downstream crate, no flags)", "msg/s", impl, value)
-    # The downstream rows compare with the same run's libzmq over CURVE, and
-    # say what the build without the workspace's flags costs.
-    for label in list(t.rows):
-        if not label.endswith("(downstream crate, no flags)"):
-            continue
-        ws = t.rows.get(label.replace("(downstream crate, no flags)", "(workspace build)"))
-        if not ws:
-            continue
-        for v in ws[1].get("libzmq", []):
-            t.add(label, "msg/s", "libzmq", v)
-        for impl, vals in t.rows[label][1].items():
-            if impl in ws[1] and impl != "libzmq":
-                r = statistics.median(vals) / statistics.median(ws[1][impl])
-                t.note(label, impl, f"{r:.2f}× the workspace build")
+        impl, transport, test, size, _count, value, unit = r[:7]
+        test = "thr" if test == "throughput" else "lat"
+        t.add(f"{transport} {test} {size_name(size)}", unit, impl, value)
     for r in rows_of(os.path.join(d, "inproc.csv")):
         if r[0] == "impl":
             continue
@@ -141,6 +113,33 @@ def load(d):
         elif what.startswith("idle-") and len(r) >= 9:
             t.add("idle connection, ROUTER side", "B/conn", impl, r[5])
             t.add("idle connection, DEALER side", "B/conn", impl, r[8])
+    for r in rows_of(os.path.join(d, "curve.csv")):
+        if r[0] == "impl" or len(r) < 7 or r[6] == "Mb/s":
+            continue
+        impl, transport, test, size, _count, value, unit = r[:7]
+        test = "thr" if test == "throughput" else "lat"
+        # zmq-tokio-curve -> zmq-tokio, libzmq-curve -> libzmq
+        label = f"CURVE {transport} {test} {size_name(size)} (workspace build)"
+        t.add(label, unit, impl.removesuffix("-curve"), value)
+    for r in rows_of(os.path.join(d, "downstream.csv")):
+        if r[0] == "impl":
+            continue
+        impl, size, _count, value = r[:4]
+        t.add(f"CURVE tcp thr {size_name(size)} (downstream crate, no flags)", "msg/s", impl, value)
+    # The downstream rows compare with the same run's libzmq over CURVE, and
+    # say what the build without the workspace's flags costs.
+    for label in list(t.rows):
+        if not label.endswith("(downstream crate, no flags)"):
+            continue
+        ws = t.rows.get(label.replace("(downstream crate, no flags)", "(workspace build)"))
+        if not ws:
+            continue
+        for v in ws[1].get("libzmq", []):
+            t.add(label, "msg/s", "libzmq", v)
+        for impl, vals in t.rows[label][1].items():
+            if impl in ws[1] and impl != "libzmq":
+                r = statistics.median(vals) / statistics.median(ws[1][impl])
+                t.note(label, impl, f"{r:.2f}× the workspace build")
     return t
 
 
