@@ -20,7 +20,8 @@ pub const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/zmq_pe
 pub const OLD_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/old_peer.py");
 
 /// libzmq's four perf tools (`local-thr`, `remote-thr`, `local-lat`,
-/// `remote-lat`) with their arguments and output.
+/// `remote-lat`) and the fan-out pair (`local-sub`, `remote-pub`) with their
+/// arguments and output.
 pub const PERF_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/perf_peer.py");
 
 /// What to do when the peer cannot run, appended to every such failure.
@@ -58,10 +59,17 @@ pub fn check_prerequisites() {
 /// Starts libzmq's perf tool `args[0]` (see [`PERF_SCRIPT`]) with its
 /// stdout and stderr piped; the caller reads them when it has finished.
 pub fn perf_peer(args: &[&str]) -> Child {
+    perf_peer_env(args, &[])
+}
+
+/// As [`perf_peer`], with extra environment variables (`PERF_HWM` for the
+/// fan-out pair, read as the C tools read it).
+pub fn perf_peer_env(args: &[&str], env: &[(&str, &str)]) -> Child {
     check_prerequisites();
     Command::new("python3")
         .arg(PERF_SCRIPT)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,5 +1,9 @@
 //! `zmq bench`: throughput and latency of every runtime over tcp, ipc and
-//! inproc, both ends in this process (each on its own thread and runtime).
+//! inproc, both ends in this process, each on its own thread and runtime
+//! instance. Over inproc each end also runs on its own thread for every
+//! runtime, as libzmq's inproc_thr and inproc_lat measure; over tcp and ipc
+//! smol's two ends run as tasks of its global executor, next to their stream
+//! tasks (one thread unless SMOL_THREADS says otherwise).
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -124,6 +128,9 @@ where
     A: Send,
     B: Send,
 {
+    // inproc has no stream tasks to sit next to: each end runs where it was
+    // started, so that the two ends are two threads on every runtime.
+    let here = endpoint.starts_with("inproc://");
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
         let bound_side = s.spawn(move || -> Result<A, Failure> {
@@ -134,7 +141,7 @@ where
             let bound = sock.bind(endpoint).map_err(rt_err)?;
             tx.send(bound.to_string())
                 .expect("the connecting end waits");
-            exec.block_on(binder(sock)).map_err(rt_err)
+            drive(&exec, here, binder(sock)).map_err(rt_err)
         });
         let connected_side = s.spawn(move || -> Result<Option<B>, Failure> {
             // No endpoint: the binding end failed, and says why.
@@ -146,7 +153,9 @@ where
                 .socket(perf::builder::<K>(kinds.1, false))
                 .map_err(rt_err)?;
             sock.connect(&ep).map_err(rt_err)?;
-            exec.block_on(connecter(sock)).map(Some).map_err(rt_err)
+            drive(&exec, here, connecter(sock))
+                .map(Some)
+                .map_err(rt_err)
         });
         let b = connected_side.join().expect("bench connecting end");
         let a = bound_side.join().expect("bench binding end")?;
@@ -155,6 +164,19 @@ where
             None => Err(Failure::Runtime("the binding end gave no endpoint".into())),
         }
     })
+}
+
+/// Runs one end: on this thread (`here`) or where the runtime runs tasks.
+fn drive<K: RuntimeKind, F>(exec: &Exec<K>, here: bool, f: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    if here {
+        exec.block_on_here(f)
+    } else {
+        exec.block_on(f)
+    }
 }
 
 fn print_table(plan: &Plan, rows: &[Row]) {
@@ -196,4 +218,50 @@ fn print_json(plan: &Plan, rows: &[Row]) {
         })
         .collect();
     crate::out(&format!("[{}]", cells.join(",\n ")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::Choice;
+    use zmq_runtime::Msg;
+
+    /// The thread each end of an inproc cell ran on.
+    fn inproc_threads<K: RuntimeKind>(
+        choice: Choice,
+    ) -> (std::thread::ThreadId, std::thread::ThreadId) {
+        let ep = format!("inproc://bench-threads-{}", choice.name());
+        cell::<K, _, _, _, _>(
+            choice,
+            &ep,
+            (SocketType::Pull, SocketType::Push),
+            |s| async move {
+                s.recv().await?;
+                Ok(std::thread::current().id())
+            },
+            |s| async move {
+                s.send(Msg::single("x")).await?;
+                let id = std::thread::current().id();
+                s.close().await;
+                Ok(id)
+            },
+        )
+        .unwrap_or_else(|_| panic!("{} inproc cell failed", choice.name()))
+    }
+
+    /// Every runtime's inproc cell measures two threads, as libzmq's
+    /// inproc_thr and inproc_lat do (smol's global executor would otherwise
+    /// run both ends on its one thread).
+    #[test]
+    fn inproc_ends_run_on_two_threads() {
+        for choice in [
+            Choice::Tokio,
+            Choice::TokioMt,
+            Choice::Smol,
+            Choice::Blocking,
+        ] {
+            let (a, b) = crate::with_kind!(choice, K => inproc_threads::<K>(choice));
+            assert_ne!(a, b, "{}: both inproc ends on one thread", choice.name());
+        }
+    }
 }

@@ -9,21 +9,26 @@ use zmq_runtime::{Builder, Error, RuntimeKind, Socket};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Choice {
     Tokio,
+    /// tokio's default multi-thread runtime (what `#[tokio::main]` builds: a
+    /// worker per core), to compare with the current-thread one.
+    TokioMt,
     Smol,
     Blocking,
 }
 
 impl Choice {
+    /// One per runtime crate: what `zmq bench` measures unless told.
     pub(crate) const ALL: [Self; 3] = [Self::Tokio, Self::Smol, Self::Blocking];
 
     /// Parses the option's value; the error names it.
     pub(crate) fn parse(s: &str) -> Result<Self, String> {
         match s {
             "tokio" => Ok(Self::Tokio),
+            "tokio-mt" => Ok(Self::TokioMt),
             "smol" => Ok(Self::Smol),
             "blocking" => Ok(Self::Blocking),
             other => Err(format!(
-                "unknown --runtime '{other}' (tokio, smol or blocking)"
+                "unknown --runtime '{other}' (tokio, tokio-mt, smol or blocking)"
             )),
         }
     }
@@ -31,6 +36,7 @@ impl Choice {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Tokio => "tokio",
+            Self::TokioMt => "tokio-mt",
             Self::Smol => "smol",
             Self::Blocking => "blocking",
         }
@@ -41,7 +47,7 @@ impl Choice {
 /// runtime that runs only while [`Exec::block_on`] does (the fastest for one
 /// socket loop: the user code and the stream tasks share a thread), else a
 /// multi-thread runtime that runs in the background while other threads block
-/// on sockets.
+/// on sockets. `tokio-mt` is always tokio's default multi-thread runtime.
 pub(crate) struct Exec<K> {
     choice: Choice,
     tokio: Option<tokio::runtime::Runtime>,
@@ -50,8 +56,10 @@ pub(crate) struct Exec<K> {
 
 impl<K: RuntimeKind> Exec<K> {
     pub(crate) fn new(choice: Choice, driven: bool) -> Self {
-        let tokio = (choice == Choice::Tokio).then(|| {
-            let mut b = if driven {
+        let tokio = matches!(choice, Choice::Tokio | Choice::TokioMt).then(|| {
+            let mut b = if choice == Choice::TokioMt {
+                tokio::runtime::Builder::new_multi_thread()
+            } else if driven {
                 tokio::runtime::Builder::new_current_thread()
             } else {
                 let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -95,6 +103,22 @@ impl<K: RuntimeKind> Exec<K> {
             (None, _) => smol::future::block_on(f),
         }
     }
+
+    /// As [`block_on`](Self::block_on), but `f` runs on the calling thread
+    /// for every runtime: smol's global executor has a single thread, so two
+    /// ends each given to it by [`block_on`](Self::block_on) would share one
+    /// thread, while an inproc measurement wants one thread per end as
+    /// libzmq's inproc_thr and inproc_lat have.
+    pub(crate) fn block_on_here<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send,
+    {
+        match self.choice {
+            Choice::Smol => smol::block_on(f),
+            _ => self.block_on(f),
+        }
+    }
 }
 
 /// Calls `$body` with `$exec` bound to an [`Exec`] of the chosen runtime.
@@ -102,7 +126,7 @@ impl<K: RuntimeKind> Exec<K> {
 macro_rules! with_runtime {
     ($choice:expr, $driven:expr, |$exec:ident| $body:expr) => {
         match $choice {
-            $crate::exec::Choice::Tokio => {
+            $crate::exec::Choice::Tokio | $crate::exec::Choice::TokioMt => {
                 let $exec = $crate::exec::Exec::<runtime_tokio::Tokio>::new($choice, $driven);
                 $body
             }
@@ -123,7 +147,7 @@ macro_rules! with_runtime {
 macro_rules! with_kind {
     ($choice:expr, $k:ident => $body:expr) => {
         match $choice {
-            $crate::exec::Choice::Tokio => {
+            $crate::exec::Choice::Tokio | $crate::exec::Choice::TokioMt => {
                 type $k = runtime_tokio::Tokio;
                 $body
             }

@@ -6,7 +6,8 @@
 //!   with `--cert PATH` saved as a certificate, as CZMQ's `zcert_save` writes
 //!   it (PATH and PATH_secret).
 //! - `zmq perf MODE EP SIZE COUNT`: libzmq's perf tools, compatible on the wire
-//!   and in their output.
+//!   and in their output; `local-sub` and `remote-pub EP SIZE COUNT NSUBS`
+//!   are the PUB/SUB fan-out pair of `../shared/bench/libzmq-perf`.
 //! - `zmq bench`: throughput and latency of every runtime over tcp, ipc and
 //!   inproc in one process.
 //!
@@ -17,6 +18,7 @@
 mod bench;
 mod cat;
 mod exec;
+mod fanout;
 mod frames;
 mod perf;
 
@@ -60,7 +62,8 @@ enum Command {
     /// Print a new CURVE key pair: `public: Z85` then `secret: Z85`; or save
     /// it as a certificate (`--cert PATH`).
     Keygen(KeygenArgs),
-    /// libzmq's perf tools: local-thr, remote-thr, local-lat, remote-lat.
+    /// libzmq's perf tools: local-thr, remote-thr, local-lat, remote-lat, and
+    /// the fan-out pair local-sub, remote-pub.
     Perf(PerfArgs),
     /// Throughput and latency of every runtime over tcp, ipc and inproc.
     Bench(BenchArgs),
@@ -160,19 +163,28 @@ struct CatArgs {
 
 #[derive(Args)]
 struct PerfArgs {
-    /// local-thr, remote-thr, local-lat or remote-lat.
+    /// local-thr, remote-thr, local-lat, remote-lat; local-sub (a SUB that
+    /// counts what arrives, lost = COUNT - received) or remote-pub (an XPUB
+    /// that waits for NSUBS subscriptions, then publishes). PERF_CURVE=1: the
+    /// binding side is a CURVE server; PERF_HWM=N: SNDHWM/RCVHWM of the
+    /// fan-out pair (0 = no limit).
     #[arg(value_name = "MODE")]
     mode: String,
-    /// The endpoint to bind (local-*) or connect (remote-*).
+    /// The endpoint to bind (local-thr, local-lat, remote-pub) or connect
+    /// (remote-thr, remote-lat, local-sub).
     #[arg(value_name = "EP")]
     endpoint: String,
     /// Message size in bytes.
     #[arg(value_name = "SIZE", value_parser = clap::value_parser!(u64).range(1..))]
     size: u64,
-    /// Messages (thr) or round trips (lat).
+    /// Messages (thr, sub, pub) or round trips (lat).
     #[arg(value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
-    /// tokio, smol or blocking.
+    /// remote-pub only: the subscriptions to wait for before publishing.
+    #[arg(value_name = "NSUBS", value_parser = clap::value_parser!(u64).range(1..))]
+    nsubs: Option<u64>,
+    /// tokio (current-thread), tokio-mt (tokio's default multi-thread
+    /// runtime), smol or blocking.
     #[arg(long, value_name = "RUNTIME", default_value = "tokio")]
     runtime: String,
 }
@@ -200,7 +212,7 @@ struct BenchArgs {
     /// Round trips per latency run.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     roundtrips: u64,
-    /// Only this runtime (repeatable): tokio, smol, blocking.
+    /// Only this runtime (repeatable): tokio, tokio-mt, smol, blocking.
     #[arg(long, value_name = "RUNTIME")]
     runtime: Vec<String>,
     /// Only this transport (repeatable): tcp, ipc, inproc.
@@ -428,12 +440,40 @@ fn security(a: &CatArgs) -> Result<Security, Failure> {
     Ok(Security::Null)
 }
 
+/// `zmq perf`'s six modes: libzmq's four tools (`perf.rs`) and the fan-out
+/// pair (`fanout.rs`).
+#[derive(Clone, Copy)]
+enum PerfMode {
+    Pair(perf::Mode),
+    Fanout(fanout::Mode),
+}
+
 fn perf_command(a: PerfArgs) -> Result<(), Failure> {
-    let mode = perf::Mode::parse(&a.mode).map_err(usage)?;
+    let mode = match fanout::Mode::parse(&a.mode) {
+        Some(f) => PerfMode::Fanout(f),
+        None => PerfMode::Pair(perf::Mode::parse(&a.mode).map_err(usage)?),
+    };
+    let nsubs = match (mode, a.nsubs) {
+        (PerfMode::Fanout(fanout::Mode::RemotePub), Some(n)) => n,
+        (PerfMode::Fanout(fanout::Mode::RemotePub), None) => {
+            return Err(usage(
+                "remote-pub needs NSUBS: remote-pub EP SIZE COUNT NSUBS",
+            ))
+        }
+        (_, Some(n)) => {
+            return Err(usage(format!(
+                "unexpected argument '{n}': NSUBS is for remote-pub only"
+            )))
+        }
+        (_, None) => 0,
+    };
     let runtime = Choice::parse(&a.runtime).map_err(usage)?;
     let size =
         usize::try_from(a.size).map_err(|_| usage(format!("SIZE {} is too large", a.size)))?;
-    perf::run(mode, &a.endpoint, size, a.count, runtime)
+    match mode {
+        PerfMode::Pair(m) => perf::run(m, &a.endpoint, size, a.count, runtime),
+        PerfMode::Fanout(f) => fanout::run(f, &a.endpoint, size, a.count, nsubs, runtime),
+    }
 }
 
 fn bench_command(a: BenchArgs) -> Result<(), Failure> {

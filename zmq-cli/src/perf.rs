@@ -1,5 +1,5 @@
 //! `zmq perf`: libzmq's four perf tools, on the wire and in their output, on
-//! any of the runtimes. `PERF_CURVE=1` makes the binding side a CURVE server
+//! any of the runtimes (the fan-out pair is in `fanout.rs`). `PERF_CURVE=1` makes the binding side a CURVE server
 //! and the connecting side a client with zmq_curve(7)'s test keys, as
 //! `../shared/bench/libzmq-perf` does.
 
@@ -29,7 +29,8 @@ impl Mode {
             "remote-lat" => Self::RemoteLat,
             other => {
                 return Err(format!(
-                    "unknown perf mode '{other}' (local-thr, remote-thr, local-lat or remote-lat)"
+                    "unknown perf mode '{other}' (local-thr, remote-thr, local-lat, remote-lat, \
+                     local-sub or remote-pub)"
                 ))
             }
         })

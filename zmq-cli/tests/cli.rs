@@ -1,7 +1,7 @@
 //! The `zmq` binary as a user runs it, against real libzmq (pyzmq, installed
 //! by scripts/test.sh): every socket type through `zmq cat`, PLAIN and CURVE
 //! accepted and refused, keygen keys in libzmq, `zmq perf` against libzmq's
-//! perf tools in both directions, and bad input.
+//! perf tools in both directions (the fan-out pair too), and bad input.
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use zmq_test_support::old_peer::{OldPeer, OldPeerOpts, Received, Zmtp};
 use zmq_test_support::peer::Peer;
-use zmq_test_support::python::perf_peer;
+use zmq_test_support::python::{perf_peer, perf_peer_env};
 
 const ZMQ: &str = env!("CARGO_BIN_EXE_zmq");
 const WAIT: Duration = Duration::from_secs(15);
@@ -214,6 +214,24 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (vec!["perf", "local-thr", "tcp://*:0", "0", "10"], "0"),
         (vec!["perf", "sideways", "tcp://*:0", "1", "10"], "sideways"),
+        (vec!["perf", "remote-pub", "tcp://*:0", "64", "10"], "NSUBS"),
+        (
+            vec!["perf", "remote-pub", "tcp://*:0", "64", "10", "0"],
+            "0",
+        ),
+        (vec!["perf", "local-sub", "tcp://*:0", "64", "10", "3"], "3"),
+        (
+            vec![
+                "perf",
+                "local-sub",
+                "tcp://*:0",
+                "64",
+                "10",
+                "--runtime",
+                "tokio-x",
+            ],
+            "tokio-x",
+        ),
     ];
     for (args, offending) in cases {
         let out = run(&args, b"");
@@ -224,6 +242,18 @@ fn bad_input_is_one_line_and_exit_2() {
             err.contains(offending),
             "{args:?}: {err:?} does not name {offending:?}"
         );
+    }
+    // A PERF_HWM that is not a count is refused, not read as 0 as atoi would.
+    for mode in [
+        &["local-sub", "tcp://127.0.0.1:1", "64", "10"][..],
+        &["remote-pub", "tcp://127.0.0.1:0", "64", "10", "1"],
+    ] {
+        let out = zmq_perf_env(mode, &[("PERF_HWM", "lots")])
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode:?}: {err}");
+        assert!(err.contains("PERF_HWM 'lots'"), "{mode:?}: {err}");
     }
     // Bad hex on stdin.
     let pull = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -808,7 +838,7 @@ fn settle() {
 
 #[test]
 fn perf_against_libzmq_perf_tools_both_ways() {
-    for runtime in ["tokio", "smol", "blocking"] {
+    for runtime in ["tokio", "tokio-mt", "smol", "blocking"] {
         // Our local-thr, libzmq's remote-thr.
         let ep = free_port();
         let ours = zmq_perf(&["local-thr", &ep, "100", "20000", "--runtime", runtime]);
@@ -836,6 +866,138 @@ fn perf_against_libzmq_perf_tools_both_ways() {
         let ours = zmq_perf(&["remote-lat", &ep, "64", "500", "--runtime", runtime]);
         check_lat(&output(ours), 64, 500);
         output(theirs);
+    }
+}
+
+fn zmq_perf_env(args: &[&str], env: &[(&str, &str)]) -> Child {
+    Command::new(ZMQ)
+        .arg("perf")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The output of a perf process that must end by itself within a minute
+/// (a subscriber waits for ever for its first message, as local_sub does).
+fn finished(mut child: Child, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} did not finish: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{text}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// local_sub's six lines; returns `received`, after checking that `lost`
+/// is what is missing of `count` and that the rates agree.
+fn check_sub(text: &str, size: usize, count: u64) -> u64 {
+    let l: Vec<&str> = text.lines().collect();
+    assert_eq!(l.len(), 6, "{text}");
+    assert_eq!(l[0], format!("message size: {size} [B]"));
+    assert_eq!(l[1], format!("message count: {count}"));
+    let num = |line: &str, pre: &str, post: &str| -> i64 {
+        line.strip_prefix(pre)
+            .and_then(|r| r.strip_suffix(post))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{line:?} in {text}"))
+    };
+    let received = num(l[2], "received: ", "");
+    let lost = num(l[3], "lost: ", "");
+    assert!(received >= 1 && received as u64 <= count, "{text}");
+    assert_eq!(received + lost, count as i64, "{text}");
+    let thr = num(l[4], "mean throughput: ", " [msg/s]");
+    assert_eq!(
+        l[5],
+        format!(
+            "mean throughput: {:.3} [Mb/s]",
+            (thr as u64 * size as u64 * 8) as f64 / 1e6
+        )
+    );
+    received as u64
+}
+
+fn check_pub(text: &str, nsubs: u64) {
+    let l: Vec<&str> = text.lines().collect();
+    assert_eq!(l.len(), 2, "{text}");
+    assert_eq!(l[0], format!("subscribers: {nsubs}"));
+    assert!(
+        l[1].strip_prefix("publish rate: ")
+            .and_then(|r| r.strip_suffix(" [msg/s]"))
+            .is_some_and(|v| v.parse::<u64>().is_ok()),
+        "{text}"
+    );
+}
+
+/// The fan-out pair on every runtime, mixed with pyzmq's libzmq on one
+/// endpoint both ways: our XPUB publishing to one subscriber of ours and one
+/// of libzmq's, and libzmq's XPUB publishing to one of ours. With PERF_HWM=0
+/// nothing may be lost; with the default HWM (counted in shared code, so on
+/// one runtime) what is lost must be exactly what did not arrive. All cells
+/// run at once: each publisher spends 2 s on its end markers, as
+/// remote_pub.c does.
+#[test]
+fn perf_fanout_against_libzmq_both_ways() {
+    const SIZE: usize = 64;
+    const N: u64 = 2000;
+    let n = N.to_string();
+    let no_hwm: &[(&str, &str)] = &[("PERF_HWM", "0")];
+    let ours = |ep: &str, count: &str, rt: &str, env| {
+        zmq_perf_env(&["local-sub", ep, "64", count, "--runtime", rt], env)
+    };
+    let mut cells = Vec::new();
+    for rt in ["tokio", "tokio-mt", "smol", "blocking"] {
+        // Ours publishing, no HWM: a subscriber of ours and one of libzmq's.
+        let ep = free_port();
+        let subs = vec![
+            ours(&ep, &n, rt, no_hwm),
+            perf_peer_env(&["local-sub", &ep, "64", &n], no_hwm),
+        ];
+        let publisher = zmq_perf_env(&["remote-pub", &ep, "64", &n, "2", "--runtime", rt], no_hwm);
+        cells.push((format!("{rt}: ours publishing"), publisher, subs, true));
+        // libzmq publishing, no HWM, to one of ours.
+        let ep = free_port();
+        let subs = vec![ours(&ep, &n, rt, no_hwm)];
+        let publisher = perf_peer_env(&["remote-pub", &ep, "64", &n, "1"], no_hwm);
+        cells.push((format!("{rt}: libzmq publishing"), publisher, subs, true));
+    }
+    // Default HWM (1000 each way): the publisher may drop, and the counts say so.
+    let ep = free_port();
+    let subs = vec![
+        ours(&ep, "20000", "tokio", &[]),
+        perf_peer_env(&["local-sub", &ep, "64", "20000"], &[]),
+    ];
+    let publisher = zmq_perf_env(&["remote-pub", &ep, "64", "20000", "2"], &[]);
+    cells.push(("default HWM".to_owned(), publisher, subs, false));
+    for (what, publisher, subs, lossless) in cells {
+        let nsubs = subs.len() as u64;
+        check_pub(&finished(publisher, &what), nsubs);
+        for (i, sub) in subs.into_iter().enumerate() {
+            let text = finished(sub, &format!("{what}, subscriber {i}"));
+            if lossless {
+                assert_eq!(check_sub(&text, SIZE, N), N, "{what}, subscriber {i}");
+            } else {
+                check_sub(&text, SIZE, 20000);
+            }
+        }
     }
 }
 
