@@ -641,7 +641,9 @@ fn plain_and_curve_accepted_and_refused() {
         &["plain_username=admin".into(), "plain_password=pa".into()],
     );
     p.connect("bad", &ep);
-    assert!(p.send("bad", &[b"out"], 5000));
+    // libzmq drops the REQ's pipe once our server refuses it, so this send
+    // either queues (before the refusal) or finds no peer (after): both fine.
+    let _ = p.send("bad", &[b"out"], 500);
     assert!(
         p.recv("bad", 500).is_none(),
         "a refused client got an answer"
