@@ -3,8 +3,8 @@
 //! that delays them 100 ms +- 20 ms, or that drops them all for a while
 //! (a partition). Needs root; installs nftables and iproute2 if missing.
 //!
-//! Our side runs on tokio or on threads (runtime-blocking), each against
-//! libzmq both ways round. This binary is also the peers' and the relay's
+//! Our side runs on tokio, smol and threads (runtime-blocking), each in
+//! every scenario against libzmq, on either end of the link. This binary is also the peers' and the relay's
 //! program (see `zmq_test_support::net`), hence `harness = false`.
 
 use std::sync::LazyLock;
@@ -40,6 +40,17 @@ impl suite::Env for Threads {
     }
 }
 
+struct Smol;
+
+impl suite::Env for Smol {
+    type R = runtime_smol::Smol;
+
+    fn enter() -> Box<dyn std::any::Any> {
+        Box::new(())
+    }
+}
+
+const SMOL: Side = Side::Ours("smol");
 const TOKIO: Side = Side::Ours("tokio");
 const THREADS: Side = Side::Ours("threads");
 
@@ -47,6 +58,7 @@ fn main() {
     let played = net::run_role(|runtime| match runtime {
         "tokio" => net::ours::serve::<Tokio>(),
         "threads" => net::ours::serve::<Threads>(),
+        "smol" => net::ours::serve::<Smol>(),
         other => panic!("no runtime `{other}` in this test binary"),
     });
     if played {
@@ -59,17 +71,32 @@ fn main() {
         ("delivery_threads_push_to_libzmq_pull", || {
             scenarios::delivery(THREADS, Side::Libzmq)
         }),
+        ("delivery_libzmq_push_to_smol_pull", || {
+            scenarios::delivery(Side::Libzmq, SMOL)
+        }),
         ("partition_pubsub_tokio_sub_libzmq_pub", || {
             scenarios::partition_pubsub(TOKIO, Side::Libzmq)
         }),
         ("partition_pubsub_libzmq_sub_threads_pub", || {
             scenarios::partition_pubsub(Side::Libzmq, THREADS)
         }),
+        ("partition_pubsub_smol_sub_libzmq_pub", || {
+            scenarios::partition_pubsub(SMOL, Side::Libzmq)
+        }),
         ("partition_reqrep_threads_dealer_libzmq_rep", || {
             scenarios::partition_reqrep(THREADS, Side::Libzmq)
         }),
         ("partition_reqrep_libzmq_dealer_tokio_rep", || {
             scenarios::partition_reqrep(Side::Libzmq, TOKIO)
+        }),
+        ("partition_reqrep_smol_dealer_libzmq_rep", || {
+            scenarios::partition_reqrep(SMOL, Side::Libzmq)
+        }),
+        ("partition_lazy_pirate_tokio_req_libzmq_rep", || {
+            scenarios::partition_lazy_pirate(TOKIO, Side::Libzmq)
+        }),
+        ("partition_lazy_pirate_libzmq_req_threads_rep", || {
+            scenarios::partition_lazy_pirate(Side::Libzmq, THREADS)
         }),
     ]);
 }
