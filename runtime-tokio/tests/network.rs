@@ -9,7 +9,8 @@
 
 use std::sync::LazyLock;
 
-use zmq_test_support::net::{self, scenarios, Side};
+use zmq_test_support::net::scenarios::{self, Cut};
+use zmq_test_support::net::{self, Side};
 use zmq_test_support::suite;
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
@@ -75,13 +76,19 @@ fn main() {
             scenarios::delivery(Side::Libzmq, SMOL)
         }),
         ("partition_pubsub_tokio_sub_libzmq_pub", || {
-            scenarios::partition_pubsub(TOKIO, Side::Libzmq)
+            scenarios::partition_pubsub(TOKIO, Side::Libzmq, Cut::Drop)
         }),
         ("partition_pubsub_libzmq_sub_threads_pub", || {
-            scenarios::partition_pubsub(Side::Libzmq, THREADS)
+            scenarios::partition_pubsub(Side::Libzmq, THREADS, Cut::Drop)
         }),
         ("partition_pubsub_smol_sub_libzmq_pub", || {
-            scenarios::partition_pubsub(SMOL, Side::Libzmq)
+            scenarios::partition_pubsub(SMOL, Side::Libzmq, Cut::Drop)
+        }),
+        ("link_down_pubsub_tokio_sub_libzmq_pub", || {
+            scenarios::partition_pubsub(TOKIO, Side::Libzmq, Cut::LinkDown)
+        }),
+        ("link_down_pubsub_libzmq_sub_smol_pub", || {
+            scenarios::partition_pubsub(Side::Libzmq, SMOL, Cut::LinkDown)
         }),
         ("partition_reqrep_threads_dealer_libzmq_rep", || {
             scenarios::partition_reqrep(THREADS, Side::Libzmq)

@@ -264,6 +264,14 @@ impl Link {
         }
     }
 
+    /// Takes `a`'s end of the veth pair down (`up` false) or brings it
+    /// back: a pulled cable, which `a` sees as a network that is
+    /// unreachable and `b` as silence.
+    pub fn set_up(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        self.a.exec(&["ip", "link", "set", &self.veth_a, state]);
+    }
+
     /// Packets dropped by the current rules, both namespaces together.
     pub fn dropped(&self) -> u64 {
         [&self.a, &self.b]
