@@ -75,6 +75,15 @@ fn main() {
         ("delivery_libzmq_push_to_smol_pull", || {
             scenarios::delivery(Side::Libzmq, SMOL)
         }),
+        ("delivery_tokio_push_to_libzmq_pull", || {
+            scenarios::delivery(TOKIO, Side::Libzmq)
+        }),
+        ("delivery_libzmq_push_to_threads_pull", || {
+            scenarios::delivery(Side::Libzmq, THREADS)
+        }),
+        ("delivery_smol_push_to_libzmq_pull", || {
+            scenarios::delivery(SMOL, Side::Libzmq)
+        }),
         ("partition_pubsub_tokio_sub_libzmq_pub", || {
             scenarios::partition_pubsub(TOKIO, Side::Libzmq, Cut::Drop)
         }),

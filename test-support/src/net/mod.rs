@@ -16,6 +16,9 @@ pub mod relay;
 pub mod scenarios;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::thread;
 use std::time::Instant;
 
 use crate::peer::Peer;
@@ -112,39 +115,74 @@ pub fn run_role(ours: impl FnOnce(&str)) -> bool {
     true
 }
 
+/// The tests run at once by default: they mostly wait on timers and the
+/// network, so two keep the file short without crowding a small machine.
+const DEFAULT_THREADS: usize = 2;
+
 /// A minimal test runner for a `harness = false` target: runs the tests
 /// whose names contain the first command-line argument that is not a flag
-/// (all without one), one after another, each to the end even when one
-/// fails, and exits non-zero if any failed.
+/// (all without one), `--test-threads=N` at a time (default
+/// [`DEFAULT_THREADS`]), each to the end even when others fail, and exits
+/// non-zero if any failed. `--list` lists them.
 pub fn run_tests(tests: &[(&str, fn())]) {
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_default();
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
         for (name, _) in tests {
             println!("{name}: test");
         }
         return;
     }
-    let chosen: Vec<_> = tests
+    let mut filter = String::new();
+    let mut threads = DEFAULT_THREADS;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let count = if let Some(n) = arg.strip_prefix("--test-threads=") {
+            Some(n.to_owned())
+        } else if arg == "--test-threads" {
+            rest.next().cloned()
+        } else {
+            if !arg.starts_with('-') && filter.is_empty() {
+                filter.clone_from(arg);
+            }
+            None
+        };
+        if let Some(n) = count {
+            threads = n
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| panic!("--test-threads `{n}`: want a positive number"));
+        }
+    }
+    let chosen: Vec<(&str, fn())> = tests
         .iter()
+        .copied()
         .filter(|(name, _)| name.contains(filter.as_str()))
         .collect();
     println!("\nrunning {} tests", chosen.len());
-    let mut failed = Vec::new();
-    for (name, test) in chosen.iter().copied() {
-        let started = Instant::now();
-        let outcome = std::panic::catch_unwind(*test);
-        let took = started.elapsed();
-        match outcome {
-            Ok(()) => println!("test {name} ... ok ({took:.1?})"),
-            Err(_) => {
-                println!("test {name} ... FAILED ({took:.1?})");
-                failed.push(*name);
-            }
+    let next = AtomicUsize::new(0);
+    let failed = Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..threads.min(chosen.len()) {
+            scope.spawn(|| {
+                while let Some(&(name, test)) = chosen.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let started = Instant::now();
+                    let outcome = std::panic::catch_unwind(test);
+                    let took = started.elapsed();
+                    if outcome.is_ok() {
+                        println!("test {name} ... ok ({took:.1?})");
+                    } else {
+                        println!("test {name} ... FAILED ({took:.1?})");
+                        failed
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(name);
+                    }
+                }
+            });
         }
-    }
+    });
+    let failed = failed.into_inner().unwrap_or_else(PoisonError::into_inner);
     if failed.is_empty() {
         println!("\ntest result: ok. {} passed", chosen.len());
     } else {
