@@ -75,11 +75,12 @@ pub fn delivery(sender: Side, receiver: Side) {
     push.socket("push", "PUSH", &[]);
     push.connect("push", &endpoint);
     // The sender runs on its own thread: with both high-water marks reached
-    // it waits for the receiver, which this thread drains meanwhile.
+    // it waits for the receiver, which this thread drains meanwhile. Each
+    // send may wait 20 s, under the 30 s in which a peer must answer.
     let sending = thread::spawn(move || {
         for i in 0..MESSAGES {
             assert!(
-                push.send("push", &[&numbered(i)], 30_000),
+                push.send("push", &[&numbered(i)], 20_000),
                 "message {i} could not be sent"
             );
         }
