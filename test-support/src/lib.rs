@@ -14,9 +14,14 @@
 //! The runtime suite, `suite` (feature `suite`): the tests every runtime crate
 //! runs, written once against zmq-runtime. zmtp-core's tests use this crate
 //! too, so nothing outside the feature depends on a crate of the workspace.
+//!
+//! The network tests, `net` (feature `suite`): peers in network namespaces
+//! joined by a lossy veth pair and a delaying relay.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "suite")]
+pub mod net;
 pub mod old_peer;
 pub mod peer;
 pub mod python;

@@ -19,9 +19,29 @@ pub struct Peer {
 impl Peer {
     /// Starts the peer; panics with the fix when pyzmq is missing.
     pub fn start() -> Self {
-        let mut peer = Self {
-            process: PeerProcess::spawn(&[]),
-        };
+        Self::start_process(PeerProcess::spawn(&[]))
+    }
+
+    /// Starts the peer inside network namespace `netns` (`ip netns exec`).
+    pub fn start_in(netns: &str) -> Self {
+        crate::python::check_prerequisites();
+        let mut command = Command::new("ip");
+        command.args([
+            "netns",
+            "exec",
+            netns,
+            "python3",
+            "-u",
+            crate::python::PEER_SCRIPT,
+        ]);
+        Self::start_process(PeerProcess::spawn_command(command, &["netns", netns]))
+    }
+
+    /// Drives an already spawned process that speaks the peer's protocol
+    /// (our own sockets' stand-in for it, in the network tests) and answers
+    /// `READY` first.
+    pub fn start_process(process: PeerProcess) -> Self {
+        let mut peer = Self { process };
         let first = peer.read();
         assert_eq!(
             first, "READY",
@@ -142,7 +162,8 @@ pub fn to_text(frames: &[&[u8]]) -> String {
         .join(",")
 }
 
-fn from_text(text: &str) -> Vec<Vec<u8>> {
+/// The inverse of [`to_text`].
+pub fn from_text(text: &str) -> Vec<Vec<u8>> {
     text.split(',')
         .map(|part| {
             if part == "-" {

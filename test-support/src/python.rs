@@ -103,15 +103,26 @@ impl PeerProcess {
     /// [`OLD_PEER_SCRIPT`]) with `args`; its first line is left to the caller.
     pub fn spawn_script(script: &str, args: &[&str]) -> Self {
         check_prerequisites();
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg(script)
-            .args(args)
+        let mut command = Command::new("python3");
+        command.arg("-u").arg(script).args(args);
+        Self::spawn_command(command, args)
+    }
+
+    /// Spawns a prepared line-driven command (a peer started through
+    /// `ip netns exec` inside a network namespace, say); `args` only label
+    /// its failures. Its first line is left to the caller.
+    pub fn spawn_command(mut command: Command, args: &[&str]) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn python3: {e}\n{INSTALL_HINT}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot spawn {:?}: {e}\n{INSTALL_HINT}",
+                    command.get_program()
+                )
+            });
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");
         let (tx, lines) = mpsc::channel();
