@@ -19,6 +19,10 @@ pub const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/zmq_pe
 /// docstring lists the arguments and commands; [`crate::old_peer`] drives it).
 pub const OLD_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/old_peer.py");
 
+/// The fault tests' zygote: forks one libzmq process per socket, for tests
+/// that SIGKILL peers (its docstring lists the commands).
+pub const FAULT_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/fault_peer.py");
+
 /// libzmq's four perf tools (`local-thr`, `remote-thr`, `local-lat`,
 /// `remote-lat`) with their arguments and output.
 pub const PERF_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/perf_peer.py");
