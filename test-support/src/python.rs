@@ -23,6 +23,10 @@ pub const OLD_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/ol
 /// that SIGKILL peers (its docstring lists the commands).
 pub const FAULT_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/fault_peer.py");
 
+/// The libzmq side of `zmq soak`: four CURVE servers (its docstring tells
+/// the protocol).
+pub const SOAK_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/soak_peer.py");
+
 /// libzmq's four perf tools (`local-thr`, `remote-thr`, `local-lat`,
 /// `remote-lat`) with their arguments and output.
 pub const PERF_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/perf_peer.py");
