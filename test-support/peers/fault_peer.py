@@ -10,10 +10,11 @@ share one); each child makes its own. Commands on stdin, one line each:
                             while the port is still taken); the child then prints
                             "BOUND n" and "M n HEX" for every message it receives
                             (n: its pid, HEX: the first 8 bytes of frame 0)
-  push EP N SIZE -> PID n   fork a child connecting a PUSH to EP and sending N
-                            messages of SIZE bytes: bytes 0..8 the big-endian
-                            sequence number, the rest that number's low byte;
-                            the child prints "PUSHED n" when all were queued
+  push EP N SIZE PARTS -> PID n   fork a child connecting a PUSH to EP and
+                            sending N messages of PARTS frames of SIZE bytes
+                            each: bytes 0..8 the big-endian sequence number,
+                            the rest that number's low byte; the child prints
+                            "PUSHED n" when all were queued
   quit           -> BYE
 
 Children write whole lines with one write(2) each, so their lines and the
@@ -52,14 +53,15 @@ def child_pull(ep):
         line("M %d %s" % (pid, frames[0][:8].hex()))
 
 
-def child_push(ep, n, size):
+def child_push(ep, n, size, parts):
     ctx = zmq.Context()
     s = ctx.socket(zmq.PUSH)
     s.linger = 0
     s.connect(ep)
     for seq in range(int(n)):
         head = seq.to_bytes(8, "big")
-        s.send(head + bytes([seq & 0xFF]) * (int(size) - 8))
+        frame = head + bytes([seq & 0xFF]) * (int(size) - 8)
+        s.send_multipart([frame] * int(parts))
     line("PUSHED %d" % os.getpid())
     time.sleep(60)
 

@@ -179,9 +179,9 @@ enum CutAt {
 }
 
 /// Raw PUSH peers cut (FIN and RST) inside the greeting, inside READY, inside
-/// a frame and between the parts of a multipart message, then a libzmq PUSH
-/// killed with SIGKILL while it streams large messages: our PULL delivers
-/// only whole messages, in order, and goes on serving a libzmq peer.
+/// a frame and between the parts of a multipart message, then libzmq PUSHes
+/// SIGKILLed while they stream large single-part and multipart messages: our
+/// PULL delivers only whole messages, in order, and goes on serving libzmq.
 pub fn killed_mid_message<E: Env>() {
     let pull = build::<E>(
         Builder::new(SocketType::Pull)
@@ -228,27 +228,50 @@ pub fn killed_mid_message<E: Env>() {
     }
 
     let mut z = Zygote::start();
+    let mut peer = Peer::start();
+    for parts in [1, 3] {
+        killed_streaming::<E>(&pull, &ep, &mut z, &mut peer, parts);
+    }
+}
+
+/// A libzmq PUSH streaming messages of `parts` frames of 256 KiB is
+/// SIGKILLed while it writes: what our PULL delivers is whole and in order,
+/// and a libzmq peer connecting afterwards is served.
+fn killed_streaming<E: Env>(
+    pull: &Socket<E::R>,
+    ep: &str,
+    z: &mut Zygote,
+    peer: &mut Peer,
+    parts: usize,
+) {
     const SIZE: usize = 256 * 1024;
-    let pid = z.fork(&format!("push {ep} 40 {SIZE}"));
+    let pid = z.fork(&format!("push {ep} 40 {SIZE} {parts}"));
     let first = pull.recv_blocking(Some(PATIENCE)).unwrap();
     kill9(pid);
     let mut next = 0u64;
     let mut check = |m: &Msg| {
-        let f = first_frame(m);
-        assert_eq!(f.len(), SIZE, "a cut message was delivered");
-        let seq = u64::from_be_bytes(f[..8].try_into().unwrap());
-        assert_eq!(seq, next, "lost or reordered before the kill");
-        assert!(
-            f[8..].iter().all(|&b| b == seq as u8),
-            "message {seq} corrupted"
+        assert_eq!(
+            m.frames().len(),
+            parts,
+            "a cut multipart message was delivered"
         );
+        let seq = u64::from_be_bytes(m.frames()[0][..8].try_into().unwrap());
+        for f in m.frames() {
+            assert_eq!(f.len(), SIZE, "a cut message was delivered");
+            assert_eq!(f[..8], seq.to_be_bytes(), "frames of two messages mixed");
+            assert!(
+                f[8..].iter().all(|&b| b == seq as u8),
+                "message {seq} corrupted"
+            );
+        }
+        assert_eq!(seq, next, "lost or reordered before the kill");
         next += 1;
     };
     check(&first);
-    let mut peer = Peer::start();
-    peer.socket("after", "PUSH", &[]);
-    peer.connect("after", &ep);
-    assert!(peer.send("after", &[b"after"], 5000));
+    let id = format!("after{parts}");
+    peer.socket(&id, "PUSH", &[]);
+    peer.connect(&id, ep);
+    assert!(peer.send(&id, &[b"after"], 5000));
     // Fair-queued: whole messages of the killed peer may still come after.
     let mut after = false;
     while !after {
@@ -264,6 +287,7 @@ pub fn killed_mid_message<E: Env>() {
         check(&m);
     }
     assert!(next < 40, "the peer was killed after it sent everything");
+    peer.close(&id);
 }
 
 /// A libzmq PULL that stops reading: once its RCVHWM, the kernel buffers
