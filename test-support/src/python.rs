@@ -19,6 +19,14 @@ pub const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/zmq_pe
 /// docstring lists the arguments and commands; [`crate::old_peer`] drives it).
 pub const OLD_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/old_peer.py");
 
+/// The fault tests' zygote: forks one libzmq process per socket, for tests
+/// that SIGKILL peers (its docstring lists the commands).
+pub const FAULT_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/fault_peer.py");
+
+/// The libzmq side of `zmq soak`: four CURVE servers (its docstring tells
+/// the protocol).
+pub const SOAK_PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/soak_peer.py");
+
 /// libzmq's four perf tools (`local-thr`, `remote-thr`, `local-lat`,
 /// `remote-lat`) and the fan-out pair (`local-sub`, `remote-pub`) with their
 /// arguments and output.

@@ -10,6 +10,9 @@
 //!   are the PUB/SUB fan-out pair of `../shared/bench/libzmq-perf`.
 //! - `zmq bench`: throughput and latency of every runtime over tcp, ipc and
 //!   inproc in one process.
+//! - `zmq soak --duration 120s --peer-script test-support/peers/soak_peer.py`:
+//!   four patterns with CURVE against libzmq for a set time; exit 1 on a
+//!   loss where delivery is promised, a duplicate, reordering, or RSS growth.
 //!
 //! Exit codes: 0 done, 1 runtime failure, 2 bad input (one line on stderr
 //! naming it), 3 `--timeout` passed with nothing received, 4 every connected
@@ -21,6 +24,7 @@ mod exec;
 mod fanout;
 mod frames;
 mod perf;
+mod soak;
 
 use std::io::Write;
 use std::time::Duration;
@@ -67,6 +71,26 @@ enum Command {
     Perf(PerfArgs),
     /// Throughput and latency of every runtime over tcp, ipc and inproc.
     Bench(BenchArgs),
+    /// PUSH/PULL, REQ/REP, PUB/SUB and ROUTER/DEALER with CURVE against a
+    /// libzmq peer for a set time: sequence numbers and RSS checked.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// How long to run: 120s, 2m, 500ms (a bare number is seconds).
+    #[arg(long, value_name = "TIME", default_value = "120s")]
+    duration: String,
+    /// The libzmq side: test-support/peers/soak_peer.py (run with python3 and
+    /// pyzmq).
+    #[arg(long = "peer-script", value_name = "PATH")]
+    peer_script: std::path::PathBuf,
+    /// Fail when RSS grows by more than this many MiB after the warm-up.
+    #[arg(long = "max-rss-growth", value_name = "MIB", default_value_t = 16)]
+    max_rss_growth: u64,
+    /// tokio, smol or blocking.
+    #[arg(long, value_name = "RUNTIME", default_value = "tokio")]
+    runtime: String,
 }
 
 #[derive(Args)]
@@ -234,7 +258,7 @@ fn main() {
             }
             if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand {
                 exit(Err(Failure::Usage(
-                    "missing command: cat, keygen, perf or bench (see zmq --help)".into(),
+                    "missing command: cat, keygen, perf, bench or soak (see zmq --help)".into(),
                 )));
             }
             // One line that names the offending argument: clap's first
@@ -257,8 +281,24 @@ fn main() {
         Command::Cat(args) => cat_config(*args).and_then(cat::run),
         Command::Perf(args) => perf_command(args),
         Command::Bench(args) => bench_command(args),
+        Command::Soak(args) => soak_command(args),
     };
     exit(result);
+}
+
+fn soak_command(args: SoakArgs) -> Result<(), Failure> {
+    if !args.peer_script.is_file() {
+        return Err(usage(format!(
+            "--peer-script {}: no such file",
+            args.peer_script.display()
+        )));
+    }
+    soak::run(&soak::Plan {
+        duration: soak::parse_duration(&args.duration).map_err(usage)?,
+        peer_script: args.peer_script.display().to_string(),
+        max_rss_growth_kib: args.max_rss_growth.saturating_mul(1024),
+        runtime: Choice::parse(&args.runtime).map_err(usage)?,
+    })
 }
 
 fn keygen(args: KeygenArgs) -> Result<(), Failure> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use zmq_test_support::old_peer::{OldPeer, OldPeerOpts, Received, Zmtp};
 use zmq_test_support::peer::Peer;
-use zmq_test_support::python::{perf_peer, perf_peer_env};
+use zmq_test_support::python::{perf_peer, perf_peer_env, SOAK_PEER_SCRIPT};
 
 const ZMQ: &str = env!("CARGO_BIN_EXE_zmq");
 const WAIT: Duration = Duration::from_secs(15);
@@ -1000,6 +1000,63 @@ fn perf_fanout_against_libzmq_both_ways() {
                 check_sub(&text, SIZE, 20000);
             }
         }
+    }
+}
+
+/// A one-second soak on every runtime against the libzmq peer: four rows, no
+/// loss, and a clear error for a bad duration or script.
+#[test]
+fn soak_against_libzmq_briefly() {
+    for rt in ["tokio", "smol", "blocking"] {
+        let out = run(
+            &[
+                "soak",
+                "--duration",
+                "1s",
+                "--runtime",
+                rt,
+                "--peer-script",
+                SOAK_PEER_SCRIPT,
+            ],
+            b"",
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{rt}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for row in [
+            "push/pull",
+            "req/rep",
+            "pub/sub",
+            "router/dealer",
+            "rss:",
+            "soak: ok",
+        ] {
+            assert!(text.contains(row), "{rt}: no {row} in {text}");
+        }
+    }
+    for (args, names) in [
+        (
+            vec![
+                "soak",
+                "--duration",
+                "2h",
+                "--peer-script",
+                SOAK_PEER_SCRIPT,
+            ],
+            "--duration",
+        ),
+        (
+            vec!["soak", "--peer-script", "/no/such/script.py"],
+            "--peer-script",
+        ),
+    ] {
+        let out = run(&args, b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?}: {err}");
     }
 }
 

@@ -91,6 +91,7 @@ mod net;
 mod options;
 mod poll;
 pub mod proxy;
+mod queued;
 mod routing;
 mod signal;
 mod socket;
@@ -114,7 +115,7 @@ pub use zmq_patterns::engine::{
     AllowList, Authenticator, ConnectorId, Endpoint, EndpointError, Host, IpcAddr, ListenerId,
     ZAP_ENDPOINT,
 };
-pub use zmq_patterns::{RecvError, RouterNotify, SendError};
+pub use zmq_patterns::{Queued, RecvError, RouterNotify, SendError};
 pub use zmtp_core::{
     AuthReply, AuthRequest, ConnectionError, Credentials, IntoFrame, KeyPair, MechanismConfig,
     Metadata, Msg, OsRandom, Properties, PublicKey, SecretKey, SocketType,

@@ -117,8 +117,8 @@ impl<R: RuntimeKind> Builder<R> {
     }
 }
 
-/// The same options on a live socket (see [`crate::options`] for the
-/// convention): each refused on the socket types libzmq refuses it on.
+/// The same options on a live socket (`set_<name>` and `<name>()`, as for
+/// every option): each refused on the socket types libzmq refuses it on.
 impl<R> Socket<R> {
     /// PROBE_ROUTER, for connections made afterwards.
     pub fn set_probe_router(&self, on: bool) -> Result<(), Error> {

@@ -11,6 +11,7 @@ pub mod cases;
 pub mod certs;
 pub mod endpoints;
 pub mod ends;
+pub mod faults;
 pub mod first_hour;
 pub mod lifecycle;
 pub mod logs;
@@ -378,6 +379,36 @@ macro_rules! suite_tests {
             #[test]
             fn option_errors() {
                 r::option_errors::<E>();
+            }
+        }
+
+        mod faults {
+            use $crate::suite::faults as f;
+            type E = super::$env;
+
+            #[test]
+            fn killed_mid_message() {
+                f::killed_mid_message::<E>();
+            }
+            #[test]
+            fn stalled_reader() {
+                f::stalled_reader::<E>();
+            }
+            #[test]
+            fn reset_storm() {
+                f::reset_storm::<E>();
+            }
+            #[test]
+            fn bind_unbind_loop() {
+                f::bind_unbind_loop::<E>();
+            }
+            #[test]
+            fn libzmq_restarts_100() {
+                f::libzmq_restarts::<E>(100);
+            }
+            #[test]
+            fn protocol_error_after_handshake() {
+                f::protocol_error_after_handshake::<E>();
             }
         }
 
