@@ -11,13 +11,10 @@ use curve25519_dalek::MontgomeryPoint;
 use xsalsa20poly1305::XSalsa20Poly1305;
 use zeroize::Zeroizing;
 
-use super::session_box::SessionBox;
+use super::session_box::{SessionBox, TAG_LEN};
 
 use crate::error::{CommandName, ConnectionError};
 use crate::wire::frame::FrameHeader;
-
-/// Poly1305 tag length.
-pub(crate) const TAG_LEN: usize = 16;
 
 /// Builds a 24-byte nonce from a fixed ASCII prefix and a transmitted tail.
 pub(crate) fn nonce(prefix: &[u8], tail: &[u8]) -> [u8; 24] {
@@ -176,7 +173,6 @@ impl CurveSession {
             .ok_or(ConnectionError::InvalidNonce)?;
         let body_len = MESSAGE_OVERHEAD + payload.len();
         let start = out.len();
-        out.reserve(CurveSession::wire_len(payload.len()));
         FrameHeader {
             more: false,
             command: false,

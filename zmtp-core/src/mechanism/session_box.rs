@@ -25,8 +25,10 @@ use subtle::ConstantTimeEq;
 use xsalsa20poly1305::XSalsa20Poly1305;
 use zeroize::Zeroizing;
 
-use super::crypto::{nonce, TAG_LEN};
 use crate::error::ConnectionError;
+
+/// Poly1305 tag length.
+pub(crate) const TAG_LEN: usize = 16;
 
 /// Plaintext length from which a box goes through `crypto_secretbox`: below it,
 /// libcrux's portable Poly1305 beats the run-time-selected AVX2 one on this
@@ -103,12 +105,20 @@ impl SessionBox {
         (cipher, mac_key)
     }
 
+    /// The whole 24-byte nonce, for `crypto_secretbox`.
+    fn nonce(&self, short_nonce: u64) -> [u8; 24] {
+        let mut n = [0u8; 24];
+        n[..16].copy_from_slice(self.prefix);
+        n[16..].copy_from_slice(&short_nonce.to_be_bytes());
+        n
+    }
+
     fn seal_long(
         &self,
         short_nonce: u64,
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], ConnectionError> {
-        let n = nonce(self.prefix, &short_nonce.to_be_bytes());
+        let n = self.nonce(short_nonce);
         self.secretbox
             .encrypt_in_place_detached(GenericArray::from_slice(&n), b"", buf)
             .map(Into::into)
@@ -121,7 +131,7 @@ impl SessionBox {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), ConnectionError> {
-        let n = nonce(self.prefix, &short_nonce.to_be_bytes());
+        let n = self.nonce(short_nonce);
         self.secretbox
             .decrypt_in_place_detached(
                 GenericArray::from_slice(&n),
@@ -173,7 +183,7 @@ mod tests {
         lens.extend(LONG_BOX - 70..LONG_BOX + 70);
         for (i, len) in lens.into_iter().enumerate() {
             let short_nonce = 1 + i as u64 * 0x0101_0101;
-            let n = nonce(b"CurveZMQMESSAGEC", &short_nonce.to_be_bytes());
+            let n: Vec<u8> = [&b"CurveZMQMESSAGEC"[..], &short_nonce.to_be_bytes()].concat();
             let mut want = data(len);
             let want_tag = reference
                 .encrypt_in_place_detached(GenericArray::from_slice(&n), b"", &mut want)
