@@ -40,7 +40,7 @@
 #           64 KiB; idle connections for libzmq only (full run)
 #   curve   PERF_CURVE=1 thr over tcp, libzmq and `zmq perf --runtime tokio`
 #           as the workspace builds it, and bench/downstream, the same socket
-#           code built as a downstream crate (no --cfg poly1305_force_soft)
+#           code built as a downstream crate (no flags)
 #
 # Needs gcc, libzmq3-dev, GNU time, python3 (installed with apt-get when
 # missing and this runs as root) and cargo with the registry reachable or its
@@ -155,7 +155,8 @@ done
 if runs curve; then
     # Built from $BUILD, outside the repository, with no flags from the
     # environment: cargo reads .cargo/config.toml from the folder it runs in
-    # and its parents, and the repository's sets --cfg poly1305_force_soft.
+    # and its parents; a flag set there (or in the environment) would make
+    # the figure something a user's crate does not get.
     say "building bench/downstream as a downstream crate (no flags)"
     (cd "$BUILD" && env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_BUILD_RUSTFLAGS \
         CARGO_TARGET_DIR="$BUILD/downstream-target" cargo build --release --locked -q \

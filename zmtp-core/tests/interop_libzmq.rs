@@ -979,6 +979,52 @@ fn curve_server_authenticates_libzmq_curve_client_by_key() {
     peer.quit(Some(&mut d));
 }
 
+/// Every length class of MESSAGE box against libzmq, both ways, with our side
+/// as the server: lengths around Salsa20's and Poly1305's block sizes, and
+/// around the 8 KiB where our boxes switch Poly1305 implementation (the box
+/// holds a flags byte, so 8191 bytes of payload make an 8 KiB box).
+#[test]
+fn curve_frames_of_every_length_class_cross_libzmq_both_ways() {
+    let server = keys();
+    let client = keys();
+    let (l, endpoint) = listener();
+    let mut peer = Peer::spawn(&[
+        "--type",
+        "DEALER",
+        "--connect",
+        &endpoint,
+        &curve_client_arg(&server, &client),
+    ]);
+    let config = Config::new(SocketType::Router)
+        .with_mechanism(MechanismConfig::CurveServer { keypair: server })
+        .expect("curve");
+    let mut d = Driver::accept(&l, &peer, config).with_auth(|_| AuthReply::allow());
+    d.handshake(&peer);
+
+    let lens = [
+        0, 1, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 127, 128, 1000, 8190, 8191, 8192, 8193,
+        70_000,
+    ];
+    let frames: Vec<Vec<u8>> = lens.iter().map(|&n| pattern(n)).collect();
+    let want: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let star: Vec<String> = lens
+        .iter()
+        .map(|&n| {
+            if n == 0 {
+                "-".to_owned()
+            } else {
+                format!("*{n}")
+            }
+        })
+        .collect();
+
+    peer.send(&mut d, &star.join(","));
+    assert_frames(&d.recv(&peer), &want, "our connection got");
+    d.send(&want);
+    assert_frames(&peer.recv(&mut d), &want, "libzmq DEALER got");
+    peer.quit(Some(&mut d));
+}
+
 /// Our CURVE client with the wrong server key: libzmq cannot open our HELLO,
 /// reports ZMTP_CRYPTOGRAPHIC and closes; we end with ClosedAfterHello (the
 /// close that follows a HELLO the server could not open), never active.

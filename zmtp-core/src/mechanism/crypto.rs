@@ -7,14 +7,14 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use crypto_box::aead::generic_array::GenericArray;
 use crypto_box::aead::{AeadInPlace, KeyInit};
-use crypto_box::SalsaBox;
+use curve25519_dalek::MontgomeryPoint;
 use xsalsa20poly1305::XSalsa20Poly1305;
+use zeroize::Zeroizing;
+
+use super::session_box::{SessionBox, TAG_LEN};
 
 use crate::error::{CommandName, ConnectionError};
 use crate::wire::frame::FrameHeader;
-
-/// Poly1305 tag length.
-pub(crate) const TAG_LEN: usize = 16;
 
 /// Builds a 24-byte nonce from a fixed ASCII prefix and a transmitted tail.
 pub(crate) fn nonce(prefix: &[u8], tail: &[u8]) -> [u8; 24] {
@@ -58,55 +58,44 @@ fn open_with(
 
 /// A precomputed crypto_box key (`crypto_box_beforenm`) between one public and one
 /// secret key, so per-message work is only the stream cipher and MAC.
-pub(crate) struct BoxKey(SalsaBox);
+pub(crate) struct BoxKey {
+    /// HSalsa20 of the X25519 shared secret: the secretbox key, which a CURVE
+    /// session also needs bare to derive its per-direction MESSAGE keys.
+    key: Zeroizing<[u8; 32]>,
+    aead: XSalsa20Poly1305,
+}
 
 impl BoxKey {
-    /// Precomputes the key, refusing a peer key of small order (all-zero shared
-    /// secret), as libsodium's `crypto_box_beforenm` refuses it: with such a key
-    /// anyone can compute the box key, which would defeat the vouch.
+    /// Precomputes the key, refusing a peer key whose X25519 with ours is all
+    /// zero (a small-order point), as libsodium's `crypto_box_beforenm` refuses
+    /// it: with such a key anyone can compute the box key, which would defeat the
+    /// vouch.
     pub(crate) fn new(
         their_public: &[u8; 32],
         our_secret: &[u8; 32],
     ) -> Result<Self, ConnectionError> {
-        let pk = crypto_box::PublicKey::from(*their_public);
-        let sk = crypto_box::SecretKey::from(*our_secret);
-        let key = SalsaBox::new(&pk, &sk);
-        if probe(&key) == *zero_secret_probe() {
+        // Clamped and unreduced, as libsodium multiplies: the result then matches
+        // it for every peer point, not only those in the prime-order subgroup.
+        let shared = Zeroizing::new(MontgomeryPoint(*their_public).mul_clamped(*our_secret).0);
+        if shared.iter().fold(0u8, |acc, b| acc | b) == 0 {
             return Err(ConnectionError::Cryptographic);
         }
-        Ok(Self(key))
+        let key = salsa20::hsalsa::<salsa20::cipher::consts::U10>(
+            GenericArray::from_slice(&shared[..]),
+            &GenericArray::default(),
+        );
+        let key = Zeroizing::new(<[u8; 32]>::from(key));
+        let aead = XSalsa20Poly1305::new(GenericArray::from_slice(&key[..]));
+        Ok(Self { key, aead })
     }
 
     pub(crate) fn seal(&self, nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8> {
-        seal_with(&self.0, nonce, plaintext)
+        seal_with(&self.aead, nonce, plaintext)
     }
 
     pub(crate) fn open(&self, nonce: &[u8; 24], boxed: &[u8]) -> Result<Vec<u8>, ConnectionError> {
-        open_with(&self.0, nonce, boxed)
+        open_with(&self.aead, nonce, boxed)
     }
-}
-
-/// Encrypts a fixed block, so that two keys can be compared without exposing them.
-fn probe(key: &SalsaBox) -> [u8; 16] {
-    let mut block = [0u8; 16];
-    if let Ok(tag) =
-        key.encrypt_in_place_detached(GenericArray::from_slice(&[0u8; 24]), b"", &mut block)
-    {
-        block.copy_from_slice(&tag);
-    }
-    block
-}
-
-/// The probe of the key every small-order point yields: X25519 of the all-zero
-/// point is zero whatever the scalar, and so is X25519 of any small-order point
-/// with a clamped scalar (a multiple of the cofactor).
-fn zero_secret_probe() -> &'static [u8; 16] {
-    static PROBE: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
-    PROBE.get_or_init(|| {
-        let zero = crypto_box::PublicKey::from([0u8; 32]);
-        let any = crypto_box::SecretKey::from([1u8; 32]);
-        probe(&SalsaBox::new(&zero, &any))
-    })
 }
 
 impl std::fmt::Debug for BoxKey {
@@ -141,13 +130,12 @@ const MESSAGE_OVERHEAD: usize = 8 + 8 + TAG_LEN + 1;
 pub(crate) const INNER_MORE: u8 = 0x01;
 pub(crate) const INNER_COMMAND: u8 = 0x02;
 
-/// The encrypted session after a CURVE handshake: one precomputed key, a short
+/// The encrypted session after a CURVE handshake: one MESSAGE key and a short
 /// nonce counter per direction.
 #[derive(Debug)]
 pub(crate) struct CurveSession {
-    key: BoxKey,
-    tx_prefix: &'static [u8; 16],
-    rx_prefix: &'static [u8; 16],
+    tx: SessionBox,
+    rx: SessionBox,
     /// The last short nonce we used.
     tx_nonce: u64,
     /// The last short nonce the peer used; the next must be larger.
@@ -162,9 +150,8 @@ impl CurveSession {
             (b"CurveZMQMESSAGES", b"CurveZMQMESSAGEC")
         };
         Self {
-            key,
-            tx_prefix,
-            rx_prefix,
+            tx: SessionBox::new(&key.key, tx_prefix),
+            rx: SessionBox::new(&key.key, rx_prefix),
             tx_nonce,
             rx_nonce,
         }
@@ -199,18 +186,17 @@ impl CurveSession {
         let plain_at = out.len();
         out.put_u8(inner_flags);
         out.put_slice(payload);
-        let n = nonce(self.tx_prefix, &self.tx_nonce.to_be_bytes());
-        let Ok(tag) = self.key.0.encrypt_in_place_detached(
-            GenericArray::from_slice(&n),
-            b"",
-            &mut out[plain_at..],
-        ) else {
-            // Never leave plaintext queued.
-            out.truncate(start);
-            return Err(ConnectionError::Cryptographic);
-        };
-        out[tag_at..plain_at].copy_from_slice(&tag);
-        Ok(())
+        match self.tx.seal(self.tx_nonce, &mut out[plain_at..]) {
+            Ok(tag) => {
+                out[tag_at..plain_at].copy_from_slice(&tag);
+                Ok(())
+            }
+            Err(e) => {
+                // Never leave plaintext queued.
+                out.truncate(start);
+                Err(e)
+            }
+        }
     }
 
     /// Opens a MESSAGE in place and returns its inner flags and payload, which is a
@@ -232,13 +218,10 @@ impl CurveSession {
         if short_nonce <= self.rx_nonce {
             return Err(ConnectionError::InvalidNonce);
         }
-        let n = nonce(self.rx_prefix, &short);
         let (head, plain) = body.split_at_mut(16 + TAG_LEN);
-        let tag = GenericArray::clone_from_slice(&head[16..]);
-        self.key
-            .0
-            .decrypt_in_place_detached(GenericArray::from_slice(&n), b"", plain, &tag)
-            .map_err(|_| ConnectionError::Cryptographic)?;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&head[16..]);
+        self.rx.open(short_nonce, plain, &tag)?;
         self.rx_nonce = short_nonce;
         let flags = body[16 + TAG_LEN];
         Ok((flags, body.freeze().slice(MESSAGE_OVERHEAD..)))

@@ -9,6 +9,7 @@ pub(crate) mod crypto;
 pub(crate) mod curve;
 pub(crate) mod null;
 pub(crate) mod plain;
+pub(crate) mod session_box;
 
 use std::collections::VecDeque;
 
