@@ -13,6 +13,7 @@ pub mod endpoints;
 pub mod ends;
 pub mod faults;
 pub mod first_hour;
+pub mod inproc;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitoring;
@@ -261,6 +262,24 @@ macro_rules! suite_tests {
             #[test]
             fn certificates_load_in_pyzmq() {
                 certs::certificates_load_in_pyzmq::<E>();
+            }
+        }
+
+        mod inproc {
+            use $crate::suite::inproc as i;
+            type E = super::$env;
+
+            #[test]
+            fn capacity_matches_libzmq() {
+                i::capacity_matches_libzmq::<E>();
+            }
+            #[test]
+            fn sender_thread_blocks_and_resumes() {
+                i::sender_thread_blocks_and_resumes::<E>();
+            }
+            #[test]
+            fn both_ends_send_at_once() {
+                i::both_ends_send_at_once::<E>();
             }
         }
 

@@ -8,7 +8,7 @@
 //! lock).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 
 use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
 use zmq_patterns::PipeItem;
@@ -189,12 +189,11 @@ pub(super) fn join(
 }
 
 fn dispatch_both(locked: &mut LockedPair<'_>, from: &Core, to: &Core, work: &mut Vec<Work>) {
-    match locked {
-        LockedPair::One(g) => g.dispatch(from, work),
-        LockedPair::Two { from: f, to: t } => {
-            f.dispatch(from, work);
-            t.dispatch(to, work);
-        }
+    if let LockedPair::One(g) = locked {
+        g.dispatch(from, work);
+    } else {
+        locked.from().dispatch(from, work);
+        locked.to().dispatch(to, work);
     }
 }
 
@@ -207,12 +206,20 @@ pub(super) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
 }
 
 /// The locked states of a link's two ends (one lock if a socket is linked to
-/// itself).
+/// itself; one side borrowed when its owner already holds it).
 enum LockedPair<'a> {
     One(MutexGuard<'a, LockedState>),
     Two {
         from: MutexGuard<'a, LockedState>,
         to: MutexGuard<'a, LockedState>,
+    },
+    FromHeld {
+        from: &'a mut LockedState,
+        to: MutexGuard<'a, LockedState>,
+    },
+    ToHeld {
+        from: MutexGuard<'a, LockedState>,
+        to: &'a mut LockedState,
     },
 }
 
@@ -220,14 +227,16 @@ impl LockedPair<'_> {
     fn from(&mut self) -> &mut LockedState {
         match self {
             Self::One(g) => g,
-            Self::Two { from, .. } => from,
+            Self::Two { from, .. } | Self::ToHeld { from, .. } => from,
+            Self::FromHeld { from, .. } => from,
         }
     }
 
     fn to(&mut self) -> &mut LockedState {
         match self {
             Self::One(g) => g,
-            Self::Two { to, .. } => to,
+            Self::Two { to, .. } | Self::FromHeld { to, .. } => to,
+            Self::ToHeld { to, .. } => to,
         }
     }
 }
@@ -251,26 +260,132 @@ fn lock_both<'a>(from: &'a Core, to: &'a Core) -> LockedPair<'a> {
     }
 }
 
+/// Locks `other` while `held` (of socket `me`) is locked, if that cannot
+/// deadlock: waits for it only when the ids allow (the order every two-lock
+/// holder keeps), else takes it only if it is free.
+fn lock_second<'a>(me: &Core, other: &'a Core) -> Option<MutexGuard<'a, LockedState>> {
+    if Arc::ptr_eq(&me.0, &other.0) {
+        return None;
+    }
+    if me.0.id < other.0.id {
+        return Some(other.lock());
+    }
+    match other.0.state.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Moves items over a link from the socket whose lock the caller holds
+/// (`held`, socket `me`, its end `x`) to `to`'s end `y`, at once: the sender
+/// then takes no second pass through its own lock and queues no work per
+/// message. Falls back to a queued pump when `to` cannot be locked now.
+pub(super) fn flush_held(
+    me: &Core,
+    held: &mut LockedState,
+    x: ConnId,
+    to: &Core,
+    y: ConnId,
+    work: &mut Vec<Work>,
+) {
+    let Some(guard) = lock_second(me, to) else {
+        work.push(Work::Pump {
+            from: me.clone(),
+            from_conn: x,
+            to: to.clone(),
+            to_conn: y,
+        });
+        return;
+    };
+    let mut locked = LockedPair::FromHeld {
+        from: held,
+        to: guard,
+    };
+    let more = transfer(&mut locked, x, y);
+    // The held side goes on with its own dispatch once this returns.
+    locked.to().dispatch(to, work);
+    drop(locked);
+    if more {
+        work.push(Work::Pump {
+            from: me.clone(),
+            from_conn: x,
+            to: to.clone(),
+            to_conn: y,
+        });
+    }
+}
+
+/// Moves items over a link from `from`'s end `x` to the socket whose lock the
+/// caller holds (`held`, socket `me`, its end `y`), which has room again.
+pub(super) fn resume_held(
+    me: &Core,
+    held: &mut LockedState,
+    y: ConnId,
+    from: &Core,
+    x: ConnId,
+    work: &mut Vec<Work>,
+) {
+    let Some(guard) = lock_second(me, from) else {
+        work.push(Work::Pump {
+            from: from.clone(),
+            from_conn: x,
+            to: me.clone(),
+            to_conn: y,
+        });
+        return;
+    };
+    let mut locked = LockedPair::ToHeld {
+        from: guard,
+        to: held,
+    };
+    let more = transfer(&mut locked, x, y);
+    locked.from().dispatch(from, work);
+    drop(locked);
+    if more {
+        work.push(Work::Pump {
+            from: from.clone(),
+            from_conn: x,
+            to: me.clone(),
+            to_conn: y,
+        });
+    }
+}
+
 /// Moves what `from`'s end `x` has for `to`'s end `y`, while `y` has room.
 pub(super) fn pump(from: &Core, x: ConnId, to: &Core, y: ConnId, work: &mut Vec<Work>) {
     let mut locked = lock_both(from, to);
+    let more = transfer(&mut locked, x, y);
+    dispatch_both(&mut locked, from, to, work);
+    drop(locked);
+    if more {
+        work.push(Work::Pump {
+            from: from.clone(),
+            from_conn: x,
+            to: to.clone(),
+            to_conn: y,
+        });
+    }
+}
+
+/// Moves items from end `x` to end `y` of a locked pair while `y` has room, at
+/// most [`BATCH`]; returns whether more may be waiting.
+fn transfer(locked: &mut LockedPair<'_>, x: ConnId, y: ConnId) -> bool {
     let mut moved = 0;
-    let mut more = false;
     loop {
         let pending = locked.to().links.get_mut(&y).and_then(|l| l.pending.take());
         let item = match pending {
             Some(item) => item,
             None => {
                 if moved == BATCH {
-                    more = true;
-                    break;
+                    return true;
                 }
                 if !locked.to().engine.inproc_ready(y) {
-                    break;
+                    return false;
                 }
                 match locked.from().engine.poll_inproc(x) {
                     Some(item) => item,
-                    None => break,
+                    None => return false,
                 }
             }
         };
@@ -281,18 +396,8 @@ pub(super) fn pump(from: &Core, x: ConnId, to: &Core, y: ConnId, work: &mut Vec<
                 if let Some(l) = locked.to().links.get_mut(&y) {
                     l.pending = Some(item);
                 }
-                break;
+                return false;
             }
         }
-    }
-    dispatch_both(&mut locked, from, to, work);
-    drop(locked);
-    if more {
-        work.push(Work::Pump {
-            from: from.clone(),
-            from_conn: x,
-            to: to.clone(),
-            to_conn: y,
-        });
     }
 }

@@ -81,6 +81,10 @@ pub(crate) struct LockedState {
     linger_deadline: Option<Instant>,
     closing: bool,
     finished: bool,
+    /// This lock is the only one its holder has (the data path): an inproc
+    /// flush may then take the peer's lock at once (see
+    /// [`inproc::flush_held`]).
+    sole_lock: bool,
     zap: Option<zap::Bridge>,
     events: events::Events,
 }
@@ -181,6 +185,9 @@ impl LockedState {
             Action::Flush(c) => {
                 if let Some(sig) = self.streams.get(&c) {
                     sig.raise(bits::FLUSH);
+                } else if let Some(l) = self.links.get(&c).filter(|_| self.sole_lock) {
+                    let (to, to_conn) = (l.peer.clone(), l.peer_conn);
+                    inproc::flush_held(me, self, c, &to, to_conn, work);
                 } else if let Some(l) = self.links.get(&c) {
                     work.push(Work::Pump {
                         from: me.clone(),
@@ -193,6 +200,9 @@ impl LockedState {
             Action::ResumeRead(c) => {
                 if let Some(sig) = self.streams.get(&c) {
                     sig.raise(bits::RESUME);
+                } else if let Some(l) = self.links.get(&c).filter(|_| self.sole_lock) {
+                    let (from, from_conn) = (l.peer.clone(), l.peer_conn);
+                    inproc::resume_held(me, self, c, &from, from_conn, work);
                 } else if let Some(l) = self.links.get(&c) {
                     work.push(Work::Pump {
                         from: l.peer.clone(),
@@ -256,6 +266,7 @@ impl Core {
             linger_deadline: None,
             closing: false,
             finished: false,
+            sole_lock: false,
             zap: None,
             events: events::Events::default(),
         };
@@ -310,7 +321,9 @@ impl Core {
         let r = {
             let mut st = self.lock();
             let r = f(&mut st);
+            st.sole_lock = true;
             st.dispatch(self, &mut work);
+            st.sole_lock = false;
             r
         };
         run(work);

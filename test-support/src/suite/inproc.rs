@@ -1,0 +1,162 @@
+//! `inproc://` between threads: what the sender moves into the receiver's
+//! queue at once (holding its own lock and the receiver's) must keep every
+//! HWM where libzmq keeps it, lose nothing, keep order, and never deadlock
+//! when both ends send at once.
+
+use std::time::Duration;
+
+use zmq_runtime::{Builder, SendError, Socket, SocketType};
+
+use super::cases::{endpoint, Transport};
+use super::{build, Env};
+use crate::peer::Peer;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The HWMs tried: equal, the sender's larger, the receiver's larger, and a
+/// receiver that holds one.
+const HWMS: [(usize, usize); 4] = [(4, 4), (10, 3), (2, 9), (7, 1)];
+
+/// How many messages libzmq's PUSH queues towards an idle inproc PULL before
+/// a non-blocking send says EAGAIN.
+fn libzmq_capacity(peer: &mut Peer, n: usize, sndhwm: usize, rcvhwm: usize) -> usize {
+    let pull = format!("pull{n}");
+    let push = format!("push{n}");
+    let name = format!("inproc://capacity-{n}");
+    peer.socket(&pull, "PULL", &[format!("rcvhwm={rcvhwm}")]);
+    peer.bind(&pull, &name);
+    peer.socket(&push, "PUSH", &[format!("sndhwm={sndhwm}")]);
+    peer.connect(&push, &name);
+    let mut sent = 0;
+    while sent < 1000 && peer.send(&push, &[b"m"], 0) {
+        sent += 1;
+    }
+    peer.close(&push);
+    peer.close(&pull);
+    sent
+}
+
+/// Ours, the same way: the sends move straight into the receiver's queue
+/// until its RCVHWM, then wait in the sender's up to its SNDHWM.
+fn our_capacity<E: Env>(sndhwm: usize, rcvhwm: usize) -> usize {
+    let name = endpoint(Transport::Inproc);
+    let pull = build::<E>(Builder::new(SocketType::Pull).rcvhwm(rcvhwm));
+    pull.bind(&name[..]).expect("bind");
+    let push = build::<E>(Builder::new(SocketType::Push).sndhwm(sndhwm));
+    push.connect(&name[..]).expect("connect");
+    let mut sent = 0;
+    loop {
+        match push.try_send("m") {
+            Ok(()) => sent += 1,
+            Err(SendError::WouldBlock(_)) => break,
+            Err(e) => panic!("send: {e}"),
+        }
+        assert!(sent <= 1000, "no HWM held ({sndhwm}, {rcvhwm})");
+    }
+    // Everything queued arrives, in order.
+    for i in 0..sent {
+        let m = pull.recv_blocking(Some(WAIT)).expect("queued message");
+        assert_eq!(m.to_str(), Ok("m"), "message {i}");
+    }
+    sent
+}
+
+/// An idle inproc receiver takes SNDHWM + RCVHWM messages before a send
+/// would block, as libzmq's.
+pub fn capacity_matches_libzmq<E: Env>() {
+    let mut peer = Peer::start();
+    for (n, (snd, rcv)) in HWMS.into_iter().enumerate() {
+        let theirs = libzmq_capacity(&mut peer, n, snd, rcv);
+        let ours = our_capacity::<E>(snd, rcv);
+        assert_eq!(ours, theirs, "SNDHWM {snd}, RCVHWM {rcv}");
+    }
+}
+
+fn numbered(i: u32) -> String {
+    format!("{i:08}")
+}
+
+/// Receives `count` numbered messages and checks that none is missing.
+fn expect_numbered<R: zmq_runtime::RuntimeKind>(s: &Socket<R>, count: u32) {
+    for i in 0..count {
+        let m = s.recv_blocking(Some(WAIT)).expect("next message");
+        assert_eq!(m.to_str(), Ok(&numbered(i)[..]), "message {i}");
+    }
+}
+
+/// A sender thread far ahead of a receiver whose HWMs are small: it blocks
+/// and resumes again and again, and every message arrives once, in order.
+pub fn sender_thread_blocks_and_resumes<E: Env>() {
+    const COUNT: u32 = 20_000;
+    // Both orders of creation: the sender's lock comes first in one, the
+    // receiver's in the other.
+    for pull_first in [true, false] {
+        let name = endpoint(Transport::Inproc);
+        let (pull, push) = if pull_first {
+            let pull = build::<E>(Builder::new(SocketType::Pull).rcvhwm(3));
+            (pull, build::<E>(Builder::new(SocketType::Push).sndhwm(2)))
+        } else {
+            let push = build::<E>(Builder::new(SocketType::Push).sndhwm(2));
+            (build::<E>(Builder::new(SocketType::Pull).rcvhwm(3)), push)
+        };
+        pull.bind(&name[..]).expect("bind");
+        push.connect(&name[..]).expect("connect");
+        let sender = std::thread::spawn(move || {
+            for i in 0..COUNT {
+                push.send_blocking(numbered(i), Some(WAIT)).expect("send");
+            }
+            push
+        });
+        expect_numbered(&pull, COUNT);
+        drop(sender.join().expect("sender thread"));
+    }
+}
+
+/// Two PAIR sockets on two threads sending to each other at once, with
+/// HWMs small enough that both block: each takes the other's lock out of
+/// order at times, which must neither deadlock nor lose a message.
+pub fn both_ends_send_at_once<E: Env>() {
+    const COUNT: u32 = 5_000;
+    let name = endpoint(Transport::Inproc);
+    let a = build::<E>(Builder::new(SocketType::Pair).sndhwm(2).rcvhwm(2));
+    a.bind(&name[..]).expect("bind");
+    let b = build::<E>(Builder::new(SocketType::Pair).sndhwm(2).rcvhwm(2));
+    b.connect(&name[..]).expect("connect");
+    let run = |s: Socket<E::R>| {
+        std::thread::spawn(move || {
+            // Sends and receives in turns of a few, so that neither end
+            // waits on a full queue for ever.
+            let (mut sent, mut got) = (0, 0);
+            while sent < COUNT || got < COUNT {
+                for _ in 0..3 {
+                    if sent < COUNT && s.try_send(numbered(sent)).is_ok() {
+                        sent += 1;
+                    }
+                }
+                while got < COUNT {
+                    match s.try_recv() {
+                        Ok(m) => {
+                            assert_eq!(m.to_str(), Ok(&numbered(got)[..]), "message {got}");
+                            got += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if sent == COUNT && got < COUNT {
+                    let m = s
+                        .recv_blocking(Some(WAIT))
+                        .expect("the peer's next message");
+                    assert_eq!(m.to_str(), Ok(&numbered(got)[..]), "message {got}");
+                    got += 1;
+                }
+                std::thread::yield_now();
+            }
+            s
+        })
+    };
+    let ta = run(a);
+    let tb = run(b);
+    let a = ta.join().expect("thread a");
+    let b = tb.join().expect("thread b");
+    drop((a, b));
+}
