@@ -106,8 +106,8 @@ pub(crate) fn monitor_overflow(capacity: usize) {
     warn!(capacity, "monitor queue full; its newer events are dropped");
 }
 
-/// Shows `T` with control characters escaped (`\n`, `\u{1b}`), everything
-/// else as it is.
+/// Shows `T` with control characters and invisible format characters escaped
+/// (`\n`, `\u{1b}`, `\u{202e}`), everything else as it is.
 pub(crate) struct Escaped<'a, T: ?Sized>(pub(crate) &'a T);
 
 impl<T: fmt::Display + ?Sized> fmt::Display for Escaped<'_, T> {
@@ -122,7 +122,11 @@ struct EscapeControls<'a, 'b>(&'a mut fmt::Formatter<'b>);
 impl Write for EscapeControls<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for c in s.chars() {
-            if c.is_control() {
+            // Bidirectional overrides and zero-width characters too: they
+            // would reorder or hide what a reader of the log sees.
+            if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+            {
                 write!(self.0, "{}", c.escape_default())?;
             } else {
                 self.0.write_char(c)?;
@@ -167,6 +171,14 @@ mod tests {
             Escaped(&error).to_string(),
             "peer refused the handshake: no\\r\\nway"
         );
+    }
+
+    #[test]
+    fn invisible_format_characters_are_escaped() {
+        // A right-to-left override would show "txt.exe" as "exe.txt".
+        let text = "file\u{202e}txt.exe\u{200b}";
+        assert_eq!(Escaped(text).to_string(), "file\\u{202e}txt.exe\\u{200b}");
+        assert_eq!(Escaped("café ok").to_string(), "café ok");
     }
 
     #[test]

@@ -15,8 +15,9 @@ use crate::SocketType;
 /// The security mechanism and this side's role in it.
 ///
 /// Roles come from configuration only: libzmq always sends as-server = 0 in its
-/// greeting, so the peer's flag is never consulted.
-#[derive(Clone, Debug)]
+/// greeting, so the peer's flag is never consulted. `Debug` never shows the
+/// PLAIN password (nor, through [`KeyPair`], a secret key).
+#[derive(Clone)]
 pub enum MechanismConfig {
     /// No security (RFC 23).
     Null,
@@ -41,6 +42,32 @@ pub enum MechanismConfig {
         /// The server's long-term key pair.
         keypair: KeyPair,
     },
+}
+
+impl std::fmt::Debug for MechanismConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => f.write_str("Null"),
+            Self::PlainClient { username, .. } => f
+                .debug_struct("PlainClient")
+                .field("username", username)
+                .field("password", &format_args!(".."))
+                .finish(),
+            Self::PlainServer => f.write_str("PlainServer"),
+            Self::CurveClient {
+                server_key,
+                keypair,
+            } => f
+                .debug_struct("CurveClient")
+                .field("server_key", server_key)
+                .field("keypair", keypair)
+                .finish(),
+            Self::CurveServer { keypair } => f
+                .debug_struct("CurveServer")
+                .field("keypair", keypair)
+                .finish(),
+        }
+    }
 }
 
 impl MechanismConfig {

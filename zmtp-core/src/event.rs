@@ -39,9 +39,10 @@ impl AuthId {
     }
 }
 
-/// The credentials a client presented.
+/// The credentials a client presented. `Debug` shows a PLAIN password as
+/// `..`, so that logging a request or an error built from one never leaks it.
 #[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// NULL: nothing but the address.
     Null,
@@ -57,6 +58,23 @@ pub enum Credentials {
         /// The client's permanent public key.
         public_key: PublicKey,
     },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => f.write_str("Null"),
+            Self::Plain { username, .. } => f
+                .debug_struct("Plain")
+                .field("username", username)
+                .field("password", &format_args!(".."))
+                .finish(),
+            Self::Curve { public_key } => f
+                .debug_struct("Curve")
+                .field("public_key", public_key)
+                .finish(),
+        }
+    }
 }
 
 /// A request for an authentication decision, shaped after a ZAP request (RFC 27).

@@ -3,6 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 use crate::random::{OsRandom, Random};
 use crate::z85::{self, Z85Error};
 
@@ -10,9 +13,33 @@ use crate::z85::{self, Z85Error};
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(pub [u8; 32]);
 
-/// A CURVE secret key. Its `Debug` output never shows the key.
+/// A CURVE secret key. Its `Debug` output never shows the key, its bytes are
+/// wiped when it is dropped (so a freed key does not linger in memory), and
+/// `==` compares in constant time.
 #[derive(Clone)]
 pub struct SecretKey(pub [u8; 32]);
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for SecretKey {}
+
+impl Zeroize for SecretKey {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SecretKey {}
 
 /// A public and secret key pair.
 #[derive(Clone, Debug)]
@@ -64,7 +91,9 @@ impl KeyPair {
     pub fn generate_with(random: &dyn Random) -> Self {
         let mut secret = [0u8; 32];
         random.fill(&mut secret);
-        Self::from_secret(SecretKey(secret))
+        let pair = Self::from_secret(SecretKey(secret));
+        secret.zeroize();
+        pair
     }
 
     /// The key pair whose secret half is `secret`.

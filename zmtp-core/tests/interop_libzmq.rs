@@ -857,6 +857,12 @@ fn plain_server_deny_blocks_libzmq_plain_client() {
         "we should have sent ERROR 400: {}",
         hex(&d.sent)
     );
+    // The refused password is never echoed: not on the wire back to the
+    // client, not in the error, not in the request's or the error's Debug.
+    assert!(!contains(&d.sent, b"guess"), "{}", hex(&d.sent));
+    assert!(!err.to_string().contains("guess"), "{err}");
+    assert!(!format!("{err:?}").contains("guess"), "{err:?}");
+    assert!(!format!("{:?}", d.auth_requests[0]).contains("guess"));
     assert!(
         !d.events.iter().any(|e| matches!(e, Event::Message(_))),
         "a message got through: {:?}",
@@ -1369,5 +1375,85 @@ fn old_peers_get_from_us_exactly_what_libzmq_sends_them() {
             assert_eq!(parse_msg(&received), Some(want), "{name} {generation}");
             assert_eq!(msgs, vec![Msg::from("abc")], "{name} {generation}");
         }
+    }
+}
+
+/// Our CURVE ROUTER and libzmq's CURVE DEALER on one connection, after the
+/// handshake; `--curve-client` keys made up for the test.
+fn curve_server_with_libzmq_client() -> (Peer, Driver) {
+    let server = keys();
+    let client = keys();
+    let (l, endpoint) = listener();
+    let peer = Peer::spawn(&[
+        "--type",
+        "DEALER",
+        "--connect",
+        &endpoint,
+        &curve_client_arg(&server, &client),
+    ]);
+    let config = Config::new(SocketType::Router)
+        .with_mechanism(MechanismConfig::CurveServer { keypair: server })
+        .expect("curve");
+    let mut d = Driver::accept(&l, &peer, config).with_auth(|_| AuthReply::allow());
+    d.handshake(&peer);
+    (peer, d)
+}
+
+/// Reads exactly `n` raw bytes from libzmq, bypassing our connection, so the
+/// test can tamper with them before the connection sees them.
+fn read_raw(d: &mut Driver, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    d.stream.set_read_timeout(Some(OVERALL)).expect("timeout");
+    d.stream.read_exact(&mut buf).expect("libzmq's MESSAGE");
+    buf
+}
+
+/// A MESSAGE libzmq really sent, delivered twice on the same connection: the
+/// second copy reuses its nonce, so it is refused (InvalidNonce) and never
+/// becomes a second message, as CurveZMQ's replay protection requires.
+#[test]
+fn curve_server_refuses_a_replayed_libzmq_message_within_the_connection() {
+    let (mut peer, mut d) = curve_server_with_libzmq_client();
+    let before = d.received.len();
+    peer.send(&mut d, &spec(&[b"once"]));
+    assert_frames(&d.recv(&peer), &[b"once"], "our ROUTER got");
+    let message = d.received[before..].to_vec();
+    // One MESSAGE command in a short data frame: 07 MESSAGE nonce(8) box.
+    assert_eq!(&message[2..10], b"\x07MESSAGE", "{}", hex(&message));
+    d.rbuf.extend_from_slice(&message);
+    let replay = d.conn.handle_input(Instant::now(), &mut d.rbuf);
+    assert_eq!(replay, Err(ConnectionError::InvalidNonce));
+    d.drain_events();
+    assert!(
+        !d.events.iter().any(|e| matches!(e, Event::Message(_))),
+        "the replay was delivered: {:?}",
+        d.events
+    );
+    d.shutdown();
+    peer.quit(None);
+}
+
+/// libzmq's MESSAGE with one bit flipped in its box (tag or ciphertext) is
+/// refused as a cryptographic failure, never delivered, whichever bit.
+#[test]
+fn curve_server_refuses_a_tampered_libzmq_message() {
+    for flip in [18usize, 33, 36] {
+        let (mut peer, mut d) = curve_server_with_libzmq_client();
+        assert_eq!(peer.ask(None, &format!("send {}", spec(&[b"bad"]))), "SENT");
+        // 2-byte header + 07 MESSAGE + nonce(8) + tag(16) + flags(1) + "bad".
+        let mut message = read_raw(&mut d, 2 + 8 + 8 + 16 + 1 + 3);
+        assert_eq!(&message[2..10], b"\x07MESSAGE", "{}", hex(&message));
+        message[flip] ^= 0x10;
+        d.rbuf.extend_from_slice(&message);
+        let tampered = d.conn.handle_input(Instant::now(), &mut d.rbuf);
+        assert_eq!(tampered, Err(ConnectionError::Cryptographic), "byte {flip}");
+        d.drain_events();
+        assert!(
+            !d.events.iter().any(|e| matches!(e, Event::Message(_))),
+            "byte {flip}: a tampered message was delivered: {:?}",
+            d.events
+        );
+        d.shutdown();
+        peer.quit(None);
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use subtle::ConstantTimeEq;
 use zmtp_core::{AuthReply, AuthRequest, Credentials, PublicKey};
 
 /// Decides authentication requests as they arrive (ZAP, RFC 27, as a callback).
@@ -42,11 +43,39 @@ pub fn libzmq_default(req: &AuthRequest) -> AuthReply {
 /// handler: CURVE ("Stonehouse", encryption without client authentication) and
 /// NULL are allowed; PLAIN with no user list allows any user, as the `zmq cat
 /// --plain-server` contract asks.
-#[derive(Clone, Debug, Default)]
+///
+/// Passwords are compared in constant time, against every listed user, so the
+/// time a refusal takes tells nothing about which user or how much of a
+/// password matched; `Debug` shows the user names, never the passwords.
+#[derive(Clone, Default)]
 pub struct AllowList {
     users: Option<Vec<(Bytes, Bytes)>>,
     keys: Option<HashSet<PublicKey>>,
     addresses: Option<HashSet<String>>,
+}
+
+impl std::fmt::Debug for AllowList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users: Option<Vec<&Bytes>> = self
+            .users
+            .as_ref()
+            .map(|u| u.iter().map(|(name, _)| name).collect());
+        f.debug_struct("AllowList")
+            .field("users", &users)
+            .field("keys", &self.keys)
+            .field("addresses", &self.addresses)
+            .finish()
+    }
+}
+
+/// Whether `username`/`password` is one of `users`, in time that depends only
+/// on the lengths involved, never on where the first differing byte is.
+fn user_listed(users: &[(Bytes, Bytes)], username: &[u8], password: &[u8]) -> bool {
+    let mut found = subtle::Choice::from(0);
+    for (name, pass) in users {
+        found |= name[..].ct_eq(username) & pass[..].ct_eq(password);
+    }
+    found.into()
 }
 
 impl AllowList {
@@ -91,7 +120,7 @@ impl Authenticator for AllowList {
             Credentials::Plain { username, password } => self
                 .users
                 .as_ref()
-                .is_none_or(|u| u.iter().any(|(n, p)| n == username && p == password)),
+                .is_none_or(|u| user_listed(u, username, password)),
             Credentials::Curve { public_key } => {
                 self.keys.as_ref().is_none_or(|k| k.contains(public_key))
             }
@@ -110,5 +139,45 @@ impl Authenticator for AllowList {
         } else {
             AuthReply::deny("credentials not allowed")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users() -> Vec<(Bytes, Bytes)> {
+        vec![
+            (Bytes::from_static(b"admin"), Bytes::from_static(b"secret")),
+            (Bytes::from_static(b"guest"), Bytes::from_static(b"guest")),
+        ]
+    }
+
+    #[test]
+    fn only_a_listed_user_with_its_own_password_passes() {
+        let users = users();
+        assert!(user_listed(&users, b"admin", b"secret"));
+        assert!(user_listed(&users, b"guest", b"guest"));
+        for (user, pass) in [
+            (&b"admin"[..], &b"secre"[..]),
+            (b"admin", b"secret!"),
+            (b"admin", b"guest"),
+            (b"guest", b"secret"),
+            (b"admi", b"secret"),
+            (b"", b""),
+        ] {
+            assert!(!user_listed(&users, user, pass), "{user:?} {pass:?}");
+        }
+        assert!(!user_listed(&[], b"admin", b"secret"));
+    }
+
+    #[test]
+    fn debug_shows_user_names_but_never_passwords() {
+        let list = AllowList::new()
+            .allow_user("admin", "hunter2")
+            .allow_address("127.0.0.1");
+        let shown = format!("{list:?}");
+        assert!(shown.contains("admin"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -5,6 +5,8 @@
 //! INITIATE at least 257, READY at least 30.
 
 use bytes::Bytes;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::crypto::{nonce, BoxKey, CookieKey, CurveSession};
 use super::{parse_raw, peer_metadata, unexpected, Cx, Established};
@@ -32,7 +34,7 @@ enum State {
     /// Only the cookie key and the client's transient key are kept: the server's
     /// transient secret travels inside the cookie, as CurveZMQ intends.
     ServerExpectInitiate {
-        cookie_key: [u8; 32],
+        cookie_key: Zeroizing<[u8; 32]>,
         client_transient: [u8; 32],
     },
     ServerAwaitAuth {
@@ -63,6 +65,7 @@ impl Curve {
                 let mut secret = [0u8; 32];
                 cx.config.random.fill(&mut secret);
                 let transient = KeyPair::from_secret(SecretKey(secret));
+                secret.zeroize();
                 // A small-order server key is refused by the server's box check.
                 let hello_box = BoxKey::new(&server_key.0, &transient.secret.0)
                     .map(|k| k.seal(&nonce(b"CurveZMQHELLO---", &1u64.to_be_bytes()), &[0u8; 64]))
@@ -238,8 +241,9 @@ impl Curve {
         let mut secret = [0u8; 32];
         random.fill(&mut secret);
         let server_transient = KeyPair::from_secret(SecretKey(secret));
-        let mut cookie_key = [0u8; 32];
-        random.fill(&mut cookie_key);
+        secret.zeroize();
+        let mut cookie_key = Zeroizing::new([0u8; 32]);
+        random.fill(&mut cookie_key[..]);
         let mut cookie_nonce = [0u8; 16];
         random.fill(&mut cookie_nonce);
         let mut welcome_nonce = [0u8; 16];
@@ -250,6 +254,7 @@ impl Curve {
         cookie_plain[32..].copy_from_slice(&server_transient.secret.0);
         let cookie_box =
             CookieKey::new(&cookie_key).seal(&nonce(b"COOKIE--", &cookie_nonce), &cookie_plain);
+        cookie_plain.zeroize();
         let mut welcome_plain = Vec::with_capacity(32 + COOKIE_LEN);
         welcome_plain.extend_from_slice(&server_transient.public.0);
         welcome_plain.extend_from_slice(&cookie_nonce);
@@ -278,12 +283,13 @@ impl Curve {
                 command: CommandName::Initiate,
             });
         }
-        let cookie =
-            CookieKey::new(cookie_key).open(&nonce(b"COOKIE--", &body[9..25]), &body[25..105])?;
-        if cookie[..32] != client_transient[..] {
+        let cookie = Zeroizing::new(
+            CookieKey::new(cookie_key).open(&nonce(b"COOKIE--", &body[9..25]), &body[25..105])?,
+        );
+        if !bool::from(cookie[..32].ct_eq(&client_transient[..])) {
             return Err(ConnectionError::Cryptographic);
         }
-        let mut server_transient_secret = [0u8; 32];
+        let mut server_transient_secret = Zeroizing::new([0u8; 32]);
         server_transient_secret.copy_from_slice(&cookie[32..64]);
         let short = &body[105..113];
         let session = BoxKey::new(client_transient, &server_transient_secret)?;
@@ -298,7 +304,9 @@ impl Curve {
         let vouch = BoxKey::new(&client_key, &server_transient_secret)?
             .open(&nonce(b"VOUCH---", &plain[32..48]), &plain[48..128])?;
         // libzmq checks only the C' half; the S half binds the vouch to this server.
-        if vouch[..32] != client_transient[..] || vouch[32..64] != self.keypair.public.0 {
+        let binds =
+            vouch[..32].ct_eq(&client_transient[..]) & vouch[32..64].ct_eq(&self.keypair.public.0);
+        if !bool::from(binds) {
             return Err(ConnectionError::Cryptographic);
         }
         let md = peer_metadata(

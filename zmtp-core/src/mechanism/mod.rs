@@ -227,8 +227,33 @@ pub(crate) fn peer_error(data: &Bytes) -> ConnectionError {
     let reason = crate::wire::command::parse_error_reason(data)
         .unwrap_or_else(|_| data.slice(data.len().min(1)..));
     ConnectionError::PeerError {
-        reason: peer_text(&reason, 255),
+        reason: escaped_peer_text(&reason, 255),
     }
+}
+
+/// Peer text for an error whose message shows it bare (the ERROR reason):
+/// control characters, bidirectional overrides and invisible characters come
+/// out escaped (`\u{1b}`), as does `\` itself, so a hostile reason cannot
+/// forge a log line, recolour a terminal or hide text. Other fields are shown
+/// through `{:?}`, which escapes them already.
+pub(crate) fn escaped_peer_text(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(max)]);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\\' || c.is_control() || is_invisible_format(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Unicode format characters that change how the text around them reads
+/// without showing themselves: zero-width marks, bidirectional embeddings,
+/// overrides and isolates, the byte order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// Text from the peer for an error value, cut to `max` bytes first so a huge
