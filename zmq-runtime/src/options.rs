@@ -23,7 +23,6 @@ use zmtp_core::{Config, KeyPair, MechanismConfig, Msg, PublicKey, SecretKey};
 
 use crate::error::Error;
 use crate::net::TcpOptions;
-use crate::poll::Events;
 use crate::socket::Socket;
 use crate::tcp::MAX_DEVICE_NAME;
 
@@ -156,19 +155,6 @@ impl<R> Socket<R> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-
-    /// ZMQ_EVENTS: whether a message is waiting ([`Events::IN`]) and whether
-    /// a send would succeed now ([`Events::OUT`]).
-    pub fn events(&self) -> Events {
-        let mut ev = Events::NONE;
-        if self.can_recv() {
-            ev |= Events::IN;
-        }
-        if self.can_send() {
-            ev |= Events::OUT;
-        }
-        ev
     }
 
     // ---- pattern options: at once ----

@@ -13,6 +13,23 @@ pub trait Pollable: Send + Sync {
     fn core(&self) -> &Core;
 }
 
+/// ZMQ_EVENTS on the socket itself, next to the poller that uses the same
+/// two questions.
+impl<R> Socket<R> {
+    /// ZMQ_EVENTS: whether a message is waiting ([`Events::IN`]) and whether
+    /// a send would succeed now ([`Events::OUT`]).
+    pub fn events(&self) -> Events {
+        let mut ev = Events::NONE;
+        if self.can_recv() {
+            ev |= Events::IN;
+        }
+        if self.can_send() {
+            ev |= Events::OUT;
+        }
+        ev
+    }
+}
+
 impl<R> Pollable for Socket<R> {
     fn core(&self) -> &Core {
         Self::core(self)
