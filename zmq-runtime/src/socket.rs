@@ -13,8 +13,8 @@ use zmtp_core::{IntoFrame, Msg, SocketType};
 
 use crate::core::{Core, Refusal};
 use crate::error::Error;
+use crate::local::Local;
 use crate::monitor::Monitor;
-use crate::options::Local;
 use crate::signal::{any_of, block_on, poll_until, AnyOf, Waiting};
 
 /// What `bind`, `connect`, `unbind` and `disconnect` take: an endpoint as
