@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use zmq_patterns::engine::{Authenticator, EngineConfig};
+use zmq_patterns::RouterNotify;
 use zmtp_core::{Config, KeyPair, MechanismConfig, Msg, PublicKey, SecretKey, SocketType};
 
 use crate::core::{Core, Runtime, RuntimeAuth};
@@ -456,6 +457,44 @@ impl<R: RuntimeKind> Builder<R> {
     /// REQ_CORRELATE: a REQ matches replies to requests by id.
     pub fn req_correlate(mut self, on: bool) -> Self {
         self.engine.options.req_correlate = on;
+        self
+    }
+}
+
+/// The options for sockets that route by peer (`routing.rs` checks and
+/// applies them at `build`).
+impl<R: RuntimeKind> Builder<R> {
+    /// PROBE_ROUTER (ROUTER, DEALER, REQ): each new connection first sends an
+    /// empty message, so that a ROUTER peer learns this socket's routing id
+    /// before anything else is said. Default off.
+    pub fn probe_router(mut self, on: bool) -> Self {
+        self.routing.probe_router = Some(on);
+        self
+    }
+
+    /// ROUTER_NOTIFY (ROUTER; a draft option in libzmq): receive
+    /// `[routing id, ""]` when a peer completes its handshake
+    /// ([`RouterNotify::CONNECT`]) and when that peer's connection ends
+    /// ([`RouterNotify::DISCONNECT`]); combine both with `|`. Default
+    /// [`RouterNotify::NONE`].
+    pub fn router_notify(mut self, flags: RouterNotify) -> Self {
+        self.routing.router_notify = Some(flags);
+        self
+    }
+
+    /// STREAM_NOTIFY (STREAM): receive `[routing id, ""]` when a raw peer
+    /// connects and when it disconnects. Default on, as in libzmq.
+    pub fn stream_notify(mut self, on: bool) -> Self {
+        self.routing.stream_notify = Some(on);
+        self
+    }
+
+    /// CONNECT_ROUTING_ID (ROUTER, STREAM): the routing id under which the
+    /// peer of the first `connect` is known, instead of the one it announces
+    /// (ROUTER) or a generated one (STREAM). Messages can be sent to it at
+    /// once; they wait for the connection. Must not be empty.
+    pub fn connect_routing_id(mut self, id: impl Into<Bytes>) -> Self {
+        self.routing.connect_routing_id = Some(id.into());
         self
     }
 }

@@ -8,7 +8,6 @@ use zmq_patterns::engine::{EngineConfig, EngineError};
 use zmq_patterns::RouterNotify;
 use zmtp_core::SocketType;
 
-use crate::builder::{Builder, RuntimeKind};
 use crate::core::Core;
 use crate::error::Error;
 use crate::socket::Socket;
@@ -16,10 +15,10 @@ use crate::socket::Socket;
 /// The options as set, applied at `build`.
 #[derive(Default)]
 pub(crate) struct RoutingOptions {
-    probe_router: Option<bool>,
-    router_notify: Option<RouterNotify>,
-    stream_notify: Option<bool>,
-    connect_routing_id: Option<Bytes>,
+    pub(crate) probe_router: Option<bool>,
+    pub(crate) router_notify: Option<RouterNotify>,
+    pub(crate) stream_notify: Option<bool>,
+    pub(crate) connect_routing_id: Option<Bytes>,
 }
 
 impl RoutingOptions {
@@ -81,42 +80,6 @@ fn option_error(e: EngineError) -> Error {
     }
 }
 
-impl<R: RuntimeKind> Builder<R> {
-    /// PROBE_ROUTER (ROUTER, DEALER, REQ): each new connection first sends an
-    /// empty message, so that a ROUTER peer learns this socket's routing id
-    /// before anything else is said. Default off.
-    pub fn probe_router(mut self, on: bool) -> Self {
-        self.routing.probe_router = Some(on);
-        self
-    }
-
-    /// ROUTER_NOTIFY (ROUTER; a draft option in libzmq): receive
-    /// `[routing id, ""]` when a peer completes its handshake
-    /// ([`RouterNotify::CONNECT`]) and when that peer's connection ends
-    /// ([`RouterNotify::DISCONNECT`]); combine both with `|`. Default
-    /// [`RouterNotify::NONE`].
-    pub fn router_notify(mut self, flags: RouterNotify) -> Self {
-        self.routing.router_notify = Some(flags);
-        self
-    }
-
-    /// STREAM_NOTIFY (STREAM): receive `[routing id, ""]` when a raw peer
-    /// connects and when it disconnects. Default on, as in libzmq.
-    pub fn stream_notify(mut self, on: bool) -> Self {
-        self.routing.stream_notify = Some(on);
-        self
-    }
-
-    /// CONNECT_ROUTING_ID (ROUTER, STREAM): the routing id under which the
-    /// peer of the first `connect` is known, instead of the one it announces
-    /// (ROUTER) or a generated one (STREAM). Messages can be sent to it at
-    /// once; they wait for the connection. Must not be empty.
-    pub fn connect_routing_id(mut self, id: impl Into<Bytes>) -> Self {
-        self.routing.connect_routing_id = Some(id.into());
-        self
-    }
-}
-
 /// The same options on a live socket (`set_<name>` and `<name>()`, as for
 /// every option): each refused on the socket types libzmq refuses it on.
 impl<R> Socket<R> {
@@ -174,7 +137,7 @@ impl<R> Socket<R> {
     }
 
     /// ZAP_ENFORCE_DOMAIN, from the next handshake on (see
-    /// [`Builder::zap_enforce_domain`]).
+    /// [`Builder::zap_enforce_domain`](crate::Builder::zap_enforce_domain)).
     pub fn set_zap_enforce_domain(&self, on: bool) -> Result<(), Error> {
         if self.core().is_closing() {
             return Err(Error::Closed);
