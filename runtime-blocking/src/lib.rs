@@ -256,6 +256,13 @@ impl AsyncIo for IoThread {
         thread::current().id() == self.thread
     }
 
+    /// async-io's readiness is "an event since the last `Pending`": a write
+    /// made by another thread, whatever its outcome, leaves it right, so
+    /// the sending thread may write while the stream's pump sleeps.
+    fn direct_ref<'a, T: Fd>(&self, io: &'a async_io::Async<T>) -> Option<&'a T> {
+        Some(io.get_ref())
+    }
+
     fn register<T: Fd>(&self, io: T) -> io::Result<async_io::Async<T>> {
         async_io::Async::new_nonblocking(io)
     }
