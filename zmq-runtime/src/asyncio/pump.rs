@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -20,11 +21,13 @@ const BUDGET: usize = 32;
 pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream>, ctl: StreamCtl) {
     let stream = Arc::new(stream);
     let out = Arc::new(Mutex::new(VecDeque::new()));
+    let armed = Arc::new(AtomicBool::new(false));
     if io.direct_ref(&stream).is_some() {
         ctl.set_direct(Arc::new(Direct {
             io: io.clone(),
             stream: stream.clone(),
             out: out.clone(),
+            armed: armed.clone(),
         }));
     }
     let mut p = Pump {
@@ -33,6 +36,7 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
         ctl,
         rbuf: ReadBuf::new(),
         out,
+        armed,
         reading: true,
     };
     std::future::poll_fn(|cx| p.poll(cx)).await;
@@ -46,6 +50,8 @@ struct Pump<I: AsyncIo> {
     /// Shared with [`Direct`]: whoever holds it writes, so bytes leave in
     /// the engine's order.
     out: Arc<Mutex<VecDeque<Bytes>>>,
+    /// Set when the pump found nothing to write: see [`Direct::armed`].
+    armed: Arc<AtomicBool>,
     reading: bool,
 }
 
@@ -55,10 +61,19 @@ struct Direct<I: AsyncIo> {
     io: Arc<I>,
     stream: Arc<I::Registered<StdStream>>,
     out: Arc<Mutex<VecDeque<Bytes>>>,
+    /// One direct write per idle spell of the pump: the first message after
+    /// a pause goes out at once on the sender's thread (what a request or
+    /// reply needs), those that follow it go to the pump, which batches a
+    /// burst into few vectored writes (a syscall per 64-byte message would
+    /// cap throughput well below what batching reaches).
+    armed: Arc<AtomicBool>,
 }
 
 impl<I: AsyncIo> DirectWrite for Direct<I> {
     fn write_now(&self, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool {
+        if !self.armed.swap(false, Ordering::AcqRel) {
+            return false;
+        }
         let Some(stream) = self.io.direct_ref(&self.stream) else {
             return false;
         };
@@ -97,7 +112,7 @@ impl<I: AsyncIo> Pump<I> {
                     self.finish(cx);
                     return Poll::Ready(());
                 }
-                WriteStep::Idle => {}
+                WriteStep::Idle => self.armed.store(true, Ordering::Release),
                 WriteStep::Write => {
                     let o = &*out;
                     match self
