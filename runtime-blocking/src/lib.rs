@@ -201,7 +201,7 @@ impl IoThread {
                 // through async-io's own thread.
                 .spawn(move || async_io::block_on(ex.run(std::future::pending::<()>())))
                 .map_err(|e| e.kind())?;
-            Ok(IoThread {
+            Ok(Self {
                 executor,
                 thread: handle.thread().id(),
             })

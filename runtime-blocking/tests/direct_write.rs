@@ -55,7 +55,10 @@ fn concurrent_senders_over_two_libzmq_connections_keep_each_order() {
 
     let total = usize::from(THREADS) * PER_THREAD as usize;
     let mut seen = vec![Vec::new(); usize::from(THREADS)];
-    let mut last = [vec![None::<u32>; usize::from(THREADS)], vec![None; usize::from(THREADS)]];
+    let mut last = [
+        vec![None::<u32>; usize::from(THREADS)],
+        vec![None; usize::from(THREADS)],
+    ];
     let mut per_conn = [0; 2];
     let mut got = 0;
     let mut idle_rounds = 0;
