@@ -4,10 +4,11 @@
 //! async runtime anywhere. Every socket type over `tcp://`, `ipc://` and
 //! `inproc://`, speaking ZMTP 3.1 with libzmq and every other ZeroMQ peer.
 //!
-//! Each stream gets a reader and a writer thread, each listener an accept
-//! thread, each socket a timer thread; the protocol and patterns run in the
-//! shared engine (`zmq-patterns`, `zmq-runtime`), so this crate is only the
-//! I/O.
+//! One I/O thread per process moves the bytes of every socket's streams
+//! through a readiness poller (async-io's reactor), so the thread count does
+//! not grow with connections or listeners; the protocol and patterns run in
+//! the shared engine (`zmq-patterns`, `zmq-runtime`), so this crate is only
+//! the I/O.
 //!
 //! ```
 //! use runtime_blocking::{Socket, SocketType};
@@ -28,17 +29,16 @@
 //! [`Builder`] (or later, with `set_sndtimeo` / `set_rcvtimeo`); [`poll`]
 //! waits on several sockets as `zmq_poll` does.
 
-use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use zmq_runtime::{
-    bits, connect_blocking, io_slices, ConnectorId, Core, ListenerId, Pollable, ReadBuf, ReadStep,
-    StdListener, StdStream, StreamCtl, WriteStep,
-};
+use async_executor::Executor;
+use zmq_runtime::{AsyncIo, Core, Fd, Pollable};
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -50,14 +50,6 @@ pub use zmq_runtime::{
     Error, Events, IntoFrame, KeyPair, Metadata, MonitorEvent, Msg, OsRandom, Peer, PollItem,
     Properties, PublicKey, Refusal, RouterNotify, SecretKey, SocketType,
 };
-
-/// How often a writer stuck on a full peer looks whether LINGER ran out.
-const WRITE_TICK: Duration = Duration::from_millis(100);
-/// How long a closing stream waits for the peer's FIN after ours.
-const CLOSE_GRACE: Duration = Duration::from_millis(500);
-/// How long a listener pauses after a stream got no thread, so that it does
-/// not spin accepting and dropping while the process is out of threads.
-const SPAWN_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Options for a blocking socket: `Socket::builder(SocketType::Sub)`.
 pub type Builder = zmq_runtime::Builder<Threads>;
@@ -170,7 +162,9 @@ impl Pollable for Socket {
     }
 }
 
-/// Plain threads, as a socket's runtime type.
+/// The blocking runtime, as a socket's runtime type: every socket's streams,
+/// listeners and timers run on one process-wide I/O thread; the caller's
+/// thread only blocks in `send`/`recv`/`poll`.
 #[derive(Debug)]
 pub struct Threads;
 
@@ -178,216 +172,116 @@ impl zmq_runtime::RuntimeKind for Threads {
     type Socket = Socket;
 
     fn runtime() -> Result<Arc<dyn zmq_runtime::Runtime>, Error> {
-        Ok(Arc::new(Self))
+        Ok(Arc::new(zmq_runtime::Async::new(IoThread::get()?)))
     }
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
-    thread::Builder::new().name(name.into()).spawn(f).map(drop)
+/// The process-wide I/O thread: an executor whose tasks (one per stream, per
+/// listener, per socket timer) wait on async-io's reactor, so that the
+/// number of threads does not grow with connections (1,000 idle peers cost
+/// 1,000 parked tasks, not 2,000 threads).
+#[derive(Debug, Clone)]
+struct IoThread {
+    executor: Arc<Executor<'static>>,
+    thread: thread::ThreadId,
 }
 
-/// Stops an accept thread: shutting a listening socket down wakes its blocked
-/// `accept`.
-struct StopListener(Arc<StdListener>);
-
-impl Drop for StopListener {
-    fn drop(&mut self) {
-        self.0.shutdown();
+impl IoThread {
+    /// Starts the thread on first use; a failure to start it is reported to
+    /// every later `Socket::new` too, rather than retried on each.
+    fn get() -> Result<Self, Error> {
+        static IO: OnceLock<Result<IoThread, io::ErrorKind>> = OnceLock::new();
+        IO.get_or_init(|| {
+            let executor = Arc::new(Executor::new());
+            let ex = executor.clone();
+            let handle = thread::Builder::new()
+                .name("zmq-io".into())
+                // `block_on` drives the reactor itself while the executor has
+                // nothing to run: a wake-up is one epoll return, not a hop
+                // through async-io's own thread.
+                .spawn(move || async_io::block_on(ex.run(std::future::pending::<()>())))
+                .map_err(|e| e.kind())?;
+            Ok(Self {
+                executor,
+                thread: handle.thread().id(),
+            })
+        })
+        .clone()
+        .map_err(|kind| {
+            Error::NoRuntime(format!(
+                "runtime-blocking cannot start its zmq-io thread: {}",
+                io::Error::from(kind)
+            ))
+        })
     }
 }
 
-impl zmq_runtime::Runtime for Threads {
+/// The operation first, readiness only after it says WouldBlock: async-io's
+/// readiness is "an event since the last `Pending`", so asking before an
+/// operation that would succeed costs a trip through the reactor.
+fn retry<R>(
+    mut ready: impl FnMut() -> Poll<io::Result<()>>,
+    mut op: impl FnMut() -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(ready())?,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
+impl AsyncIo for IoThread {
+    type Registered<T: Fd> = async_io::Async<T>;
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.executor.spawn(task).detach();
+    }
+
     fn now(&self) -> Instant {
         Instant::now()
     }
 
-    fn listen(
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
+        let timer = async_io::Timer::at(deadline);
+        async move {
+            timer.await;
+        }
+    }
+
+    /// A blocking call on the I/O thread would stall every socket's I/O, the
+    /// one it waits for included; user code never runs there, but a callback
+    /// might.
+    fn is_runtime_thread(&self) -> bool {
+        thread::current().id() == self.thread
+    }
+
+    /// async-io's readiness is "an event since the last `Pending`": a write
+    /// made by another thread, whatever its outcome, leaves it right, so
+    /// the sending thread may write while the stream's pump sleeps.
+    fn direct_ref<'a, T: Fd>(&self, io: &'a async_io::Async<T>) -> Option<&'a T> {
+        Some(io.get_ref())
+    }
+
+    fn register<T: Fd>(&self, io: T) -> io::Result<async_io::Async<T>> {
+        async_io::Async::new_nonblocking(io)
+    }
+
+    fn poll_read_with<T: Fd, R>(
         &self,
-        core: &Core,
-        id: ListenerId,
-        listener: StdListener,
-    ) -> io::Result<Box<dyn Send>> {
-        listener.set_nonblocking(false)?;
-        let listener = Arc::new(listener);
-        let (l, core) = (listener.clone(), core.clone());
-        spawn("zmq-accept", move || accept_loop(&core, id, &l))?;
-        Ok(Box::new(StopListener(listener)))
+        io: &async_io::Async<T>,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        retry(|| io.poll_readable(cx), || op(io.get_ref()))
     }
 
-    fn connect(&self, core: &Core, id: ConnectorId, endpoint: Endpoint) -> io::Result<()> {
-        let core = core.clone();
-        spawn("zmq-stream", move || {
-            match connect_blocking(&endpoint, &core.connect_options(id)) {
-                Ok((stream, peer)) => {
-                    if let Some(ctl) = core.handle_connected(id, peer) {
-                        run_stream(stream, ctl);
-                    }
-                }
-                Err(_) => core.handle_connect_failed(id),
-            }
-        })
-    }
-
-    fn start_timer(&self, core: &Core) {
-        let core = core.clone();
-        let _ = spawn("zmq-timer", move || loop {
-            let deadline = core.arm_timer();
-            if core.is_finished() {
-                return;
-            }
-            core.timer().wait_blocking(bits::DEADLINE, deadline);
-            core.handle_timeout();
-        });
-    }
-}
-
-fn accept_loop(core: &Core, id: ListenerId, listener: &StdListener) {
-    // The options of the bind hold for every stream it accepts, as in libzmq.
-    let opts = core.tcp_options();
-    let accepted = std::iter::from_fn(|| listener.accept_blocking(&opts));
-    serve(
-        accepted,
-        |(stream, peer)| {
-            let ctl = core.handle_accepted(id, peer)?;
-            Some(spawn("zmq-stream", move || run_stream(stream, ctl)))
-        },
-        || thread::sleep(SPAWN_BACKOFF),
-    );
-}
-
-/// Starts each accepted stream until `start` says the listener is gone
-/// (`None`). A stream that gets no thread (out of threads or memory) is
-/// refused, not the listener stopped: the failed spawn dropped it, which
-/// closed it and told the engine (its monitor sees it disconnect), and after
-/// a pause, as after a failed accept, the listener goes on.
-fn serve<T>(
-    accepted: impl IntoIterator<Item = T>,
-    mut start: impl FnMut(T) -> Option<io::Result<()>>,
-    mut back_off: impl FnMut(),
-) {
-    for stream in accepted {
-        match start(stream) {
-            None => return,
-            Some(Ok(())) => {}
-            Some(Err(_)) => back_off(),
-        }
-    }
-}
-
-/// Runs one stream: a writer thread, and the reader on this thread.
-fn run_stream(stream: StdStream, ctl: StreamCtl) {
-    let stream = Arc::new(stream);
-    let ctl = Arc::new(ctl);
-    let (s, c) = (stream.clone(), ctl.clone());
-    if spawn("zmq-writer", move || write_loop(&s, &c)).is_err() {
-        return;
-    }
-    read_loop(&stream, &ctl);
-}
-
-fn write_loop(stream: &StdStream, ctl: &StreamCtl) {
-    let _ = stream.set_write_timeout(Some(WRITE_TICK));
-    let mut out = VecDeque::new();
-    loop {
-        match ctl.next_write(&mut out) {
-            WriteStep::Abort => break,
-            WriteStep::Finish => {
-                // FIN after the last byte; the reader drains what the peer
-                // still sends (closing with unread input would reset the
-                // connection and could lose our tail), and is woken for good
-                // if the peer does not close soon.
-                stream.shutdown_write();
-                let deadline = Instant::now() + CLOSE_GRACE;
-                while !ctl.reader_done() && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(5));
-                }
-                break;
-            }
-            WriteStep::Idle => {
-                ctl.signal()
-                    .wait_blocking(bits::FLUSH | bits::CLOSE | bits::ABORT, None);
-            }
-            WriteStep::Write => {
-                let written = stream.write_vectored(&io_slices(&out));
-                match written {
-                    Ok(n) if n > 0 => zmq_runtime::consume(&mut out, n),
-                    Err(e) if is_retry(&e) => {}
-                    _ => {
-                        ctl.handle_eof();
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    // Wakes the reader, which may be blocked in `read`.
-    stream.shutdown();
-}
-
-/// Errors after which a blocking call is simply made again: a write timeout
-/// tick, or a signal.
-fn is_retry(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
-}
-
-fn read_loop(stream: &StdStream, ctl: &StreamCtl) {
-    read_until_closed(stream, ctl);
-    ctl.set_reader_done();
-}
-
-fn read_until_closed(stream: &StdStream, ctl: &StreamCtl) {
-    let mut rbuf = ReadBuf::new();
-    let mut reading = true;
-    loop {
-        let step = ctl.next_read(&mut reading);
-        match step {
-            ReadStep::Abort => return,
-            ReadStep::Paused => {
-                // The wait consumes RESUME: what woke it was room (or a close,
-                // which `next_read` reports first).
-                ctl.signal()
-                    .wait_blocking(bits::RESUME | bits::CLOSE | bits::ABORT, None);
-                reading = true;
-                continue;
-            }
-            ReadStep::Read | ReadStep::Drain => {}
-        }
-        match stream.read_into(&mut rbuf) {
-            Ok(n) if n > 0 && step == ReadStep::Drain => rbuf.buf.clear(),
-            Ok(n) if n > 0 => reading = ctl.handle_input(&mut rbuf.buf),
-            Err(e) if is_retry(&e) => {}
-            _ => {
-                if step == ReadStep::Read {
-                    ctl.handle_eof();
-                }
-                return;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stream_without_a_thread_is_refused_and_the_listener_goes_on() {
-        let (mut started, mut pauses) = (Vec::new(), 0);
-        serve(
-            0..6,
-            |n| match n {
-                5 => None,
-                1 | 3 => Some(Err(io::ErrorKind::OutOfMemory.into())),
-                n => {
-                    started.push(n);
-                    Some(Ok(()))
-                }
-            },
-            || pauses += 1,
-        );
-        assert_eq!((started, pauses), (vec![0, 2, 4], 2));
+    fn poll_write_with<T: Fd, R>(
+        &self,
+        io: &async_io::Async<T>,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        retry(|| io.poll_writable(cx), || op(io.get_ref()))
     }
 }

@@ -21,6 +21,17 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The process's threads (`Threads:` in /proc/self/status): a runtime whose
+/// thread count grows with idle connections shows it here.
+fn threads() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Bytes handed out by malloc, from its arenas and as separate mappings.
 // The one unsafe call of the workspace outside its FFI-free crates: a
 // measurement, not library code.
@@ -42,11 +53,11 @@ fn measure(runtime: &str, endpoint: &str, n: usize) {
     let (rss0, heap0) = (rss_kib(), heap_bytes());
     let conns: Vec<TcpStream> = (0..n).map(|_| connect(&addr)).collect();
     std::thread::sleep(Duration::from_secs(2));
-    let (rss1, heap1) = (rss_kib(), heap_bytes());
+    let (rss1, heap1, threads1) = (rss_kib(), heap_bytes(), threads());
     let heap = heap1.saturating_sub(heap0);
     let rss = rss1.saturating_sub(rss0) * 1024;
     println!(
-        "{runtime}: {n} connections x 32 bytes: heap +{:.1} MB ({} B/conn), VmRSS +{:.1} MB ({} B/conn)",
+        "{runtime}: {n} connections x 32 bytes: heap +{:.1} MB ({} B/conn), VmRSS +{:.1} MB ({} B/conn), {threads1} threads",
         heap as f64 / 1e6,
         heap / n as u64,
         rss as f64 / 1e6,

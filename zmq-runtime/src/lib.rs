@@ -101,7 +101,9 @@ mod trace;
 
 pub use crate::asyncio::{consume, Async, AsyncIo, Fd};
 pub use crate::builder::{Builder, RuntimeKind};
-pub use crate::core::{io_slices, Core, ReadStep, Refusal, Runtime, StreamCtl, WriteStep, MAX_IOV};
+pub use crate::core::{
+    io_slices, Core, DirectWrite, ReadStep, Refusal, Runtime, StreamCtl, WriteStep, MAX_IOV,
+};
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent, Peer};
 pub use crate::net::{

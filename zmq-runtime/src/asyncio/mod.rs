@@ -77,6 +77,16 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
             .map(drop)
     }
 
+    /// The socket behind a registration, when any thread may write to it
+    /// directly (a non-blocking write that leaves the reactor's view of it
+    /// consistent): then a sending thread writes a stream's bytes itself
+    /// while its pump is idle, sparing a wake-up of the pump's task. The
+    /// default, `None`, leaves every write to the pump.
+    fn direct_ref<'a, T: Fd>(&self, io: &'a Self::Registered<T>) -> Option<&'a T> {
+        let _ = io;
+        None
+    }
+
     /// Whether the calling thread runs this runtime's tasks (an executor's
     /// worker, or a thread inside the runtime's `block_on`): see
     /// [`Runtime::is_runtime_thread`]. The default, false, lets every

@@ -11,6 +11,7 @@
 //! engine to the OS through [`stream`]; the adapter that moves them
 //! implements [`runtime`].
 
+mod direct;
 mod endpoint;
 mod events;
 mod inproc;
@@ -19,6 +20,7 @@ mod stream;
 mod work;
 mod zap;
 
+pub use self::direct::DirectWrite;
 pub use self::events::Refusal;
 pub use self::runtime::Runtime;
 pub use self::stream::{io_slices, ReadStep, StreamCtl, WriteStep, MAX_IOV};
@@ -70,6 +72,8 @@ pub(crate) struct LockedState {
     pub(crate) engine: Engine,
     rt: Arc<dyn Runtime>,
     streams: IdMap<ConnId, Arc<Signal>>,
+    /// The streams whose adapter lets the sending thread write (see [`direct`]).
+    direct: IdMap<ConnId, Arc<dyn DirectWrite>>,
     listeners: IdMap<ListenerId, endpoint::Listener>,
     connectors: IdMap<ConnectorId, String>,
     /// The TCP options each connector was made with.
@@ -183,7 +187,9 @@ impl LockedState {
                 }
             }
             Action::Flush(c) => {
-                if let Some(sig) = self.streams.get(&c) {
+                if self.flush_direct(c) {
+                    // Written on this thread: the pump sleeps on.
+                } else if let Some(sig) = self.streams.get(&c) {
                     sig.raise(bits::FLUSH);
                 } else if let Some(l) = self.links.get(&c).filter(|_| self.sole_lock) {
                     let (to, to_conn) = (l.peer.clone(), l.peer_conn);
@@ -256,6 +262,7 @@ impl Core {
             engine,
             rt: rt.clone(),
             streams: IdMap::default(),
+            direct: IdMap::default(),
             listeners: IdMap::default(),
             connectors: IdMap::default(),
             connect_tcp: IdMap::default(),

@@ -12,12 +12,12 @@ use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 use zmq_patterns::engine::ConnId;
 
-use super::{Core, LockedState};
+use super::{Core, DirectWrite, LockedState};
 use crate::signal::{bits, Signal};
 
 /// Bytes asked of the engine per write: enough to batch thousands of small
 /// messages into one vectored write.
-const WRITE_LIMIT: usize = 256 * 1024;
+pub(super) const WRITE_LIMIT: usize = 256 * 1024;
 
 /// Slices per vectored write (Linux takes up to 1024; large bodies are few).
 pub const MAX_IOV: usize = 64;
@@ -141,6 +141,15 @@ impl StreamCtl {
         })
     }
 
+    /// Lets the threads that send on this socket write this stream's bytes
+    /// themselves while its writer is idle (see [`DirectWrite`]), instead
+    /// of waking the pump for each message.
+    pub fn set_direct(&self, writer: Arc<dyn DirectWrite>) {
+        self.core.with_data(|st| {
+            st.direct.insert(self.id, writer);
+        });
+    }
+
     /// For runtimes that read and write on separate threads: the reader has
     /// stopped.
     pub fn set_reader_done(&self) {
@@ -165,6 +174,7 @@ impl Drop for StreamCtl {
     fn drop(&mut self) {
         self.core.with(|st| {
             st.streams.remove(&self.id);
+            st.direct.remove(&self.id);
             let now = st.now();
             st.engine.handle_closed(now, self.id);
         });
