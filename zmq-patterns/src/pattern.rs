@@ -430,7 +430,12 @@ impl Pattern {
     }
 
     fn any_inbound(&self) -> bool {
-        self.pipes.values().any(|p| !p.inq.is_empty())
+        // Every pipe with a message waiting is in the fair queue (a message
+        // queued puts its pipe there; only an empty pipe leaves it), so the
+        // pipes that talk are looked at, not the thousands that may be idle.
+        self.fq
+            .iter()
+            .any(|id| self.pipes.get(id).is_some_and(|p| !p.inq.is_empty()))
     }
 
     fn has_room(&self, p: &Pipe) -> bool {
