@@ -1,6 +1,14 @@
 //! The limits that protect a server from its peers, on the builder and on a
 //! live socket: the cap on accepted connections still in their handshake
-//! (see `zmq_patterns::engine::EngineConfig::max_pending_handshakes`).
+//! (see `zmq_patterns::engine::EngineConfig::max_pending_handshakes`), and
+//! the HWMs in bytes, which bound what one connection's queues hold however
+//! large its messages (see `zmq_patterns::Options::sndhwm_bytes`).
+//!
+//! What a connection holds beyond its queues is bounded too: the bytes
+//! encoded and not yet written (64 KiB in the connection, at most 256 KiB
+//! more in the write being made, then the pipe waits), and its read
+//! buffer, which grows to the window (256 KiB) plus the frame being read, so
+//! that MAXMSGSIZE bounds the frame.
 //!
 //! The other limits are libzmq options with their own places: MAXMSGSIZE and
 //! HANDSHAKE_IVL on the builder and in `options`, SNDHWM and RCVHWM (a full
@@ -28,6 +36,26 @@ impl<R> Builder<R> {
         self.engine.max_pending_handshakes = max;
         self
     }
+
+    /// SNDHWM in bytes (not a libzmq option): a pipe towards a peer is full,
+    /// as at SNDHWM, while the messages queued on it hold this many bytes;
+    /// a full pipe does what it does at SNDHWM (a send waits, or PUB and
+    /// ROUTER drop), so nothing is lost that SNDHWM would keep. `None`
+    /// (default): no limit, as libzmq.
+    pub fn sndhwm_bytes(mut self, max: Option<usize>) -> Self {
+        self.engine.options.sndhwm_bytes = max;
+        self
+    }
+
+    /// RCVHWM in bytes (not a libzmq option): a peer whose received and
+    /// unread messages hold this many bytes is not read until the
+    /// application catches up. Default
+    /// [`Options::DEFAULT_RCVHWM_BYTES`](zmq_patterns::Options::DEFAULT_RCVHWM_BYTES)
+    /// (64 MiB); `None`: no limit.
+    pub fn rcvhwm_bytes(mut self, max: Option<usize>) -> Self {
+        self.engine.options.rcvhwm_bytes = max;
+        self
+    }
 }
 
 impl<R> Socket<R> {
@@ -45,6 +73,35 @@ impl<R> Socket<R> {
     /// The cap on accepted connections still in their handshake.
     pub fn max_pending_handshakes(&self) -> Option<usize> {
         self.read(|c| c.max_pending_handshakes)
+    }
+
+    /// SNDHWM in bytes (see [`Builder::sndhwm_bytes`]), for every pipe at
+    /// once, as SNDHWM.
+    pub fn set_sndhwm_bytes(&self, max: Option<usize>) -> Result<(), Error> {
+        self.update(|c| {
+            c.options.sndhwm_bytes = max;
+            Ok(())
+        })
+    }
+
+    /// SNDHWM in bytes.
+    pub fn sndhwm_bytes(&self) -> Option<usize> {
+        self.read(|c| c.options.sndhwm_bytes)
+    }
+
+    /// RCVHWM in bytes (see [`Builder::rcvhwm_bytes`]), for every pipe at
+    /// once, as RCVHWM: a peer stopped at the old limit is read again when it
+    /// is raised.
+    pub fn set_rcvhwm_bytes(&self, max: Option<usize>) -> Result<(), Error> {
+        self.update(|c| {
+            c.options.rcvhwm_bytes = max;
+            Ok(())
+        })
+    }
+
+    /// RCVHWM in bytes.
+    pub fn rcvhwm_bytes(&self) -> Option<usize> {
+        self.read(|c| c.options.rcvhwm_bytes)
     }
 
     /// How many accepted connections are in their handshake now: what

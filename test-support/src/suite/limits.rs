@@ -186,6 +186,83 @@ pub fn rcvhwm_stops_reading<E: Env>() {
     peer.close("push");
 }
 
+/// How many 16 KiB messages `push` takes, each within 200 ms, before it
+/// stays full.
+fn fill<E: Env>(push: &zmq_runtime::Socket<E::R>) -> usize {
+    let body = vec![7u8; 16384];
+    let mut sent = 0;
+    while sent < 10_000
+        && push
+            .send_blocking(body.clone(), Some(Duration::from_millis(200)))
+            .is_ok()
+    {
+        sent += 1;
+    }
+    sent
+}
+
+/// The HWMs in bytes: towards a libzmq PULL that does not read, a PUSH with
+/// SNDHWM_BYTES queues a few messages where SNDHWM alone queues 2,000 (the
+/// kernel's buffers hold the same in both); from a libzmq PUSH, a PULL with
+/// RCVHWM_BYTES stops reading after a few messages where RCVHWM alone
+/// (1,000) would take hundreds more, and everything sent is received.
+pub fn hwm_bytes<E: Env>() {
+    let mut peer = Peer::start();
+    let mut queued = Vec::new();
+    for cap in [None, Some(64 * 1024)] {
+        let push = build::<E>(
+            Builder::new(SocketType::Push)
+                .linger(Some(Duration::ZERO))
+                .sndhwm(2000)
+                .sndhwm_bytes(cap),
+        );
+        assert_eq!(push.sndhwm_bytes(), cap);
+        let id = format!("pull{}", queued.len());
+        peer.socket(&id, "PULL", &["rcvhwm=1".into()]);
+        let ep = peer.bind(&id, "tcp://127.0.0.1:*");
+        push.connect(&ep).unwrap();
+        queued.push(fill::<E>(&push));
+        peer.close(&id);
+    }
+    let (uncapped, capped) = (queued[0], queued[1]);
+    assert!(
+        capped + 1500 < uncapped,
+        "SNDHWM_BYTES 64 KiB let {capped} messages of 16 KiB in, SNDHWM 2,000 alone {uncapped}"
+    );
+
+    let mut taken = Vec::new();
+    for cap in [None, Some(64 * 1024)] {
+        let pull = build::<E>(
+            Builder::new(SocketType::Pull)
+                .linger(Some(Duration::ZERO))
+                .rcvhwm(1000)
+                .rcvhwm_bytes(cap),
+        );
+        assert_eq!(pull.rcvhwm_bytes(), cap);
+        let ep = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+        let id = format!("push{}", taken.len());
+        peer.socket(&id, "PUSH", &["sndhwm=1".into()]);
+        peer.connect(&id, &ep);
+        let sent: usize = peer
+            .ok(&format!("flood {id} 5000 16384 300"))
+            .parse()
+            .unwrap();
+        // Raising the limit lets the stopped peer be read again.
+        pull.set_rcvhwm_bytes(None).unwrap();
+        for i in 0..sent {
+            pull.recv_blocking(Some(PATIENCE))
+                .unwrap_or_else(|e| panic!("message {i} of {sent}: {e}"));
+        }
+        taken.push(sent);
+        peer.close(&id);
+    }
+    let (uncapped, capped) = (taken[0], taken[1]);
+    assert!(
+        capped + 500 < uncapped,
+        "RCVHWM_BYTES 64 KiB took {capped} messages of 16 KiB, RCVHWM 1,000 alone {uncapped}"
+    );
+}
+
 /// Process figures read from /proc/self/status.
 fn status(field: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -368,6 +368,10 @@ macro_rules! suite_tests {
             fn rcvhwm_stops_reading() {
                 l::rcvhwm_stops_reading::<E>();
             }
+            #[test]
+            fn hwm_bytes() {
+                l::hwm_bytes::<E>();
+            }
         }
 
         mod router_options {
