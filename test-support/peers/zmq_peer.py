@@ -502,6 +502,38 @@ def cmd_tcp_close(tid):
     return "OK"
 
 
+def cmd_rtt(sid, n, ms):
+    # Round trips of a REQ (or DEALER with an empty delimiter) timed here,
+    # where libzmq is: the median is what a client of the server sees.
+    s = sockets[sid]
+    s.setsockopt(zmq.RCVTIMEO, int(ms))
+    times = []
+    for i in range(int(n)):
+        start = time.perf_counter_ns()
+        s.send(b"%d" % i)
+        s.recv()
+        times.append(time.perf_counter_ns() - start)
+    times.sort()
+    return "OK %d %d" % (times[len(times) // 2] // 1000, times[len(times) * 9 // 10] // 1000)
+
+
+def cmd_flood(sid, n, size, ms):
+    # Sends until libzmq's pipe stays full for `ms` (its HWM and the kernel
+    # buffers behind it are full): how much a peer that stopped reading let
+    # in before the sender was stopped.
+    s = sockets[sid]
+    body = b"x" * int(size)
+    sent = 0
+    while sent < int(n):
+        try:
+            s.send(body, zmq.NOBLOCK)
+            sent += 1
+        except zmq.Again:
+            if not s.poll(int(ms), zmq.POLLOUT):
+                break
+    return "OK %d" % sent
+
+
 def many_sockets():
     watchdog(120)
     out("READY")
@@ -533,6 +565,8 @@ def many_sockets():
         "tcp_send": cmd_tcp_send,
         "tcp_recv": cmd_tcp_recv,
         "tcp_close": cmd_tcp_close,
+        "rtt": cmd_rtt,
+        "flood": cmd_flood,
     }
     for line in sys.stdin:
         parts = line.split()

@@ -35,6 +35,7 @@ mod options;
 mod pattern;
 mod pipe;
 mod pubsub;
+mod queue;
 mod queued;
 mod reqrep;
 mod router;

@@ -8,6 +8,22 @@ pub struct Options {
     pub sndhwm: usize,
     /// RCVHWM: messages queued per pipe from a peer; 0 means no limit.
     pub rcvhwm: usize,
+    /// SNDHWM in bytes (not a libzmq option): a pipe towards a peer is also
+    /// full, as at SNDHWM, while the bodies queued on it hold this many bytes
+    /// or more, so that a few huge messages cannot pin unbounded memory
+    /// behind a slow peer. A full pipe does what it does at SNDHWM (a send
+    /// waits, or PUB and ROUTER drop as libzmq drops at its HWM), so no
+    /// message is lost where one would not be at SNDHWM. A message larger
+    /// than the limit still goes to a pipe below it. `None` (default): no
+    /// limit, as libzmq; what is queued is the application's own.
+    pub sndhwm_bytes: Option<usize>,
+    /// RCVHWM in bytes (not a libzmq option): a pipe from a peer is also
+    /// full while the messages received on it and not yet read hold this
+    /// many bytes or more; its stream is not read until the application
+    /// catches up (back-pressure: nothing is dropped). A message larger than
+    /// the limit still goes to a pipe below it. Default
+    /// [`Options::DEFAULT_RCVHWM_BYTES`].
+    pub rcvhwm_bytes: Option<usize>,
     /// ROUTER_MANDATORY: unroutable messages are an error instead of dropped, and a
     /// full pipe makes send wait instead of dropping.
     pub router_mandatory: bool,
@@ -91,11 +107,21 @@ impl std::ops::BitOr for RouterNotify {
     }
 }
 
+impl Options {
+    /// The default RCVHWM in bytes, 64 MiB per peer: what a peer can make
+    /// the socket hold is bounded by what it sends, not by RCVHWM times
+    /// whatever size it likes (MAXMSGSIZE is unlimited by default), while
+    /// an application keeping up never meets it (1,000 messages of 64 KiB).
+    pub const DEFAULT_RCVHWM_BYTES: usize = 64 << 20;
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
             sndhwm: 1000,
             rcvhwm: 1000,
+            sndhwm_bytes: None,
+            rcvhwm_bytes: Some(Self::DEFAULT_RCVHWM_BYTES),
             router_mandatory: false,
             router_handover: false,
             conflate: false,

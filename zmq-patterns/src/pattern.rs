@@ -10,6 +10,7 @@ use crate::error::{AttachError, RecvError, SendError};
 use crate::idmap::IdMap;
 use crate::options::Options;
 use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
+use crate::queue::MsgQueue;
 use crate::subscriptions::Subscriptions;
 
 #[derive(Debug)]
@@ -18,7 +19,9 @@ pub(crate) struct Pipe {
     pub(crate) out: VecDeque<PipeItem>,
     /// Messages (not subscriptions) in `out`, counted against SNDHWM.
     pub(crate) out_msgs: usize,
-    pub(crate) inq: VecDeque<Msg>,
+    /// Their bodies' bytes, counted against SNDHWM_BYTES.
+    out_bytes: usize,
+    pub(crate) inq: MsgQueue,
     /// What this peer subscribed to (PUB, XPUB).
     pub(crate) subs: Subscriptions,
     /// The routing id a ROUTER knows this pipe by.
@@ -180,7 +183,8 @@ impl Pattern {
                 peer,
                 out: VecDeque::new(),
                 out_msgs: 0,
-                inq: VecDeque::new(),
+                out_bytes: 0,
+                inq: MsgQueue::default(),
                 subs: Subscriptions::new(),
                 routing_id,
                 conflate: self.conflate(),
@@ -218,6 +222,7 @@ impl Pattern {
         self.on_detach(id, &pipe);
         let out = std::mem::take(&mut pipe.out);
         pipe.out_msgs = 0;
+        pipe.out_bytes = 0;
         if !pipe.inq.is_empty() {
             pipe.closing = true;
             pipe.subs = Subscriptions::new();
@@ -252,13 +257,13 @@ impl Pattern {
         let Some(msg) = self.filter_incoming(id, msg) else {
             return Ok(());
         };
-        let rcvhwm = self.opts.rcvhwm;
+        let full = self.inq_full(id);
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return Ok(());
         };
         if pipe.conflate {
             pipe.inq.clear();
-        } else if rcvhwm != 0 && pipe.inq.len() >= rcvhwm {
+        } else if full {
             return Err(msg);
         }
         pipe.inq.push_back(msg);
@@ -302,8 +307,21 @@ impl Pattern {
 
     /// Whether `pipe` can take another incoming message now (below RCVHWM).
     pub fn can_accept(&self, id: PipeId) -> bool {
+        self.pipes
+            .get(&id)
+            .is_some_and(|p| !p.closing && (p.conflate || !self.inq_full(id)))
+    }
+
+    /// Whether `pipe`'s receive queue is at RCVHWM, in messages or in bytes
+    /// (checked before a message goes in, so one larger than the byte limit
+    /// still goes into a queue below it, and nothing waits for ever).
+    fn inq_full(&self, id: PipeId) -> bool {
         self.pipes.get(&id).is_some_and(|p| {
-            !p.closing && (p.conflate || self.opts.rcvhwm == 0 || p.inq.len() < self.opts.rcvhwm)
+            (self.opts.rcvhwm != 0 && p.inq.len() >= self.opts.rcvhwm)
+                || self
+                    .opts
+                    .rcvhwm_bytes
+                    .is_some_and(|max| p.inq.bytes() >= max)
         })
     }
 
@@ -344,8 +362,9 @@ impl Pattern {
     pub fn poll_outbound(&mut self, id: PipeId) -> Option<PipeItem> {
         let pipe = self.pipes.get_mut(&id)?;
         let item = pipe.out.pop_front()?;
-        if matches!(item, PipeItem::Message(_)) {
+        if let PipeItem::Message(m) = &item {
             pipe.out_msgs -= 1;
+            pipe.out_bytes -= m.byte_len();
             self.refill_lb(id);
         }
         Some(item)
@@ -430,11 +449,19 @@ impl Pattern {
     }
 
     fn any_inbound(&self) -> bool {
-        self.pipes.values().any(|p| !p.inq.is_empty())
+        // Every pipe with a message waiting is in the fair queue (a message
+        // queued puts its pipe there; only an empty pipe leaves it), so the
+        // pipes that talk are looked at, not the thousands that may be idle.
+        self.fq
+            .iter()
+            .any(|id| self.pipes.get(id).is_some_and(|p| !p.inq.is_empty()))
     }
 
     fn has_room(&self, p: &Pipe) -> bool {
-        !p.closing && (p.conflate || self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
+        !p.closing
+            && (p.conflate
+                || ((self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
+                    && self.opts.sndhwm_bytes.is_none_or(|max| p.out_bytes < max)))
     }
 
     fn any_has_room(&self) -> bool {
@@ -512,12 +539,14 @@ impl Pattern {
         let Some(p) = self.pipes.get_mut(&id) else {
             return;
         };
-        if matches!(item, PipeItem::Message(_)) {
+        if let PipeItem::Message(m) = &item {
             if p.conflate && p.out_msgs > 0 {
                 p.out.retain(|o| !matches!(o, PipeItem::Message(_)));
                 p.out_msgs = 0;
+                p.out_bytes = 0;
             }
             p.out_msgs += 1;
+            p.out_bytes += m.byte_len();
         }
         p.out.push_back(item);
         if !p.dirty {

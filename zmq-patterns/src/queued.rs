@@ -33,7 +33,7 @@ impl Pattern {
                 }
             }
             q.in_messages += pipe.inq.len();
-            q.in_bytes += pipe.inq.iter().map(|m| m.byte_len()).sum::<usize>();
+            q.in_bytes += pipe.inq.bytes();
         }
         q
     }

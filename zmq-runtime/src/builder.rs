@@ -48,7 +48,7 @@ impl<R: RuntimeKind> Socket<R> {
 pub struct Builder<R> {
     /// The engine's and the connection's own defaults, with the infallible
     /// options applied as they are set: no default is restated here.
-    engine: EngineConfig,
+    pub(crate) engine: EngineConfig,
     // The options below are checked, or depend on each other, so they are
     // applied when the socket is built.
     routing_id: Bytes,

@@ -86,6 +86,7 @@ mod core;
 mod error;
 mod ipc_dir;
 mod ipc_peer;
+mod limits;
 mod local;
 mod monitor;
 mod net;

@@ -15,6 +15,7 @@ pub mod faults;
 pub mod first_hour;
 pub mod inproc;
 pub mod lifecycle;
+pub mod limits;
 pub mod logs;
 pub mod monitoring;
 pub mod old_peers;
@@ -372,6 +373,24 @@ macro_rules! suite_tests {
             #[test]
             fn zmtp_peer_sees_only_bytes() {
                 s::zmtp_peer_sees_only_bytes::<E>();
+            }
+        }
+
+        mod limits {
+            use $crate::suite::limits as l;
+            type E = super::$env;
+
+            #[test]
+            fn pending_handshakes_capped() {
+                l::pending_handshakes_capped::<E>();
+            }
+            #[test]
+            fn rcvhwm_stops_reading() {
+                l::rcvhwm_stops_reading::<E>();
+            }
+            #[test]
+            fn hwm_bytes() {
+                l::hwm_bytes::<E>();
             }
         }
 

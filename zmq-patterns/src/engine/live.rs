@@ -22,6 +22,7 @@ impl Engine {
             reconnect_ivl,
             reconnect_ivl_max,
             linger: self.linger.linger(),
+            max_pending_handshakes: self.max_pending_handshakes,
         }
     }
 
@@ -37,6 +38,7 @@ impl Engine {
     ///   reconnect intervals hold for endpoints bound or connected
     ///   afterwards.
     /// - LINGER holds for a `close` still to come.
+    /// - The cap on pending handshakes holds from the next accept.
     pub fn set_config(&mut self, config: EngineConfig) -> Result<(), EngineError> {
         let ours = self.cfg.socket_type();
         let given = config.connection.socket_type();
@@ -47,6 +49,9 @@ impl Engine {
         self.connectors
             .set_intervals(config.reconnect_ivl, config.reconnect_ivl_max);
         self.linger.set_linger(config.linger);
+        // Checked at each accept: a lowered cap closes no stream already in
+        // its handshake, it only refuses new ones until enough finish.
+        self.max_pending_handshakes = config.max_pending_handshakes;
         self.pattern.set_options(config.options);
         // Room made by a raised RCVHWM: stashed messages move in, stopped
         // streams and inproc links are read again.

@@ -29,6 +29,7 @@ mod backoff;
 mod connectors;
 mod endpoint;
 mod inproc;
+mod limits;
 mod linger;
 mod listeners;
 mod live;
@@ -36,6 +37,7 @@ mod monitor;
 mod raw;
 mod routing;
 mod streams;
+mod timers;
 mod wire;
 mod zap;
 
@@ -152,12 +154,24 @@ pub struct EngineConfig {
     /// LINGER: how long `close` waits for queued messages; `None` waits forever
     /// (libzmq's default, -1).
     pub linger: Option<Duration>,
+    /// How many accepted connections may be in their handshake at once; one
+    /// accepted beyond is closed at once. `None`: no cap (libzmq has none).
+    /// Default [`EngineConfig::DEFAULT_MAX_PENDING_HANDSHAKES`].
+    pub max_pending_handshakes: Option<usize>,
 }
 
 impl EngineConfig {
     /// libzmq's RECONNECT_IVL default, 100 ms: what [`EngineConfig::new`] sets,
     /// named so that a runtime's own builder starts from the same value.
     pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
+
+    /// The default cap on accepted connections still in their handshake.
+    /// About the 1,024 descriptors a process gets by default, which is what
+    /// bounds libzmq's pending handshakes in practice: a server left with the
+    /// defaults serves as many handshakes at once as libzmq's would, and an
+    /// attacker's silent connections pin at most about 4 MB (a handshake's
+    /// state and a 1 KiB read buffer each) until HANDSHAKE_IVL frees them.
+    pub const DEFAULT_MAX_PENDING_HANDSHAKES: usize = 1024;
 
     /// libzmq's defaults around a connection configuration.
     pub fn new(connection: Config) -> Self {
@@ -167,6 +181,7 @@ impl EngineConfig {
             reconnect_ivl: Some(Self::DEFAULT_RECONNECT_IVL),
             reconnect_ivl_max: None,
             linger: None,
+            max_pending_handshakes: Some(Self::DEFAULT_MAX_PENDING_HANDSHAKES),
         }
     }
 }
@@ -263,6 +278,8 @@ pub struct Engine {
     last_now: Instant,
     /// CONNECT_ROUTING_ID, until a connect uses it.
     connect_routing_id: Option<Bytes>,
+    /// See [`EngineConfig::max_pending_handshakes`].
+    max_pending_handshakes: Option<usize>,
 }
 
 impl Engine {
@@ -292,6 +309,7 @@ impl Engine {
             authenticator: None,
             last_now: now,
             connect_routing_id: None,
+            max_pending_handshakes: config.max_pending_handshakes,
         }
     }
 
@@ -399,13 +417,18 @@ impl Engine {
         }
     }
 
-    /// A listener accepted a stream from `peer_address`.
+    /// A listener accepted a stream from `peer_address`. At the cap of
+    /// pending handshakes ([`Engine::has_handshake_room`]) the stream is
+    /// refused instead: closed at once, unrecorded, without a monitor event.
     pub fn handle_accepted(
         &mut self,
         now: Instant,
         id: ListenerId,
         peer_address: String,
     ) -> ConnId {
+        if let Some(refused) = self.refuse_over_cap() {
+            return refused;
+        }
         let endpoint = self
             .listeners
             .endpoint(id)

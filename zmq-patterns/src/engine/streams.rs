@@ -5,6 +5,7 @@
 //! The engine decides what a handshake, a failure or a drop means for the
 //! socket; this machine keeps each stream's record and runs its I/O.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use zmtp_core::{Config, Connection, ConnectionError, Event, Msg, SocketType};
 
 use super::raw::RawConn;
+use super::timers::Timers;
 use super::wire::Wire;
 use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId, Peer};
 use crate::idmap::IdMap;
@@ -105,6 +107,12 @@ pub(super) struct Streams {
     /// The stream a handshaken pipe writes to; a pipe that outlives a reconnect
     /// moves to the new stream at its handshake.
     by_pipe: IdMap<PipeId, ConnId>,
+    /// Accepted streams still in their handshake: what
+    /// `max_pending_handshakes` bounds, kept as a count so that an accept
+    /// storm costs no walk over every stream.
+    pending_accepted: usize,
+    /// Every live stream's next deadline, in order.
+    timers: RefCell<Timers>,
 }
 
 impl Streams {
@@ -114,6 +122,8 @@ impl Streams {
             stalled: Vec::new(),
             dying: IdMap::default(),
             by_pipe: IdMap::default(),
+            pending_accepted: 0,
+            timers: RefCell::new(Timers::default()),
         }
     }
 
@@ -151,7 +161,10 @@ impl Streams {
             handshaken: false,
             flush_queued: false,
         };
-        self.live.insert(id, stream);
+        if matches!(origin, Origin::Listener(_)) {
+            self.pending_accepted += 1;
+        }
+        touched(&mut self.live, &mut self.timers, id).insert(id, stream);
     }
 
     #[inline]
@@ -163,10 +176,17 @@ impl Streams {
         self.live.len()
     }
 
+    /// Accepted streams that have not finished their handshake.
+    pub(super) fn pending_accepted(&self) -> usize {
+        self.pending_accepted
+    }
+
     /// The live connection, for the calls that need nothing but it.
     #[inline]
     pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Wire> {
-        self.live.get_mut(&id).map(|s| &mut s.conn)
+        touched(&mut self.live, &mut self.timers, id)
+            .get_mut(&id)
+            .map(|s| &mut s.conn)
     }
 
     /// The error that ended the stream, if one did.
@@ -185,14 +205,14 @@ impl Streams {
     /// its peer is known by, for the events that follow.
     pub(super) fn bind_pipe(&mut self, pipe: PipeId, id: ConnId, routing_id: Option<Bytes>) {
         self.by_pipe.insert(pipe, id);
-        if let Some(s) = self.live.get_mut(&id) {
+        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) {
             s.peer.routing_id = routing_id;
         }
     }
 
     #[inline]
     pub(super) fn queue_flush(&mut self, id: ConnId, actions: &mut VecDeque<Action>) {
-        if let Some(s) = self.live.get_mut(&id) {
+        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) {
             s.queue_flush(id, actions);
         }
     }
@@ -205,12 +225,17 @@ impl Streams {
         id: ConnId,
         buf: &mut BytesMut,
     ) -> Option<Result<(), ConnectionError>> {
-        Some(self.live.get_mut(&id)?.conn.handle_input(now, buf))
+        Some(
+            touched(&mut self.live, &mut self.timers, id)
+                .get_mut(&id)?
+                .conn
+                .handle_input(now, buf),
+        )
     }
 
     /// Why the stream ended at end of file; `None` when it is unknown.
     pub(super) fn handle_eof(&mut self, now: Instant, id: ConnId) -> Option<ConnectionError> {
-        let s = self.live.get_mut(&id)?;
+        let s = touched(&mut self.live, &mut self.timers, id).get_mut(&id)?;
         Some(
             s.conn
                 .handle_eof(now)
@@ -225,24 +250,31 @@ impl Streams {
         now: Instant,
         id: ConnId,
     ) -> Option<Result<(), ConnectionError>> {
-        Some(self.live.get_mut(&id)?.conn.handle_timeout(now))
+        Some(
+            touched(&mut self.live, &mut self.timers, id)
+                .get_mut(&id)?
+                .conn
+                .handle_timeout(now),
+        )
     }
 
     /// Streams with a timer due at `now`.
     pub(super) fn due(&self, now: Instant) -> Vec<ConnId> {
-        self.live
-            .iter()
-            .filter(|(_, s)| s.conn.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect()
+        self.settled().due(now)
     }
 
     /// The earliest timer of any stream.
     pub(super) fn timeout(&self) -> Option<Instant> {
-        self.live
-            .values()
-            .filter_map(|s| s.conn.poll_timeout())
-            .min()
+        self.settled().first()
+    }
+
+    /// The deadlines, with every touched stream's looked at again. Asked
+    /// through `&self` (the engine's `poll_timeout` is a query), hence the
+    /// cell.
+    fn settled(&self) -> std::cell::RefMut<'_, Timers> {
+        let mut timers = self.timers.borrow_mut();
+        timers.settle(|id| self.live.get(&id).and_then(|s| s.conn.poll_timeout()));
+        timers
     }
 
     /// Hands the stream's messages and subscriptions to the pattern, in order,
@@ -251,7 +283,7 @@ impl Streams {
     /// `unstash` retries them.
     #[inline]
     pub(super) fn drain(&mut self, id: ConnId, pattern: &mut Pattern) -> Drained {
-        let Some(s) = self.live.get_mut(&id) else {
+        let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
             return Drained::Gone;
         };
         loop {
@@ -275,7 +307,7 @@ impl Streams {
     /// Messages already read off the wire are delivered, whatever the HWM says:
     /// they were received.
     pub(super) fn deliver_stash(&mut self, id: ConnId, pattern: &mut Pattern) {
-        if let Some(s) = self.live.get_mut(&id) {
+        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) {
             for msg in std::mem::take(&mut s.stash) {
                 pattern.push_received(s.pipe, msg);
             }
@@ -295,7 +327,7 @@ impl Streams {
     fn unstash_stalled(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
         let ids = std::mem::take(&mut self.stalled);
         for id in ids {
-            let Some(s) = self.live.get_mut(&id) else {
+            let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
                 continue;
             };
             while let Some(msg) = s.stash.pop_front() {
@@ -319,7 +351,10 @@ impl Streams {
     }
 
     pub(super) fn handshake_done(&mut self, id: ConnId) -> Option<Handshake> {
-        let s = self.live.get_mut(&id)?;
+        let s = touched(&mut self.live, &mut self.timers, id).get_mut(&id)?;
+        if !s.handshaken && matches!(s.origin, Origin::Listener(_)) {
+            self.pending_accepted -= 1;
+        }
         s.handshaken = true;
         let peer = s
             .conn
@@ -358,7 +393,7 @@ impl Streams {
         let Some(&id) = self.by_pipe.get(&pipe) else {
             return;
         };
-        let Some(s) = self.live.get_mut(&id) else {
+        let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
             return;
         };
         if !s.conn.is_active() {
@@ -383,7 +418,12 @@ impl Streams {
     /// Moves every queued item of `pipe` into its stream, past the byte limit:
     /// the pipe is about to go, and what was sent on it before must not.
     pub(super) fn fill_all(&mut self, pipe: PipeId, pattern: &mut Pattern) {
-        let Some(s) = self.by_pipe.get(&pipe).and_then(|id| self.live.get_mut(id)) else {
+        let Some(s) = self
+            .by_pipe
+            .get(&pipe)
+            .copied()
+            .and_then(|id| touched(&mut self.live, &mut self.timers, id).get_mut(&id))
+        else {
             return;
         };
         if !s.conn.is_active() {
@@ -410,7 +450,7 @@ impl Streams {
             }
             return chunk.map(Ok);
         }
-        let s = self.live.get_mut(&id)?;
+        let s = touched(&mut self.live, &mut self.timers, id).get_mut(&id)?;
         s.flush_queued = false;
         Some(s.conn.poll_transmit().ok_or(s.pipe))
     }
@@ -422,8 +462,12 @@ impl Streams {
             mut conn,
             pipe,
             origin,
+            handshaken,
             ..
-        } = self.live.remove(&id)?;
+        } = touched(&mut self.live, &mut self.timers, id).remove(&id)?;
+        if !handshaken && matches!(origin, Origin::Listener(_)) {
+            self.pending_accepted -= 1;
+        }
         conn.close();
         if keep_tail && conn.pending_transmit() > 0 {
             self.dying.insert(id, conn);
@@ -467,6 +511,19 @@ impl Streams {
 
 /// The address a ZAP request carries: the IP without the port, as libzmq's
 /// do, from the `ip:port` the runtime reports (anything else as it is).
+/// The live streams, with `id`'s deadline to be looked at again: every path
+/// to a connection that may change it goes through here (a function of the
+/// two fields, so that the others stay free to borrow).
+#[inline]
+fn touched<'a>(
+    live: &'a mut IdMap<ConnId, Stream>,
+    timers: &mut RefCell<Timers>,
+    id: ConnId,
+) -> &'a mut IdMap<ConnId, Stream> {
+    timers.get_mut().touch(id);
+    live
+}
+
 fn zap_address(peer_address: &str) -> String {
     match peer_address.parse::<std::net::SocketAddr>() {
         Ok(addr) => addr.ip().to_string(),
