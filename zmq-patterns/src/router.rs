@@ -43,6 +43,15 @@ impl Pattern {
         Ok(rid)
     }
 
+    /// The pipe of the peer a routed message's first frame names (ROUTER
+    /// and STREAM), if one has that routing id.
+    pub(crate) fn routed_pipe(&self, msg: &Msg) -> Option<PipeId> {
+        match &self.kind {
+            Kind::Router { by_id, .. } => msg.first().and_then(|id| by_id.get(id)).copied(),
+            _ => None,
+        }
+    }
+
     /// ROUTER: the first frame names the pipe. Unknown ids and full pipes drop the
     /// message, or fail with ROUTER_MANDATORY.
     pub(crate) fn router_send(&mut self, mut msg: Msg) -> Result<(), SendError> {
@@ -51,10 +60,7 @@ impl Pattern {
         if msg.len() < 2 {
             return Ok(());
         }
-        let target = match &self.kind {
-            Kind::Router { by_id, .. } => msg.first().and_then(|id| by_id.get(id)).copied(),
-            _ => None,
-        };
+        let target = self.routed_pipe(&msg);
         let Some(pipe) = target else {
             return if mandatory {
                 Err(SendError::HostUnreachable(msg))

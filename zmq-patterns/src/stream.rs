@@ -24,10 +24,7 @@ impl Pattern {
         if msg.len() < 2 {
             return Ok(());
         }
-        let target = match &self.kind {
-            Kind::Router { by_id, .. } => msg.first().and_then(|id| by_id.get(id)).copied(),
-            _ => None,
-        };
+        let target = self.routed_pipe(&msg);
         let Some(pipe) = target else {
             return Err(SendError::HostUnreachable(msg));
         };
