@@ -55,20 +55,6 @@ impl StdListener {
         Ok((stream, peer))
     }
 
-    /// Accepts one stream, blocking (for thread-based runtimes) and backing
-    /// off after transient failures; `None` once the listener was shut down
-    /// (see [`StdListener::shutdown`]).
-    pub fn accept_blocking(&self, opts: &TcpOptions) -> Option<(StdStream, String)> {
-        loop {
-            match self.accept(opts, false) {
-                Ok(accepted) => return Some(accepted),
-                // A shut-down listener fails with EINVAL: this listener is done.
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return None,
-                Err(_) => std::thread::sleep(ACCEPT_BACKOFF),
-            }
-        }
-    }
-
     /// Sets the blocking mode of `accept`.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {

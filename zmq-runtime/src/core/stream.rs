@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -62,7 +61,6 @@ pub struct StreamCtl {
     core: Core,
     id: ConnId,
     signal: Arc<Signal>,
-    reader_done: AtomicBool,
 }
 
 impl StreamCtl {
@@ -150,17 +148,6 @@ impl StreamCtl {
         });
     }
 
-    /// For runtimes that read and write on separate threads: the reader has
-    /// stopped.
-    pub fn set_reader_done(&self) {
-        self.reader_done.store(true, Ordering::Release);
-    }
-
-    /// Whether [`StreamCtl::set_reader_done`] was called.
-    pub fn reader_done(&self) -> bool {
-        self.reader_done.load(Ordering::Acquire)
-    }
-
     /// The stream reached end of file or failed.
     pub fn handle_eof(&self) {
         self.core.with(|st| {
@@ -192,7 +179,6 @@ impl Core {
             core: self.clone(),
             id: conn,
             signal,
-            reader_done: AtomicBool::new(false),
         }
     }
 }
