@@ -10,12 +10,12 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 secs="${FUZZ_SECONDS:-10}"
-cargo fuzz build --sanitizer none
+cargo fuzz build -O --sanitizer none
 for target in $(cargo fuzz list); do
     echo "-- fuzz $target (${secs}s)"
     mkdir -p "corpus/$target"
     log="$(mktemp)"
-    if ! cargo fuzz run --sanitizer none "$target" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+    if ! cargo fuzz run -O --sanitizer none "$target" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
         tail -n 60 "$log"
         echo "fuzz target $target failed" >&2
         exit 1
