@@ -192,6 +192,17 @@ impl Pattern {
         Err(RecvError::WouldBlock)
     }
 
+    /// SUB/XSUB: whether `msg` matches the subscriptions as they stand now
+    /// (true for every other type). A message taken from the queue ahead of
+    /// `recv` is checked again with this after the subscriptions change, as
+    /// `recv` would have filtered it.
+    pub(crate) fn sub_accepts(&self, msg: &Msg) -> bool {
+        match &self.kind {
+            Kind::Sub { subs } => subs_match(subs, msg, self.opts.invert_matching),
+            _ => true,
+        }
+    }
+
     /// SUB/XSUB: whether a matching message is queued; non-matching heads are
     /// dropped on the way.
     pub(crate) fn sub_has_in(&mut self) -> bool {

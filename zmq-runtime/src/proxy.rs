@@ -124,7 +124,7 @@ impl<'a> Proxy<'a> {
             let waits = self.waits();
             let mut progress = false;
             if let Some(control) = self.control {
-                while let Ok(cmd) = control.with_data(|st| st.engine.recv()) {
+                while let Ok(cmd) = control.recv_msg() {
                     progress = true;
                     if self.command(control, &cmd) {
                         return Step::Terminate;
@@ -173,7 +173,7 @@ impl<'a> Proxy<'a> {
         for _ in 0..BURST {
             let msg = match self.held[dir].take() {
                 Some(m) => m,
-                None => match src.with_data(|st| st.engine.recv()) {
+                None => match src.recv_msg() {
                     Ok(m) => {
                         self.stats[dir].msgs_in += 1;
                         self.stats[dir].bytes_in += m.byte_len() as u64;

@@ -131,14 +131,14 @@ impl<R> Socket<R> {
     /// everything). Counted: subscribe twice, unsubscribe twice.
     pub fn subscribe(&self, topic: impl AsRef<[u8]>) -> Result<(), Error> {
         self.only(SUBSCRIBERS, "subscribe", "SUB and XSUB")?;
-        self.core.with(|st| st.engine.subscribe(topic.as_ref()));
+        self.core.resubscribe(|e| e.subscribe(topic.as_ref()));
         Ok(())
     }
 
     /// UNSUBSCRIBE (SUB, XSUB): cancel one subscription to `topic`.
     pub fn unsubscribe(&self, topic: impl AsRef<[u8]>) -> Result<(), Error> {
         self.only(SUBSCRIBERS, "unsubscribe", "SUB and XSUB")?;
-        self.core.with(|st| st.engine.unsubscribe(topic.as_ref()));
+        self.core.resubscribe(|e| e.unsubscribe(topic.as_ref()));
         Ok(())
     }
 
@@ -183,7 +183,7 @@ impl<R> Socket<R> {
 
     /// Receives if a message is waiting (ZMQ_DONTWAIT).
     pub fn try_recv(&self) -> Result<Msg, RecvError> {
-        self.core.with_data(|st| st.engine.recv())
+        self.core.recv_msg()
     }
 
     /// Whether a send could succeed now (ZMQ_POLLOUT).
@@ -193,7 +193,7 @@ impl<R> Socket<R> {
 
     /// Whether a message is waiting (ZMQ_POLLIN).
     pub fn can_recv(&self) -> bool {
-        self.core.with_data(|st| st.engine.can_recv())
+        self.core.can_recv_msg()
     }
 
     /// Sends a message, waiting while every candidate peer is at its HWM (or,

@@ -676,6 +676,12 @@ impl Engine {
         self.flush_dirty();
     }
 
+    /// SUB/XSUB: whether `msg` passes the subscriptions in force (always true
+    /// for other types): what `recv` would decide for it now.
+    pub fn sub_accepts(&self, msg: &Msg) -> bool {
+        self.pattern.sub_accepts(msg)
+    }
+
     /// Whether `send` may succeed now.
     pub fn can_send(&self) -> bool {
         !self.linger.is_closing() && self.pattern.can_send()

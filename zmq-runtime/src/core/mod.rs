@@ -14,6 +14,7 @@
 mod direct;
 mod endpoint;
 mod events;
+mod inbox;
 mod inproc;
 mod runtime;
 mod stream;
@@ -64,6 +65,10 @@ struct CoreShared {
     hook: OnceLock<Hook>,
     /// ZAP_ENFORCE_DOMAIN, read by the socket's authentication.
     zap_enforce_domain: Arc<std::sync::atomic::AtomicBool>,
+    /// Messages taken from the engine ahead of `recv` (see [`inbox`]).
+    inbox: Mutex<std::collections::VecDeque<zmtp_core::Msg>>,
+    /// Whether this type's `recv` may read ahead into `inbox`.
+    prefetch: bool,
 }
 
 /// The part of a socket behind its lock: the engine, and what the runtime
@@ -290,6 +295,8 @@ impl Core {
             tcp: Mutex::new(Arc::new(tcp)),
             hook: OnceLock::new(),
             zap_enforce_domain,
+            inbox: Mutex::default(),
+            prefetch: inbox::prefetches(socket_type),
         }));
         if !internal {
             core.0.rt.clone().start_timer(&core);

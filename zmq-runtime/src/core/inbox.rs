@@ -1,0 +1,114 @@
+//! Messages taken from the engine ahead of `recv`, in batches: a receiver that
+//! keeps up with its peer takes the socket's lock once per batch instead of
+//! once per message, so the thread that feeds the engine (a blocking
+//! runtime's I/O thread, a multi-thread runtime's pump, an inproc sender)
+//! rarely finds the lock taken.
+//!
+//! Only the types whose `recv` is a plain queue prefetch (PULL, DEALER, PAIR,
+//! ROUTER, SUB, XSUB): REQ and REP track a conversation, XPUB_MANUAL acts on
+//! the notification read last, and STREAM's empty frames announce
+//! connections, so those take one message per lock.
+//!
+//! What this holds counts against nothing: it is at most [`BATCH`] messages
+//! and [`BATCH_BYTES`] bytes beyond RCVHWM, the same order as the slack
+//! libzmq's pipes give (they grant credit back in batches too).
+
+use std::collections::VecDeque;
+use std::sync::{MutexGuard, PoisonError};
+
+use zmq_patterns::RecvError;
+use zmtp_core::{Msg, SocketType};
+
+use super::Core;
+
+/// Messages taken per lock at most.
+pub(super) const BATCH: usize = 32;
+
+/// Bytes taken per lock at most (a batch stops after the message that
+/// reaches it, so a large message is never split off).
+pub(super) const BATCH_BYTES: usize = 64 * 1024;
+
+/// Whether `recv` of this type is a plain queue that may be read ahead.
+pub(super) fn prefetches(t: SocketType) -> bool {
+    matches!(
+        t,
+        SocketType::Pull
+            | SocketType::Dealer
+            | SocketType::Pair
+            | SocketType::Router
+            | SocketType::Sub
+            | SocketType::XSub
+    )
+}
+
+impl Core {
+    fn inbox(&self) -> MutexGuard<'_, VecDeque<Msg>> {
+        self.0.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next message (ZMQ_DONTWAIT): from the batch taken earlier, else a
+    /// new batch from the engine.
+    pub(crate) fn recv_msg(&self) -> Result<Msg, RecvError> {
+        if !self.0.prefetch {
+            return self.with_data(|st| st.engine.recv());
+        }
+        // The inbox lock is taken before the socket's and never after it, and
+        // is held while the batch is taken so that two receiving threads see
+        // the messages in the engine's order.
+        let mut inbox = self.inbox();
+        if let Some(m) = inbox.pop_front() {
+            return Ok(m);
+        }
+        self.with_data(|st| {
+            let first = st.engine.recv()?;
+            let mut bytes = first.byte_len();
+            while inbox.len() + 1 < BATCH && bytes < BATCH_BYTES {
+                let Ok(m) = st.engine.recv() else { break };
+                bytes += m.byte_len();
+                inbox.push_back(m);
+            }
+            Ok(first)
+        })
+    }
+
+    /// Whether a message is waiting (ZMQ_POLLIN), taken ahead or not.
+    pub(crate) fn can_recv_msg(&self) -> bool {
+        if self.0.prefetch && !self.inbox().is_empty() {
+            return true;
+        }
+        self.with_data(|st| st.engine.can_recv())
+    }
+
+    /// Runs `f` (a subscription change) on the engine, then drops what was
+    /// taken ahead and no longer passes the subscriptions, as `recv` would
+    /// have dropped it had it still been queued.
+    pub(crate) fn resubscribe(&self, f: impl FnOnce(&mut zmq_patterns::engine::Engine)) {
+        let mut inbox = self.inbox();
+        self.with(|st| {
+            f(&mut st.engine);
+            inbox.retain(|m| st.engine.sub_accepts(m));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_queues_prefetch() {
+        for t in [SocketType::Pull, SocketType::Dealer, SocketType::Sub] {
+            assert!(prefetches(t), "{t:?}");
+        }
+        for t in [
+            SocketType::Req,
+            SocketType::Rep,
+            SocketType::XPub,
+            SocketType::Stream,
+            SocketType::Push,
+            SocketType::Pub,
+        ] {
+            assert!(!prefetches(t), "{t:?}");
+        }
+    }
+}
