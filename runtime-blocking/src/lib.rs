@@ -46,9 +46,10 @@ pub use zmq_runtime::proxy::{
     proxy_blocking as proxy, proxy_steerable_blocking as proxy_steerable, ProxyStats,
 };
 pub use zmq_runtime::{
-    msg, poll, AllowList, AsEndpoint, AuthReply, AuthRequest, Authenticator, Credentials, Endpoint,
-    Error, Events, IntoFrame, KeyPair, Metadata, MonitorEvent, Msg, OsRandom, Peer, PollItem,
-    Properties, PublicKey, Refusal, RouterNotify, SecretKey, SocketType,
+    block_on_thread as block_on, msg, poll, AllowList, AsEndpoint, AuthReply, AuthRequest,
+    Authenticator, Credentials, Endpoint, Error, Events, IntoFrame, KeyPair, Metadata,
+    MonitorEvent, Msg, OsRandom, Peer, PollItem, Properties, PublicKey, Refusal, RouterNotify,
+    SecretKey, SocketType,
 };
 
 /// Options for a blocking socket: `Socket::builder(SocketType::Sub)`.

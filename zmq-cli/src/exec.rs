@@ -100,7 +100,7 @@ impl<K: RuntimeKind> Exec<K> {
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
             }),
             (None, Choice::Smol) => smol::block_on(smol::spawn(f)),
-            (None, _) => smol::future::block_on(f),
+            (None, _) => zmq_runtime::block_on_thread(f),
         }
     }
 

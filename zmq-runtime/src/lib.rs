@@ -112,7 +112,7 @@ pub use crate::net::{
     start_connect_tcp, ReadBuf, StdListener, StdStream, TcpOptions,
 };
 pub use crate::poll::{poll, poll_async, Events, PollItem, Pollable};
-pub use crate::signal::{bits, Signal, SignalWait, Waiting};
+pub use crate::signal::{bits, block_on_thread, Signal, SignalWait, Waiting};
 pub use crate::socket::{msg, AsEndpoint, RecvStream, SendFuture, SendSink, Socket};
 
 pub use zmq_patterns::engine::{

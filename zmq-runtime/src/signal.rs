@@ -4,11 +4,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use atomic_waker::AtomicWaker;
 use event_listener::{Event, EventListener};
@@ -228,41 +228,120 @@ pub(crate) async fn any_of(mut waits: AnyOf) {
     .await;
 }
 
+/// How long a blocked thread keeps polling for its wake-up before it sleeps.
+/// A wake-up that finds the thread asleep costs the waker a system call and
+/// the sleeper a trip through the scheduler (tens of microseconds on a
+/// virtual machine); one that comes within this window costs two atomic
+/// operations. Request-reply and a receiver that keeps up with its sender
+/// are woken within it nearly always.
+const SPIN: Duration = Duration::from_micros(50);
+
 /// Drives `f` on this thread, parking between polls, until it completes
 /// (`Some`) or `deadline` passes (`None`): every blocking wait of the crate
 /// is its async twin run this way.
 pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
-    THREAD_WAKER.with(|waker| {
+    THREAD_WAKER.with(|(me, waker)| {
         let mut cx = Context::from_waker(waker);
         loop {
             if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
                 return Some(v);
             }
-            if !park_until(deadline) {
+            if !me.wait(deadline) {
                 return None;
             }
         }
     })
 }
 
-/// Unparks a thread: the waker that lets blocking code poll futures.
-struct ThreadWaker(Thread);
+/// Runs a future to completion on this thread, waiting as blocking `send`
+/// and `recv` do (a short spin, then a sleep): the async API (several sends
+/// joined, [`poll_async`](crate::poll_async), a monitor stream) from
+/// blocking code. Not for a thread that runs an async runtime's tasks.
+pub fn block_on_thread<F: Future>(f: F) -> F::Output {
+    block_on(f, None).expect("no deadline")
+}
 
-impl Wake for ThreadWaker {
+/// Wakes a thread blocked in [`block_on`]: the waker that lets blocking code
+/// poll futures.
+struct ThreadWaker {
+    thread: Thread,
+    /// Set by a wake-up, cleared by the woken thread.
+    woken: AtomicBool,
+    /// Set while the thread sleeps (or is about to): only then does a
+    /// wake-up need the system call of `unpark`.
+    asleep: AtomicBool,
+}
+
+impl ThreadWaker {
+    /// Waits for a wake-up: polls for it for [`SPIN`] (yielding the core to
+    /// any other thread that wants it), then sleeps. False once `deadline`
+    /// has passed.
+    fn wait(&self, deadline: Option<Instant>) -> bool {
+        let start = Instant::now();
+        if deadline.is_some_and(|d| start >= d) {
+            return false;
+        }
+        let spin_until = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
+        let mut rounds = 0u32;
+        loop {
+            if self.woken.swap(false, Ordering::Acquire) {
+                return true;
+            }
+            rounds += 1;
+            // The clock is read every few rounds only; yielding lets the
+            // thread that will wake us run when the cores are all taken.
+            if rounds % 16 != 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+            thread::yield_now();
+        }
+        // Announce the sleep, then look once more: a waker either sees
+        // `asleep` and unparks, or set `woken` before we looked (both sides
+        // use SeqCst, so one of them sees the other's write).
+        self.asleep.store(true, Ordering::SeqCst);
+        // A sleep cut short without a wake-up is fine: the caller polls again.
+        let slept = self.woken.swap(false, Ordering::SeqCst) || park_until(deadline);
+        self.asleep.store(false, Ordering::SeqCst);
+        slept
+    }
+
+    fn notify(&self) {
+        self.woken.store(true, Ordering::SeqCst);
+        if self.asleep.load(Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// The waker of one [`ThreadWaker`].
+struct WakeThread(Arc<ThreadWaker>);
+
+impl Wake for WakeThread {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.0.notify();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        self.0.notify();
     }
 }
 
 thread_local! {
     /// One per thread, made once: a blocking send or recv allocates nothing
     /// to wait.
-    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    static THREAD_WAKER: (Arc<ThreadWaker>, Waker) = {
+        let me = Arc::new(ThreadWaker {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+            asleep: AtomicBool::new(false),
+        });
+        (me.clone(), Waker::from(Arc::new(WakeThread(me))))
+    };
 }
 
 /// Parks until unparked or `deadline`; false once the deadline has passed.
@@ -314,6 +393,29 @@ mod tests {
         assert!(t.join().unwrap());
         let soon = Instant::now() + Duration::from_millis(10);
         assert!(!s.wait_blocking(bits::FLUSH, Some(soon)));
+    }
+
+    #[test]
+    fn ping_pong_never_loses_a_wake_up() {
+        // Each side waits for the other's bit, so a wake-up lost between the
+        // spin and the sleep would hang this test.
+        let (a, b) = (Arc::new(Signal::default()), Arc::new(Signal::default()));
+        let (a2, b2) = (a.clone(), b.clone());
+        let t = thread::spawn(move || {
+            for _ in 0..20_000 {
+                assert!(a2.wait_blocking(bits::FLUSH, None));
+                b2.raise(bits::FLUSH);
+            }
+        });
+        for i in 0..20_000u32 {
+            a.raise(bits::FLUSH);
+            // Now and then the other side sleeps before it is woken.
+            if i % 1000 == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+            assert!(b.wait_blocking(bits::FLUSH, None));
+        }
+        t.join().unwrap();
     }
 
     #[test]
