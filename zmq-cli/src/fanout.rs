@@ -171,7 +171,7 @@ pub(crate) fn print_sub(size: usize, count: u64, r: &SubReport) {
 
 /// Receives until the end marker; the first message may take as long as the
 /// publisher waits for its subscribers, after it [`SILENCE`] ends the run.
-pub(crate) async fn local_sub<K>(
+pub(crate) async fn local_sub<K: 'static>(
     sock: Socket<K>,
     size: usize,
 ) -> Result<SubReport, zmq_runtime::Error> {
@@ -185,7 +185,7 @@ pub(crate) async fn local_sub<K>(
         let msg = match sock.try_recv() {
             Ok(m) => m,
             Err(_) => match silence.as_mut() {
-                None => sock.recv().await?,
+                None => perf::recv(&sock).await?,
                 Some(timer) => match recv_or_silence(&sock, timer, &last).await {
                     Some(m) => m?,
                     None => {
@@ -217,7 +217,7 @@ pub(crate) async fn local_sub<K>(
 }
 
 /// The next message, or `None` once [`SILENCE`] passed since `last`.
-async fn recv_or_silence<K>(
+async fn recv_or_silence<K: 'static>(
     sock: &Socket<K>,
     timer: &mut Timer,
     last: &Instant,
@@ -239,7 +239,7 @@ async fn recv_or_silence<K>(
 /// Waits for `nsubs` subscriptions, publishes `count` messages of `size`
 /// zero bytes as fast as the socket takes them (XPUB drops at the HWM rather
 /// than wait), returns that send rate, then sends the end markers.
-pub(crate) async fn remote_pub<K>(
+pub(crate) async fn remote_pub<K: 'static>(
     sock: Socket<K>,
     size: usize,
     count: u64,
@@ -247,7 +247,7 @@ pub(crate) async fn remote_pub<K>(
 ) -> Result<u64, zmq_runtime::Error> {
     let mut subs = 0;
     while subs < nsubs {
-        let m = sock.recv().await?;
+        let m = perf::recv(&sock).await?;
         if m.frames().first().and_then(|f| f.first()) == Some(&1) {
             subs += 1;
         }
@@ -255,7 +255,7 @@ pub(crate) async fn remote_pub<K>(
     let payload = Bytes::from(vec![0u8; size]);
     let start = Instant::now();
     for _ in 0..count {
-        sock.send(Msg::single(payload.clone())).await?;
+        perf::send(&sock, Msg::single(payload.clone())).await?;
     }
     let rate = perf::throughput(count, start.elapsed().as_micros() as u64);
     for _ in 0..MARKERS {

@@ -139,20 +139,48 @@ fn check(msg: &Msg, size: usize) -> Result<(), zmq_runtime::Error> {
     }
 }
 
+/// Whether `K` is the blocking runtime, measured through the blocking calls
+/// its users make (they wait on the calling thread, which reads the socket
+/// itself while it waits; the async calls cannot).
+fn is_blocking<K: 'static>() -> bool {
+    std::any::TypeId::of::<K>() == std::any::TypeId::of::<runtime_blocking::Threads>()
+}
+
+/// The next message, the way `K`'s users receive it.
+pub(crate) async fn recv<K: 'static>(sock: &Socket<K>) -> Result<Msg, zmq_runtime::Error> {
+    if is_blocking::<K>() {
+        sock.recv_blocking(None)
+    } else {
+        sock.recv().await
+    }
+}
+
+/// Sends the way `K`'s users send.
+pub(crate) async fn send<K: 'static>(
+    sock: &Socket<K>,
+    msg: Msg,
+) -> Result<(), zmq_runtime::Error> {
+    if is_blocking::<K>() {
+        sock.send_blocking(msg, None)
+    } else {
+        sock.send(msg).await
+    }
+}
+
 /// Receives `count` messages; throughput counted from the first to the last.
-pub(crate) async fn local_thr<K>(
+pub(crate) async fn local_thr<K: 'static>(
     sock: Socket<K>,
     size: usize,
     count: u64,
 ) -> Result<u64, zmq_runtime::Error> {
-    check(&sock.recv().await?, size)?;
+    check(&recv(&sock).await?, size)?;
     let start = Instant::now();
     for _ in 1..count {
         // The fast path first: a pump that just read 64 KiB left hundreds
         // waiting, and `try_recv` takes them without touching the waker.
         let m = match sock.try_recv() {
             Ok(m) => m,
-            Err(_) => sock.recv().await?,
+            Err(_) => recv(&sock).await?,
         };
         check(&m, size)?;
     }
@@ -161,24 +189,24 @@ pub(crate) async fn local_thr<K>(
 
 /// Sends `count` messages of `size` bytes, then waits until they are on the
 /// wire (LINGER), as libzmq's remote_thr does by closing.
-pub(crate) async fn remote_thr<K>(
+pub(crate) async fn remote_thr<K: 'static>(
     sock: Socket<K>,
     size: usize,
     count: u64,
 ) -> Result<(), zmq_runtime::Error> {
     let payload = Bytes::from(vec![0u8; size]);
     for _ in 0..count {
-        sock.send(Msg::single(payload.clone())).await?;
+        send(&sock, Msg::single(payload.clone())).await?;
     }
     sock.close().await;
     Ok(())
 }
 
 /// Echoes `count` requests.
-pub(crate) async fn local_lat<K>(sock: Socket<K>, count: u64) -> Result<(), zmq_runtime::Error> {
+pub(crate) async fn local_lat<K: 'static>(sock: Socket<K>, count: u64) -> Result<(), zmq_runtime::Error> {
     for _ in 0..count {
-        let m = sock.recv().await?;
-        sock.send(m).await?;
+        let m = recv(&sock).await?;
+        send(&sock, m).await?;
     }
     // Let the last reply reach the wire before the process ends.
     sock.shutdown().await;
@@ -186,7 +214,7 @@ pub(crate) async fn local_lat<K>(sock: Socket<K>, count: u64) -> Result<(), zmq_
 }
 
 /// `count` round trips; latency = elapsed / (count * 2), in microseconds.
-pub(crate) async fn remote_lat<K>(
+pub(crate) async fn remote_lat<K: 'static>(
     sock: Socket<K>,
     size: usize,
     count: u64,
@@ -194,8 +222,8 @@ pub(crate) async fn remote_lat<K>(
     let payload = Bytes::from(vec![0u8; size]);
     let start = Instant::now();
     for _ in 0..count {
-        sock.send(Msg::single(payload.clone())).await?;
-        check(&sock.recv().await?, size)?;
+        send(&sock, Msg::single(payload.clone())).await?;
+        check(&recv(&sock).await?, size)?;
     }
     Ok(start.elapsed().as_secs_f64() * 1e6 / (count as f64 * 2.0))
 }
