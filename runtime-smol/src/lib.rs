@@ -29,10 +29,10 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use smol::Async;
-use zmq_runtime::{AsyncIo, Fd};
+use zmq_runtime::{AsyncIo, Fd, PUMP_SPIN};
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -86,6 +86,10 @@ impl AsyncIo for Smol {
     fn spawn_blocking(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
         smol::unblock(f).detach();
         Ok(())
+    }
+
+    fn pump_spin(&self) -> Duration {
+        PUMP_SPIN
     }
 
     fn now(&self) -> Instant {

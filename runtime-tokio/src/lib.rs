@@ -41,11 +41,11 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::runtime::Handle;
-use zmq_runtime::{Async, AsyncIo, Fd};
+use zmq_runtime::{Async, AsyncIo, Fd, PUMP_SPIN};
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -102,6 +102,14 @@ impl AsyncIo for Tokio {
 
     fn is_runtime_thread(&self) -> bool {
         in_budgeted_context()
+    }
+
+    fn pump_spin(&self) -> Duration {
+        // Only where the application's tasks share the pumps' thread.
+        match self.handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => PUMP_SPIN,
+            _ => Duration::ZERO,
+        }
     }
 
     #[allow(unsafe_code)]

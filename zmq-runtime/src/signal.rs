@@ -68,6 +68,11 @@ impl Signal {
         self.flags.fetch_and(!clear, Ordering::AcqRel) & bit != 0
     }
 
+    /// Whether any of `bits` is raised (nothing is cleared).
+    pub fn is_raised(&self, bits: u8) -> bool {
+        self.flags.load(Ordering::Acquire) & bits != 0
+    }
+
     /// Whether the stream was told to close.
     pub fn is_closing(&self) -> bool {
         self.flags.load(Ordering::Acquire) & bits::CLOSE != 0

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use zmq_patterns::engine::{ConnectorId, Endpoint, Host, ListenerId};
@@ -37,6 +37,10 @@ mod sealed {
     impl Sealed for crate::net::StdStream {}
     impl Sealed for crate::net::StdListener {}
 }
+
+/// The [`AsyncIo::pump_spin`] of runtimes whose application tasks share a
+/// thread with the pumps: long enough to cover a loopback round trip.
+pub const PUMP_SPIN: Duration = Duration::from_micros(50);
 
 /// What an async runtime provides: a task spawner, a clock, a timer, and a
 /// reactor to register non-blocking sockets with. [`Async`] turns it into a
@@ -85,6 +89,18 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
     fn direct_ref<'a, T: Fd>(&self, io: &'a Self::Registered<T>) -> Option<&'a T> {
         let _ = io;
         None
+    }
+
+    /// How long a stream's pump stays scheduled (yielding) after it last
+    /// moved bytes, instead of sleeping until woken. Where the application's
+    /// tasks and the pumps share a thread, this turns the wake-ups of a
+    /// message exchange into polls: tokio's current-thread runtime answered
+    /// a 64-byte round trip in 18 µs one way instead of 45, smol in 6
+    /// instead of 43. Where they run on separate threads (tokio's
+    /// multi-thread runtime, the blocking runtime's I/O thread) the spinning
+    /// pump only competes with them for the cores, so the default is zero.
+    fn pump_spin(&self) -> Duration {
+        Duration::ZERO
     }
 
     /// Whether the calling thread runs this runtime's tasks (an executor's

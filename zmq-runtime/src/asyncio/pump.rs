@@ -7,12 +7,14 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 
 use super::AsyncIo;
 use crate::core::{io_slices, DirectWrite, ReadStep, StreamCtl, WriteStep};
 use crate::net::{ReadBuf, StdStream};
+use crate::signal::bits;
 
 /// Reads and writes per wake-up before the pump yields to other tasks.
 const BUDGET: usize = 32;
@@ -31,6 +33,7 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
         }));
     }
     let mut p = Pump {
+        spin: io.pump_spin(),
         io,
         stream,
         ctl,
@@ -38,6 +41,8 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
         out,
         armed,
         reading: true,
+        last_progress: None,
+        spin_poll: false,
     };
     std::future::poll_fn(|cx| p.poll(cx)).await;
 }
@@ -53,6 +58,12 @@ struct Pump<I: AsyncIo> {
     /// Set when the pump found nothing to write: see [`Direct::armed`].
     armed: Arc<AtomicBool>,
     reading: bool,
+    /// How long to stay scheduled after bytes moved ([`AsyncIo::pump_spin`]).
+    spin: Duration,
+    /// When bytes last moved (`None`: idle for longer than `spin`).
+    last_progress: Option<Instant>,
+    /// This poll is one of the spin's.
+    spin_poll: bool,
 }
 
 /// The pump's writing side lent to sending threads, for runtimes whose
@@ -102,10 +113,23 @@ impl<I: AsyncIo> Pump<I> {
         let signal = self.ctl.signal();
         signal.register_writer(cx.waker());
         signal.register_reader(cx.waker());
+        let mut spin_poll = std::mem::take(&mut self.spin_poll);
         for _ in 0..BUDGET {
             let mut progress = false;
             let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-            match self.ctl.next_write(&mut out) {
+            // A poll of the spin looks at the engine only when a signal says
+            // to: taking the socket's lock every round would slow the threads
+            // that send on it.
+            let quiet = spin_poll
+                && out.is_empty()
+                && !signal.is_raised(bits::FLUSH | bits::CLOSE | bits::ABORT);
+            spin_poll = false;
+            let step = if quiet {
+                WriteStep::Idle
+            } else {
+                self.ctl.next_write(&mut out)
+            };
+            match step {
                 WriteStep::Abort => return Poll::Ready(()),
                 WriteStep::Finish => {
                     drop(out);
@@ -151,7 +175,21 @@ impl<I: AsyncIo> Pump<I> {
                     Poll::Pending => {}
                 }
             }
-            if !progress {
+            if progress {
+                if !self.spin.is_zero() {
+                    self.last_progress = Some(Instant::now());
+                }
+            } else {
+                // Stay scheduled for a moment after the last byte moved: the
+                // next message of a burst, or the answer to what was just
+                // written, then needs no wake-up of this task (a system call
+                // and a trip through the scheduler when the runtime sleeps).
+                if self.last_progress.is_some_and(|t| t.elapsed() < self.spin) {
+                    self.spin_poll = true;
+                    cx.waker().wake_by_ref();
+                } else {
+                    self.last_progress = None;
+                }
                 return Poll::Pending;
             }
         }
