@@ -77,6 +77,7 @@ impl Monitor {
         poll_until(
             cx,
             &mut self.wait,
+            false,
             || core.listen_monitor(),
             || core.next_monitor_event(id).transpose(),
         )

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,7 @@ impl Waiters {
         Waiting {
             listener: self.event.listen(),
             waiters: self.clone(),
+            since: Instant::now(),
         }
     }
 }
@@ -174,6 +175,8 @@ impl Waiters {
 pub struct Waiting {
     listener: EventListener,
     waiters: Arc<Waiters>,
+    /// When the wait began (see [`poll_until`]'s spin).
+    since: Instant,
 }
 
 impl Drop for Waiting {
@@ -196,12 +199,35 @@ impl Future for Waiting {
 /// missed), then wait. `attempt` returns `Some` with the final answer, which
 /// includes "the socket is closed". The registration is kept in `wait`
 /// between polls.
+///
+/// With `spin`, a wait stays scheduled for [`SPIN`] after it starts (the task
+/// wakes itself), so that a message that comes within that time costs no
+/// sleep and wake-up of the runtime's thread; those polls only look at the
+/// registration, never at the socket (its lock belongs to the threads that
+/// make progress). Blocking calls spin on their thread instead (`block_on`).
 pub(crate) fn poll_until<T>(
     cx: &mut Context<'_>,
     wait: &mut Option<Waiting>,
+    spin: bool,
     listen: impl Fn() -> Waiting,
     mut attempt: impl FnMut() -> Option<T>,
 ) -> Poll<T> {
+    let pending = |w: &mut Waiting, cx: &mut Context<'_>| {
+        let p = Pin::new(&mut *w).poll(cx).is_pending();
+        if p && spin && w.since.elapsed() < SPIN && !IN_BLOCK_ON.get() {
+            // Let the thread that will wake us run if it shares our core (a
+            // multi-thread runtime's worker, another process's thread).
+            thread::yield_now();
+            cx.waker().wake_by_ref();
+        }
+        p
+    };
+    if let Some(w) = wait {
+        if pending(w, cx) {
+            return Poll::Pending;
+        }
+        *wait = None;
+    }
     loop {
         if let Some(answer) = attempt() {
             *wait = None;
@@ -209,7 +235,9 @@ pub(crate) fn poll_until<T>(
         }
         match wait {
             Some(w) => {
-                ready!(Pin::new(w).poll(cx));
+                if pending(w, cx) {
+                    return Poll::Pending;
+                }
                 *wait = None;
             }
             None => *wait = Some(listen()),
@@ -246,7 +274,8 @@ const SPIN: Duration = Duration::from_micros(50);
 /// is its async twin run this way.
 pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
-    THREAD_WAKER.with(|(me, waker)| {
+    let outer = IN_BLOCK_ON.replace(true);
+    let r = THREAD_WAKER.with(|(me, waker)| {
         let mut cx = Context::from_waker(waker);
         loop {
             if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
@@ -256,7 +285,9 @@ pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::
                 return None;
             }
         }
-    })
+    });
+    IN_BLOCK_ON.set(outer);
+    r
 }
 
 /// Runs a future to completion on this thread, waiting as blocking `send`
@@ -337,6 +368,9 @@ impl Wake for WakeThread {
 }
 
 thread_local! {
+    /// Set while this thread runs [`block_on`], which spins itself.
+    static IN_BLOCK_ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+
     /// One per thread, made once: a blocking send or recv allocates nothing
     /// to wait.
     static THREAD_WAKER: (Arc<ThreadWaker>, Waker) = {

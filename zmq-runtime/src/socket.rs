@@ -233,6 +233,7 @@ impl<R> Socket<R> {
         poll_until(
             cx,
             wait,
+            true,
             || self.core.listen_writable(),
             || {
                 let Some(msg) = slot.take() else {
@@ -259,6 +260,7 @@ impl<R> Socket<R> {
         poll_until(
             cx,
             wait,
+            true,
             || self.core.listen_readable(),
             || match self.try_recv() {
                 Ok(m) => Some(Some(Ok(m))),
