@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -165,6 +165,7 @@ impl Waiters {
             listener: self.event.listen(),
             waiters: self.clone(),
             since: Instant::now(),
+            slot: None,
         }
     }
 }
@@ -177,6 +178,8 @@ pub struct Waiting {
     waiters: Arc<Waiters>,
     /// When the wait began (see [`poll_until`]'s spin).
     since: Instant,
+    /// Held while the wait spins; `Some(None)` once none was free.
+    slot: Option<Option<SpinSlot>>,
 }
 
 impl Drop for Waiting {
@@ -214,11 +217,19 @@ pub(crate) fn poll_until<T>(
 ) -> Poll<T> {
     let pending = |w: &mut Waiting, cx: &mut Context<'_>| {
         let p = Pin::new(&mut *w).poll(cx).is_pending();
-        if p && spin && w.since.elapsed() < SPIN && !IN_BLOCK_ON.get() {
-            // Let the thread that will wake us run if it shares our core (a
-            // multi-thread runtime's worker, another process's thread).
-            thread::yield_now();
-            cx.waker().wake_by_ref();
+        if p && spin && !IN_BLOCK_ON.get() {
+            if w.since.elapsed() < SPIN {
+                if w.slot.get_or_insert_with(SpinSlot::take).is_some() {
+                    // Let the thread that will wake us run if it shares our
+                    // core (a multi-thread runtime's worker, another
+                    // process's thread).
+                    thread::yield_now();
+                    cx.waker().wake_by_ref();
+                }
+            } else if let Some(slot) = &mut w.slot {
+                // Done spinning: the slot is someone else's now.
+                *slot = None;
+            }
         }
         p
     };
@@ -269,6 +280,38 @@ pub(crate) async fn any_of(mut waits: AnyOf) {
 /// are woken within it nearly always.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// Waits spinning at once in this process (counted by [`SpinSlot`]).
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+/// The right to spin: at most one per core (and at least two) in a process
+/// at a time. A latency-bound exchange has one or two waits spinning; a
+/// server with many connections would otherwise keep a core busy polling
+/// them, and a real event would wait its turn behind every spinning task.
+/// Whoever gets no slot sleeps at once, as it did before spinning existed.
+#[derive(Debug)]
+pub(crate) struct SpinSlot(());
+
+impl SpinSlot {
+    /// A slot if one is free.
+    pub(crate) fn take() -> Option<Self> {
+        static MAX: OnceLock<usize> = OnceLock::new();
+        let max =
+            *MAX.get_or_init(|| thread::available_parallelism().map_or(2, |n| n.get().max(2)));
+        if SPINNING.fetch_add(1, Ordering::Relaxed) < max {
+            Some(Self(()))
+        } else {
+            SPINNING.fetch_sub(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+impl Drop for SpinSlot {
+    fn drop(&mut self) {
+        SPINNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Drives `f` on this thread, parking between polls, until it completes
 /// (`Some`) or `deadline` passes (`None`): every blocking wait of the crate
 /// is its async twin run this way.
@@ -318,9 +361,11 @@ impl ThreadWaker {
         if deadline.is_some_and(|d| start >= d) {
             return false;
         }
-        let spin_until = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
+        let slot = SpinSlot::take();
+        let spin = if slot.is_some() { SPIN } else { Duration::ZERO };
+        let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
         let mut rounds = 0u32;
-        loop {
+        while slot.is_some() {
             if self.woken.swap(false, Ordering::Acquire) {
                 return true;
             }
@@ -336,6 +381,7 @@ impl ThreadWaker {
             }
             thread::yield_now();
         }
+        drop(slot);
         // Announce the sleep, then look once more: a waker either sees
         // `asleep` and unparks, or set `woken` before we looked (both sides
         // use SeqCst, so one of them sees the other's write).
@@ -432,6 +478,16 @@ mod tests {
         assert!(t.join().unwrap());
         let soon = Instant::now() + Duration::from_millis(10);
         assert!(!s.wait_blocking(bits::FLUSH, Some(soon)));
+    }
+
+    #[test]
+    fn spinning_is_capped_per_process() {
+        let max = thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        // Other tests of this binary may hold slots meanwhile: fewer may be
+        // free, never more.
+        let held: Vec<SpinSlot> = std::iter::from_fn(SpinSlot::take).take(max + 1).collect();
+        assert!(held.len() <= max, "{} slots for {max} cores", held.len());
+        assert!(SpinSlot::take().is_none() || held.len() < max);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use bytes::{Buf, Bytes};
 use super::AsyncIo;
 use crate::core::{io_slices, DirectWrite, ReadStep, StreamCtl, WriteStep};
 use crate::net::{ReadBuf, StdStream};
-use crate::signal::bits;
+use crate::signal::{bits, SpinSlot};
 
 /// Reads and writes per wake-up before the pump yields to other tasks.
 const BUDGET: usize = 32;
@@ -43,6 +43,7 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
         reading: true,
         last_progress: None,
         spin_poll: false,
+        slot: None,
     };
     std::future::poll_fn(|cx| p.poll(cx)).await;
 }
@@ -64,6 +65,8 @@ struct Pump<I: AsyncIo> {
     last_progress: Option<Instant>,
     /// This poll is one of the spin's.
     spin_poll: bool,
+    /// Held while spinning.
+    slot: Option<SpinSlot>,
 }
 
 /// The pump's writing side lent to sending threads, for runtimes whose
@@ -178,17 +181,21 @@ impl<I: AsyncIo> Pump<I> {
             if progress {
                 if !self.spin.is_zero() {
                     self.last_progress = Some(Instant::now());
+                    // A busy pump needs no slot; another may spin meanwhile.
+                    self.slot = None;
                 }
             } else {
                 // Stay scheduled for a moment after the last byte moved: the
                 // next message of a burst, or the answer to what was just
                 // written, then needs no wake-up of this task (a system call
                 // and a trip through the scheduler when the runtime sleeps).
-                if self.last_progress.is_some_and(|t| t.elapsed() < self.spin) {
+                let recent = self.last_progress.is_some_and(|t| t.elapsed() < self.spin);
+                if recent && (self.slot.is_some() || self.spin_poll_allowed()) {
                     self.spin_poll = true;
                     cx.waker().wake_by_ref();
                 } else {
                     self.last_progress = None;
+                    self.slot = None;
                 }
                 return Poll::Pending;
             }
@@ -200,6 +207,12 @@ impl<I: AsyncIo> Pump<I> {
 }
 
 impl<I: AsyncIo> Pump<I> {
+    /// Takes a spin slot if one is free (see [`SpinSlot`]).
+    fn spin_poll_allowed(&mut self) -> bool {
+        self.slot = SpinSlot::take();
+        self.slot.is_some()
+    }
+
     /// A FIN after the last byte, then what the peer has already sent is read
     /// and dropped: closing a socket with unread input makes the kernel send
     /// a reset, which can throw away bytes not yet delivered.
