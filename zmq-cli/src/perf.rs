@@ -156,10 +156,7 @@ pub(crate) async fn recv<K: 'static>(sock: &Socket<K>) -> Result<Msg, zmq_runtim
 }
 
 /// Sends the way `K`'s users send.
-pub(crate) async fn send<K: 'static>(
-    sock: &Socket<K>,
-    msg: Msg,
-) -> Result<(), zmq_runtime::Error> {
+pub(crate) async fn send<K: 'static>(sock: &Socket<K>, msg: Msg) -> Result<(), zmq_runtime::Error> {
     if is_blocking::<K>() {
         sock.send_blocking(msg, None)
     } else {
@@ -203,7 +200,10 @@ pub(crate) async fn remote_thr<K: 'static>(
 }
 
 /// Echoes `count` requests.
-pub(crate) async fn local_lat<K: 'static>(sock: Socket<K>, count: u64) -> Result<(), zmq_runtime::Error> {
+pub(crate) async fn local_lat<K: 'static>(
+    sock: Socket<K>,
+    count: u64,
+) -> Result<(), zmq_runtime::Error> {
     for _ in 0..count {
         let m = recv(&sock).await?;
         send(&sock, m).await?;
