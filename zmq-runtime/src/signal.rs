@@ -317,8 +317,8 @@ impl Drop for SpinSlot {
 /// is its async twin run this way.
 pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
-    let outer = IN_BLOCK_ON.replace(true);
-    let r = THREAD_WAKER.with(|(me, waker)| {
+    let _inside = InBlockOn::enter();
+    THREAD_WAKER.with(|(me, waker)| {
         let mut cx = Context::from_waker(waker);
         loop {
             if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
@@ -328,9 +328,7 @@ pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::
                 return None;
             }
         }
-    });
-    IN_BLOCK_ON.set(outer);
-    r
+    })
 }
 
 /// Runs a future to completion on this thread, waiting as blocking `send`
@@ -400,16 +398,29 @@ impl ThreadWaker {
     }
 }
 
-/// The waker of one [`ThreadWaker`].
-struct WakeThread(Arc<ThreadWaker>);
-
-impl Wake for WakeThread {
+impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
-        self.0.notify();
+        self.notify();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.notify();
+        self.notify();
+    }
+}
+
+/// Marks this thread as inside [`block_on`] until dropped (a panic in the
+/// future included), restoring what an outer `block_on` had set.
+struct InBlockOn(bool);
+
+impl InBlockOn {
+    fn enter() -> Self {
+        Self(IN_BLOCK_ON.replace(true))
+    }
+}
+
+impl Drop for InBlockOn {
+    fn drop(&mut self) {
+        IN_BLOCK_ON.set(self.0);
     }
 }
 
@@ -425,7 +436,7 @@ thread_local! {
             woken: AtomicBool::new(false),
             asleep: AtomicBool::new(false),
         });
-        (me.clone(), Waker::from(Arc::new(WakeThread(me))))
+        (me.clone(), Waker::from(me))
     };
 }
 
