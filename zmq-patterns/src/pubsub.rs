@@ -181,12 +181,9 @@ impl Pattern {
 
     /// SUB/XSUB: fair-queued, filtered again locally by prefix.
     pub(crate) fn sub_recv(&mut self) -> Result<Msg, RecvError> {
-        let invert = self.opts.invert_matching;
         while let Some(msg) = self.fq_recv() {
-            if let Kind::Sub { subs } = &self.kind {
-                if subs_match(subs, &msg, invert) {
-                    return Ok(msg);
-                }
+            if self.sub_accepts(&msg) {
+                return Ok(msg);
             }
         }
         Err(RecvError::WouldBlock)

@@ -133,9 +133,10 @@ fn check(items: &mut [PollItem<'_>]) -> (usize, AnyOf) {
         if item.events.contains(Events::OUT) {
             waits.push(core.listen_writable());
         }
-        let can_recv = item.events.contains(Events::IN) && core.can_recv_msg();
-        let can_send =
-            item.events.contains(Events::OUT) && core.with_data(|st| st.engine.can_send());
+        let (can_recv, can_send) = core.poll_ready(
+            item.events.contains(Events::IN),
+            item.events.contains(Events::OUT),
+        );
         let mut r = Events::NONE;
         if can_recv {
             r |= Events::IN;

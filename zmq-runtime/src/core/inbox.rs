@@ -79,6 +79,18 @@ impl Core {
         self.with_data(|st| st.engine.can_recv())
     }
 
+    /// ZMQ_POLLIN and ZMQ_POLLOUT, as far as asked, under one lock of the
+    /// socket.
+    pub(crate) fn poll_ready(&self, want_in: bool, want_out: bool) -> (bool, bool) {
+        let taken = want_in && self.0.prefetch && !self.inbox().is_empty();
+        self.with_data(|st| {
+            (
+                taken || (want_in && st.engine.can_recv()),
+                want_out && st.engine.can_send(),
+            )
+        })
+    }
+
     /// Runs `f` (a subscription change) on the engine, then drops what was
     /// taken ahead and no longer passes the subscriptions, as `recv` would
     /// have dropped it had it still been queued.
