@@ -88,7 +88,7 @@ pub struct Pattern {
     pub(crate) order: Vec<PipeId>,
     lb: VecDeque<PipeId>,
     fq: VecDeque<PipeId>,
-    dirty: VecDeque<PipeId>,
+    pub(crate) dirty: VecDeque<PipeId>,
     pub(crate) actions: VecDeque<PipeAction>,
     pub(crate) kind: Kind,
     /// PUB/XPUB: prefix -> subscribed pipes.
@@ -327,17 +327,33 @@ impl Pattern {
 
     /// Sends a message on behalf of the application.
     pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        self.send_via(msg, &mut |_, _| false)
+    }
+
+    /// As [`Pattern::send`], but a message bound for a pipe with nothing
+    /// queued is first offered to `direct`, which may write it to that pipe's
+    /// peer at once and return true; otherwise it is queued as `send` would.
+    ///
+    /// The pipe's queue, its dirty mark and the later
+    /// [`Pattern::poll_outbound`] are the whole cost of a small message
+    /// to a peer that keeps up; an owner that can write it straight away
+    /// skips them. Order holds: only a pipe with an empty queue is offered a
+    /// message. PUSH, DEALER, PAIR, ROUTER, PUB and XPUB use it; the rest
+    /// queue. `direct` must not take a message when the connection would not
+    /// have been given it from the queue right away (its byte limit).
+    pub fn send_via(&mut self, msg: Msg, direct: &mut Direct<'_>) -> Result<(), SendError> {
         if msg.is_empty() {
             return Err(SendError::EmptyMessage);
         }
         match self.socket_type {
-            SocketType::Push | SocketType::Dealer => self.lb_send(msg).map(|_| ()),
-            SocketType::Pair => self.lb_send(msg).map(|_| ()),
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => {
+                self.lb_send_via(msg, direct).map(|_| ())
+            }
             SocketType::Req => self.req_send(msg),
             SocketType::Rep => self.rep_send(msg),
-            SocketType::Router => self.router_send(msg),
+            SocketType::Router => self.router_send(msg, direct),
             SocketType::Stream => self.stream_send(msg),
-            SocketType::Pub | SocketType::XPub => self.pub_send(msg),
+            SocketType::Pub | SocketType::XPub => self.pub_send(msg, direct),
             SocketType::XSub => self.xsub_send(msg),
             SocketType::Sub | SocketType::Pull => Err(SendError::NotSupported(msg)),
         }
@@ -365,7 +381,7 @@ impl Pattern {
         if let PipeItem::Message(m) = &item {
             pipe.out_msgs -= 1;
             pipe.out_bytes -= m.byte_len();
-            self.refill_lb(id);
+            rejoin_lb(&self.opts, &mut self.lb, id, pipe);
         }
         Some(item)
     }
@@ -458,10 +474,7 @@ impl Pattern {
     }
 
     fn has_room(&self, p: &Pipe) -> bool {
-        !p.closing
-            && (p.conflate
-                || ((self.opts.sndhwm == 0 || p.out_msgs < self.opts.sndhwm)
-                    && self.opts.sndhwm_bytes.is_none_or(|max| p.out_bytes < max)))
+        room(&self.opts, p)
     }
 
     fn any_has_room(&self) -> bool {
@@ -477,14 +490,8 @@ impl Pattern {
 
     /// Puts a pipe with room back in the round-robin rotation.
     fn refill_lb(&mut self, id: PipeId) {
-        let Some(p) = self.pipes.get(&id) else {
-            return;
-        };
-        if !p.in_lb && self.has_room(p) {
-            if let Some(p) = self.pipes.get_mut(&id) {
-                p.in_lb = true;
-            }
-            self.lb.push_back(id);
+        if let Some(p) = self.pipes.get_mut(&id) {
+            rejoin_lb(&self.opts, &mut self.lb, id, p);
         }
     }
 
@@ -519,39 +526,44 @@ impl Pattern {
 
     /// Round-robin: the next pipe with room takes the whole message.
     pub(crate) fn lb_send(&mut self, msg: Msg) -> Result<PipeId, SendError> {
+        self.lb_send_via(msg, &mut |_, _| false)
+    }
+
+    /// As `lb_send`, offering the message to `direct` first (see
+    /// [`Pattern::send_via`]).
+    pub(crate) fn lb_send_via(
+        &mut self,
+        msg: Msg,
+        direct: &mut Direct<'_>,
+    ) -> Result<PipeId, SendError> {
         if !self.lb_peek() {
             return Err(SendError::WouldBlock(msg));
         }
         let Some(id) = self.lb.pop_front() else {
             return Err(SendError::WouldBlock(msg));
         };
+        // One lookup for the whole step: this runs for every message.
         if let Some(p) = self.pipes.get_mut(&id) {
             p.in_lb = false;
+            deliver(&mut self.dirty, direct, id, p, msg);
+            rejoin_lb(&self.opts, &mut self.lb, id, p);
         }
-        self.push_out(id, PipeItem::Message(msg));
-        self.refill_lb(id);
         Ok(id)
+    }
+
+    /// Queues a message on a pipe, or hands it to `direct` when nothing is
+    /// queued ahead of it.
+    pub(crate) fn push_msg(&mut self, id: PipeId, msg: Msg, direct: &mut Direct<'_>) {
+        if let Some(p) = self.pipes.get_mut(&id) {
+            deliver(&mut self.dirty, direct, id, p, msg);
+        }
     }
 
     /// Queues an item on a pipe and marks it dirty. Conflate keeps only the newest
     /// message.
     pub(crate) fn push_out(&mut self, id: PipeId, item: PipeItem) {
-        let Some(p) = self.pipes.get_mut(&id) else {
-            return;
-        };
-        if let PipeItem::Message(m) = &item {
-            if p.conflate && p.out_msgs > 0 {
-                p.out.retain(|o| !matches!(o, PipeItem::Message(_)));
-                p.out_msgs = 0;
-                p.out_bytes = 0;
-            }
-            p.out_msgs += 1;
-            p.out_bytes += m.byte_len();
-        }
-        p.out.push_back(item);
-        if !p.dirty {
-            p.dirty = true;
-            self.dirty.push_back(id);
+        if let Some(p) = self.pipes.get_mut(&id) {
+            enqueue(&mut self.dirty, id, p, item);
         }
     }
 
@@ -572,12 +584,20 @@ impl Pattern {
 
     /// As `fq_recv`, also naming the pipe.
     pub(crate) fn fq_recv_from(&mut self) -> Option<(PipeId, Msg)> {
-        self.fq_pop().map(|(id, m, _)| (id, m))
+        self.fq_take(|_| ()).map(|(id, m, ())| (id, m))
     }
 
     /// As `fq_recv_from`, also giving the pipe's routing id (still known for a
     /// departed pipe's last messages).
     pub(crate) fn fq_pop(&mut self) -> Option<(PipeId, Msg, Bytes)> {
+        self.fq_take(|p| p.routing_id.clone())
+    }
+
+    /// The fair-queue step, with `extra` reading what the caller needs of the
+    /// pipe before it may be forgotten (cloning the routing id costs PULL and
+    /// DEALER for nothing on every message).
+    #[inline]
+    fn fq_take<T>(&mut self, extra: impl Fn(&Pipe) -> T) -> Option<(PipeId, Msg, T)> {
         while let Some(id) = self.fq.pop_front() {
             let Some(p) = self.pipes.get_mut(&id) else {
                 continue;
@@ -586,7 +606,7 @@ impl Pattern {
                 p.in_fq = false;
                 continue;
             };
-            let rid = p.routing_id.clone();
+            let rid = extra(p);
             if p.inq.is_empty() {
                 p.in_fq = false;
                 if p.closing {
@@ -598,6 +618,63 @@ impl Pattern {
             return Some((id, msg, rid));
         }
         None
+    }
+}
+
+/// Whether a pipe is below SNDHWM (in messages and in bytes).
+#[inline]
+pub(crate) fn room(opts: &Options, p: &Pipe) -> bool {
+    !p.closing
+        && (p.conflate
+            || ((opts.sndhwm == 0 || p.out_msgs < opts.sndhwm)
+                && opts.sndhwm_bytes.is_none_or(|max| p.out_bytes < max)))
+}
+
+/// Puts a pipe with room back in the round-robin rotation.
+#[inline]
+fn rejoin_lb(opts: &Options, lb: &mut VecDeque<PipeId>, id: PipeId, p: &mut Pipe) {
+    if !p.in_lb && room(opts, p) {
+        p.in_lb = true;
+        lb.push_back(id);
+    }
+}
+
+/// Writes a message to a pipe's peer at once, skipping the pipe's queue (see
+/// [`Pattern::send_via`]); true when it took the message.
+pub type Direct<'a> = dyn FnMut(PipeId, &Msg) -> bool + 'a;
+
+/// The message goes to `direct` when nothing is queued ahead of it on the
+/// pipe, else to the queue.
+#[inline]
+fn deliver(
+    dirty: &mut VecDeque<PipeId>,
+    direct: &mut Direct<'_>,
+    id: PipeId,
+    p: &mut Pipe,
+    msg: Msg,
+) {
+    if !(p.out.is_empty() && direct(id, &msg)) {
+        enqueue(dirty, id, p, PipeItem::Message(msg));
+    }
+}
+
+/// Queues an item on a pipe and marks it dirty. Conflate keeps only the newest
+/// message.
+#[inline]
+pub(crate) fn enqueue(dirty: &mut VecDeque<PipeId>, id: PipeId, p: &mut Pipe, item: PipeItem) {
+    if let PipeItem::Message(m) = &item {
+        if p.conflate && p.out_msgs > 0 {
+            p.out.retain(|o| !matches!(o, PipeItem::Message(_)));
+            p.out_msgs = 0;
+            p.out_bytes = 0;
+        }
+        p.out_msgs += 1;
+        p.out_bytes += m.byte_len();
+    }
+    p.out.push_back(item);
+    if !p.dirty {
+        p.dirty = true;
+        dirty.push_back(id);
     }
 }
 

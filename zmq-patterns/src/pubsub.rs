@@ -5,7 +5,7 @@ use bytes::Bytes;
 use zmtp_core::{Msg, SocketType};
 
 use crate::error::{RecvError, SendError};
-use crate::pattern::{subs_match, Kind, Pattern, Pipe};
+use crate::pattern::{enqueue, room, subs_match, Direct, Kind, Pattern, Pipe};
 use crate::pipe::{PipeId, PipeItem};
 
 impl Pattern {
@@ -125,7 +125,7 @@ impl Pattern {
     /// PUB/XPUB: every pipe whose subscriptions match the first frame gets the
     /// message (shared, not copied); a full pipe misses it, or with XPUB_NODROP the
     /// send fails before anyone gets it.
-    pub(crate) fn pub_send(&mut self, msg: Msg) -> Result<(), SendError> {
+    pub(crate) fn pub_send(&mut self, msg: Msg, direct: &mut Direct<'_>) -> Result<(), SendError> {
         let invert = self.opts.invert_matching;
         let mut targets = std::mem::take(&mut self.scratch);
         targets.clear();
@@ -145,9 +145,15 @@ impl Pattern {
             return Err(SendError::WouldBlock(msg));
         }
         for &id in &targets {
-            if self.pipe_has_room(id) {
-                self.push_out(id, PipeItem::Message(msg.clone()));
+            // A subscriber that keeps up is written to from the borrowed
+            // message: no handle to clone and drop, no queue.
+            let Some(p) = self.pipes.get_mut(&id) else {
+                continue;
+            };
+            if !room(&self.opts, p) || (p.out.is_empty() && direct(id, &msg)) {
+                continue;
             }
+            enqueue(&mut self.dirty, id, p, PipeItem::Message(msg.clone()));
         }
         self.scratch = targets;
         Ok(())

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use zmtp_core::Msg;
 
 use crate::error::{AttachError, RecvError, SendError};
-use crate::pattern::{Kind, Pattern};
-use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
+use crate::pattern::{Direct, Kind, Pattern};
+use crate::pipe::{PeerMeta, PipeAction, PipeId};
 
 impl Pattern {
     /// The routing id of a new pipe: the peer's `Identity` if it sent one, else a
@@ -54,7 +54,11 @@ impl Pattern {
 
     /// ROUTER: the first frame names the pipe. Unknown ids and full pipes drop the
     /// message, or fail with ROUTER_MANDATORY.
-    pub(crate) fn router_send(&mut self, mut msg: Msg) -> Result<(), SendError> {
+    pub(crate) fn router_send(
+        &mut self,
+        mut msg: Msg,
+        direct: &mut Direct<'_>,
+    ) -> Result<(), SendError> {
         let mandatory = self.opts.router_mandatory;
         // The id frame must be followed by at least one frame (it carries MORE).
         if msg.len() < 2 {
@@ -76,7 +80,7 @@ impl Pattern {
             };
         }
         msg.pop_front();
-        self.push_out(pipe, PipeItem::Message(msg));
+        self.push_msg(pipe, msg, direct);
         Ok(())
     }
 

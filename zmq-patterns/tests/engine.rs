@@ -955,3 +955,146 @@ fn disconnecting_an_inproc_connector_closes_the_link() {
         Err(SendError::WouldBlock(_))
     ));
 }
+
+/// Numbered 1 KiB messages: 64 of them fill a connection's byte limit, so a
+/// burst of them is partly written straight into the connection and partly
+/// queued on the pipe behind it.
+fn numbered(range: std::ops::Range<usize>, prefix: &str) -> Vec<Msg> {
+    range
+        .map(|i| {
+            let mut body = format!("{prefix}{i:05}").into_bytes();
+            body.resize(1024, b'.');
+            Msg::from(body)
+        })
+        .collect()
+}
+
+#[test]
+fn a_burst_past_the_connection_limit_keeps_its_order() {
+    // Sends go straight into the connection while it has room and queue
+    // behind it after; none may overtake what is queued, also when the
+    // connection drains between sends.
+    let mut net = Net::new();
+    let pull = net.add(cfg(SocketType::Pull));
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[pull].bind("tcp://127.0.0.1:7610").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:7610").unwrap();
+    net.settle();
+    let all = numbered(0..400, "m");
+    for (i, m) in all.iter().enumerate() {
+        net.nodes[push].send(m.clone()).unwrap();
+        // Drain some of the connection now and then, without touching the
+        // queue: the next send finds room in the connection while older
+        // messages still wait on the pipe.
+        if i % 97 == 96 {
+            let (node, conn) = net.links[0].ends[0];
+            assert_eq!(node, push);
+            let chunk = net.nodes[push].poll_transmit(conn).unwrap();
+            net.links[0].wires[1]
+                .delayed
+                .push_back((net.now, chunk.to_vec()));
+        }
+    }
+    net.settle();
+    assert_eq!(names(&net.recv_all(pull)), names(&all));
+}
+
+/// The numbers of `numbered` messages, for readable failures.
+fn names(msgs: &[Msg]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| String::from_utf8_lossy(&m.frames()[0][..6]).into_owned())
+        .collect()
+}
+
+#[test]
+fn pub_fan_out_keeps_each_subscribers_order_when_one_lags() {
+    let mut net = Net::new();
+    let publisher = net.add(cfg(SocketType::Pub));
+    let fast = net.add(cfg(SocketType::Sub));
+    let slow = net.add(cfg(SocketType::Sub));
+    net.nodes[publisher].bind("tcp://127.0.0.1:7620").unwrap();
+    net.settle();
+    for s in [fast, slow] {
+        net.nodes[s].subscribe(b"");
+        net.nodes[s].connect("tcp://127.0.0.1:7620").unwrap();
+        net.settle();
+    }
+    // The slow subscriber's link stops delivering: its wire and connection
+    // fill and its pipe queues, while the other takes messages straight
+    // away. Now and then a chunk leaves the slow connection, which then has
+    // room again while older messages still wait on its pipe.
+    let slow_link = net
+        .links
+        .iter()
+        .position(|l| l.ends.iter().any(|e| e.0 == slow))
+        .unwrap();
+    net.links[slow_link].stalled = true;
+    let side = net.links[slow_link]
+        .ends
+        .iter()
+        .position(|e| e.0 == publisher)
+        .unwrap();
+    let conn = net.links[slow_link].ends[side].1;
+    let all = numbered(0..800, "p");
+    for (i, m) in all.iter().enumerate() {
+        net.nodes[publisher].send(m.clone()).unwrap();
+        net.settle();
+        if i % 97 == 96 {
+            if let Some(chunk) = net.nodes[publisher].poll_transmit(conn) {
+                let now = net.now;
+                net.links[slow_link].wires[1 - side]
+                    .delayed
+                    .push_back((now, chunk.to_vec()));
+            }
+        }
+    }
+    assert_eq!(names(&net.recv_all(fast)), names(&all));
+    net.links[slow_link].stalled = false;
+    net.settle();
+    assert_eq!(names(&net.recv_all(slow)), names(&all));
+}
+
+#[test]
+fn batched_receive_gives_what_single_receives_give_past_rcvhwm() {
+    let mut net = Net::new();
+    let mut pc = cfg(SocketType::Pull);
+    pc.options.rcvhwm = 4;
+    let pull = net.add(pc);
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[pull].bind("tcp://127.0.0.1:7630").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:7630").unwrap();
+    net.settle();
+    for m in msgs(200) {
+        net.nodes[push].send(m).unwrap();
+    }
+    net.settle();
+    let mut got = Vec::new();
+    let mut largest = 0;
+    let mut idle = 0;
+    loop {
+        let mut more = std::collections::VecDeque::new();
+        match net.nodes[pull].recv_batch(&mut more, 32, 64 * 1024) {
+            Ok(first) => {
+                largest = largest.max(1 + more.len());
+                assert!(more.len() < 32, "batch over its limit");
+                got.push(first);
+                got.extend(more);
+            }
+            Err(RecvError::WouldBlock) => {
+                idle += 1;
+                assert!(idle < 100, "stuck after {} messages", got.len());
+                if got.len() == 200 {
+                    break;
+                }
+                net.settle();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, msgs(200));
+    // Messages that waited for room behind RCVHWM joined the batch that made
+    // the room.
+    assert!(largest > 4, "largest batch {largest}");
+}

@@ -640,7 +640,16 @@ impl Engine {
         if self.linger.is_closing() {
             return Err(SendError::WouldBlock(msg));
         }
-        let r = self.pattern.send(msg);
+        // A message for a stream that has room goes straight into its
+        // connection; what cannot (inproc, a full or unready stream, a queue
+        // ahead) is queued and moved by `flush_dirty` as before.
+        let Self {
+            pattern,
+            streams,
+            actions,
+            ..
+        } = self;
+        let r = pattern.send_via(msg, &mut |pipe, m| streams.send_direct(pipe, m, actions));
         self.flush_dirty();
         r
     }
@@ -648,10 +657,62 @@ impl Engine {
     /// Receives a message (see [`Pattern::recv`]).
     pub fn recv(&mut self) -> Result<Msg, RecvError> {
         let r = self.pattern.recv();
+        self.after_recv();
+        r
+    }
+
+    /// Receives up to `max_msgs` messages at once: the first is returned, the
+    /// rest appended to `more` until their bodies reach `max_bytes` (the
+    /// message that reaches it is still taken, so none is split off).
+    ///
+    /// The same messages in the same order as that many calls to
+    /// [`Engine::recv`], but stalled peers are resumed and queues refilled once
+    /// per batch instead of once per message. Only for the types whose `recv`
+    /// is a plain queue (PULL, DEALER, PAIR, ROUTER, SUB, XSUB); the others
+    /// act on each message they return.
+    pub fn recv_batch(
+        &mut self,
+        more: &mut VecDeque<Msg>,
+        max_msgs: usize,
+        max_bytes: usize,
+    ) -> Result<Msg, RecvError> {
+        let first = match self.pattern.recv() {
+            Ok(m) => m,
+            Err(e) => {
+                self.after_recv();
+                return Err(e);
+            }
+        };
+        let mut taken = 1;
+        let mut bytes = first.byte_len();
+        while taken < max_msgs && bytes < max_bytes {
+            let m = match self.pattern.recv() {
+                Ok(m) => m,
+                // Messages read off the wire may be waiting for the room the
+                // batch just made.
+                Err(_) if self.streams.has_stalled() => {
+                    self.streams.unstash(&mut self.pattern, &mut self.actions);
+                    match self.pattern.recv() {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    }
+                }
+                Err(_) => break,
+            };
+            taken += 1;
+            bytes += m.byte_len();
+            more.push_back(m);
+        }
+        self.after_recv();
+        Ok(first)
+    }
+
+    /// What follows taking messages off the queues: stalled peers whose
+    /// messages now fit are read again.
+    fn after_recv(&mut self) {
         self.streams.unstash(&mut self.pattern, &mut self.actions);
         self.inproc.resume(&self.pattern, &mut self.actions);
         self.flush_dirty();
-        r
     }
 
     /// XPUB_MANUAL: subscribe the peer of the last notification read.

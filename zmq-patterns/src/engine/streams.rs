@@ -314,6 +314,12 @@ impl Streams {
         }
     }
 
+    /// Whether some stream holds messages that did not fit its pipe.
+    #[inline]
+    pub(super) fn has_stalled(&self) -> bool {
+        !self.stalled.is_empty()
+    }
+
     /// Retries stashed messages after the application made room.
     #[inline]
     pub(super) fn unstash(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
@@ -325,23 +331,23 @@ impl Streams {
     }
 
     fn unstash_stalled(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
-        let ids = std::mem::take(&mut self.stalled);
-        for id in ids {
+        // Filtered in place: the list keeps its allocation, which a receiver
+        // behind its peer otherwise gives back and takes again per message.
+        let mut ids = std::mem::take(&mut self.stalled);
+        ids.retain(|&id| {
             let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
-                continue;
+                return false;
             };
             while let Some(msg) = s.stash.pop_front() {
                 if let Err(msg) = pattern.handle_message(s.pipe, msg) {
                     s.stash.push_front(msg);
-                    break;
+                    return true;
                 }
             }
-            if s.stash.is_empty() {
-                actions.push_back(Action::ResumeRead(id));
-            } else {
-                self.stalled.push(id);
-            }
-        }
+            actions.push_back(Action::ResumeRead(id));
+            false
+        });
+        self.stalled = ids;
     }
 
     /// Whether the runtime should read from this stream.
@@ -413,6 +419,30 @@ impl Streams {
             }
         }
         s.queue_flush(id, actions);
+    }
+
+    /// Writes a message straight into `pipe`'s stream, when `fill` would have
+    /// moved it there at once: the stream is active and below its byte limit.
+    /// False leaves the message to the pipe's queue.
+    #[inline]
+    pub(super) fn send_direct(
+        &mut self,
+        pipe: PipeId,
+        msg: &Msg,
+        actions: &mut VecDeque<Action>,
+    ) -> bool {
+        let Some(&id) = self.by_pipe.get(&pipe) else {
+            return false;
+        };
+        let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
+            return false;
+        };
+        if !s.conn.is_active() || s.conn.pending_transmit() >= CONN_OUT_LIMIT {
+            return false;
+        }
+        let sent = s.conn.send_ref(msg);
+        s.queue_flush(id, actions);
+        sent
     }
 
     /// Moves every queued item of `pipe` into its stream, past the byte limit:

@@ -22,18 +22,26 @@ pub(super) struct Timers {
     sorted: BTreeSet<(Instant, ConnId)>,
     at: IdMap<ConnId, Instant>,
     touched: HashSet<ConnId, BuildHasherDefault<IdHasher>>,
+    /// The id touched last, already in `touched`: the streams machine hands
+    /// out the same connection several times per message, and a compare is
+    /// cheaper than a set insert.
+    last: Option<ConnId>,
 }
 
 impl Timers {
     /// `id`'s deadline may have moved (or the stream is gone).
     #[inline]
     pub(super) fn touch(&mut self, id: ConnId) {
-        self.touched.insert(id);
+        if self.last != Some(id) {
+            self.touched.insert(id);
+            self.last = Some(id);
+        }
     }
 
     /// Looks again at the touched streams, with `deadline` giving a stream's
     /// current deadline (`None` for none, or for a stream that is gone).
     pub(super) fn settle(&mut self, mut deadline: impl FnMut(ConnId) -> Option<Instant>) {
+        self.last = None;
         for id in self.touched.drain() {
             if let Some(old) = self.at.remove(&id) {
                 self.sorted.remove(&(old, id));

@@ -70,6 +70,16 @@ impl Wire {
         }
     }
 
+    /// Writes a borrowed message; false when it was not taken. Raw streams
+    /// never take one this way: STREAM queues every message.
+    #[inline]
+    pub(super) fn send_ref(&mut self, msg: &Msg) -> bool {
+        match self {
+            Self::Zmtp(c) => c.send_ref(msg).is_ok(),
+            Self::Raw(_) => false,
+        }
+    }
+
     #[inline]
     pub(super) fn send(&mut self, msg: Msg) -> Result<(), SendError> {
         match self {

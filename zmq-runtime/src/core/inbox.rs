@@ -59,16 +59,7 @@ impl Core {
         if let Some(m) = inbox.pop_front() {
             return Ok(m);
         }
-        self.with_data(|st| {
-            let first = st.engine.recv()?;
-            let mut bytes = first.byte_len();
-            while inbox.len() + 1 < BATCH && bytes < BATCH_BYTES {
-                let Ok(m) = st.engine.recv() else { break };
-                bytes += m.byte_len();
-                inbox.push_back(m);
-            }
-            Ok(first)
-        })
+        self.with_data(|st| st.engine.recv_batch(&mut inbox, BATCH, BATCH_BYTES))
     }
 
     /// Whether a message is waiting (ZMQ_POLLIN), taken ahead or not.

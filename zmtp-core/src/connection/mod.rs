@@ -190,12 +190,22 @@ impl Connection {
     /// Queues a message for the peer. Small frames are copied into one batch
     /// buffer; frames above 8 KiB are queued by reference.
     pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        self.encode(&msg).map_err(|refuse| refuse(msg))
+    }
+
+    /// As [`Connection::send`], from a borrowed message: what a publisher
+    /// uses to write one message to many peers without a copy of its handle
+    /// for each. The frames are copied or shared just as `send` would; only an
+    /// error clones the message, to hand it back.
+    pub fn send_ref(&mut self, msg: &Msg) -> Result<(), SendError> {
+        self.encode(msg).map_err(|refuse| refuse(msg.clone()))
+    }
+
+    fn encode(&mut self, msg: &Msg) -> Result<(), fn(Msg) -> SendError> {
         if msg.is_empty() {
-            return Err(SendError::EmptyMessage);
+            return Err(|_| SendError::EmptyMessage);
         }
-        if let Err(refuse) = self.check_sendable() {
-            return Err(refuse(msg));
-        }
+        self.check_sendable()?;
         let last = msg.len() - 1;
         if self.v1_out {
             for (i, frame) in msg.frames().iter().enumerate() {
@@ -216,7 +226,7 @@ impl Connection {
                     {
                         self.error = Some(e);
                         self.phase = Phase::Closed;
-                        return Err(SendError::Closed(msg));
+                        return Err(SendError::Closed);
                     }
                 }
             }
