@@ -92,6 +92,12 @@ impl AsyncIo for Smol {
         PUMP_SPIN
     }
 
+    /// async-io's readiness is "an event since the last `Pending`": a write
+    /// made beside it, whatever its outcome, leaves that right.
+    fn direct_ref<'a, T: Fd>(&self, io: &'a Async<T>) -> Option<&'a T> {
+        Some(io.get_ref())
+    }
+
     fn now(&self) -> Instant {
         Instant::now()
     }

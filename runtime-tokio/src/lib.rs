@@ -104,6 +104,14 @@ impl AsyncIo for Tokio {
         in_budgeted_context()
     }
 
+    /// tokio keeps a descriptor's readiness until an operation run through
+    /// it reports `WouldBlock`, and only a new edge from the kernel sets it
+    /// again; a write made beside it, whatever its outcome, leaves that right
+    /// (at worst the pump's next write finds the socket full and waits).
+    fn direct_ref<'a, T: Fd>(&self, io: &'a AsyncFd<T>) -> Option<&'a T> {
+        Some(io.get_ref())
+    }
+
     fn pump_spin(&self) -> Duration {
         // Only where the application's tasks share the pumps' thread.
         match self.handle.runtime_flavor() {

@@ -626,6 +626,14 @@ impl Engine {
         chunk
     }
 
+    /// Whether a stream has a full batch of bytes waiting (64 KiB): a
+    /// runtime that can write from the sending thread should do so now, even
+    /// if it writes only the first message of a burst that way otherwise.
+    /// Sends to such a stream are queued on its pipe until it is written.
+    pub fn is_backlogged(&self, id: ConnId) -> bool {
+        self.streams.is_backlogged(id)
+    }
+
     /// Whether the runtime should read from this stream (false while its pipe is
     /// full: back-pressure instead of unbounded buffering).
     pub fn wants_read(&self, id: ConnId) -> bool {

@@ -55,6 +55,9 @@ struct Stream {
     stash: VecDeque<Msg>,
     handshaken: bool,
     flush_queued: bool,
+    /// A second flush was asked for because the connection reached its byte
+    /// limit (see [`Streams::send_direct`]); reset when the runtime writes.
+    full_flush_queued: bool,
 }
 
 impl Stream {
@@ -160,6 +163,7 @@ impl Streams {
             stash: VecDeque::new(),
             handshaken: false,
             flush_queued: false,
+            full_flush_queued: false,
         };
         if matches!(origin, Origin::Listener(_)) {
             self.pending_accepted += 1;
@@ -350,6 +354,13 @@ impl Streams {
         self.stalled = ids;
     }
 
+    /// Whether the stream's connection holds a full batch of bytes to write.
+    pub(super) fn is_backlogged(&self, id: ConnId) -> bool {
+        self.live
+            .get(&id)
+            .is_some_and(|s| s.conn.pending_transmit() >= CONN_OUT_LIMIT)
+    }
+
     /// Whether the runtime should read from this stream.
     #[inline]
     pub(super) fn wants_read(&self, id: ConnId) -> bool {
@@ -434,14 +445,30 @@ impl Streams {
         let Some(&id) = self.by_pipe.get(&pipe) else {
             return false;
         };
-        let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
+        // Not `touched`: sending moves no deadline of the connection, and a
+        // publisher would pay a set insert per subscriber per message. Only a
+        // failed send (the connection closed itself) is marked below.
+        let Some(s) = self.live.get_mut(&id) else {
             return false;
         };
-        if !s.conn.is_active() || s.conn.pending_transmit() >= CONN_OUT_LIMIT {
+        if !s.conn.is_active() {
+            return false;
+        }
+        if s.conn.pending_transmit() >= CONN_OUT_LIMIT {
+            // A full batch waits for the writer: ask for a flush again (the
+            // first is still pending), so that a runtime which can write on
+            // this thread does so now instead of queueing on the pipe.
+            if !s.full_flush_queued {
+                s.full_flush_queued = true;
+                actions.push_back(Action::Flush(id));
+            }
             return false;
         }
         let sent = s.conn.send_ref(msg);
         s.queue_flush(id, actions);
+        if !sent {
+            self.timers.get_mut().touch(id);
+        }
         sent
     }
 
@@ -482,6 +509,7 @@ impl Streams {
         }
         let s = touched(&mut self.live, &mut self.timers, id).get_mut(&id)?;
         s.flush_queued = false;
+        s.full_flush_queued = false;
         Some(s.conn.poll_transmit().ok_or(s.pipe))
     }
 

@@ -84,8 +84,8 @@ struct Direct<I: AsyncIo> {
 }
 
 impl<I: AsyncIo> DirectWrite for Direct<I> {
-    fn write_now(&self, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool {
-        if !self.armed.swap(false, Ordering::AcqRel) {
+    fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool {
+        if !self.armed.swap(false, Ordering::AcqRel) && !full {
             return false;
         }
         let Some(stream) = self.io.direct_ref(&self.stream) else {

@@ -19,7 +19,13 @@ pub trait DirectWrite: Send + Sync {
     /// byte went out; false when the pump must be woken for the rest (or for
     /// everything: the writer was busy, the socket full, or failed, which
     /// the pump then finds out and reports).
-    fn write_now(&self, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool;
+    ///
+    /// `full`: the engine holds a full batch for this stream
+    /// ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)).
+    /// A writer that writes only the first message of a burst itself should
+    /// write this too: a whole batch per system call costs the sender little,
+    /// and saves queueing the burst's next messages.
+    fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool;
 }
 
 impl LockedState {
@@ -34,8 +40,9 @@ impl LockedState {
             return false;
         }
         let engine = &mut self.engine;
+        let full = engine.is_backlogged(c);
         let mut more = false;
-        let flushed = d.write_now(&mut |out| {
+        let flushed = d.write_now(full, &mut |out| {
             let mut added = 0;
             while added < WRITE_LIMIT {
                 let Some(chunk) = engine.poll_transmit(c) else {
