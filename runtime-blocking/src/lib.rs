@@ -184,7 +184,12 @@ impl zmq_runtime::RuntimeKind for Threads {
 #[derive(Debug, Clone)]
 struct IoThread {
     executor: Arc<Executor<'static>>,
-    thread: thread::ThreadId,
+}
+
+thread_local! {
+    /// Set on the I/O thread: asked on every blocking call, where
+    /// `thread::current()` would cost a reference count up and down.
+    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl IoThread {
@@ -195,17 +200,17 @@ impl IoThread {
         IO.get_or_init(|| {
             let executor = Arc::new(Executor::new());
             let ex = executor.clone();
-            let handle = thread::Builder::new()
+            thread::Builder::new()
                 .name("zmq-io".into())
                 // `block_on` drives the reactor itself while the executor has
                 // nothing to run: a wake-up is one epoll return, not a hop
                 // through async-io's own thread.
-                .spawn(move || async_io::block_on(ex.run(std::future::pending::<()>())))
+                .spawn(move || {
+                    ON_IO_THREAD.with(|on| on.set(true));
+                    async_io::block_on(ex.run(std::future::pending::<()>()));
+                })
                 .map_err(|e| e.kind())?;
-            Ok(Self {
-                executor,
-                thread: handle.thread().id(),
-            })
+            Ok(Self { executor })
         })
         .clone()
         .map_err(|kind| {
@@ -254,7 +259,7 @@ impl AsyncIo for IoThread {
     /// one it waits for included; user code never runs there, but a callback
     /// might.
     fn is_runtime_thread(&self) -> bool {
-        thread::current().id() == self.thread
+        ON_IO_THREAD.with(std::cell::Cell::get)
     }
 
     /// async-io's readiness is "an event since the last `Pending`": a write

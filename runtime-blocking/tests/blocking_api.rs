@@ -112,3 +112,37 @@ fn send_borrowed_slice() {
     }
     assert_eq!(format!("{:?}", pull.recv().unwrap()), "Msg[0xff78]");
 }
+
+#[test]
+fn blocking_calls_on_the_io_thread_fail_instead_of_stalling_it() {
+    use std::sync::{Arc, Mutex};
+
+    use runtime_blocking::{AuthReply, AuthRequest};
+
+    // An authenticator runs on the I/O thread, which moves every socket's
+    // bytes: a blocking receive there must fail at once, not wait.
+    let probe = Arc::new(Socket::new(SocketType::Pull).unwrap());
+    let seen = Arc::new(Mutex::new(None));
+    let (p, s) = (probe.clone(), seen.clone());
+    let server = Socket::builder(SocketType::Pull)
+        .plain_server()
+        .authenticator(move |_: &AuthRequest| {
+            let on_io_thread = std::thread::current().name() == Some("zmq-io");
+            let r = p.recv_timeout(Some(Duration::from_secs(5)));
+            *s.lock().unwrap() = Some((on_io_thread, r));
+            Some(AuthReply::allow())
+        })
+        .build()
+        .unwrap();
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let client = Socket::builder(SocketType::Push)
+        .plain_client("u", "p")
+        .build()
+        .unwrap();
+    client.connect(server.last_endpoint()).unwrap();
+    client.send("after auth").unwrap();
+    assert_eq!(&server.recv().unwrap().frames()[0][..], b"after auth");
+    let (on_io_thread, r) = seen.lock().unwrap().take().expect("authenticator ran");
+    assert!(on_io_thread, "the authenticator ran on another thread");
+    assert!(matches!(r, Err(Error::BlockingInAsync { .. })), "{r:?}");
+}

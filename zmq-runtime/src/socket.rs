@@ -308,6 +308,13 @@ impl<R> Socket<R> {
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
         self.core.check_blocking("send_blocking", "send().await")?;
+        // The common case first: a socket with room takes the message at
+        // once, with no future, waker or clock read.
+        let msg = match self.try_send(msg) {
+            Ok(()) => return Ok(()),
+            Err(SendError::WouldBlock(m)) => m,
+            Err(e) => return Err(e.into()),
+        };
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         block_on(self.send(msg), deadline).unwrap_or(Err(Error::Timeout))
     }
@@ -319,6 +326,9 @@ impl<R> Socket<R> {
     /// does; use [`recv`](Socket::recv)`.await` there.
     pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Msg, Error> {
         self.core.check_blocking("recv_blocking", "recv().await")?;
+        if let Ok(m) = self.try_recv() {
+            return Ok(m);
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         block_on(self.recv(), deadline).unwrap_or(Err(Error::Timeout))
     }
