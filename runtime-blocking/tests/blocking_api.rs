@@ -121,9 +121,9 @@ fn blocking_calls_on_the_io_thread_fail_instead_of_stalling_it() {
 
     // An authenticator runs on the I/O thread, which moves every socket's
     // bytes: a blocking receive there must fail at once, not wait.
-    let probe = Arc::new(Socket::new(SocketType::Pull).unwrap());
+    let p = Socket::new(SocketType::Pull).unwrap();
     let seen = Arc::new(Mutex::new(None));
-    let (p, s) = (probe.clone(), seen.clone());
+    let s = seen.clone();
     let server = Socket::builder(SocketType::Pull)
         .plain_server()
         .authenticator(move |_: &AuthRequest| {
