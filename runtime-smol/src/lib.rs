@@ -88,6 +88,10 @@ impl AsyncIo for Smol {
         Ok(())
     }
 
+    fn write_backlog_on_sender(&self) -> bool {
+        true
+    }
+
     fn pump_spin(&self) -> Duration {
         PUMP_SPIN
     }

@@ -112,6 +112,10 @@ impl AsyncIo for Tokio {
         Some(io.get_ref())
     }
 
+    fn write_backlog_on_sender(&self) -> bool {
+        true
+    }
+
     fn pump_spin(&self) -> Duration {
         // Only where the application's tasks share the pumps' thread.
         match self.handle.runtime_flavor() {

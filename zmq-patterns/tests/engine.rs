@@ -1098,3 +1098,55 @@ fn batched_receive_gives_what_single_receives_give_past_rcvhwm() {
     // the room.
     assert!(largest > 4, "largest batch {largest}");
 }
+
+/// Sends numbered 1 KiB messages to a fresh PUSH until it would block (or
+/// `limit`), counting the flushes it asks for; returns (sent, flushes).
+fn burst_counting_flushes(sndhwm: usize, limit: usize) -> (Net, usize, ConnId, usize, usize) {
+    let mut net = Net::new();
+    let pull = net.add(cfg(SocketType::Pull));
+    let mut pc = cfg(SocketType::Push);
+    pc.options.sndhwm = sndhwm;
+    let push = net.add(pc);
+    net.nodes[pull].bind("tcp://127.0.0.1:7640").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:7640").unwrap();
+    net.settle();
+    let conn = net.links[0].ends[0].1;
+    let (mut sent, mut flushes) = (0, 0);
+    for m in numbered(0..limit, "b") {
+        match net.nodes[push].send(m) {
+            Ok(()) => sent += 1,
+            Err(SendError::WouldBlock(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        while let Some(a) = net.nodes[push].poll_action() {
+            if matches!(a, Action::Flush(c) if c == conn) {
+                flushes += 1;
+            }
+        }
+    }
+    (net, push, conn, sent, flushes)
+}
+
+#[test]
+fn a_full_write_waiting_asks_for_a_second_flush() {
+    // SNDHWM reached first: 64 messages fill the connection, 100 queue.
+    let (mut net, push, conn, sent, flushes) = burst_counting_flushes(100, 1000);
+    assert_eq!(sent, 164);
+    assert_eq!(
+        flushes, 2,
+        "one for the first bytes, one for the full write"
+    );
+    assert!(net.nodes[push].is_backlogged(conn));
+    // Once the runtime writes, the mark is gone.
+    assert!(net.nodes[push].poll_transmit(conn).is_some());
+    assert!(!net.nodes[push].is_backlogged(conn));
+
+    // A high SNDHWM: the second flush comes when 256 KiB wait, not before.
+    let (net, push, conn, _, flushes) = burst_counting_flushes(10_000, 200);
+    assert_eq!(flushes, 1);
+    assert!(!net.nodes[push].is_backlogged(conn));
+    let (net, push, conn, _, flushes) = burst_counting_flushes(10_000, 300);
+    assert_eq!(flushes, 2);
+    assert!(net.nodes[push].is_backlogged(conn));
+}

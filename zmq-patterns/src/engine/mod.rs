@@ -626,10 +626,10 @@ impl Engine {
         chunk
     }
 
-    /// Whether a stream has a full batch of bytes waiting (64 KiB): a
-    /// runtime that can write from the sending thread should do so now, even
-    /// if it writes only the first message of a burst that way otherwise.
-    /// Sends to such a stream are queued on its pipe until it is written.
+    /// Whether a full write (256 KiB, or a pipe at SNDHWM) waits for a
+    /// stream: a runtime that can write from the sending thread should do so
+    /// now, even if it writes only the first message of a burst that way
+    /// otherwise. Until it is written, sends queue on the stream's pipe.
     pub fn is_backlogged(&self, id: ConnId) -> bool {
         self.streams.is_backlogged(id)
     }
@@ -1010,6 +1010,8 @@ impl Engine {
     fn flush_dirty(&mut self) {
         while let Some(pipe) = self.pattern.poll_dirty() {
             self.fill_conn(pipe);
+            self.streams
+                .check_backlog(pipe, &self.pattern, &mut self.actions);
         }
         self.process_pipe_actions();
     }

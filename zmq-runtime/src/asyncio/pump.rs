@@ -30,6 +30,7 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
             stream: stream.clone(),
             out: out.clone(),
             armed: armed.clone(),
+            full_writes: io.write_backlog_on_sender(),
         }));
     }
     let mut p = Pump {
@@ -81,11 +82,14 @@ struct Direct<I: AsyncIo> {
     /// burst into few vectored writes (a syscall per 64-byte message would
     /// cap throughput well below what batching reaches).
     armed: Arc<AtomicBool>,
+    /// [`AsyncIo::write_backlog_on_sender`].
+    full_writes: bool,
 }
 
 impl<I: AsyncIo> DirectWrite for Direct<I> {
     fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool {
-        if !self.armed.swap(false, Ordering::AcqRel) && !full {
+        let first_after_idle = self.armed.swap(false, Ordering::AcqRel);
+        if !(first_after_idle || full && self.full_writes) {
             return false;
         }
         let Some(stream) = self.io.direct_ref(&self.stream) else {

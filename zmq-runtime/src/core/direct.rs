@@ -20,11 +20,10 @@ pub trait DirectWrite: Send + Sync {
     /// everything: the writer was busy, the socket full, or failed, which
     /// the pump then finds out and reports).
     ///
-    /// `full`: the engine holds a full batch for this stream
+    /// `full`: a full write waits for this stream
     /// ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)).
-    /// A writer that writes only the first message of a burst itself should
-    /// write this too: a whole batch per system call costs the sender little,
-    /// and saves queueing the burst's next messages.
+    /// A writer that writes only the first message of a burst itself may
+    /// write this too (see [`AsyncIo::write_backlog_on_sender`](crate::AsyncIo::write_backlog_on_sender)).
     fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool;
 }
 
