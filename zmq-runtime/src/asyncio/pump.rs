@@ -121,6 +121,11 @@ impl<I: AsyncIo> Pump<I> {
         signal.register_writer(cx.waker());
         signal.register_reader(cx.waker());
         let mut spin_poll = std::mem::take(&mut self.spin_poll);
+        // A poll of the spin reads the socket itself where the runtime lends
+        // it: the reactor's readiness may lag behind it (tokio looks at its
+        // driver only between batches of task polls, and a spinning task
+        // keeps that batch going).
+        let mut spin_read = spin_poll;
         for _ in 0..BUDGET {
             let mut progress = false;
             let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
@@ -167,10 +172,21 @@ impl<I: AsyncIo> Pump<I> {
             // drained by `finish`.
             if self.ctl.next_read(&mut self.reading) == ReadStep::Read {
                 let rbuf = &mut self.rbuf;
-                match self
-                    .io
-                    .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
-                {
+                let direct = self.io.direct_ref(&self.stream).filter(|_| spin_read);
+                spin_read = false;
+                let polled = match direct.map(|s| s.read_into(rbuf)) {
+                    Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Nothing yet: register with the reactor all the
+                        // same, in case this was the spin's last poll.
+                        self.io
+                            .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf))
+                    }
+                    Some(r) => Poll::Ready(r),
+                    None => self
+                        .io
+                        .poll_read_with(&self.stream, cx, |s| s.read_into(rbuf)),
+                };
+                match polled {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
                         progress = true;
