@@ -567,14 +567,6 @@ impl Pattern {
         }
     }
 
-    /// The body bytes queued on `pipe` towards its peer, and whether it is at
-    /// SNDHWM.
-    pub fn out_backlog(&self, id: PipeId) -> (usize, bool) {
-        self.pipes
-            .get(&id)
-            .map_or((0, false), |p| (p.out_bytes, !room(&self.opts, p)))
-    }
-
     /// Whether `pipe` has room for another message (below SNDHWM).
     pub(crate) fn pipe_has_room(&self, id: PipeId) -> bool {
         self.pipes.get(&id).is_some_and(|p| self.has_room(p))

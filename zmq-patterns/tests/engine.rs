@@ -1130,9 +1130,10 @@ fn burst_counting_flushes(sndhwm: usize, limit: usize) -> (Net, usize, ConnId, u
 
 #[test]
 fn a_full_write_waiting_asks_for_a_second_flush() {
-    // SNDHWM reached first: 64 messages fill the connection, 100 queue.
+    // 254 messages of 1 KiB fill the connection's 256 KiB; SNDHWM 100 more
+    // queue on the pipe.
     let (mut net, push, conn, sent, flushes) = burst_counting_flushes(100, 1000);
-    assert_eq!(sent, 164);
+    assert_eq!(sent, 354);
     assert_eq!(
         flushes, 2,
         "one for the first bytes, one for the full write"
@@ -1142,11 +1143,11 @@ fn a_full_write_waiting_asks_for_a_second_flush() {
     assert!(net.nodes[push].poll_transmit(conn).is_some());
     assert!(!net.nodes[push].is_backlogged(conn));
 
-    // A high SNDHWM: the second flush comes when 256 KiB wait, not before.
-    let (net, push, conn, _, flushes) = burst_counting_flushes(10_000, 200);
+    // Below a full write, one flush only.
+    let (net, push, conn, _, flushes) = burst_counting_flushes(10_000, 250);
     assert_eq!(flushes, 1);
     assert!(!net.nodes[push].is_backlogged(conn));
-    let (net, push, conn, _, flushes) = burst_counting_flushes(10_000, 300);
+    let (net, push, conn, _, flushes) = burst_counting_flushes(10_000, 260);
     assert_eq!(flushes, 2);
     assert!(net.nodes[push].is_backlogged(conn));
 }

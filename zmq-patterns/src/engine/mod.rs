@@ -626,8 +626,7 @@ impl Engine {
         chunk
     }
 
-    /// Whether a full write (256 KiB, or a pipe at SNDHWM) waits for a
-    /// stream: a runtime that can write from the sending thread should do so
+    /// Whether a full write (256 KiB) waits for a stream: a runtime that can write from the sending thread should do so
     /// now, even if it writes only the first message of a burst that way
     /// otherwise. Until it is written, sends queue on the stream's pipe.
     pub fn is_backlogged(&self, id: ConnId) -> bool {
@@ -1010,8 +1009,7 @@ impl Engine {
     fn flush_dirty(&mut self) {
         while let Some(pipe) = self.pattern.poll_dirty() {
             self.fill_conn(pipe);
-            self.streams
-                .check_backlog(pipe, &self.pattern, &mut self.actions);
+            self.streams.check_backlog(pipe, &mut self.actions);
         }
         self.process_pipe_actions();
     }

@@ -23,13 +23,13 @@ use crate::pipe::{PeerMeta, PipeId, PipeItem};
 
 /// Bytes a connection may hold beyond its pipe before the engine stops moving
 /// messages into it; with the pipe's SNDHWM and the kernel buffer this bounds
-/// what a slow peer costs.
-const CONN_OUT_LIMIT: usize = 64 * 1024;
-
-/// What makes a write worth doing on the sending thread while the writer is
-/// idle: the size of the runtime's largest write. Writing less per system
-/// call halves throughput at 1 KiB and 64 KiB on loopback.
-const FULL_WRITE: usize = 256 * 1024;
+/// what a slow peer costs. It is also the write that a sending thread makes
+/// itself (see [`Streams::check_backlog`]): the runtime's largest write, since
+/// writes of 64 KiB cost twice as much per byte on loopback as 256 KiB ones
+/// (tcp throughput at 1 KiB and 64 KiB halved), and a publisher that stops
+/// at 64 KiB per subscriber queues (a copy of each message's handle per
+/// subscriber) what it could have written.
+const CONN_OUT_LIMIT: usize = 256 * 1024;
 
 /// Who opened a stream: reconnecting and unbinding depend on it.
 #[derive(Clone, Copy, Debug)]
@@ -365,32 +365,23 @@ impl Streams {
     }
 
     /// After `pipe`'s queue was moved towards its stream: when the
-    /// connection is at its byte limit and what waits (its bytes and the
-    /// pipe's) makes a full write, or the pipe is at SNDHWM, asks for a flush
-    /// again (the first is still pending), so that a runtime which can write
-    /// on the sending thread does so now. On a runtime whose pump shares the
+    /// connection is at its byte limit (a full write), asks for a flush again
+    /// (the first is still pending), so that a runtime which can write on the
+    /// sending thread does so now. On a runtime whose pump shares the
     /// application's thread the pump cannot run while the application
     /// sends: a PUB sending in a loop would queue without bound (HWM 0) or
     /// drop at its HWM before one byte went out.
-    pub(super) fn check_backlog(
-        &mut self,
-        pipe: PipeId,
-        pattern: &Pattern,
-        actions: &mut VecDeque<Action>,
-    ) {
-        let Some(s) = self.by_pipe.get(&pipe).and_then(|id| self.live.get_mut(id)) else {
+    pub(super) fn check_backlog(&mut self, pipe: PipeId, actions: &mut VecDeque<Action>) {
+        let Some(&id) = self.by_pipe.get(&pipe) else {
             return;
         };
-        let pending = s.conn.pending_transmit();
-        if s.full_flush_queued || pending < CONN_OUT_LIMIT || !s.conn.is_active() {
+        let Some(s) = self.live.get_mut(&id) else {
             return;
-        }
-        let (queued, at_hwm) = pattern.out_backlog(pipe);
-        if at_hwm || pending + queued >= FULL_WRITE {
+        };
+        if !s.full_flush_queued && s.conn.is_active() && s.conn.pending_transmit() >= CONN_OUT_LIMIT
+        {
             s.full_flush_queued = true;
-            if let Some(&id) = self.by_pipe.get(&pipe) {
-                actions.push_back(Action::Flush(id));
-            }
+            actions.push_back(Action::Flush(id));
         }
     }
 
