@@ -969,18 +969,29 @@ fn numbered(range: std::ops::Range<usize>, prefix: &str) -> Vec<Msg> {
         .collect()
 }
 
+/// A PULL bound at `ep` and a PUSH connected to it, handshaken.
+fn push_to_pull(net: &mut Net, ep: &str, pull: EngineConfig, push: EngineConfig) -> (usize, usize) {
+    let pull = net.add(pull);
+    let push = net.add(push);
+    net.nodes[pull].bind(ep).unwrap();
+    net.settle();
+    net.nodes[push].connect(ep).unwrap();
+    net.settle();
+    (pull, push)
+}
+
 #[test]
 fn a_burst_past_the_connection_limit_keeps_its_order() {
     // Sends go straight into the connection while it has room and queue
     // behind it after; none may overtake what is queued, also when the
     // connection drains between sends.
     let mut net = Net::new();
-    let pull = net.add(cfg(SocketType::Pull));
-    let push = net.add(cfg(SocketType::Push));
-    net.nodes[pull].bind("tcp://127.0.0.1:7610").unwrap();
-    net.settle();
-    net.nodes[push].connect("tcp://127.0.0.1:7610").unwrap();
-    net.settle();
+    let (pull, push) = push_to_pull(
+        &mut net,
+        "tcp://127.0.0.1:7610",
+        cfg(SocketType::Pull),
+        cfg(SocketType::Push),
+    );
     let all = numbered(0..400, "m");
     for (i, m) in all.iter().enumerate() {
         net.nodes[push].send(m.clone()).unwrap();
@@ -1060,12 +1071,7 @@ fn batched_receive_gives_what_single_receives_give_past_rcvhwm() {
     let mut net = Net::new();
     let mut pc = cfg(SocketType::Pull);
     pc.options.rcvhwm = 4;
-    let pull = net.add(pc);
-    let push = net.add(cfg(SocketType::Push));
-    net.nodes[pull].bind("tcp://127.0.0.1:7630").unwrap();
-    net.settle();
-    net.nodes[push].connect("tcp://127.0.0.1:7630").unwrap();
-    net.settle();
+    let (pull, push) = push_to_pull(&mut net, "tcp://127.0.0.1:7630", pc, cfg(SocketType::Push));
     for m in msgs(200) {
         net.nodes[push].send(m).unwrap();
     }
@@ -1103,14 +1109,9 @@ fn batched_receive_gives_what_single_receives_give_past_rcvhwm() {
 /// `limit`), counting the flushes it asks for; returns (sent, flushes).
 fn burst_counting_flushes(sndhwm: usize, limit: usize) -> (Net, usize, ConnId, usize, usize) {
     let mut net = Net::new();
-    let pull = net.add(cfg(SocketType::Pull));
     let mut pc = cfg(SocketType::Push);
     pc.options.sndhwm = sndhwm;
-    let push = net.add(pc);
-    net.nodes[pull].bind("tcp://127.0.0.1:7640").unwrap();
-    net.settle();
-    net.nodes[push].connect("tcp://127.0.0.1:7640").unwrap();
-    net.settle();
+    let (_, push) = push_to_pull(&mut net, "tcp://127.0.0.1:7640", cfg(SocketType::Pull), pc);
     let conn = net.links[0].ends[0].1;
     let (mut sent, mut flushes) = (0, 0);
     for m in numbered(0..limit, "b") {
