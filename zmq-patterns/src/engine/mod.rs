@@ -626,9 +626,10 @@ impl Engine {
         chunk
     }
 
-    /// Whether a full write (256 KiB) waits for a stream: a runtime that can write from the sending thread should do so
-    /// now, even if it writes only the first message of a burst that way
-    /// otherwise. Until it is written, sends queue on the stream's pipe.
+    /// Whether a full write (256 KiB) waits for a stream: a runtime that can
+    /// write from the sending thread should do so now, even if it writes only
+    /// the first message of a burst that way otherwise. Until it is written,
+    /// sends queue on the stream's pipe.
     pub fn is_backlogged(&self, id: ConnId) -> bool {
         self.streams.is_backlogged(id)
     }

@@ -91,8 +91,9 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
         None
     }
 
-    /// Whether a sending thread also writes a full batch that waits for an
-    /// idle pump ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)),
+    /// Whether a sending thread also writes a full write (256 KiB) that waits
+    /// for an idle pump
+    /// ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)),
     /// besides the first message after a pause. Needs
     /// [`direct_ref`](AsyncIo::direct_ref).
     ///
