@@ -312,6 +312,34 @@ impl Pattern {
             .is_some_and(|p| !p.closing && (p.conflate || !self.inq_full(id)))
     }
 
+    /// How much `pipe`'s receive queue can still take before it is at RCVHWM:
+    /// messages and bytes (`usize::MAX`: no limit; a CONFLATE pipe keeps
+    /// only the newest message, so it never fills), or `None` for no such
+    /// pipe.
+    pub fn inq_room(&self, id: PipeId) -> Option<(usize, usize)> {
+        let p = self.pipes.get(&id)?;
+        if p.closing {
+            return Some((0, 0));
+        }
+        if p.conflate {
+            return Some((usize::MAX, usize::MAX));
+        }
+        let msgs = match self.opts.rcvhwm {
+            0 => usize::MAX,
+            hwm => hwm.saturating_sub(p.inq.len()),
+        };
+        let bytes = self
+            .opts
+            .rcvhwm_bytes
+            .map_or(usize::MAX, |max| max.saturating_sub(p.inq.bytes()));
+        Some((msgs, bytes))
+    }
+
+    /// Whether `pipe` is a CONFLATE pipe (it keeps the newest message only).
+    pub fn is_conflate(&self, id: PipeId) -> bool {
+        self.pipes.get(&id).is_some_and(|p| p.conflate)
+    }
+
     /// Whether `pipe`'s receive queue is at RCVHWM, in messages or in bytes
     /// (checked before a message goes in, so one larger than the byte limit
     /// still goes into a queue below it, and nothing waits for ever).

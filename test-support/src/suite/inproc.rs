@@ -1,7 +1,8 @@
-//! `inproc://` between threads: what the sender moves into the receiver's
-//! queue at once (holding its own lock and the receiver's) must keep every
-//! HWM where libzmq keeps it, lose nothing, keep order, and never deadlock
-//! when both ends send at once.
+//! `inproc://` between threads: what the sender hands over through a link's
+//! lane, and the receiver takes when it next looks, must keep every HWM where
+//! libzmq keeps it, lose nothing (not even when the sender closes with
+//! messages still held back), keep order, and never deadlock when both ends
+//! send at once.
 
 use std::time::Duration;
 
@@ -159,4 +160,46 @@ pub fn both_ends_send_at_once<E: Env>() {
     let a = ta.join().expect("thread a");
     let b = tb.join().expect("thread b");
     drop((a, b));
+}
+
+/// A sender that closes while its messages still wait for room at the
+/// receiver: every one arrives, in order, as libzmq's LINGER promises.
+pub fn closing_sender_delivers_everything<E: Env>() {
+    for (snd, rcv) in HWMS {
+        let name = endpoint(Transport::Inproc);
+        let pull = build::<E>(Builder::new(SocketType::Pull).rcvhwm(rcv));
+        pull.bind(&name[..]).expect("bind");
+        let push = build::<E>(Builder::new(SocketType::Push).sndhwm(snd));
+        push.connect(&name[..]).expect("connect");
+        let mut sent = 0;
+        while push.try_send(numbered(sent)).is_ok() {
+            sent += 1;
+            assert!(sent <= 1000, "no HWM held ({snd}, {rcv})");
+        }
+        // Closed with most of its messages still its own, or in the lane.
+        drop(push);
+        expect_numbered(&pull, sent);
+        assert!(
+            pull.recv_blocking(Some(Duration::from_millis(50))).is_err(),
+            "nothing beyond what was sent ({snd}, {rcv})"
+        );
+    }
+}
+
+/// A CONFLATE receiver that does not read keeps only the newest message, and
+/// the sender never has to wait for it.
+pub fn conflate_receiver_keeps_the_newest<E: Env>() {
+    let name = endpoint(Transport::Inproc);
+    let pull = build::<E>(Builder::new(SocketType::Pull).conflate(true));
+    pull.bind(&name[..]).expect("bind");
+    let push = build::<E>(Builder::new(SocketType::Push).sndhwm(1));
+    push.connect(&name[..]).expect("connect");
+    // More than the default RCVHWM: a conflating receiver never fills.
+    for i in 0..5000 {
+        push.try_send(numbered(i))
+            .unwrap_or_else(|e| panic!("send {i} would wait: {e}"));
+    }
+    let m = pull.recv_blocking(Some(WAIT)).expect("the newest message");
+    assert_eq!(m.to_str(), Ok(&numbered(4999)[..]));
+    assert!(pull.try_recv().is_err(), "only the newest is kept");
 }

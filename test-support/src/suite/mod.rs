@@ -282,6 +282,14 @@ macro_rules! suite_tests {
             fn both_ends_send_at_once() {
                 i::both_ends_send_at_once::<E>();
             }
+            #[test]
+            fn closing_sender_delivers_everything() {
+                i::closing_sender_delivers_everything::<E>();
+            }
+            #[test]
+            fn conflate_receiver_keeps_the_newest() {
+                i::conflate_receiver_keeps_the_newest::<E>();
+            }
         }
 
         mod properties {

@@ -10,6 +10,19 @@ use crate::idmap::IdMap;
 use crate::pattern::Pattern;
 use crate::pipe::PipeId;
 
+/// What one side of an inproc link can still take (see
+/// [`Engine::inproc_room`](super::Engine::inproc_room)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InprocRoom {
+    /// Messages before RCVHWM (`usize::MAX`: no limit).
+    pub msgs: usize,
+    /// Bytes before the byte RCVHWM (`usize::MAX`: no limit).
+    pub bytes: usize,
+    /// The pipe keeps only the newest message (CONFLATE): it never fills, and
+    /// a sender need hand over only its newest message.
+    pub conflate: bool,
+}
+
 struct Link {
     pipe: PipeId,
     flush_queued: bool,

@@ -57,6 +57,7 @@ pub use self::connectors::Refusal;
 use self::connectors::{Connectors, Retry};
 pub use self::endpoint::{Endpoint, EndpointError, Host, IpcAddr};
 use self::inproc::InprocLinks;
+pub use self::inproc::InprocRoom;
 use self::linger::Linger;
 use self::listeners::Listeners;
 pub use self::monitor::{MonitorEvent, Peer};
@@ -543,6 +544,67 @@ impl Engine {
         }
         self.flush_dirty();
         Ok(())
+    }
+
+    /// Items that arrived over an inproc link, taken from the front of
+    /// `items` while this side accepts them; what it refuses stays there, and
+    /// [`Action::ResumeRead`] names the link once there is room. Returns the
+    /// messages and bytes taken (subscription commands count for neither).
+    pub fn handle_inproc_batch(
+        &mut self,
+        id: ConnId,
+        items: &mut VecDeque<PipeItem>,
+    ) -> (usize, usize) {
+        let Some(pipe) = self.inproc.pipe(id) else {
+            // The link is gone: what it carried goes with it.
+            let (msgs, bytes) = items.iter().fold((0, 0), |(n, b), i| match i {
+                PipeItem::Message(m) => (n + 1, b + m.byte_len()),
+                _ => (n, b),
+            });
+            items.clear();
+            return (msgs, bytes);
+        };
+        let (mut msgs, mut bytes) = (0, 0);
+        while let Some(item) = items.pop_front() {
+            match item {
+                PipeItem::Message(m) => {
+                    let len = m.byte_len();
+                    if let Err(m) = self.pattern.handle_message(pipe, m) {
+                        self.inproc.block(id);
+                        items.push_front(PipeItem::Message(m));
+                        break;
+                    }
+                    msgs += 1;
+                    bytes += len;
+                }
+                PipeItem::Subscribe(t) => self.pattern.handle_subscribe(pipe, t),
+                PipeItem::Cancel(t) => self.pattern.handle_cancel(pipe, t),
+            }
+        }
+        self.flush_dirty();
+        (msgs, bytes)
+    }
+
+    /// How much this side of an inproc link can still take before its pipe is
+    /// at RCVHWM, in messages and in bytes (`usize::MAX`: no limit), and
+    /// whether the pipe conflates. A sender that keeps what it has handed
+    /// over but this side has not yet taken within this room keeps the
+    /// link's HWM where libzmq keeps it (SNDHWM + RCVHWM). When the room is
+    /// zero, [`Engine::inproc_ready`] asks for [`Action::ResumeRead`].
+    pub fn inproc_room(&self, id: ConnId) -> InprocRoom {
+        let room = self.inproc.pipe(id).and_then(|p| {
+            let (msgs, bytes) = self.pattern.inq_room(p)?;
+            Some(InprocRoom {
+                msgs,
+                bytes,
+                conflate: self.pattern.is_conflate(p),
+            })
+        });
+        room.unwrap_or(InprocRoom {
+            msgs: 0,
+            bytes: 0,
+            conflate: false,
+        })
     }
 
     /// The other end of an inproc link went away.

@@ -1,25 +1,24 @@
 //! `inproc://`: sockets of this process joined by their engines' pipes, with no
-//! ZMTP encoding and no tasks. Whoever makes progress possible (a send, a recv
-//! that made room, a bind that a connector waited for) moves the messages
-//! itself, holding both sockets' locks in id order.
+//! ZMTP encoding and no tasks. Each direction of a link is a [`Lane`]: the
+//! sender moves its pipe's items into it under its own lock and tells the
+//! receiver when it was empty; the receiver takes them into its engine when
+//! it next looks at its socket. Neither end ever takes the other's socket
+//! lock for a message (only joining a link locks both, in id order).
 //!
 //! The registry is process-wide, so sockets of different runtimes can talk over
 //! inproc too. Its lock is always taken last (never while waiting for a socket
 //! lock).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
-use zmq_patterns::PipeItem;
 use zmtp_core::SocketType;
 
+use super::lane::Lane;
 use super::work::Work;
 use super::{Core, CoreShared, LockedState};
 use crate::error::Error;
-
-/// Items moved per lock hold, so one busy link cannot starve the others.
-const BATCH: usize = 256;
 
 #[derive(Default)]
 struct Registry {
@@ -43,8 +42,12 @@ fn binder(reg: &Registry, name: &str) -> Option<(Arc<CoreShared>, ListenerId)> {
 pub(super) struct Link {
     pub(super) peer: Core,
     pub(super) peer_conn: ConnId,
-    /// An item that arrived while this side was full.
-    pending: Option<PipeItem>,
+    /// Towards the peer.
+    out: Arc<Lane>,
+    /// From the peer.
+    inn: Arc<Lane>,
+    /// The peer closed its end: this end goes once `inn` is drained.
+    peer_gone: bool,
 }
 
 /// Binds `name` for `me`, joining connectors that were waiting for it.
@@ -153,12 +156,16 @@ pub(super) fn join(
             .handle_inproc_connected(connector_id, binder_peer);
         match connected {
             Ok(c) => {
+                let to_connector = Arc::new(Lane::new(locked.to().engine.inproc_room(c)));
+                let to_binder = Arc::new(Lane::new(locked.from().engine.inproc_room(b)));
                 locked.from().links.insert(
                     b,
                     Link {
                         peer: connector.clone(),
                         peer_conn: c,
-                        pending: None,
+                        out: to_connector.clone(),
+                        inn: to_binder.clone(),
+                        peer_gone: false,
                     },
                 );
                 locked.to().links.insert(
@@ -166,21 +173,15 @@ pub(super) fn join(
                     Link {
                         peer: binder.clone(),
                         peer_conn: b,
-                        pending: None,
+                        out: to_binder,
+                        inn: to_connector,
+                        peer_gone: false,
                     },
                 );
-                work.push(Work::Pump {
-                    from: binder.clone(),
-                    from_conn: b,
-                    to: connector.clone(),
-                    to_conn: c,
-                });
-                work.push(Work::Pump {
-                    from: connector.clone(),
-                    from_conn: c,
-                    to: binder.clone(),
-                    to_conn: b,
-                });
+                // What either queued before the link existed (a connect
+                // before the bind) starts moving.
+                locked.from().fill_link(b, work);
+                locked.to().fill_link(c, work);
             }
             Err(_) => locked.from().engine.handle_inproc_closed(b),
         }
@@ -197,29 +198,96 @@ fn dispatch_both(locked: &mut LockedPair<'_>, from: &Core, to: &Core, work: &mut
     }
 }
 
-/// The end `conn` of `peer` lost its other end.
+/// The end `conn` of `peer` lost its other end. What the other end handed
+/// over is still delivered: the end goes once its lane is drained.
 pub(super) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
-    peer.with_into(work, |st| {
-        st.links.remove(&conn);
-        st.engine.handle_inproc_closed(conn);
+    peer.with_work(work, |st, work| match st.links.get_mut(&conn) {
+        Some(link) => {
+            link.peer_gone = true;
+            st.drain_link(peer, conn, work);
+        }
+        None => st.engine.handle_inproc_closed(conn),
     });
 }
 
+/// Tells `peer` that items wait in the lane of its end `conn`: it takes them
+/// when it next looks at its socket, and a waiting `recv` wakes for that.
+pub(super) fn tell(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
+    peer.0.mark_ready(conn);
+    peer.0.readable.notify();
+    if peer.0.hook.get().is_some() {
+        work.push(Work::Hook(peer.clone()));
+    }
+}
+
+/// Moves what `core`'s end `conn` holds back for want of room, now that the
+/// receiver made room.
+pub(super) fn refill(core: &Core, conn: ConnId, work: &mut Vec<Work>) {
+    core.with_work(work, |st, work| st.fill_link(conn, work));
+}
+
+impl LockedState {
+    /// Sender side: moves what the engine has for link `x` into its lane,
+    /// and tells the peer if the lane was empty.
+    pub(super) fn fill_link(&mut self, x: ConnId, work: &mut Vec<Work>) {
+        let Some(link) = self.links.get(&x) else {
+            return;
+        };
+        if link.out.fill(&mut self.engine, x) {
+            tell(&link.peer, link.peer_conn, work);
+        }
+    }
+
+    /// Receiver side: takes what waits in the lanes the peers told about.
+    pub(super) fn drain_ready(&mut self, me: &Core, work: &mut Vec<Work>) {
+        let mut ready = std::mem::take(&mut self.ready_scratch);
+        me.0.take_ready(&mut ready);
+        for y in ready.drain(..) {
+            self.drain_link(me, y, work);
+        }
+        self.ready_scratch = ready;
+    }
+
+    /// Receiver side: takes what waits in link `y`'s lane into the engine, as
+    /// far as its pipe has room, and records the room left for the sender.
+    pub(super) fn drain_link(&mut self, me: &Core, y: ConnId, work: &mut Vec<Work>) {
+        let Some(link) = self.links.get(&y) else {
+            return;
+        };
+        let mut took = std::mem::take(&mut self.lane_scratch);
+        link.inn.take(&mut took);
+        let taken = self.engine.handle_inproc_batch(y, &mut took);
+        let room = self.engine.inproc_room(y);
+        let settled = link.inn.settle(taken, &mut took, room);
+        self.lane_scratch = took;
+        if settled.refill_sender {
+            work.push(Work::Refill {
+                core: link.peer.clone(),
+                conn: link.peer_conn,
+            });
+        }
+        let full = room.msgs == 0 || room.bytes == 0;
+        if full {
+            // The application's next read brings ResumeRead for this link.
+            self.engine.inproc_ready(y);
+        } else if settled.more {
+            // More came while these were taken: take them next time.
+            me.0.mark_ready(y);
+        }
+        if !settled.more && link.peer_gone {
+            self.links.remove(&y);
+            self.engine.handle_inproc_closed(y);
+        }
+    }
+}
+
 /// The locked states of a link's two ends (one lock if a socket is linked to
-/// itself; one side borrowed when its owner already holds it).
+/// itself).
 enum LockedPair<'a> {
     One(MutexGuard<'a, LockedState>),
     Two {
         from: MutexGuard<'a, LockedState>,
         to: MutexGuard<'a, LockedState>,
-    },
-    FromHeld {
-        from: &'a mut LockedState,
-        to: MutexGuard<'a, LockedState>,
-    },
-    ToHeld {
-        from: MutexGuard<'a, LockedState>,
-        to: &'a mut LockedState,
     },
 }
 
@@ -227,16 +295,14 @@ impl LockedPair<'_> {
     fn from(&mut self) -> &mut LockedState {
         match self {
             Self::One(g) => g,
-            Self::Two { from, .. } | Self::ToHeld { from, .. } => from,
-            Self::FromHeld { from, .. } => from,
+            Self::Two { from, .. } => from,
         }
     }
 
     fn to(&mut self) -> &mut LockedState {
         match self {
             Self::One(g) => g,
-            Self::Two { to, .. } | Self::FromHeld { to, .. } => to,
-            Self::ToHeld { to, .. } => to,
+            Self::Two { to, .. } => to,
         }
     }
 }
@@ -256,148 +322,6 @@ fn lock_both<'a>(from: &'a Core, to: &'a Core) -> LockedPair<'a> {
         LockedPair::Two {
             from: from.lock(),
             to: t,
-        }
-    }
-}
-
-/// Locks `other` while `held` (of socket `me`) is locked, if that cannot
-/// deadlock: waits for it only when the ids allow (the order every two-lock
-/// holder keeps), else takes it only if it is free.
-fn lock_second<'a>(me: &Core, other: &'a Core) -> Option<MutexGuard<'a, LockedState>> {
-    if Arc::ptr_eq(&me.0, &other.0) {
-        return None;
-    }
-    if me.0.id < other.0.id {
-        return Some(other.lock());
-    }
-    match other.0.state.try_lock() {
-        Ok(g) => Some(g),
-        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
-}
-
-/// Moves items over a link from the socket whose lock the caller holds
-/// (`held`, socket `me`, its end `x`) to `to`'s end `y`, at once: the sender
-/// then takes no second pass through its own lock and queues no work per
-/// message. Falls back to a queued pump when `to` cannot be locked now.
-pub(super) fn flush_held(
-    me: &Core,
-    held: &mut LockedState,
-    x: ConnId,
-    to: &Core,
-    y: ConnId,
-    work: &mut Vec<Work>,
-) {
-    let Some(guard) = lock_second(me, to) else {
-        work.push(Work::Pump {
-            from: me.clone(),
-            from_conn: x,
-            to: to.clone(),
-            to_conn: y,
-        });
-        return;
-    };
-    let mut locked = LockedPair::FromHeld {
-        from: held,
-        to: guard,
-    };
-    let more = transfer(&mut locked, x, y);
-    // The held side goes on with its own dispatch once this returns.
-    locked.to().dispatch(to, work);
-    drop(locked);
-    if more {
-        work.push(Work::Pump {
-            from: me.clone(),
-            from_conn: x,
-            to: to.clone(),
-            to_conn: y,
-        });
-    }
-}
-
-/// Moves items over a link from `from`'s end `x` to the socket whose lock the
-/// caller holds (`held`, socket `me`, its end `y`), which has room again.
-pub(super) fn resume_held(
-    me: &Core,
-    held: &mut LockedState,
-    y: ConnId,
-    from: &Core,
-    x: ConnId,
-    work: &mut Vec<Work>,
-) {
-    let Some(guard) = lock_second(me, from) else {
-        work.push(Work::Pump {
-            from: from.clone(),
-            from_conn: x,
-            to: me.clone(),
-            to_conn: y,
-        });
-        return;
-    };
-    let mut locked = LockedPair::ToHeld {
-        from: guard,
-        to: held,
-    };
-    let more = transfer(&mut locked, x, y);
-    locked.from().dispatch(from, work);
-    drop(locked);
-    if more {
-        work.push(Work::Pump {
-            from: from.clone(),
-            from_conn: x,
-            to: me.clone(),
-            to_conn: y,
-        });
-    }
-}
-
-/// Moves what `from`'s end `x` has for `to`'s end `y`, while `y` has room.
-pub(super) fn pump(from: &Core, x: ConnId, to: &Core, y: ConnId, work: &mut Vec<Work>) {
-    let mut locked = lock_both(from, to);
-    let more = transfer(&mut locked, x, y);
-    dispatch_both(&mut locked, from, to, work);
-    drop(locked);
-    if more {
-        work.push(Work::Pump {
-            from: from.clone(),
-            from_conn: x,
-            to: to.clone(),
-            to_conn: y,
-        });
-    }
-}
-
-/// Moves items from end `x` to end `y` of a locked pair while `y` has room, at
-/// most [`BATCH`]; returns whether more may be waiting.
-fn transfer(locked: &mut LockedPair<'_>, x: ConnId, y: ConnId) -> bool {
-    let mut moved = 0;
-    loop {
-        let pending = locked.to().links.get_mut(&y).and_then(|l| l.pending.take());
-        let item = match pending {
-            Some(item) => item,
-            None => {
-                if moved == BATCH {
-                    return true;
-                }
-                if !locked.to().engine.inproc_ready(y) {
-                    return false;
-                }
-                match locked.from().engine.poll_inproc(x) {
-                    Some(item) => item,
-                    None => return false,
-                }
-            }
-        };
-        match locked.to().engine.handle_inproc(y, item) {
-            Ok(()) => moved += 1,
-            Err(item) => {
-                // Full after all: keep it for the ResumeRead that room brings.
-                if let Some(l) = locked.to().links.get_mut(&y) {
-                    l.pending = Some(item);
-                }
-                return false;
-            }
         }
     }
 }

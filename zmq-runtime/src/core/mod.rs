@@ -16,6 +16,7 @@ mod endpoint;
 mod events;
 mod inbox;
 mod inproc;
+mod lane;
 mod runtime;
 mod stream;
 mod work;
@@ -27,14 +28,15 @@ pub use self::runtime::Runtime;
 pub use self::stream::{io_slices, ReadStep, StreamCtl, WriteStep, MAX_IOV};
 pub(crate) use self::zap::RuntimeAuth;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use zmq_patterns::engine::{
     Action, ConnId, ConnectorId, Endpoint, Engine, EngineConfig, ListenerId,
 };
-use zmq_patterns::IdMap;
+use zmq_patterns::{IdMap, PipeItem};
 use zmtp_core::SocketType;
 
 use self::inproc::Link;
@@ -64,11 +66,35 @@ struct CoreShared {
     /// uses it to route replies.
     hook: OnceLock<Hook>,
     /// ZAP_ENFORCE_DOMAIN, read by the socket's authentication.
-    zap_enforce_domain: Arc<std::sync::atomic::AtomicBool>,
+    zap_enforce_domain: Arc<AtomicBool>,
     /// Messages taken from the engine ahead of `recv` (see [`inbox`]).
-    inbox: Mutex<std::collections::VecDeque<zmtp_core::Msg>>,
+    inbox: Mutex<VecDeque<zmtp_core::Msg>>,
     /// Whether this type's `recv` may read ahead into `inbox`.
     prefetch: bool,
+    /// Inproc links whose lanes have items this socket was told about (see
+    /// [`inproc`]), and whether the list is not empty (read without its lock
+    /// on every entry).
+    ready: Mutex<Vec<ConnId>>,
+    ready_flag: AtomicBool,
+}
+
+impl CoreShared {
+    /// Puts inproc link `conn` on the list of lanes to take from.
+    fn mark_ready(&self, conn: ConnId) {
+        let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
+        ready.push(conn);
+        // SeqCst, paired with the load in `take_inproc`: a receiver that
+        // registered its wait and then finds the flag clear is one that
+        // the `notify` after this store wakes.
+        self.ready_flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Swaps the list of ready lanes into `into` (empty).
+    fn take_ready(&self, into: &mut Vec<ConnId>) {
+        let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *ready, into);
+        self.ready_flag.store(false, Ordering::SeqCst);
+    }
 }
 
 /// The part of a socket behind its lock: the engine, and what the runtime
@@ -90,10 +116,9 @@ pub(crate) struct LockedState {
     linger_deadline: Option<Instant>,
     closing: bool,
     finished: bool,
-    /// This lock is the only one its holder has (the data path): an inproc
-    /// flush may then take the peer's lock at once (see
-    /// [`inproc::flush_held`]).
-    sole_lock: bool,
+    /// Kept between uses so that taking from inproc lanes allocates nothing.
+    ready_scratch: Vec<ConnId>,
+    lane_scratch: VecDeque<PipeItem>,
     zap: Option<zap::Bridge>,
     events: events::Events,
 }
@@ -196,31 +221,15 @@ impl LockedState {
                     // Written on this thread: the pump sleeps on.
                 } else if let Some(sig) = self.streams.get(&c) {
                     sig.raise(bits::FLUSH);
-                } else if let Some(l) = self.links.get(&c).filter(|_| self.sole_lock) {
-                    let (to, to_conn) = (l.peer.clone(), l.peer_conn);
-                    inproc::flush_held(me, self, c, &to, to_conn, work);
-                } else if let Some(l) = self.links.get(&c) {
-                    work.push(Work::Pump {
-                        from: me.clone(),
-                        from_conn: c,
-                        to: l.peer.clone(),
-                        to_conn: l.peer_conn,
-                    });
+                } else {
+                    self.fill_link(c, work);
                 }
             }
             Action::ResumeRead(c) => {
                 if let Some(sig) = self.streams.get(&c) {
                     sig.raise(bits::RESUME);
-                } else if let Some(l) = self.links.get(&c).filter(|_| self.sole_lock) {
-                    let (from, from_conn) = (l.peer.clone(), l.peer_conn);
-                    inproc::resume_held(me, self, c, &from, from_conn, work);
-                } else if let Some(l) = self.links.get(&c) {
-                    work.push(Work::Pump {
-                        from: l.peer.clone(),
-                        from_conn: l.peer_conn,
-                        to: me.clone(),
-                        to_conn: c,
-                    });
+                } else {
+                    self.drain_link(me, c, work);
                 }
             }
         }
@@ -278,7 +287,8 @@ impl Core {
             linger_deadline: None,
             closing: false,
             finished: false,
-            sole_lock: false,
+            ready_scratch: Vec::new(),
+            lane_scratch: VecDeque::new(),
             zap: None,
             events: events::Events::default(),
         };
@@ -297,6 +307,8 @@ impl Core {
             zap_enforce_domain,
             inbox: Mutex::default(),
             prefetch: inbox::prefetches(socket_type),
+            ready: Mutex::default(),
+            ready_flag: AtomicBool::new(false),
         }));
         if !internal {
             core.0.rt.clone().start_timer(&core);
@@ -321,9 +333,19 @@ impl Core {
 
     /// As [`Core::with`], leaving the other sockets' work to the caller.
     fn with_into<T>(&self, work: &mut Vec<Work>, f: impl FnOnce(&mut LockedState) -> T) -> T {
+        self.with_work(work, |st, _| f(st))
+    }
+
+    /// As [`Core::with_into`], with the work list lent to `f` too.
+    fn with_work<T>(
+        &self,
+        work: &mut Vec<Work>,
+        f: impl FnOnce(&mut LockedState, &mut Vec<Work>) -> T,
+    ) -> T {
         let mut st = self.lock();
+        self.take_inproc(&mut st, work);
         st.timers_dirty = true;
-        let r = f(&mut st);
+        let r = f(&mut st, work);
         st.dispatch(self, work);
         r
     }
@@ -334,14 +356,22 @@ impl Core {
         let mut work = Vec::new();
         let r = {
             let mut st = self.lock();
+            self.take_inproc(&mut st, &mut work);
             let r = f(&mut st);
-            st.sole_lock = true;
             st.dispatch(self, &mut work);
-            st.sole_lock = false;
             r
         };
         run(work);
         r
+    }
+
+    /// Takes what inproc peers handed over since the last look, so that
+    /// everything that reads the engine sees it.
+    #[inline]
+    fn take_inproc(&self, st: &mut LockedState, work: &mut Vec<Work>) {
+        if self.0.ready_flag.load(Ordering::SeqCst) {
+            st.drain_ready(self, work);
+        }
     }
 
     /// This socket's type.
@@ -500,12 +530,7 @@ impl Core {
 fn run(mut work: Vec<Work>) {
     while let Some(w) = work.pop() {
         match w {
-            Work::Pump {
-                from,
-                from_conn,
-                to,
-                to_conn,
-            } => inproc::pump(&from, from_conn, &to, to_conn, &mut work),
+            Work::Refill { core, conn } => inproc::refill(&core, conn, &mut work),
             Work::Join {
                 binder,
                 listener,

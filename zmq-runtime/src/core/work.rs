@@ -9,13 +9,9 @@ use super::Core;
 
 /// One piece of cross-socket work.
 pub(crate) enum Work {
-    /// Move items over an inproc link.
-    Pump {
-        from: Core,
-        from_conn: ConnId,
-        to: Core,
-        to_conn: ConnId,
-    },
+    /// Move what an inproc link's sender held back into its lane: its
+    /// receiver made room.
+    Refill { core: Core, conn: ConnId },
     /// Join an inproc connector to a bound inproc listener.
     Join {
         binder: Core,

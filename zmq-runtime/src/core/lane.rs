@@ -1,0 +1,239 @@
+//! One direction of an inproc link: the queue between the sending socket's
+//! engine and the receiving socket's, behind a lock of its own.
+//!
+//! The sender pushes under its own socket lock and this one; the receiver
+//! takes everything at once under its own socket lock and this one. Neither
+//! ever holds the other's socket lock, so a busy sender and a busy receiver
+//! meet only for the few instructions a push or a swap takes, as libzmq's
+//! lock-free pipes meet only at their ends.
+//!
+//! HWM: the receiver records, each time it takes, how much its pipe can
+//! still take ([`InprocRoom`]); what waits here counts against that room.
+//! So an idle receiver holds exactly RCVHWM here and in its pipe together,
+//! and the sender's own pipe SNDHWM on top, as libzmq's inproc pipes do.
+//! The room only grows between two looks (the application reads), so a
+//! stale one holds the sender back a little early, never too late.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use zmq_patterns::engine::{ConnId, Engine, InprocRoom};
+use zmq_patterns::PipeItem;
+
+/// One direction of a link, shared by its two ends.
+pub(super) struct Lane(Mutex<State>);
+
+struct State {
+    items: VecDeque<PipeItem>,
+    /// Messages and bytes in `items`, and in what the receiver took but has
+    /// not yet settled (see [`Lane::settle`]).
+    msgs: usize,
+    bytes: usize,
+    /// The receiver's room when it last looked.
+    room: InprocRoom,
+    /// The receiver knows there are items here (it was told, or it found more
+    /// than it could take and waits for room). Cleared when it takes the last.
+    told: bool,
+    /// The sender stopped for want of room: room must bring a refill.
+    sender_blocked: bool,
+}
+
+impl State {
+    fn has_room(&self) -> bool {
+        self.msgs < self.room.msgs && self.bytes < self.room.bytes
+    }
+
+    fn push(&mut self, item: PipeItem) {
+        if let PipeItem::Message(m) = &item {
+            if self.room.conflate {
+                // Only the newest message would survive the receiver's pipe.
+                let (msgs, bytes) = count(&self.items);
+                self.items.retain(|i| !matches!(i, PipeItem::Message(_)));
+                self.msgs -= msgs;
+                self.bytes -= bytes;
+            }
+            self.msgs += 1;
+            self.bytes += m.byte_len();
+        }
+        self.items.push_back(item);
+    }
+}
+
+/// The messages and bytes among `items`.
+fn count(items: &VecDeque<PipeItem>) -> (usize, usize) {
+    items.iter().fold((0, 0), |(n, b), i| match i {
+        PipeItem::Message(m) => (n + 1, b + m.byte_len()),
+        _ => (n, b),
+    })
+}
+
+/// What a receiver's settle found (see [`Lane::settle`]).
+pub(super) struct Settled {
+    /// The sender stopped for want of room and there is room now.
+    pub(super) refill_sender: bool,
+    /// Items are still waiting here.
+    pub(super) more: bool,
+}
+
+impl Lane {
+    /// An empty lane towards a receiver with `room`.
+    pub(super) fn new(room: InprocRoom) -> Self {
+        Self(Mutex::new(State {
+            items: VecDeque::new(),
+            msgs: 0,
+            bytes: 0,
+            room,
+            told: false,
+            sender_blocked: false,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sender side: moves what `engine` has for its end `x` of the link
+    /// into the lane, while the receiver's room allows. Returns whether the
+    /// receiver must now be told that items wait.
+    pub(super) fn fill(&self, engine: &mut Engine, x: ConnId) -> bool {
+        let mut s = self.lock();
+        let mut pushed = false;
+        loop {
+            if !s.has_room() {
+                // Whatever is left waits in the sender's pipe, where its
+                // SNDHWM holds it, until the receiver makes room.
+                s.sender_blocked = true;
+                break;
+            }
+            match engine.poll_inproc(x) {
+                Some(item) => {
+                    s.push(item);
+                    pushed = true;
+                }
+                None => break,
+            }
+        }
+        let tell = pushed && !s.told;
+        if tell {
+            s.told = true;
+        }
+        tell
+    }
+
+    /// Receiver side: everything waiting, swapped into `into` (which must be
+    /// empty). What is taken still counts until [`Lane::settle`].
+    pub(super) fn take(&self, into: &mut VecDeque<PipeItem>) {
+        debug_assert!(into.is_empty());
+        std::mem::swap(&mut self.lock().items, into);
+    }
+
+    /// Receiver side, after handing what it took to its engine: `taken` is
+    /// what the engine accepted (messages, bytes), `left` what it refused
+    /// (it goes back in front of anything pushed meanwhile), `room` the
+    /// engine's room now.
+    pub(super) fn settle(
+        &self,
+        taken: (usize, usize),
+        left: &mut VecDeque<PipeItem>,
+        room: InprocRoom,
+    ) -> Settled {
+        let mut s = self.lock();
+        s.msgs -= taken.0;
+        s.bytes -= taken.1;
+        if !left.is_empty() {
+            left.append(&mut s.items);
+            std::mem::swap(&mut s.items, left);
+        }
+        s.room = room;
+        let refill_sender = s.sender_blocked && s.has_room();
+        if refill_sender {
+            s.sender_blocked = false;
+        }
+        let more = !s.items.is_empty();
+        if !more {
+            s.told = false;
+        }
+        Settled {
+            refill_sender,
+            more,
+        }
+    }
+
+    /// What is waiting, messages and bytes (for tests and the final drain).
+    #[cfg(test)]
+    fn waiting(&self) -> (usize, usize) {
+        let s = self.lock();
+        (s.msgs, s.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use zmq_patterns::engine::EngineConfig;
+    use zmtp_core::{Msg, SocketType};
+
+    fn room(msgs: usize) -> InprocRoom {
+        InprocRoom {
+            msgs,
+            bytes: usize::MAX,
+            conflate: false,
+        }
+    }
+
+    #[test]
+    fn counts_push_and_settle() {
+        let lane = Lane::new(room(2));
+        let mut s = lane.lock();
+        s.push(PipeItem::Message(Msg::single("ab")));
+        s.push(PipeItem::Subscribe(bytes::Bytes::from_static(b"t")));
+        assert!(s.has_room());
+        s.push(PipeItem::Message(Msg::single("c")));
+        assert!(!s.has_room(), "two messages fill a room of two");
+        drop(s);
+        assert_eq!(lane.waiting(), (2, 3));
+        let mut took = VecDeque::new();
+        lane.take(&mut took);
+        assert_eq!(took.len(), 3);
+        // Taken but unsettled still counts.
+        assert_eq!(lane.waiting(), (2, 3));
+        let mut left = VecDeque::new();
+        left.push_back(took.pop_back().unwrap());
+        let settled = lane.settle((1, 2), &mut left, room(0));
+        assert!(settled.more, "the refused message waits");
+        assert!(!settled.refill_sender);
+        assert_eq!(lane.waiting(), (1, 1));
+    }
+
+    #[test]
+    fn conflate_keeps_the_newest_message_only() {
+        let lane = Lane::new(InprocRoom {
+            msgs: usize::MAX,
+            bytes: usize::MAX,
+            conflate: true,
+        });
+        let mut s = lane.lock();
+        for m in ["a", "bb", "ccc"] {
+            s.push(PipeItem::Message(Msg::single(m)));
+        }
+        assert_eq!((s.msgs, s.bytes, s.items.len()), (1, 3, 1));
+    }
+
+    #[test]
+    fn a_blocked_sender_is_refilled_once_room_comes() {
+        let mut engine = Engine::new(
+            std::time::Instant::now(),
+            EngineConfig::new(zmtp_core::Config::new(SocketType::Push)),
+        );
+        let lane = Lane::new(room(0));
+        // Nothing is linked at this id: the engine has nothing to give, but
+        // with no room the lane does not even ask.
+        assert!(!lane.fill(&mut engine, ConnId(7)));
+        let settled = lane.settle((0, 0), &mut VecDeque::new(), room(5));
+        assert!(settled.refill_sender);
+        assert!(!settled.more);
+        let again = lane.settle((0, 0), &mut VecDeque::new(), room(5));
+        assert!(!again.refill_sender, "one refill per block");
+    }
+}
