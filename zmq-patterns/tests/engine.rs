@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use zmq_patterns::engine::{
     Action, AllowList, ConnId, Endpoint, Engine, EngineConfig, Host, ListenerId, MonitorEvent,
 };
-use zmq_patterns::{Options, RecvError, SendError};
+use zmq_patterns::{Options, PipeItem, RecvError, SendError};
 use zmtp_core::{Config, ConnectionError, KeyPair, MechanismConfig, Msg, SocketType};
 
 const MS: Duration = Duration::from_millis(1);
@@ -741,6 +741,73 @@ fn inproc_joins_two_engines_without_zmtp_and_honours_both_hwms() {
     assert_eq!(pump_inproc(&mut push, a_id, &mut pull, b_id), 1);
     let rest: Vec<Msg> = std::iter::from_fn(|| pull.recv().ok()).collect();
     assert_eq!(rest, vec![Msg::from("b"), Msg::from("c"), Msg::from("d")]);
+}
+
+/// A PULL engine with `rcvhwm` messages and `bytes` bytes of RCVHWM (and
+/// CONFLATE if asked), linked at an inproc listener to a PUSH.
+fn inproc_receiver(rcvhwm: usize, bytes: Option<usize>, conflate: bool) -> (Engine, ConnId) {
+    let mut pc = cfg(SocketType::Pull);
+    pc.options.rcvhwm = rcvhwm;
+    pc.options.rcvhwm_bytes = bytes;
+    pc.options.conflate = conflate;
+    let mut pull = Engine::new(Instant::now(), pc);
+    let push = Engine::new(Instant::now(), cfg(SocketType::Push));
+    let lid = pull.bind("inproc://room").unwrap();
+    let id = pull.handle_inproc_accepted(lid, push.local_peer()).unwrap();
+    (pull, id)
+}
+
+fn items(n: usize, size: usize) -> std::collections::VecDeque<PipeItem> {
+    (0..n)
+        .map(|i| PipeItem::Message(Msg::from(vec![i as u8; size])))
+        .collect()
+}
+
+#[test]
+fn inproc_room_is_what_the_pipe_takes_before_rcvhwm() {
+    let (mut pull, id) = inproc_receiver(3, None, false);
+    let room = pull.inproc_room(id);
+    assert_eq!(
+        (room.msgs, room.bytes, room.conflate),
+        (3, usize::MAX, false)
+    );
+    // A batch goes in as far as RCVHWM; the rest stays, in order.
+    let mut batch = items(5, 4);
+    assert_eq!(pull.handle_inproc_batch(id, &mut batch), (3, 12));
+    assert_eq!(batch.len(), 2);
+    assert!(matches!(&batch[0], PipeItem::Message(m) if m.frames()[0][0] == 3));
+    assert_eq!(pull.inproc_room(id).msgs, 0);
+    // A refused batch asks for ResumeRead, which a read brings.
+    pull.recv().unwrap();
+    let resumed = std::iter::from_fn(|| pull.poll_action()).any(|a| a == Action::ResumeRead(id));
+    assert!(resumed, "room again after a read");
+    assert_eq!(pull.inproc_room(id).msgs, 1);
+    assert_eq!(pull.handle_inproc_batch(id, &mut batch), (1, 4));
+    assert_eq!(batch.len(), 1);
+    // No such link: nothing is its room, and what it carried is dropped.
+    assert_eq!(pull.inproc_room(ConnId(999)).msgs, 0);
+    assert_eq!(pull.handle_inproc_batch(ConnId(999), &mut batch), (1, 4));
+    assert!(batch.is_empty());
+}
+
+#[test]
+fn inproc_room_counts_bytes_and_conflate_never_fills() {
+    // Byte RCVHWM 10: checked before each message, as the pipe checks it.
+    let (mut pull, id) = inproc_receiver(0, Some(10), false);
+    assert_eq!(pull.inproc_room(id).msgs, usize::MAX);
+    let mut batch = items(4, 4);
+    assert_eq!(pull.handle_inproc_batch(id, &mut batch), (3, 12));
+    assert_eq!(pull.inproc_room(id).bytes, 0);
+
+    let (mut pull, id) = inproc_receiver(1, None, true);
+    let room = pull.inproc_room(id);
+    assert!(room.conflate);
+    assert_eq!((room.msgs, room.bytes), (usize::MAX, usize::MAX));
+    let mut batch = items(5, 1);
+    assert_eq!(pull.handle_inproc_batch(id, &mut batch), (5, 5));
+    let m = pull.recv().unwrap();
+    assert_eq!(m.frames()[0][0], 4, "the newest only");
+    assert!(pull.recv().is_err());
 }
 
 #[test]

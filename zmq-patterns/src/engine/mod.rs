@@ -210,6 +210,7 @@ impl EngineConfig {
 /// - to inproc links: [`handle_inproc_connected`](Self::handle_inproc_connected),
 ///   [`handle_inproc_accepted`](Self::handle_inproc_accepted),
 ///   [`handle_inproc`](Self::handle_inproc),
+///   [`handle_inproc_batch`](Self::handle_inproc_batch),
 ///   [`handle_inproc_closed`](Self::handle_inproc_closed);
 /// - time passing: [`handle_timeout`](Self::handle_timeout), once the instant
 ///   from [`poll_timeout`](Self::poll_timeout) has come.
@@ -239,7 +240,7 @@ impl EngineConfig {
 ///
 /// [`can_send`](Self::can_send), [`can_recv`](Self::can_recv),
 /// [`wants_read`](Self::wants_read), [`inproc_ready`](Self::inproc_ready),
-/// [`is_closed`](Self::is_closed), [`has_monitor_events`](Self::has_monitor_events),
+/// [`inproc_room`](Self::inproc_room), [`is_closed`](Self::is_closed), [`has_monitor_events`](Self::has_monitor_events),
 /// [`refusals`](Self::refusals), [`is_refused`](Self::is_refused),
 /// [`local_peer`](Self::local_peer) and [`pattern`](Self::pattern) produce no
 /// output. Two take `&mut self` all the same: `can_recv`, because a SUB drops
