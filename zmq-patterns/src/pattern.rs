@@ -355,7 +355,7 @@ impl Pattern {
 
     /// Sends a message on behalf of the application.
     pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
-        self.send_via(msg, &mut |_, _| false)
+        self.send_via(msg, &mut |_, _, _| false)
     }
 
     /// As [`Pattern::send`], but a message bound for a pipe with nothing
@@ -554,7 +554,7 @@ impl Pattern {
 
     /// Round-robin: the next pipe with room takes the whole message.
     pub(crate) fn lb_send(&mut self, msg: Msg) -> Result<PipeId, SendError> {
-        self.lb_send_via(msg, &mut |_, _| false)
+        self.lb_send_via(msg, &mut |_, _, _| false)
     }
 
     /// As `lb_send`, offering the message to `direct` first (see
@@ -669,7 +669,12 @@ fn rejoin_lb(opts: &Options, lb: &mut VecDeque<PipeId>, id: PipeId, p: &mut Pipe
 
 /// Writes a message to a pipe's peer at once, skipping the pipe's queue (see
 /// [`Pattern::send_via`]); true when it took the message.
-pub type Direct<'a> = dyn FnMut(PipeId, &Msg) -> bool + 'a;
+///
+/// The flag says whether the message goes to this pipe alone: a taker may
+/// then move it out (`std::mem::take`) instead of copying from it. When it
+/// is false (a publisher's copy for one of several subscribers) the message
+/// must be left as it was; so must it whenever the answer is false.
+pub type Direct<'a> = dyn FnMut(PipeId, &mut Msg, bool) -> bool + 'a;
 
 /// The message goes to `direct` when nothing is queued ahead of it on the
 /// pipe, else to the queue.
@@ -679,9 +684,9 @@ fn deliver(
     direct: &mut Direct<'_>,
     id: PipeId,
     p: &mut Pipe,
-    msg: Msg,
+    mut msg: Msg,
 ) {
-    if !(p.out.is_empty() && direct(id, &msg)) {
+    if !(p.out.is_empty() && direct(id, &mut msg, true)) {
         enqueue(dirty, id, p, PipeItem::Message(msg));
     }
 }

@@ -125,7 +125,11 @@ impl Pattern {
     /// PUB/XPUB: every pipe whose subscriptions match the first frame gets the
     /// message (shared, not copied); a full pipe misses it, or with XPUB_NODROP the
     /// send fails before anyone gets it.
-    pub(crate) fn pub_send(&mut self, msg: Msg, direct: &mut Direct<'_>) -> Result<(), SendError> {
+    pub(crate) fn pub_send(
+        &mut self,
+        mut msg: Msg,
+        direct: &mut Direct<'_>,
+    ) -> Result<(), SendError> {
         let invert = self.opts.invert_matching;
         let mut targets = std::mem::take(&mut self.scratch);
         targets.clear();
@@ -150,7 +154,7 @@ impl Pattern {
             let Some(p) = self.pipes.get_mut(&id) else {
                 continue;
             };
-            if !room(&self.opts, p) || (p.out.is_empty() && direct(id, &msg)) {
+            if !room(&self.opts, p) || (p.out.is_empty() && direct(id, &mut msg, false)) {
                 continue;
             }
             enqueue(&mut self.dirty, id, p, PipeItem::Message(msg.clone()));

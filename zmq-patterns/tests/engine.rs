@@ -811,6 +811,64 @@ fn inproc_room_counts_bytes_and_conflate_never_fills() {
 }
 
 #[test]
+fn send_with_offers_inproc_messages_only_with_nothing_queued_ahead() {
+    let mut push = Engine::new(Instant::now(), cfg(SocketType::Push));
+    let pull = Engine::new(Instant::now(), cfg(SocketType::Pull));
+    let lid = push.bind("inproc://direct").unwrap();
+    let id = push.handle_inproc_accepted(lid, pull.local_peer()).unwrap();
+    let mut offered = Vec::new();
+    // Taken: it goes nowhere else.
+    let mut take = |c: ConnId, m: &mut Msg, sole: bool| {
+        assert!(sole, "a PUSH message has one destination");
+        offered.push((c, std::mem::take(m)));
+        true
+    };
+    push.send_with(Msg::from("a"), &mut take).unwrap();
+    assert_eq!(offered, vec![(id, Msg::from("a"))]);
+    assert!(push.poll_inproc(id).is_none(), "nothing queued");
+    // Refused: queued, and flushed as before.
+    push.send_with(Msg::from("b"), &mut |_, _, _| false)
+        .unwrap();
+    let flushed = std::iter::from_fn(|| push.poll_action()).any(|a| a == Action::Flush(id));
+    assert!(flushed);
+    // With "b" queued, "c" is not offered: it would overtake.
+    push.send_with(Msg::from("c"), &mut |_, _, _| {
+        panic!("offered past a queue")
+    })
+    .unwrap();
+    let queued: Vec<_> = std::iter::from_fn(|| push.poll_inproc(id)).collect();
+    assert_eq!(queued.len(), 2);
+
+    // A publisher offers each subscriber the one message, to copy from.
+    let mut publisher = Engine::new(Instant::now(), cfg(SocketType::Pub));
+    let lid = publisher.bind("inproc://news-direct").unwrap();
+    let mut subs = Vec::new();
+    for _ in 0..2 {
+        let mut sub = Engine::new(Instant::now(), cfg(SocketType::Sub));
+        sub.subscribe(b"");
+        let c = publisher
+            .handle_inproc_accepted(lid, sub.local_peer())
+            .unwrap();
+        publisher
+            .handle_inproc(c, PipeItem::Subscribe(bytes::Bytes::new()))
+            .unwrap();
+        subs.push(c);
+    }
+    let mut copies = Vec::new();
+    publisher
+        .send_with(Msg::from("news"), &mut |c, m, sole| {
+            assert!(!sole, "several subscribers share the message");
+            copies.push((c, m.clone()));
+            true
+        })
+        .unwrap();
+    copies.sort_by_key(|(c, _)| *c);
+    subs.sort();
+    let expected: Vec<_> = subs.iter().map(|&c| (c, Msg::from("news"))).collect();
+    assert_eq!(copies, expected);
+}
+
+#[test]
 fn inproc_refuses_incompatible_peers_and_carries_subscriptions() {
     let mut publisher = Engine::new(Instant::now(), cfg(SocketType::Pub));
     let mut sub = Engine::new(Instant::now(), cfg(SocketType::Sub));

@@ -179,7 +179,7 @@ impl<'a> Proxy<'a> {
                         self.stats[dir].bytes_in += m.byte_len() as u64;
                         if let Some(cap) = self.capture {
                             let copy = m.clone();
-                            let _ = cap.with_data(|st| st.engine.send(copy));
+                            let _ = cap.send_msg(copy);
                         }
                         m
                     }
@@ -187,7 +187,7 @@ impl<'a> Proxy<'a> {
                 },
             };
             let len = msg.byte_len() as u64;
-            match dst.with_data(|st| st.engine.send(msg)) {
+            match dst.send_msg(msg) {
                 Ok(()) => {
                     self.stats[1 - dir].msgs_out += 1;
                     self.stats[1 - dir].bytes_out += len;
@@ -233,7 +233,7 @@ impl<'a> Proxy<'a> {
         // gets an empty answer to the other commands too, so it can take the
         // next one.
         if word == b"STATISTICS" || control.socket_type() == SocketType::Rep {
-            let _ = control.with_data(|st| st.engine.send(reply));
+            let _ = control.send_msg(reply);
         }
         terminate
     }

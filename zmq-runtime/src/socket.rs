@@ -178,7 +178,7 @@ impl<R> Socket<R> {
     /// `WouldBlock` hands the message back.
     pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
         let msg = msg.into();
-        self.core.with_data(|st| st.engine.send(msg))
+        self.core.send_msg(msg)
     }
 
     /// Receives if a message is waiting (ZMQ_DONTWAIT).

@@ -203,3 +203,28 @@ pub fn conflate_receiver_keeps_the_newest<E: Env>() {
     assert_eq!(m.to_str(), Ok(&numbered(4999)[..]));
     assert!(pull.try_recv().is_err(), "only the newest is kept");
 }
+
+/// A PUB's message reaches every inproc subscriber whole, in order: each gets
+/// its own handle on the one message, none takes it from the others.
+pub fn publisher_reaches_every_subscriber<E: Env>() {
+    const COUNT: u32 = 100;
+    let name = endpoint(Transport::Inproc);
+    let publisher = build::<E>(Builder::new(SocketType::Pub));
+    publisher.bind(&name[..]).expect("bind");
+    let subs: Vec<_> = (0..3)
+        .map(|_| {
+            let s = build::<E>(Builder::new(SocketType::Sub).subscribe(""));
+            s.connect(&name[..]).expect("connect");
+            s
+        })
+        .collect();
+    // No wait needed: an inproc connect to a bound name joins at once, and
+    // the publisher takes the subscriptions waiting on its links before it
+    // sends.
+    for i in 0..COUNT {
+        publisher.try_send(numbered(i)).expect("PUB never blocks");
+    }
+    for s in &subs {
+        expect_numbered(s, COUNT);
+    }
+}

@@ -290,6 +290,10 @@ macro_rules! suite_tests {
             fn conflate_receiver_keeps_the_newest() {
                 i::conflate_receiver_keeps_the_newest::<E>();
             }
+            #[test]
+            fn publisher_reaches_every_subscriber() {
+                i::publisher_reaches_every_subscriber::<E>();
+            }
         }
 
         mod properties {

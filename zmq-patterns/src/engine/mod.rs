@@ -706,21 +706,43 @@ impl Engine {
     /// Sends a message (see [`Pattern::send`]). A received message sent on
     /// leaves its properties behind, as libzmq resets a message's metadata on
     /// send: an inproc peer must not read the first hop's facts as its own.
-    pub fn send(&mut self, mut msg: Msg) -> Result<(), SendError> {
+    pub fn send(&mut self, msg: Msg) -> Result<(), SendError> {
+        self.send_with(msg, &mut |_, _, _| false)
+    }
+
+    /// As [`Engine::send`], offering a message bound for an inproc link whose
+    /// pipe has nothing queued to `inproc` first, with the
+    /// [`Direct`](crate::Direct) contract: it may hand the message to the
+    /// link's peer at once and return true (taking it out when the flag says
+    /// it is for this link alone), instead of the pipe's queue, the
+    /// [`Action::Flush`] and [`Engine::poll_inproc`] it would go through.
+    /// Order holds, since the pipe has nothing queued ahead of it; `inproc`
+    /// must refuse what the peer would not take at once (its RCVHWM).
+    pub fn send_with(
+        &mut self,
+        mut msg: Msg,
+        inproc: &mut dyn FnMut(ConnId, &mut Msg, bool) -> bool,
+    ) -> Result<(), SendError> {
         msg.clear_properties();
         if self.linger.is_closing() {
             return Err(SendError::WouldBlock(msg));
         }
         // A message for a stream that has room goes straight into its
-        // connection; what cannot (inproc, a full or unready stream, a queue
-        // ahead) is queued and moved by `flush_dirty` as before.
+        // connection; what cannot (a full or unready stream, a queue ahead)
+        // is queued and moved by `flush_dirty` as before.
         let Self {
             pattern,
             streams,
             actions,
+            inproc: links,
             ..
         } = self;
-        let r = pattern.send_via(msg, &mut |pipe, m| streams.send_direct(pipe, m, actions));
+        let r = pattern.send_via(msg, &mut |pipe, m, sole| {
+            if streams.send_direct(pipe, m, actions) {
+                return true;
+            }
+            links.by_pipe(pipe).is_some_and(|id| inproc(id, m, sole))
+        });
         self.flush_dirty();
         r
     }

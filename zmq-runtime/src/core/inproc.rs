@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
-use zmtp_core::SocketType;
+use zmq_patterns::SendError;
+use zmtp_core::{Msg, SocketType};
 
 use super::lane::Lane;
 use super::work::Work;
@@ -236,6 +237,26 @@ impl LockedState {
         if link.out.fill(&mut self.engine, x) {
             tell(&link.peer, link.peer_conn, work);
         }
+    }
+
+    /// Sends a message; one for an inproc link with nothing queued ahead of
+    /// it and room at the receiver goes straight into the link's lane.
+    pub(super) fn send_msg(&mut self, msg: Msg, work: &mut Vec<Work>) -> Result<(), SendError> {
+        let Self { engine, links, .. } = self;
+        engine.send_with(msg, &mut |id, m, sole| {
+            let Some(link) = links.get(&id) else {
+                return false;
+            };
+            match link.out.push_direct(m, sole) {
+                Some(tell) => {
+                    if tell {
+                        self::tell(&link.peer, link.peer_conn, work);
+                    }
+                    true
+                }
+                None => false,
+            }
+        })
     }
 
     /// Receiver side: takes what waits in the lanes the peers told about.

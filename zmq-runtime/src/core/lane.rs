@@ -19,6 +19,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use zmq_patterns::engine::{ConnId, Engine, InprocRoom};
 use zmq_patterns::PipeItem;
+use zmtp_core::Msg;
 
 /// One direction of a link, shared by its two ends.
 pub(super) struct Lane(Mutex<State>);
@@ -120,6 +121,22 @@ impl Lane {
         tell
     }
 
+    /// Sender side: puts `m` straight into the lane if the receiver's room
+    /// allows, taking it out of `m` when it is for this lane alone (`sole`),
+    /// else a copy. `None` when there is no room (`m` is left as it was);
+    /// else whether the receiver must now be told that items wait.
+    pub(super) fn push_direct(&self, m: &mut Msg, sole: bool) -> Option<bool> {
+        let mut s = self.lock();
+        if !s.has_room() {
+            return None;
+        }
+        let m = if sole { std::mem::take(m) } else { m.clone() };
+        s.push(PipeItem::Message(m));
+        let tell = !s.told;
+        s.told = true;
+        Some(tell)
+    }
+
     /// Receiver side: everything waiting, swapped into `into` (which must be
     /// empty). What is taken still counts until [`Lane::settle`].
     pub(super) fn take(&self, into: &mut VecDeque<PipeItem>) {
@@ -172,7 +189,7 @@ mod tests {
     use super::*;
 
     use zmq_patterns::engine::EngineConfig;
-    use zmtp_core::{Msg, SocketType};
+    use zmtp_core::SocketType;
 
     fn room(msgs: usize) -> InprocRoom {
         InprocRoom {

@@ -369,16 +369,28 @@ impl Core {
     /// For the data path (send, recv, write): no timer can move earlier here, so
     /// the deadline is not recomputed.
     pub(crate) fn with_data<T>(&self, f: impl FnOnce(&mut LockedState) -> T) -> T {
+        self.with_data_work(|st, _| f(st))
+    }
+
+    /// As [`Core::with_data`], with the list of work for other sockets lent
+    /// to `f` too.
+    fn with_data_work<T>(&self, f: impl FnOnce(&mut LockedState, &mut Vec<Work>) -> T) -> T {
         let mut work = Vec::new();
         let r = {
             let mut st = self.lock();
             self.take_inproc(&mut st, &mut work);
-            let r = f(&mut st);
+            let r = f(&mut st, &mut work);
             st.dispatch(self, &mut work);
             r
         };
         run(work);
         r
+    }
+
+    /// Sends a message (ZMQ_DONTWAIT); one for an inproc peer with room goes
+    /// straight into the link's lane (see [`inproc`]).
+    pub(crate) fn send_msg(&self, msg: zmtp_core::Msg) -> Result<(), zmq_patterns::SendError> {
+        self.with_data_work(|st, work| st.send_msg(msg, work))
     }
 
     /// Takes what inproc peers handed over since the last look, so that
