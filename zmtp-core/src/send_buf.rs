@@ -115,6 +115,10 @@ impl SendBuf {
 
     fn reserve(&mut self, additional: usize) {
         if self.batch.capacity() - self.batch.len() < additional {
+            // What the full batch holds becomes a chunk of its own: growing
+            // it in place would copy every byte already in it (a connection
+            // holds up to a full write, 256 KiB, before its pipe queues).
+            self.flush_batch();
             self.batch_size = (self.batch_size * 2).clamp(BATCH_START, BATCH_CAPACITY);
             self.batch.reserve(additional.max(self.batch_size));
         }
@@ -178,6 +182,28 @@ mod tests {
         );
         assert_eq!(chunks[1].as_ptr(), big.as_ptr());
         assert_eq!(&chunks[2][..], b"\x00\x01b");
+    }
+
+    /// A batch that fills up is closed as a chunk, not copied into a bigger
+    /// one: the bytes already queued stay where they are.
+    #[test]
+    fn a_full_batch_is_not_copied() {
+        let mut s = SendBuf::default();
+        let body = Bytes::from(vec![0u8; 1000]);
+        s.push_frame(false, false, &body);
+        let first = s.batch.as_ptr();
+        let mut pushed = 1;
+        // Well past a full batch (64 KiB).
+        while pushed < 200 {
+            s.push_frame(false, false, &body);
+            pushed += 1;
+        }
+        assert!(!s.chunks.is_empty(), "a full batch became a chunk");
+        assert_eq!(s.chunks[0].as_ptr(), first, "the first batch stayed put");
+        // A long frame: 9 bytes of header.
+        assert_eq!(s.len(), pushed * 1009);
+        let chunks = drain(&mut s);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), pushed * 1009);
     }
 
     /// A stream that sent only a command holds a small batch (it was 64 KiB
