@@ -66,6 +66,15 @@ impl Subscriptions {
 
     /// Whether any subscribed prefix is a prefix of `topic`.
     pub fn matches(&self, topic: &[u8]) -> bool {
+        // The empty prefix (a subscription to everything) matches every
+        // topic: no lookup, which a subscriber would pay per message.
+        if self
+            .lengths
+            .first_key_value()
+            .is_some_and(|(&len, _)| len == 0)
+        {
+            return true;
+        }
         self.lengths
             .keys()
             .take_while(|&&len| len <= topic.len())
@@ -170,6 +179,12 @@ mod tests {
         t.add(b"");
         assert!(t.matches(b""));
         assert!(t.matches(b"anything"));
+        // Beside other prefixes, and no more once cancelled.
+        t.add(b"AB");
+        assert!(t.matches(b"x"));
+        assert_eq!(t.remove(b""), Some(true));
+        assert!(!t.matches(b"x"));
+        assert!(t.matches(b"ABC"));
     }
 
     #[test]
