@@ -251,19 +251,30 @@ impl Pattern {
     /// receive queue is at RCVHWM: the caller keeps it, stops reading that peer, and
     /// offers it again after the application has received.
     pub fn handle_message(&mut self, id: PipeId, msg: Msg) -> Result<(), Msg> {
-        if msg.is_empty() || !self.is_attached(id) {
+        if msg.is_empty() {
             return Ok(());
         }
-        let Some(msg) = self.filter_incoming(id, msg) else {
-            return Ok(());
+        // Every message a receiver gets passes here: one lookup of its pipe
+        // for the plain queues, whose filter keeps everything.
+        let msg = match self.socket_type {
+            SocketType::Push | SocketType::Pub | SocketType::Req => {
+                if !self.is_attached(id) {
+                    return Ok(());
+                }
+                let Some(msg) = self.filter_incoming(id, msg) else {
+                    return Ok(());
+                };
+                msg
+            }
+            _ => msg,
         };
-        let full = self.inq_full(id);
-        let Some(pipe) = self.pipes.get_mut(&id) else {
+        let opts = &self.opts;
+        let Some(pipe) = self.pipes.get_mut(&id).filter(|p| !p.closing) else {
             return Ok(());
         };
         if pipe.conflate {
             pipe.inq.clear();
-        } else if full {
+        } else if inq_full(opts, pipe) {
             return Err(msg);
         }
         pipe.inq.push_back(msg);
@@ -344,13 +355,7 @@ impl Pattern {
     /// (checked before a message goes in, so one larger than the byte limit
     /// still goes into a queue below it, and nothing waits for ever).
     fn inq_full(&self, id: PipeId) -> bool {
-        self.pipes.get(&id).is_some_and(|p| {
-            (self.opts.rcvhwm != 0 && p.inq.len() >= self.opts.rcvhwm)
-                || self
-                    .opts
-                    .rcvhwm_bytes
-                    .is_some_and(|max| p.inq.bytes() >= max)
-        })
+        self.pipes.get(&id).is_some_and(|p| inq_full(&self.opts, p))
     }
 
     /// Sends a message on behalf of the application.
@@ -626,27 +631,75 @@ impl Pattern {
     /// DEALER for nothing on every message).
     #[inline]
     fn fq_take<T>(&mut self, extra: impl Fn(&Pipe) -> T) -> Option<(PipeId, Msg, T)> {
-        while let Some(id) = self.fq.pop_front() {
+        while let Some(&id) = self.fq.front() {
             let Some(p) = self.pipes.get_mut(&id) else {
+                self.fq.pop_front();
                 continue;
             };
             let Some(msg) = p.inq.pop_front() else {
                 p.in_fq = false;
+                self.fq.pop_front();
                 continue;
             };
             let rid = extra(p);
             if p.inq.is_empty() {
                 p.in_fq = false;
+                self.fq.pop_front();
                 if p.closing {
                     self.pipes.remove(&id);
                 }
-            } else {
-                self.fq.push_back(id);
+            } else if self.fq.len() > 1 {
+                // Its turn is over: to the back of the line.
+                self.fq.rotate_left(1);
             }
             return Some((id, msg, rid));
         }
         None
     }
+
+    /// PULL, DEALER and PAIR: after a message from the fair queue, the
+    /// messages that the same call would take next while one pipe alone has
+    /// any, appended to `more` until `max_msgs` or `max_bytes` (the message
+    /// that reaches it still taken), with one lookup of the pipe. Returns
+    /// the messages and bytes taken; the fair queue takes over when a second
+    /// pipe has messages or this one runs dry.
+    pub(crate) fn fq_run(
+        &mut self,
+        more: &mut VecDeque<Msg>,
+        max_msgs: usize,
+        max_bytes: usize,
+    ) -> (usize, usize) {
+        if !matches!(
+            self.socket_type,
+            SocketType::Pull | SocketType::Dealer | SocketType::Pair
+        ) || self.fq.len() != 1
+        {
+            return (0, 0);
+        }
+        let id = self.fq[0];
+        let Some(p) = self.pipes.get_mut(&id) else {
+            return (0, 0);
+        };
+        let (mut taken, mut bytes) = (0, 0);
+        // Leave the last one to `fq_take`, which ends the pipe's turn (and
+        // forgets a departed pipe) as the queue runs dry.
+        while taken < max_msgs && bytes < max_bytes && p.inq.len() > 1 {
+            let Some(m) = p.inq.pop_front() else {
+                break;
+            };
+            taken += 1;
+            bytes += m.byte_len();
+            more.push_back(m);
+        }
+        (taken, bytes)
+    }
+}
+
+/// Whether a pipe's receive queue is at RCVHWM (see [`Pattern::inq_full`]).
+#[inline]
+fn inq_full(opts: &Options, p: &Pipe) -> bool {
+    (opts.rcvhwm != 0 && p.inq.len() >= opts.rcvhwm)
+        || opts.rcvhwm_bytes.is_some_and(|max| p.inq.bytes() >= max)
 }
 
 /// Whether a pipe is below SNDHWM (in messages and in bytes).

@@ -1230,6 +1230,48 @@ fn batched_receive_gives_what_single_receives_give_past_rcvhwm() {
     assert!(largest > 4, "largest batch {largest}");
 }
 
+/// A PULL with two PUSH peers, each with `n` numbered messages queued.
+fn two_pushers(n: usize) -> (Net, usize) {
+    let mut net = Net::new();
+    let ep = "tcp://127.0.0.1:7635";
+    let pull = net.add(cfg(SocketType::Pull));
+    net.nodes[pull].bind(ep).unwrap();
+    net.settle();
+    for name in ["a", "b"] {
+        let push = net.add(cfg(SocketType::Push));
+        net.nodes[push].connect(ep).unwrap();
+        net.settle();
+        for m in numbered(0..n, name) {
+            net.nodes[push].send(m).unwrap();
+        }
+    }
+    net.settle();
+    (net, pull)
+}
+
+#[test]
+fn batched_receive_keeps_the_fair_queue_order() {
+    // One peer's run is taken at once; with two, their turns alternate as
+    // they do for single receives.
+    let (mut single, pull) = two_pushers(40);
+    let one_by_one = single.recv_all(pull);
+    assert_eq!(one_by_one.len(), 80);
+    let (mut batched, pull) = two_pushers(40);
+    let mut got = Vec::new();
+    while got.len() < 80 {
+        let mut more = std::collections::VecDeque::new();
+        let first = batched.nodes[pull]
+            .recv_batch(&mut more, 7, 64 * 1024)
+            .expect("messages wait");
+        assert!(more.len() < 7, "batch over its limit");
+        got.push(first);
+        got.extend(more);
+    }
+    assert_eq!(names(&got), names(&one_by_one));
+    // Alternating, not one peer's run after the other's.
+    assert_ne!(names(&got[..2]), names(&numbered(0..2, "a")));
+}
+
 /// Sends numbered 1 KiB messages to a fresh PUSH until it would block (or
 /// `limit`), counting the flushes it asks for; returns (sent, flushes).
 fn burst_counting_flushes(sndhwm: usize, limit: usize) -> (Net, usize, ConnId, usize, usize) {

@@ -779,6 +779,15 @@ impl Engine {
         let mut taken = 1;
         let mut bytes = first.byte_len();
         while taken < max_msgs && bytes < max_bytes {
+            // One peer with messages: a run of them at once.
+            let (n, b) = self
+                .pattern
+                .fq_run(more, max_msgs - taken, max_bytes - bytes);
+            taken += n;
+            bytes += b;
+            if taken >= max_msgs || bytes >= max_bytes {
+                break;
+            }
             let m = match self.pattern.recv() {
                 Ok(m) => m,
                 // Messages read off the wire may be waiting for the room the
