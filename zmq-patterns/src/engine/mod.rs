@@ -533,6 +533,14 @@ impl Engine {
         let Some(pipe) = self.inproc.pipe(id) else {
             return Ok(());
         };
+        self.inproc_item(id, pipe, item)?;
+        self.flush_dirty();
+        Ok(())
+    }
+
+    /// One item into link `id`'s `pipe`; a message that does not fit is
+    /// handed back, and the link waits for room.
+    fn inproc_item(&mut self, id: ConnId, pipe: PipeId, item: PipeItem) -> Result<(), PipeItem> {
         match item {
             PipeItem::Message(m) => {
                 if let Err(m) = self.pattern.handle_message(pipe, m) {
@@ -543,7 +551,6 @@ impl Engine {
             PipeItem::Subscribe(t) => self.pattern.handle_subscribe(pipe, t),
             PipeItem::Cancel(t) => self.pattern.handle_cancel(pipe, t),
         }
-        self.flush_dirty();
         Ok(())
     }
 
@@ -567,19 +574,17 @@ impl Engine {
         };
         let (mut msgs, mut bytes) = (0, 0);
         while let Some(item) = items.pop_front() {
-            match item {
-                PipeItem::Message(m) => {
-                    let len = m.byte_len();
-                    if let Err(m) = self.pattern.handle_message(pipe, m) {
-                        self.inproc.block(id);
-                        items.push_front(PipeItem::Message(m));
-                        break;
-                    }
-                    msgs += 1;
-                    bytes += len;
-                }
-                PipeItem::Subscribe(t) => self.pattern.handle_subscribe(pipe, t),
-                PipeItem::Cancel(t) => self.pattern.handle_cancel(pipe, t),
+            let len = match &item {
+                PipeItem::Message(m) => Some(m.byte_len()),
+                _ => None,
+            };
+            if let Err(item) = self.inproc_item(id, pipe, item) {
+                items.push_front(item);
+                break;
+            }
+            if let Some(len) = len {
+                msgs += 1;
+                bytes += len;
             }
         }
         self.flush_dirty();
