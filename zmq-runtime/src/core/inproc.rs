@@ -10,6 +10,7 @@
 //! lock).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
@@ -37,6 +38,42 @@ fn registry() -> MutexGuard<'static, Registry> {
 fn binder(reg: &Registry, name: &str) -> Option<(Arc<CoreShared>, ListenerId)> {
     let (weak, id) = reg.bound.get(name)?;
     Some((weak.upgrade()?, *id))
+}
+
+/// A socket's inproc links with items to take, and whether there are any:
+/// on a cache line of their own, since inproc senders write them on other
+/// threads while the socket's own thread takes its locks nearby.
+#[derive(Default)]
+#[repr(align(128))]
+pub(super) struct Ready {
+    list: Mutex<Vec<ConnId>>,
+    flag: AtomicBool,
+}
+
+impl Ready {
+    /// Puts link `conn` on the list of lanes to take from.
+    pub(super) fn mark(&self, conn: ConnId) {
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        list.push(conn);
+        // SeqCst, paired with the load in `is_set`: a receiver that
+        // registered its wait and then finds the flag clear is one that the
+        // `notify` after this store wakes.
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Swaps the list into `into` (empty).
+    pub(super) fn take(&self, into: &mut Vec<ConnId>) {
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *list, into);
+        self.flag.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether any link was marked since the last `take` (read without the
+    /// list's lock on every entry to the socket).
+    #[inline]
+    pub(super) fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
 }
 
 /// One end of an inproc link.
@@ -214,7 +251,7 @@ pub(super) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
 /// Tells `peer` that items wait in the lane of its end `conn`: it takes them
 /// when it next looks at its socket, and a waiting `recv` wakes for that.
 pub(super) fn tell(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
-    peer.0.mark_ready(conn);
+    peer.0.ready.mark(conn);
     peer.0.readable.notify();
     if peer.0.hook.get().is_some() {
         work.push(Work::Hook(peer.clone()));
@@ -262,7 +299,7 @@ impl LockedState {
     /// Receiver side: takes what waits in the lanes the peers told about.
     pub(super) fn drain_ready(&mut self, me: &Core, work: &mut Vec<Work>) {
         let mut ready = std::mem::take(&mut self.ready_scratch);
-        me.0.take_ready(&mut ready);
+        me.0.ready.take(&mut ready);
         for y in ready.drain(..) {
             self.drain_link(me, y, work);
         }
@@ -293,7 +330,7 @@ impl LockedState {
             self.engine.inproc_ready(y);
         } else if settled.more {
             // More came while these were taken: take them next time.
-            me.0.mark_ready(y);
+            me.0.ready.mark(y);
         }
         if !settled.more && link.peer_gone {
             self.links.remove(&y);

@@ -74,44 +74,7 @@ struct CoreShared {
     /// Inproc links whose lanes have items this socket was told about (see
     /// [`inproc`]), and whether the list is not empty (read without its lock
     /// on every entry).
-    ready: Ready,
-}
-
-/// Inproc links with items to take, and whether there are any: on a cache
-/// line of their own, since inproc senders write them on other threads
-/// while this socket's thread takes its own locks nearby.
-#[derive(Default)]
-#[repr(align(128))]
-struct Ready {
-    list: Mutex<Vec<ConnId>>,
-    flag: AtomicBool,
-}
-
-impl CoreShared {
-    /// Puts inproc link `conn` on the list of lanes to take from.
-    fn mark_ready(&self, conn: ConnId) {
-        let mut ready = self
-            .ready
-            .list
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        ready.push(conn);
-        // SeqCst, paired with the load in `take_inproc`: a receiver that
-        // registered its wait and then finds the flag clear is one that
-        // the `notify` after this store wakes.
-        self.ready.flag.store(true, Ordering::SeqCst);
-    }
-
-    /// Swaps the list of ready lanes into `into` (empty).
-    fn take_ready(&self, into: &mut Vec<ConnId>) {
-        let mut ready = self
-            .ready
-            .list
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        std::mem::swap(&mut *ready, into);
-        self.ready.flag.store(false, Ordering::SeqCst);
-    }
+    ready: inproc::Ready,
 }
 
 /// The part of a socket behind its lock: the engine, and what the runtime
@@ -324,7 +287,7 @@ impl Core {
             zap_enforce_domain,
             inbox: Mutex::default(),
             prefetch: inbox::prefetches(socket_type),
-            ready: Ready::default(),
+            ready: inproc::Ready::default(),
         }));
         if !internal {
             core.0.rt.clone().start_timer(&core);
@@ -397,7 +360,7 @@ impl Core {
     /// everything that reads the engine sees it.
     #[inline]
     fn take_inproc(&self, st: &mut LockedState, work: &mut Vec<Work>) {
-        if self.0.ready.flag.load(Ordering::SeqCst) {
+        if self.0.ready.is_set() {
             st.drain_ready(self, work);
         }
     }
