@@ -37,14 +37,21 @@ fn libzmq_capacity(peer: &mut Peer, n: usize, sndhwm: usize, rcvhwm: usize) -> u
     sent
 }
 
-/// Ours, the same way: the sends move straight into the receiver's queue
-/// until its RCVHWM, then wait in the sender's up to its SNDHWM.
-fn our_capacity<E: Env>(sndhwm: usize, rcvhwm: usize) -> usize {
+/// A PULL bound at a fresh inproc name with `rcvhwm`, and a PUSH with
+/// `sndhwm` connected to it: (pull, push).
+fn push_to_pull<E: Env>(sndhwm: usize, rcvhwm: usize) -> (Socket<E::R>, Socket<E::R>) {
     let name = endpoint(Transport::Inproc);
     let pull = build::<E>(Builder::new(SocketType::Pull).rcvhwm(rcvhwm));
     pull.bind(&name[..]).expect("bind");
     let push = build::<E>(Builder::new(SocketType::Push).sndhwm(sndhwm));
     push.connect(&name[..]).expect("connect");
+    (pull, push)
+}
+
+/// Ours, the same way: the sends move straight into the receiver's queue
+/// until its RCVHWM, then wait in the sender's up to its SNDHWM.
+fn our_capacity<E: Env>(sndhwm: usize, rcvhwm: usize) -> usize {
+    let (pull, push) = push_to_pull::<E>(sndhwm, rcvhwm);
     let mut sent = 0;
     loop {
         match push.try_send("m") {
@@ -166,11 +173,7 @@ pub fn both_ends_send_at_once<E: Env>() {
 /// receiver: every one arrives, in order, as libzmq's LINGER promises.
 pub fn closing_sender_delivers_everything<E: Env>() {
     for (snd, rcv) in HWMS {
-        let name = endpoint(Transport::Inproc);
-        let pull = build::<E>(Builder::new(SocketType::Pull).rcvhwm(rcv));
-        pull.bind(&name[..]).expect("bind");
-        let push = build::<E>(Builder::new(SocketType::Push).sndhwm(snd));
-        push.connect(&name[..]).expect("connect");
+        let (pull, push) = push_to_pull::<E>(snd, rcv);
         let mut sent = 0;
         while push.try_send(numbered(sent)).is_ok() {
             sent += 1;
