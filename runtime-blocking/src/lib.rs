@@ -269,6 +269,12 @@ impl AsyncIo for IoThread {
         Some(io.get_ref())
     }
 
+    /// The I/O thread runs beside the sending threads, and async-io's
+    /// timers are precise (a timerfd).
+    fn write_coalesce(&self) -> Duration {
+        zmq_runtime::WRITE_COALESCE
+    }
+
     fn register<T: Fd>(&self, io: T) -> io::Result<async_io::Async<T>> {
         async_io::Async::new_nonblocking(io)
     }

@@ -2,6 +2,7 @@
 //! byte pump ([`pump`]) and the timer, written once over [`AsyncIo`], which is all a
 //! runtime has to provide (spawn, sleep, sockets).
 
+mod coalesce;
 mod pump;
 
 pub use self::pump::consume;
@@ -41,6 +42,13 @@ mod sealed {
 /// The [`AsyncIo::pump_spin`] of runtimes whose application tasks share a
 /// thread with the pumps: long enough to cover a loopback round trip.
 pub const PUMP_SPIN: Duration = Duration::from_micros(50);
+
+/// The [`AsyncIo::write_coalesce`] of runtimes whose pumps run beside the
+/// sending thread. Measured on loopback, tcp, 64 B, blocking runtime: 10 µs
+/// gave 4.4-4.9 M msg/s, 30 µs 4.8-6.0 M, 100 µs 6.8-7.1 M, against
+/// 3.5-4.0 M without; a burst's tail waits at most this long, while libzmq's
+/// own one-way latency on the same machine is about 45 µs.
+pub const WRITE_COALESCE: Duration = Duration::from_micros(30);
 
 /// What an async runtime provides: a task spawner, a clock, a timer, and a
 /// reactor to register non-blocking sockets with. [`Async`] turns it into a
@@ -119,6 +127,18 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
     /// multi-thread runtime, the blocking runtime's I/O thread) the spinning
     /// pump only competes with them for the cores, so the default is zero.
     fn pump_spin(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// How long a stream's pump lets a burst of small messages build up
+    /// after a small write before it writes again (see `coalesce`), where
+    /// the pump runs on a thread of its own beside the sender. Zero, the
+    /// default, writes at once; where the pumps share the application's
+    /// thread they cannot run during a burst anyway.
+    ///
+    /// The runtime's timer must be finer than the window: a timer that
+    /// rounds up to the millisecond would hold a burst's tail that long.
+    fn write_coalesce(&self) -> Duration {
         Duration::ZERO
     }
 

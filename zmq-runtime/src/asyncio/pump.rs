@@ -3,7 +3,9 @@
 //! read to the engine.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 
+use super::coalesce::Coalesce;
 use super::AsyncIo;
 use crate::core::{io_slices, DirectWrite, ReadStep, StreamCtl, WriteStep};
 use crate::net::{ReadBuf, StdStream};
@@ -35,6 +38,8 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
     }
     let mut p = Pump {
         spin: io.pump_spin(),
+        coalesce: Coalesce::new(io.write_coalesce()),
+        hold: None,
         io,
         stream,
         ctl,
@@ -68,6 +73,10 @@ struct Pump<I: AsyncIo> {
     spin_poll: bool,
     /// Held while spinning.
     slot: Option<SpinSlot>,
+    /// Whether the next write waits for more of a burst.
+    coalesce: Coalesce,
+    /// The wait of [`Coalesce`].
+    hold: Hold,
 }
 
 /// The pump's writing side lent to sending threads, for runtimes whose
@@ -136,7 +145,12 @@ impl<I: AsyncIo> Pump<I> {
                 && out.is_empty()
                 && !signal.is_raised(bits::FLUSH | bits::CLOSE | bits::ABORT);
             spin_poll = false;
-            let step = if quiet {
+            // A burst building up: the bytes stay with the engine, and the
+            // sender, seeing the pump busy (not armed), leaves them there too.
+            let held = out.is_empty()
+                && !signal.is_raised(bits::CLOSE | bits::ABORT)
+                && hold(&self.io, &mut self.coalesce, &mut self.hold, cx);
+            let step = if quiet || held {
                 WriteStep::Idle
             } else {
                 self.ctl.next_write(&mut out)
@@ -148,6 +162,7 @@ impl<I: AsyncIo> Pump<I> {
                     self.finish(cx);
                     return Poll::Ready(());
                 }
+                WriteStep::Idle if held => {}
                 WriteStep::Idle => self.armed.store(true, Ordering::Release),
                 WriteStep::Write => {
                     let o = &*out;
@@ -157,6 +172,8 @@ impl<I: AsyncIo> Pump<I> {
                     {
                         Poll::Ready(Ok(n)) if n > 0 => {
                             consume(&mut out, n);
+                            self.coalesce
+                                .handle_written(n, out.is_empty(), self.io.now());
                             progress = true;
                         }
                         Poll::Ready(_) => {
@@ -252,6 +269,34 @@ impl<I: AsyncIo> Pump<I> {
             }
         }
     }
+}
+
+/// The wait of [`Coalesce`], and the deadline it was set for.
+type Hold = Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)>;
+
+/// Whether the pump's next write waits (see [`Coalesce`]); if so, the pump
+/// is woken when the wait is over.
+fn hold<I: AsyncIo>(
+    io: &Arc<I>,
+    coalesce: &mut Coalesce,
+    hold: &mut Hold,
+    cx: &mut Context<'_>,
+) -> bool {
+    let Some(until) = coalesce.poll_deadline(io.now()) else {
+        *hold = None;
+        return false;
+    };
+    if hold.as_ref().is_none_or(|(at, _)| *at != until) {
+        let io = io.clone();
+        *hold = Some((until, Box::pin(async move { io.sleep_until(until).await })));
+    }
+    let (_, wait) = hold.as_mut().expect("set above");
+    if wait.as_mut().poll(cx).is_ready() {
+        // The timer may fire a moment before the clock reaches `until`.
+        *hold = None;
+        return false;
+    }
+    true
 }
 
 /// Drops `n` written bytes from the front of a write queue (after a partial

@@ -1,0 +1,127 @@
+//! When a pump that runs beside the sending thread lets a burst build up
+//! before it writes.
+//!
+//! Such a pump (the blocking runtime's I/O thread, a worker of tokio's
+//! multi-thread runtime) outruns a sender of small messages: it takes the
+//! few that wait, writes them, finds nothing more and goes to sleep, and the
+//! next message wakes it again. On loopback, tcp, 64 B, that was one write
+//! of about 15 messages and one wake-up per few microseconds, with the two
+//! threads taking turns on the socket's lock; the sender, the slower side,
+//! then paid for the wake-ups and the lock hand-offs.
+//!
+//! So after a small write (less than [`SMALL_WRITE`]) the pump writes again
+//! only once [`AsyncIo::write_coalesce`](super::AsyncIo::write_coalesce) has
+//! passed since it: the messages of a running burst go out in fewer, larger
+//! writes. Nothing else waits:
+//! - the first message after a pause is written by the sending thread itself
+//!   (`DirectWrite`), so a request or a reply is not delayed;
+//! - after a large write the pump writes on at once (large writes cost
+//!   little per byte, and holding them back would only idle the pump);
+//! - closing streams are written at once.
+
+use std::time::{Duration, Instant};
+
+/// libzmq's own write batch (`out_batch_size`): a write smaller than this
+/// means the pump took fewer messages than libzmq's I/O thread would have.
+pub(super) const SMALL_WRITE: usize = 8192;
+
+/// One pump's record of its last write, and what it implies for the next.
+#[derive(Debug)]
+pub(super) struct Coalesce {
+    /// How long a burst may build after a small write (zero: never wait).
+    window: Duration,
+    /// Bytes written since the queue was last refilled.
+    batch: usize,
+    /// When the last small write emptied the queue.
+    small_at: Option<Instant>,
+}
+
+impl Coalesce {
+    pub(super) fn new(window: Duration) -> Self {
+        Self {
+            window,
+            batch: 0,
+            small_at: None,
+        }
+    }
+
+    /// `n` bytes went out; `drained` when nothing is left of the batch.
+    pub(super) fn handle_written(&mut self, n: usize, drained: bool, now: Instant) {
+        if self.window.is_zero() {
+            return;
+        }
+        self.batch += n;
+        if drained {
+            let batch = std::mem::take(&mut self.batch);
+            self.small_at = (batch < SMALL_WRITE).then_some(now);
+        }
+    }
+
+    /// Until when the next batch should wait (`None`: write it now).
+    pub(super) fn poll_deadline(&mut self, now: Instant) -> Option<Instant> {
+        let until = self.small_at? + self.window;
+        if now < until {
+            Some(until)
+        } else {
+            self.small_at = None;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_micros(30);
+
+    #[test]
+    fn a_small_write_holds_the_next_back_for_the_window() {
+        let t0 = Instant::now();
+        let mut c = Coalesce::new(WINDOW);
+        assert_eq!(c.poll_deadline(t0), None, "nothing written yet");
+        c.handle_written(1000, true, t0);
+        let t1 = t0 + Duration::from_micros(10);
+        assert_eq!(c.poll_deadline(t1), Some(t0 + WINDOW));
+        assert_eq!(c.poll_deadline(t0 + WINDOW), None);
+        // Spent: a later look does not wait either.
+        assert_eq!(c.poll_deadline(t1), None);
+    }
+
+    #[test]
+    fn a_large_write_never_waits() {
+        let t0 = Instant::now();
+        let mut c = Coalesce::new(WINDOW);
+        c.handle_written(SMALL_WRITE, true, t0);
+        assert_eq!(c.poll_deadline(t0), None);
+    }
+
+    #[test]
+    fn partial_writes_count_as_one_batch() {
+        let t0 = Instant::now();
+        let mut c = Coalesce::new(WINDOW);
+        c.handle_written(SMALL_WRITE - 1, false, t0);
+        assert_eq!(c.poll_deadline(t0), None, "the batch is not written yet");
+        c.handle_written(1, true, t0);
+        assert_eq!(c.poll_deadline(t0), None, "together they are large");
+        c.handle_written(10, true, t0);
+        assert_eq!(c.poll_deadline(t0), Some(t0 + WINDOW), "a new, small batch");
+    }
+
+    #[test]
+    fn a_large_write_ends_a_wait() {
+        let t0 = Instant::now();
+        let mut c = Coalesce::new(WINDOW);
+        c.handle_written(10, true, t0);
+        c.handle_written(SMALL_WRITE * 4, true, t0);
+        assert_eq!(c.poll_deadline(t0), None);
+    }
+
+    #[test]
+    fn a_zero_window_never_waits() {
+        let t0 = Instant::now();
+        let mut c = Coalesce::new(Duration::ZERO);
+        c.handle_written(10, true, t0);
+        assert_eq!(c.poll_deadline(t0), None);
+    }
+}
