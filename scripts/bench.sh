@@ -5,7 +5,7 @@
 # usage: scripts/bench.sh [--quick] [options]
 #
 #   --quick            a look in a few minutes: 1 repetition, 64 B cells only,
-#                      small counts, libzmq idle connections left out
+#                      small counts, idle connections left out
 #   --reps N           repetitions per cell, the median is reported  (full: 3)
 #   --transports LIST  comma list of tcp,ipc                         (tcp,ipc)
 #   --cells "LIST"     run-perf.sh cells, TEST:SIZE:COUNT            (full:
@@ -41,7 +41,8 @@
 #   fanout  BENCH_DIR/run-fanout.sh: one XPUB, N SUB processes, libzmq and ours
 #           (`zmq perf remote-pub/local-sub`)
 #   memory  BENCH_DIR/run-memory.sh: peak RSS of local_thr/remote_thr at
-#           64 KiB; idle connections for libzmq only (full run)
+#           64 KiB; the RSS of idle connections, libzmq's idle_conns against
+#           `zmq perf idle-conns` (full run)
 #   curve   PERF_CURVE=1 thr over tcp, libzmq and `zmq perf --runtime tokio`
 #           as the workspace builds it, and bench/downstream, the same socket
 #           code built as a downstream crate (no flags)
@@ -173,13 +174,10 @@ fi
 ours_dir() {
     local d=$BUILD/zmq-$1
     mkdir -p "$d"
-    for m in local_thr remote_thr local_lat remote_lat local_sub remote_pub; do
+    for m in local_thr remote_thr local_lat remote_lat local_sub remote_pub idle_conns; do
         printf '#!/bin/sh\nexec "%s" perf %s "$@" --runtime %s\n' "$zmq" "${m/_/-}" "$1" > "$d/$m"
         chmod +x "$d/$m"
     done
-    # No counterpart of libzmq's idle_conns: run-memory.sh reports it as failed.
-    printf '#!/bin/sh\necho "zmq perf has no idle_conns" >&2\nexit 1\n' > "$d/idle_conns"
-    chmod +x "$d/idle_conns"
     echo "$d"
 }
 
@@ -250,7 +248,7 @@ if runs memory; then
     for r in $(seq 1 "$reps"); do
         for impl in libzmq $runtimes; do
             if [ "$impl" = libzmq ]; then d=$L name=libzmq; else d=$(ours_dir "$impl") name=zmq-$impl; fi
-            if [ "$impl" = libzmq ] && [ "$mem_conns" -gt 0 ]; then conns=$mem_conns; else conns=1; fi
+            if [ "$mem_conns" -gt 0 ]; then conns=$mem_conns; else conns=1; fi
             "$BENCH_DIR/run-memory.sh" "$d" 1 65536 "$mem_count" "$conns" 2>>"$logs/memory.err" \
                 | grep -v '^csv,what' | { [ "$conns" -gt 1 ] && cat || grep -v '^csv,idle'; } \
                 | sed "s/^csv,\([^,]*\),[0-9]*,/$name,\1,$r,/" >> "$out/memory.csv" || true

@@ -23,6 +23,7 @@ mod cat;
 mod exec;
 mod fanout;
 mod frames;
+mod idle;
 mod perf;
 mod soak;
 
@@ -189,21 +190,24 @@ struct CatArgs {
 struct PerfArgs {
     /// local-thr, remote-thr, local-lat, remote-lat; local-sub (a SUB that
     /// counts what arrives, lost = COUNT - received) or remote-pub (an XPUB
-    /// that waits for NSUBS subscriptions, then publishes). PERF_CURVE=1: the
-    /// binding side is a CURVE server; PERF_HWM=N: SNDHWM/RCVHWM of the
-    /// fan-out pair (0 = no limit).
+    /// that waits for NSUBS subscriptions, then publishes); idle-conns N
+    /// (the memory of N idle connections, each side: a ROUTER here, N
+    /// DEALERs in a second process). PERF_CURVE=1: the binding side is a
+    /// CURVE server; PERF_HWM=N: SNDHWM/RCVHWM of the fan-out pair (0 = no
+    /// limit).
     #[arg(value_name = "MODE")]
     mode: String,
     /// The endpoint to bind (local-thr, local-lat, remote-pub) or connect
-    /// (remote-thr, remote-lat, local-sub).
+    /// (remote-thr, remote-lat, local-sub); for idle-conns, the number of
+    /// connections.
     #[arg(value_name = "EP")]
     endpoint: String,
-    /// Message size in bytes.
+    /// Message size in bytes (not for idle-conns).
     #[arg(value_name = "SIZE", value_parser = clap::value_parser!(u64).range(1..))]
-    size: u64,
+    size: Option<u64>,
     /// Messages (thr, sub, pub) or round trips (lat).
     #[arg(value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
-    count: u64,
+    count: Option<u64>,
     /// remote-pub only: the subscriptions to wait for before publishing.
     #[arg(value_name = "NSUBS", value_parser = clap::value_parser!(u64).range(1..))]
     nsubs: Option<u64>,
@@ -489,6 +493,12 @@ enum PerfMode {
 }
 
 fn perf_command(a: PerfArgs) -> Result<(), Failure> {
+    if let Some(done) = idle_command(&a) {
+        return done;
+    }
+    let (Some(size), Some(count)) = (a.size, a.count) else {
+        return Err(usage(format!("{} needs EP SIZE COUNT", a.mode)));
+    };
     let mode = match fanout::Mode::parse(&a.mode) {
         Some(f) => PerfMode::Fanout(f),
         None => PerfMode::Pair(perf::Mode::parse(&a.mode).map_err(usage)?),
@@ -508,12 +518,43 @@ fn perf_command(a: PerfArgs) -> Result<(), Failure> {
         (_, None) => 0,
     };
     let runtime = Choice::parse(&a.runtime).map_err(usage)?;
-    let size =
-        usize::try_from(a.size).map_err(|_| usage(format!("SIZE {} is too large", a.size)))?;
+    let size = usize::try_from(size).map_err(|_| usage(format!("SIZE {size} is too large")))?;
     match mode {
-        PerfMode::Pair(m) => perf::run(m, &a.endpoint, size, a.count, runtime),
-        PerfMode::Fanout(f) => fanout::run(f, &a.endpoint, size, a.count, nsubs, runtime),
+        PerfMode::Pair(m) => perf::run(m, &a.endpoint, size, count, runtime),
+        PerfMode::Fanout(f) => fanout::run(f, &a.endpoint, size, count, nsubs, runtime),
     }
+}
+
+/// `idle-conns N`, and `idle-conns-dealers EP N`, the second process it
+/// starts (not for users: its output is a line for the first); `None` for
+/// every other mode.
+fn idle_command(a: &PerfArgs) -> Option<Result<(), Failure>> {
+    let count = |v: &str| -> Result<u64, Failure> {
+        v.parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| usage(format!("idle-conns: '{v}' is not a number of connections")))
+    };
+    let run = || match a.mode.as_str() {
+        "idle-conns" => {
+            if let Some(extra) = a.size {
+                return Err(usage(format!(
+                    "unexpected argument '{extra}': idle-conns takes only N"
+                )));
+            }
+            let runtime = Choice::parse(&a.runtime).map_err(usage)?;
+            idle::run(count(&a.endpoint)?, runtime)
+        }
+        _ => {
+            let n = a
+                .size
+                .filter(|_| a.count.is_none())
+                .ok_or_else(|| usage("idle-conns-dealers needs EP N"))?;
+            let runtime = Choice::parse(&a.runtime).map_err(usage)?;
+            idle::run_dealers(&a.endpoint, n, runtime)
+        }
+    };
+    matches!(a.mode.as_str(), "idle-conns" | "idle-conns-dealers").then(run)
 }
 
 fn bench_command(a: BenchArgs) -> Result<(), Failure> {

@@ -40,7 +40,7 @@ impl Mode {
 const SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
 const CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
 
-fn curve() -> bool {
+pub(crate) fn curve() -> bool {
     std::env::var("PERF_CURVE").is_ok_and(|v| v == "1")
 }
 

@@ -220,6 +220,9 @@ fn bad_input_is_one_line_and_exit_2() {
             "0",
         ),
         (vec!["perf", "local-sub", "tcp://*:0", "64", "10", "3"], "3"),
+        (vec!["perf", "idle-conns", "0"], "0"),
+        (vec!["perf", "idle-conns", "ten"], "ten"),
+        (vec!["perf", "idle-conns", "10", "64"], "64"),
         (
             vec![
                 "perf",
@@ -1128,6 +1131,50 @@ fn stdin_eof_bad_hex_and_idle_timeouts_everywhere() {
         err.trim_end().lines().count() == 1 && err.contains("COUNT"),
         "{err}"
     );
+}
+
+/// `zmq perf idle-conns N` prints libzmq's idle_conns lines, which
+/// `run-memory.sh` parses: both sides' RSS before and after, and bytes per
+/// connection. Its second process (the DEALERs) is this binary again.
+#[test]
+fn perf_idle_conns_reports_both_sides() {
+    for runtime in ["tokio", "blocking"] {
+        let out = run(&["perf", "idle-conns", "20", "--runtime", runtime], b"");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{runtime}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{runtime}: {text}");
+        assert_eq!(lines[0], "connections: 20 (NULL)");
+        assert!(
+            lines[1].starts_with("all connected + ping round: "),
+            "{text}"
+        );
+        for (line, side) in lines[2..].iter().zip(["ROUTER", "DEALER"]) {
+            let rest = line
+                .strip_prefix(&format!("{side} process RSS: before "))
+                .unwrap_or_else(|| panic!("{runtime}: {line}"));
+            let numbers: Vec<i64> = rest
+                .split(|c: char| !c.is_ascii_digit() && c != '-')
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            let [before, after, per_conn] = numbers[..] else {
+                panic!("{runtime}: {line}");
+            };
+            assert!(before > 0 && after > 0, "{runtime}: {line}");
+            // The C tool's arithmetic, rounded: (after - before) KiB / N.
+            let expected = ((after - before) * 1024) as f64 / 20.0;
+            assert!(
+                (per_conn as f64 - expected).abs() <= 1.0,
+                "{runtime}: {line}"
+            );
+            // Not a megabyte per idle connection.
+            assert!(per_conn < 1 << 20, "{runtime}: {line}");
+        }
+    }
 }
 
 /// Z85 has `-` in its alphabet: a key (or a password, a topic) that starts
