@@ -907,7 +907,14 @@ impl Engine {
 
     /// The next monitor event.
     pub fn poll_monitor(&mut self) -> Option<MonitorEvent> {
-        self.monitor.pop_front()
+        let event = self.monitor.pop_front();
+        if event.is_none() && self.monitor.capacity() > 0 {
+            // Events come a few at a time (connect, handshake, disconnect),
+            // then none for the life of a connection: an idle socket should
+            // not keep their room (544 bytes for one connection's four).
+            self.monitor = VecDeque::new();
+        }
+        event
     }
 
     /// Whether monitor events are waiting (so a runtime wakes a monitor reader

@@ -163,3 +163,30 @@ impl MonitorEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use zmtp_core::{Config, SocketType};
+
+    use crate::engine::{Engine, EngineConfig};
+
+    // A test reads the clock once to start its virtual timeline.
+    #[allow(clippy::disallowed_methods)]
+    #[test]
+    fn a_drained_event_queue_gives_its_room_back() {
+        let now = Instant::now();
+        let mut e = Engine::new(now, EngineConfig::new(Config::new(SocketType::Dealer)));
+        e.set_monitor(true);
+        e.connect("tcp://127.0.0.1:5555").unwrap();
+        assert!(e.has_monitor_events());
+        assert!(e.monitor.capacity() > 0);
+        while e.poll_monitor().is_some() {}
+        assert_eq!(
+            e.monitor.capacity(),
+            0,
+            "an idle socket keeps no event room"
+        );
+    }
+}

@@ -107,7 +107,10 @@ pub(super) struct Failing {
 
 /// Every ZMTP stream of a socket.
 pub(super) struct Streams {
-    live: IdMap<ConnId, Stream>,
+    /// Boxed: a stream is about 1 KiB, and a map keeps room for several
+    /// entries, so a socket with one connection (a DEALER, a REQ) held
+    /// 4 KiB of map for it; boxed, it holds 4 pointers and the one stream.
+    live: IdMap<ConnId, Box<Stream>>,
     /// Streams whose stash waits for room (so `recv` looks at these only).
     stalled: Vec<ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
@@ -159,7 +162,7 @@ impl Streams {
                 now,
             ))
         };
-        let stream = Stream {
+        let stream = Box::new(Stream {
             conn,
             pipe,
             origin,
@@ -169,7 +172,7 @@ impl Streams {
             handshaken: false,
             flush_queued: false,
             full_flush_queued: false,
-        };
+        });
         if matches!(origin, Origin::Listener(_)) {
             self.pending_accepted += 1;
         }
@@ -539,7 +542,7 @@ impl Streams {
             origin,
             handshaken,
             ..
-        } = touched(&mut self.live, &mut self.timers, id).remove(&id)?;
+        } = *touched(&mut self.live, &mut self.timers, id).remove(&id)?;
         if !handshaken && matches!(origin, Origin::Listener(_)) {
             self.pending_accepted -= 1;
         }
@@ -591,10 +594,10 @@ impl Streams {
 /// two fields, so that the others stay free to borrow).
 #[inline]
 fn touched<'a>(
-    live: &'a mut IdMap<ConnId, Stream>,
+    live: &'a mut IdMap<ConnId, Box<Stream>>,
     timers: &mut RefCell<Timers>,
     id: ConnId,
-) -> &'a mut IdMap<ConnId, Stream> {
+) -> &'a mut IdMap<ConnId, Box<Stream>> {
     timers.get_mut().touch(id);
     live
 }
