@@ -220,6 +220,7 @@ impl<I: AsyncIo> Pump<I> {
                 match polled {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
+                        self.coalesce.handle_read(self.io.now());
                         progress = true;
                     }
                     Poll::Ready(_) => {
