@@ -60,9 +60,19 @@ impl Coalesce {
         }
     }
 
+    /// Whether the pump ever waits: only then does it need the clock.
+    pub(super) fn is_on(&self) -> bool {
+        !self.window.is_zero()
+    }
+
+    /// Whether a wait may be running (its deadline needs the clock).
+    pub(super) fn is_waiting(&self) -> bool {
+        self.small_at.is_some()
+    }
+
     /// `n` bytes went out; `drained` when nothing is left of the batch.
     pub(super) fn handle_written(&mut self, n: usize, drained: bool, now: Instant) {
-        if self.window.is_zero() {
+        if !self.is_on() {
             return;
         }
         self.batch += n;
@@ -78,7 +88,7 @@ impl Coalesce {
     /// Bytes came in: the peer talks back, so writes wait for nothing for
     /// a while (see the module's notes).
     pub(super) fn handle_read(&mut self, now: Instant) {
-        if !self.window.is_zero() {
+        if self.is_on() {
             self.read_at = Some(now);
             self.small_at = None;
         }

@@ -186,8 +186,10 @@ impl<I: AsyncIo> Pump<I> {
                     {
                         Poll::Ready(Ok(n)) if n > 0 => {
                             consume(&mut out, n);
-                            self.coalesce
-                                .handle_written(n, out.is_empty(), self.io.now());
+                            if self.coalesce.is_on() {
+                                let now = self.io.now();
+                                self.coalesce.handle_written(n, out.is_empty(), now);
+                            }
                             progress = true;
                         }
                         Poll::Ready(_) => {
@@ -220,7 +222,9 @@ impl<I: AsyncIo> Pump<I> {
                 match polled {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
-                        self.coalesce.handle_read(self.io.now());
+                        if self.coalesce.is_on() {
+                            self.coalesce.handle_read(self.io.now());
+                        }
                         progress = true;
                     }
                     Poll::Ready(_) => {
@@ -307,7 +311,13 @@ fn hold<I: AsyncIo>(
     hold: &mut Hold,
     cx: &mut Context<'_>,
 ) -> bool {
-    let Some(until) = coalesce.poll_deadline(io.now()) else {
+    // The clock only for a wait that may be running (never, where the
+    // runtime does not coalesce: a spinning pump polls here constantly).
+    let until = coalesce
+        .is_waiting()
+        .then(|| coalesce.poll_deadline(io.now()))
+        .flatten();
+    let Some(until) = until else {
         *hold = None;
         return false;
     };
