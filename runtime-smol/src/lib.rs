@@ -32,7 +32,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use smol::Async;
-use zmq_runtime::{AsyncIo, Fd, PUMP_SPIN};
+use zmq_runtime::{AsyncIo, Fd, PUMP_READ_BUDGET, PUMP_SPIN};
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -94,6 +94,12 @@ impl AsyncIo for Smol {
 
     fn pump_spin(&self) -> Duration {
         PUMP_SPIN
+    }
+
+    /// The global executor runs the pumps and whatever the application
+    /// spawns on it, on one thread unless told otherwise.
+    fn read_budget(&self) -> usize {
+        PUMP_READ_BUDGET
     }
 
     /// async-io's readiness is "an event since the last `Pending`": a write

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::runtime::Handle;
-use zmq_runtime::{Async, AsyncIo, Fd, PUMP_SPIN};
+use zmq_runtime::{Async, AsyncIo, Fd, PUMP_READ_BUDGET, PUMP_SPIN};
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -122,6 +122,23 @@ impl AsyncIo for Tokio {
             tokio::runtime::RuntimeFlavor::CurrentThread => PUMP_SPIN,
             _ => Duration::ZERO,
         }
+    }
+
+    fn read_budget(&self) -> usize {
+        match self.handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => PUMP_READ_BUDGET,
+            _ => usize::MAX,
+        }
+    }
+
+    /// tokio's own yield: the task is woken only after the runtime has
+    /// looked at its driver, and on the current-thread runtime after the
+    /// future in `block_on` had its turn (a task that wakes itself is run
+    /// again first, up to 61 times).
+    fn yield_now(&self, cx: &mut Context<'_>) {
+        // Its first poll defers the waker (or wakes it at once outside a
+        // runtime) and is always pending.
+        let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
     }
 
     #[allow(unsafe_code)]

@@ -100,7 +100,9 @@ mod socket;
 mod tcp;
 mod trace;
 
-pub use crate::asyncio::{consume, Async, AsyncIo, Fd, PUMP_SPIN, WRITE_COALESCE};
+pub use crate::asyncio::{
+    consume, Async, AsyncIo, Fd, PUMP_READ_BUDGET, PUMP_SPIN, WRITE_COALESCE,
+};
 pub use crate::builder::{Builder, RuntimeKind};
 pub use crate::core::{
     io_slices, Core, DirectWrite, ReadStep, Refusal, Runtime, StreamCtl, WriteStep, MAX_IOV,

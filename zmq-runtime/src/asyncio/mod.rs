@@ -43,6 +43,10 @@ mod sealed {
 /// thread with the pumps: long enough to cover a loopback round trip.
 pub const PUMP_SPIN: Duration = Duration::from_micros(50);
 
+/// The [`AsyncIo::read_budget`] of runtimes whose application tasks share a
+/// thread with the pumps: two reads of the largest window.
+pub const PUMP_READ_BUDGET: usize = 512 * 1024;
+
 /// The [`AsyncIo::write_coalesce`] of runtimes whose pumps run beside the
 /// sending thread. Measured on loopback, tcp, 64 B, blocking runtime: 10 µs
 /// gave 4.4-4.9 M msg/s, 30 µs 4.8-6.0 M, 100 µs 6.8-7.1 M, against
@@ -140,6 +144,25 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
     /// rounds up to the millisecond would hold a burst's tail that long.
     fn write_coalesce(&self) -> Duration {
         Duration::ZERO
+    }
+
+    /// How many bytes a stream's pump reads per wake-up before it yields,
+    /// where the pumps share the application's thread. A pump that reads on
+    /// while the kernel has bytes (up to its budget of reads, 8 MiB at
+    /// 64 KiB messages) keeps the application from taking them meanwhile:
+    /// the receive queue, and the memory under it, grows by that much, and
+    /// the messages are cold by the time they are taken. The default, no
+    /// limit, is for runtimes whose pumps run beside the application.
+    fn read_budget(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Yields a pump's turn so that the application's tasks on its thread
+    /// run before it is polled again. The default wakes the task at once,
+    /// which an executor with one queue serves after the tasks already
+    /// waiting.
+    fn yield_now(&self, cx: &mut Context<'_>) {
+        cx.waker().wake_by_ref();
     }
 
     /// Whether the calling thread runs this runtime's tasks (an executor's

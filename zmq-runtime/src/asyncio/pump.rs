@@ -49,6 +49,7 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
     }
     let mut p = Pump {
         spin: io.pump_spin(),
+        read_budget: io.read_budget(),
         coalesce: Coalesce::new(io.write_coalesce()),
         hold: None,
         io,
@@ -77,6 +78,8 @@ struct Pump<I: AsyncIo> {
     /// Set when the pump found nothing to write: see [`Direct::armed`].
     armed: Arc<AtomicBool>,
     reading: bool,
+    /// [`AsyncIo::read_budget`].
+    read_budget: usize,
     /// How long to stay scheduled after bytes moved ([`AsyncIo::pump_spin`]).
     spin: Duration,
     /// When bytes last moved (`None`: idle for longer than `spin`).
@@ -149,7 +152,12 @@ impl<I: AsyncIo> Pump<I> {
         let signal = self.ctl.signal();
         signal.register_writer(cx.waker());
         signal.register_reader(cx.waker());
+        let mut read = 0;
         for _ in 0..BUDGET {
+            if read >= self.read_budget {
+                self.io.yield_now(cx);
+                return Poll::Pending;
+            }
             let mut progress = false;
             let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
             // A poll of the spin looks at the engine only when a signal says
@@ -221,6 +229,7 @@ impl<I: AsyncIo> Pump<I> {
                 };
                 match polled {
                     Poll::Ready(Ok(n)) if n > 0 => {
+                        read += n;
                         self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
                         if self.coalesce.is_on() {
                             self.coalesce.handle_read(self.io.now());
