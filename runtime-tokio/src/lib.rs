@@ -40,12 +40,15 @@ struct ReadmeExamples;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::runtime::Handle;
 use zmq_runtime::{Async, AsyncIo, Fd, PUMP_READ_BUDGET, PUMP_SPIN};
+
+mod fd;
+
+pub use self::fd::Registered;
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -79,7 +82,7 @@ impl zmq_runtime::RuntimeKind for Tokio {
 }
 
 impl AsyncIo for Tokio {
-    type Registered<T: Fd> = AsyncFd<T>;
+    type Registered<T: Fd> = Registered<T>;
 
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         self.handle.spawn(task);
@@ -104,11 +107,10 @@ impl AsyncIo for Tokio {
         in_budgeted_context()
     }
 
-    /// tokio keeps a descriptor's readiness until an operation run through
-    /// it reports `WouldBlock`, and only a new edge from the kernel sets it
-    /// again; a write made beside it, whatever its outcome, leaves that right
-    /// (at worst the pump's next write finds the socket full and waits).
-    fn direct_ref<'a, T: Fd>(&self, io: &'a AsyncFd<T>) -> Option<&'a T> {
+    /// Writes keep no readiness of their own (each is tried at once, see
+    /// [`Registered`]), and a write made beside the pump's reads leaves
+    /// their readiness right.
+    fn direct_ref<'a, T: Fd>(&self, io: &'a Registered<T>) -> Option<&'a T> {
         Some(io.get_ref())
     }
 
@@ -141,31 +143,35 @@ impl AsyncIo for Tokio {
         let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
     }
 
-    #[allow(unsafe_code)]
-    fn register<T: Fd>(&self, io: T) -> io::Result<AsyncFd<T>> {
-        let _in_runtime = self.handle.enter();
-        // SAFETY: `Fd` is sealed to zmq-runtime's std socket wrappers, which own
-        // their descriptor: it stays open and the same until the value (now
-        // owned by the `AsyncFd`) is dropped.
-        unsafe { AsyncFd::register(io) }.map_err(|e| e.into())
+    fn register<T: Fd>(&self, io: T) -> io::Result<Registered<T>> {
+        Registered::new(io, &self.handle)
     }
 
     fn poll_read_with<T: Fd, R>(
         &self,
-        io: &AsyncFd<T>,
+        io: &Registered<T>,
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        retry(|| io.poll_read_ready(cx), op)
+        io.poll_read_with(cx, op)
     }
 
     fn poll_write_with<T: Fd, R>(
         &self,
-        io: &AsyncFd<T>,
+        io: &Registered<T>,
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        retry(|| io.poll_write_ready(cx), op)
+        io.poll_write_with(cx, op)
+    }
+
+    fn poll_connect_with<T: Fd, R>(
+        &self,
+        io: &Registered<T>,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        io.poll_connect_with(cx, op)
     }
 }
 
@@ -198,18 +204,4 @@ fn in_budgeted_context() -> bool {
     });
     drop(restore);
     budgeted
-}
-
-/// Runs `op` on each readiness event; `try_io` clears the readiness when `op`
-/// says WouldBlock, so the next poll waits for a fresh event.
-fn retry<'a, T: Fd, R>(
-    mut ready: impl FnMut() -> Poll<io::Result<AsyncFdReadyGuard<'a, T>>>,
-    mut op: impl FnMut(&T) -> io::Result<R>,
-) -> Poll<io::Result<R>> {
-    loop {
-        let mut guard = ready!(ready())?;
-        if let Ok(r) = guard.try_io(|fd| op(fd.get_ref())) {
-            return Poll::Ready(r);
-        }
-    }
 }

@@ -83,6 +83,20 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>>;
+    /// Runs `op` once a connecting socket is writable, again after every
+    /// `WouldBlock`: the wait of a non-blocking connect. The default is
+    /// [`poll_write_with`](AsyncIo::poll_write_with); a runtime that keeps
+    /// a wait's registration for the writes that follow (see
+    /// `runtime-tokio`) lets this one go, since a connected stream mostly
+    /// finds room.
+    fn poll_connect_with<T: Fd, R>(
+        &self,
+        io: &Self::Registered<T>,
+        cx: &mut Context<'_>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_write_with(io, cx, op)
+    }
     /// Runs a call that blocks (a host name lookup) where it cannot stall the
     /// executor. The default is a thread of its own; a runtime with a pool
     /// for blocking calls uses that instead.
@@ -314,7 +328,7 @@ async fn connect_tcp<I: AsyncIo>(
     for addr in addrs {
         let attempt = async {
             let s = io.register(net::start_connect_tcp(addr, opts)?)?;
-            std::future::poll_fn(|cx| io.poll_write_with(&s, cx, StdStream::connect_result))
+            std::future::poll_fn(|cx| io.poll_connect_with(&s, cx, StdStream::connect_result))
                 .await?;
             Ok::<_, io::Error>(s)
         };
