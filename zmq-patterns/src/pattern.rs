@@ -657,29 +657,33 @@ impl Pattern {
         None
     }
 
-    /// PULL, DEALER and PAIR: after a message from the fair queue, the
-    /// messages that the same call would take next while one pipe alone has
-    /// any, appended to `more` until `max_msgs` or `max_bytes` (the message
-    /// that reaches it still taken), with one lookup of the pipe. Returns
-    /// the messages and bytes taken; the fair queue takes over when a second
-    /// pipe has messages or this one runs dry.
+    /// PULL, DEALER, PAIR, SUB and XSUB: after a message from the fair
+    /// queue, the messages that the same call would take next while one pipe
+    /// alone has any, appended to `more` until `max_msgs` or `max_bytes`
+    /// (the message that reaches it still taken), with one lookup of the
+    /// pipe. SUB and XSUB drop what their subscriptions do not match on the
+    /// way, as their `recv` does. Returns the messages and bytes taken; the
+    /// fair queue takes over when a second pipe has messages or this one
+    /// runs dry.
     pub(crate) fn fq_run(
         &mut self,
         more: &mut VecDeque<Msg>,
         max_msgs: usize,
         max_bytes: usize,
     ) -> (usize, usize) {
-        if !matches!(
-            self.socket_type,
-            SocketType::Pull | SocketType::Dealer | SocketType::Pair
-        ) || self.fq.len() != 1
-        {
+        let subs = match (&self.kind, self.socket_type) {
+            (_, SocketType::Pull | SocketType::Dealer | SocketType::Pair) => None,
+            (Kind::Sub { subs }, SocketType::Sub | SocketType::XSub) => Some(subs),
+            _ => return (0, 0),
+        };
+        if self.fq.len() != 1 {
             return (0, 0);
         }
         let id = self.fq[0];
         let Some(p) = self.pipes.get_mut(&id) else {
             return (0, 0);
         };
+        let invert = self.opts.invert_matching;
         let (mut taken, mut bytes) = (0, 0);
         // Leave the last one to `fq_take`, which ends the pipe's turn (and
         // forgets a departed pipe) as the queue runs dry.
@@ -687,6 +691,9 @@ impl Pattern {
             let Some(m) = p.inq.pop_front() else {
                 break;
             };
+            if subs.is_some_and(|subs| !subs_match(subs, &m, invert)) {
+                continue;
+            }
             taken += 1;
             bytes += m.byte_len();
             more.push_back(m);

@@ -1272,6 +1272,66 @@ fn batched_receive_keeps_the_fair_queue_order() {
     assert_ne!(names(&got[..2]), names(&numbered(0..2, "a")));
 }
 
+/// A SUB (inverting its match or not) with messages on "a" and on "b"
+/// queued, interleaved in runs, and then subscribed to "a" alone: the PUB
+/// sent them all (the SUB was subscribed to everything), so the SUB's own
+/// filter decides.
+fn sub_with_mixed_topics(n: usize, invert: bool) -> (Net, usize) {
+    let mut net = Net::new();
+    let ep = "tcp://127.0.0.1:7637";
+    let publisher = net.add(cfg(SocketType::Pub));
+    net.nodes[publisher].bind(ep).unwrap();
+    net.settle();
+    let mut sc = cfg(SocketType::Sub);
+    sc.options.invert_matching = invert;
+    let sub = net.add(sc);
+    net.nodes[sub].subscribe(b"");
+    net.nodes[sub].connect(ep).unwrap();
+    net.settle();
+    let (a, b) = (numbered(0..n, "a"), numbered(0..n, "b"));
+    for i in 0..n {
+        // Runs of one to three of a topic.
+        let m = if i % 3 == 0 { &b[i] } else { &a[i] };
+        net.nodes[publisher].send(m.clone()).unwrap();
+        if i % 5 == 0 {
+            net.nodes[publisher].send(b[(i + 1) % n].clone()).unwrap();
+        }
+    }
+    net.settle();
+    net.nodes[sub].unsubscribe(b"");
+    net.nodes[sub].subscribe(b"a");
+    (net, sub)
+}
+
+#[test]
+fn batched_receive_of_a_sub_filters_as_single_receives_do() {
+    for invert in [false, true] {
+        let (mut single, sub) = sub_with_mixed_topics(60, invert);
+        let one_by_one = single.recv_all(sub);
+        let (mut batched, sub) = sub_with_mixed_topics(60, invert);
+        let mut got = Vec::new();
+        let mut largest = 0;
+        loop {
+            let mut more = std::collections::VecDeque::new();
+            match batched.nodes[sub].recv_batch(&mut more, 8, 64 * 1024) {
+                Ok(first) => {
+                    assert!(more.len() < 8, "batch over its limit");
+                    largest = largest.max(1 + more.len());
+                    got.push(first);
+                    got.extend(more);
+                }
+                Err(RecvError::WouldBlock) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let wanted = if invert { "b" } else { "a" };
+        assert!(!one_by_one.is_empty());
+        assert!(names(&one_by_one).iter().all(|n| n.starts_with(wanted)));
+        assert_eq!(names(&got), names(&one_by_one), "invert: {invert}");
+        assert!(largest > 1, "largest batch {largest}");
+    }
+}
+
 /// Sends numbered 1 KiB messages to a fresh PUSH until it would block (or
 /// `limit`), counting the flushes it asks for; returns (sent, flushes).
 fn burst_counting_flushes(sndhwm: usize, limit: usize) -> (Net, usize, ConnId, usize, usize) {
