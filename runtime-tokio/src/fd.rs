@@ -31,8 +31,13 @@ use zmq_runtime::Fd;
 /// is dropped.
 const CLEAR_WRITES: u32 = 64;
 
-/// A socket registered with tokio: for reading, and for writability only
-/// once a write found it full (see the module's docs).
+/// A socket registered with tokio's reactor for reading, and for
+/// writability only once a write found it full: a Unix stream socket
+/// registered for writability wakes the reactor each time its peer reads,
+/// once more per round trip of an exchange. Writes are tried at once; one
+/// that finds the socket full registers a duplicate of the descriptor for
+/// writability, which goes after 64 writes in a row found
+/// room (a connect's goes as soon as it is done).
 #[derive(Debug)]
 pub struct Registered<T: Fd> {
     read: AsyncFd<T>,
@@ -52,7 +57,7 @@ struct WriteReg {
 impl<T: Fd> Registered<T> {
     /// Registers `io` for reading with the reactor of `handle`.
     #[allow(unsafe_code)]
-    pub(crate) fn new(io: T, handle: &Handle) -> io::Result<Self> {
+    pub fn new(io: T, handle: &Handle) -> io::Result<Self> {
         let _in_runtime = handle.enter();
         // SAFETY: `Fd` is sealed to zmq-runtime's std socket wrappers, which own
         // their descriptor: it stays open and the same until the value (now
@@ -70,7 +75,7 @@ impl<T: Fd> Registered<T> {
     }
 
     /// Runs `op` once the socket is readable, again after every `WouldBlock`.
-    pub(crate) fn poll_read_with<R>(
+    pub fn poll_read_with<R>(
         &self,
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
@@ -80,7 +85,7 @@ impl<T: Fd> Registered<T> {
 
     /// Runs `op` at once, and after a `WouldBlock` again each time the
     /// socket turns writable.
-    pub(crate) fn poll_write_with<R>(
+    pub fn poll_write_with<R>(
         &self,
         cx: &mut Context<'_>,
         mut op: impl FnMut(&T) -> io::Result<R>,
@@ -116,7 +121,7 @@ impl<T: Fd> Registered<T> {
     /// As [`Registered::poll_write_with`], for the wait of a connect: its
     /// registration goes with it (an idle connection would otherwise keep a
     /// second descriptor until 64 writes).
-    pub(crate) fn poll_connect_with<R>(
+    pub fn poll_connect_with<R>(
         &self,
         cx: &mut Context<'_>,
         op: impl FnMut(&T) -> io::Result<R>,
@@ -152,160 +157,5 @@ fn retry<'a, T: Fd, R>(
         if let Ok(r) = guard.try_io(|fd| op(fd.get_ref())) {
             return Poll::Ready(r);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use std::collections::HashMap;
-    use std::future::Future;
-    use std::io::{IoSlice, Read};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
-
-    use zmq_runtime::StdStream;
-
-    const EPOLLOUT: u32 = 0x4;
-
-    /// The event masks of every descriptor registered with an epoll
-    /// instance of this process (tokio's reactor), by descriptor.
-    fn epoll_masks() -> HashMap<i32, u32> {
-        let mut masks = HashMap::new();
-        for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-            let is_epoll = std::fs::read_link(entry.path())
-                .is_ok_and(|t| t.to_string_lossy().contains("eventpoll"));
-            if !is_epoll {
-                continue;
-            }
-            let info = format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy());
-            let Ok(info) = std::fs::read_to_string(info) else {
-                continue;
-            };
-            // "tfd:        9 events:       19 data: ..." (hex mask)
-            for line in info.lines().filter(|l| l.starts_with("tfd:")) {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                masks.insert(
-                    f[1].parse().unwrap(),
-                    u32::from_str_radix(f[3], 16).unwrap(),
-                );
-            }
-        }
-        masks
-    }
-
-    fn write<'a>(
-        reg: &'a Registered<StdStream>,
-        bytes: &'a [u8],
-    ) -> impl Future<Output = io::Result<usize>> + 'a {
-        std::future::poll_fn(move |cx| {
-            reg.poll_write_with(cx, |s| s.write_vectored(&[IoSlice::new(bytes)]))
-        })
-    }
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn writes_that_find_room_leave_the_socket_registered_for_reading_only() {
-        runtime().block_on(async {
-            let (a, mut b) = UnixStream::pair().unwrap();
-            a.set_nonblocking(true).unwrap();
-            let fd = a.as_raw_fd();
-            let reg = Registered::new(StdStream::Unix(a), &Handle::current()).unwrap();
-            for _ in 0..10 {
-                assert_eq!(write(&reg, b"ping").await.unwrap(), 4);
-                let mut got = [0u8; 4];
-                b.read_exact(&mut got).unwrap();
-            }
-            assert!(reg.write.lock().unwrap().is_none());
-            let mask = epoll_masks()[&fd];
-            assert_eq!(mask & EPOLLOUT, 0, "registered for writability: {mask:#x}");
-        });
-    }
-
-    #[test]
-    fn a_connect_keeps_no_registration_for_writability() {
-        runtime().block_on(async {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = l.local_addr().unwrap();
-            let s = zmq_runtime::start_connect_tcp(addr, &Default::default()).unwrap();
-            let reg = Registered::new(s, &Handle::current()).unwrap();
-            // A loopback connect may be done before it is first asked: the
-            // first answer is "in progress" all the same, so that it waits.
-            let mut asked = false;
-            std::future::poll_fn(|cx| {
-                reg.poll_connect_with(cx, |s| {
-                    if std::mem::replace(&mut asked, true) {
-                        s.connect_result()
-                    } else {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                })
-            })
-            .await
-            .unwrap();
-            assert!(asked);
-            assert!(reg.write.lock().unwrap().is_none());
-        });
-    }
-
-    #[test]
-    fn a_write_to_a_full_socket_waits_for_room_then_the_registration_goes() {
-        runtime().block_on(async {
-            let (a, mut b) = UnixStream::pair().unwrap();
-            a.set_nonblocking(true).unwrap();
-            let reg = Registered::new(StdStream::Unix(a), &Handle::current()).unwrap();
-            let chunk = vec![7u8; 64 * 1024];
-            // Fill the socket: the write that finds no room waits.
-            let mut sent = 0;
-            let waiting = loop {
-                let mut w = Box::pin(write(&reg, &chunk));
-                let mut cx = Context::from_waker(std::task::Waker::noop());
-                match w.as_mut().poll(&mut cx) {
-                    Poll::Ready(n) => sent += n.unwrap(),
-                    Poll::Pending => break w,
-                }
-            };
-            let dup = {
-                let w = reg.write.lock().unwrap();
-                w.as_ref()
-                    .expect("a registration for writability")
-                    .fd
-                    .as_raw_fd()
-            };
-            assert_ne!(epoll_masks()[&dup] & EPOLLOUT, 0);
-            // The peer reads everything; the waiting write must be woken.
-            let reader = std::thread::spawn(move || {
-                let mut all = Vec::new();
-                b.read_to_end(&mut all).unwrap();
-                all.len()
-            });
-            let n = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
-                .await
-                .expect("the write was never woken")
-                .unwrap();
-            sent += n;
-            // Writes that find room: after CLEAR_WRITES of them in a row the
-            // registration is dropped, and its descriptor with it (the
-            // first few may still find the socket full while the peer
-            // catches up).
-            let mut writes = 0;
-            while reg.write.lock().unwrap().is_some() {
-                assert!(writes < 100 * CLEAR_WRITES, "the registration stays");
-                sent += write(&reg, b"x").await.unwrap();
-                writes += 1;
-            }
-            // The write that waited counts as the first.
-            assert!(writes >= CLEAR_WRITES - 1);
-            assert!(!epoll_masks().contains_key(&dup));
-            drop(reg);
-            assert_eq!(reader.join().unwrap(), sent);
-        });
     }
 }
