@@ -24,6 +24,7 @@ pub mod properties;
 pub mod refusals;
 pub mod router_options;
 pub mod stream;
+pub mod turns;
 
 use std::sync::Mutex;
 
