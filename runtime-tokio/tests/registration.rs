@@ -72,13 +72,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// One end of a Unix socket pair registered with the current runtime, its
+/// descriptor, and the other end (blocking).
+fn registered_pair() -> (Registered<StdStream>, i32, UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let fd = a.as_raw_fd();
+    let reg = Registered::new(StdStream::Unix(a), &Handle::current()).unwrap();
+    (reg, fd, b)
+}
+
 #[test]
 fn writes_that_find_room_leave_the_socket_registered_for_reading_only() {
     runtime().block_on(async {
-        let (a, mut b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let fd = a.as_raw_fd();
-        let reg = Registered::new(StdStream::Unix(a), &Handle::current()).unwrap();
+        let (reg, fd, mut b) = registered_pair();
         for _ in 0..10 {
             assert_eq!(write(&reg, b"ping").await.unwrap(), 4);
             let mut got = [0u8; 4];
@@ -93,10 +100,7 @@ fn writes_that_find_room_leave_the_socket_registered_for_reading_only() {
 #[test]
 fn a_write_to_a_full_socket_waits_for_room_then_the_registration_goes() {
     runtime().block_on(async {
-        let (a, mut b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let fd = a.as_raw_fd();
-        let reg = Registered::new(StdStream::Unix(a), &Handle::current()).unwrap();
+        let (reg, fd, mut b) = registered_pair();
         let chunk = vec![7u8; 64 * 1024];
         // Fill the socket: the write that finds no room waits.
         let mut sent = 0;
