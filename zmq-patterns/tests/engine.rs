@@ -811,6 +811,18 @@ fn inproc_room_counts_bytes_and_conflate_never_fills() {
 }
 
 #[test]
+fn default_byte_rcvhwm_holds_a_mebibyte_of_large_messages() {
+    // What a peer sending 64 KiB messages to an application that reads on
+    // another thread makes the receiver hold: 1 MiB, not 1,000 x 64 KiB.
+    let default = Options::default();
+    assert_eq!(default.rcvhwm, 1000);
+    let (mut pull, id) = inproc_receiver(default.rcvhwm, default.rcvhwm_bytes, false);
+    let mut batch = items(64, 64 * 1024);
+    assert_eq!(pull.handle_inproc_batch(id, &mut batch), (16, 1 << 20));
+    assert_eq!(batch.len(), 48, "the rest waits for the application");
+}
+
+#[test]
 fn send_with_offers_inproc_messages_only_with_nothing_queued_ahead() {
     let mut push = Engine::new(Instant::now(), cfg(SocketType::Push));
     let pull = Engine::new(Instant::now(), cfg(SocketType::Pull));

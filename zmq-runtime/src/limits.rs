@@ -51,7 +51,7 @@ impl<R> Builder<R> {
     /// unread messages hold this many bytes is not read until the
     /// application catches up. Default
     /// [`Options::DEFAULT_RCVHWM_BYTES`](zmq_patterns::Options::DEFAULT_RCVHWM_BYTES)
-    /// (4 MiB); `None`: no limit.
+    /// (1 MiB); `None`: no limit.
     pub fn rcvhwm_bytes(mut self, max: Option<usize>) -> Self {
         self.engine.options.rcvhwm_bytes = max;
         self
