@@ -13,7 +13,8 @@
 #   --runtimes "LIST"  ours: any of tokio tokio-mt smol blocking     (all four)
 #   --peers "LIST"     any of zmqrs omq rzmq monocoque (libzmq always runs;
 #                      "" = libzmq only)                             (all four)
-#   --skip "LIST"      sections to leave out: matrix inproc fanout memory curve
+#   --skip "LIST"      sections to leave out: matrix mixed inproc fanout memory
+#                      curve
 #   --quiet PCT        run-perf.sh: wait before each run until the machine is at
 #                      most PCT % busy (0 = don't wait)   (full: 20, quick: 0)
 #   --out DIR          where the CSVs, logs and table.md go
@@ -36,6 +37,9 @@
 #   matrix  BENCH_DIR/run-perf.sh: thr/lat over tcp and ipc, libzmq, the peers
 #           (zmq.rs, omq, rzmq and monocoque in their best modes) and
 #           `zmq perf --runtime R` for each of our runtimes
+#   mixed   BENCH_DIR/run-perf.sh --pair over tcp: each runtime's sender into
+#           libzmq's receiver and libzmq's sender into ours, beside libzmq to
+#           libzmq in the same run (the matrix's cells)
 #   inproc  libzmq's inproc_thr/inproc_lat (libzmq-perf/inproc.c) against
 #           `zmq bench --transport inproc` (two threads, one process)
 #   fanout  BENCH_DIR/run-fanout.sh: one XPUB, N SUB processes, libzmq and ours
@@ -87,7 +91,7 @@ for p in $peers; do
     case "$p" in zmqrs|omq|rzmq|monocoque) ;; *) die "unknown peer in --peers: $p" ;; esac
 done
 for s in $skip; do
-    case "$s" in matrix|inproc|fanout|memory|curve) ;; *) die "unknown section in --skip: $s" ;; esac
+    case "$s" in matrix|mixed|inproc|fanout|memory|curve) ;; *) die "unknown section in --skip: $s" ;; esac
 done
 if [ -n "$reps" ]; then
     case "$reps" in *[!0-9]*|0*) die "--reps $reps: expected a positive number" ;; esac
@@ -203,6 +207,21 @@ if runs matrix; then
         --quiet "$quiet" --detail "$out/matrix-detail.csv" --logdir "$logs/matrix" \
         "${impls[@]}" > "$out/matrix.csv" 2> "$logs/matrix.err" || die "run-perf.sh failed (see $logs/matrix.err)"
     grep -h "FAILED" "$logs/matrix.err" >&2 || true
+fi
+
+# ---- mixed pairs ---------------------------------------------------------------
+if runs mixed; then
+    say "mixed pairs over tcp: ours -> libzmq and libzmq -> ours, cells $cells, $reps rep(s), on $runtimes"
+    pairs=(--impl libzmq "$L")
+    for rt in $runtimes; do
+        d=$(ours_dir "$rt")
+        # --pair NAME RECEIVER SENDER
+        pairs+=(--pair "zmq-$rt>libzmq" "$L" "$d" --pair "libzmq>zmq-$rt" "$d" "$L")
+    done
+    "$BENCH_DIR/run-perf.sh" --transports tcp --cells "$cells" --reps "$reps" \
+        --quiet "$quiet" --logdir "$logs/mixed" \
+        "${pairs[@]}" > "$out/mixed.csv" 2> "$logs/mixed.err" || die "run-perf.sh failed (see $logs/mixed.err)"
+    grep -h "FAILED" "$logs/mixed.err" >&2 || true
 fi
 
 # ---- inproc ------------------------------------------------------------------

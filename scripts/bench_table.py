@@ -11,6 +11,9 @@ Reads what is there of:
   fanout.csv      impl,rep,nsubs,size,count,sub_rate_median,...,pub_rate
                   (run-fanout.sh's csv lines, prefixed with the implementation)
   memory.csv      impl,what,rep,... (run-memory.sh's csv lines, prefixed)
+  mixed.csv       run-perf.sh's medians of the mixed pairs: libzmq, and for each
+                  runtime zmq-RT>libzmq (ours sending) and libzmq>zmq-RT (ours
+                  receiving); a second table, each pair against libzmq to libzmq
 
 Our implementations are named zmq-RUNTIME; every other name is a peer, libzmq
 among them. Each of our cells shows its value and two ratios: against the best
@@ -188,18 +191,59 @@ def render(t, runtimes):
     return "\n".join(out)
 
 
+def render_mixed(d, runtimes):
+    """Ours sending into libzmq and libzmq sending into ours, each against
+    libzmq to libzmq in the same run: below 1, our side is the slower one."""
+    cells = {}  # label -> (unit, {impl: value})
+    for r in rows_of(os.path.join(d, "mixed.csv")):
+        if r[0] == "impl" or len(r) < 7 or r[6] == "Mb/s":
+            continue
+        impl, transport, test, size, _count, value, unit = r[:7]
+        test = "thr" if test == "throughput" else "lat"
+        v = number(value)
+        if v is not None:
+            cells.setdefault(f"{transport} {test} {size_name(size)}", (unit, {}))[1][impl] = v
+    if not cells:
+        return None
+    head = ["cell", "libzmq → libzmq"]
+    for rt in runtimes:
+        head += [f"{rt} → libzmq", f"libzmq → {rt}"]
+    out = ["| " + " | ".join(head) + " |", "| --- | ---: |" + " ---: |" * (2 * len(runtimes))]
+    for label, (unit, v) in cells.items():
+        lz = v.get("libzmq")
+        row = [label, fmt(lz, unit)]
+        for rt in runtimes:
+            for impl in (f"zmq-{rt}>libzmq", f"libzmq>zmq-{rt}"):
+                x = v.get(impl)
+                r = ratio(x, lz, unit)
+                row.append(fmt(x, unit) + (f" ({r:.2f}×)" if r is not None else ""))
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     d = sys.argv[1]
     runtimes = sys.argv[2:] or ["tokio", "tokio-mt", "smol", "blocking"]
     t = load(d)
-    if not t.rows:
+    mixed = render_mixed(d, runtimes)
+    if not t.rows and not mixed:
         sys.exit(f"bench_table.py: no results in {d}")
-    print(render(t, runtimes))
-    print()
-    print("Ratios: above 1 means ours is better (more msg/s, fewer µs, less memory); "
-          "best peer = the best other implementation of that row; medians over the repetitions.")
+    if t.rows:
+        print(render(t, runtimes))
+        print()
+        print("Ratios: above 1 means ours is better (more msg/s, fewer µs, less memory); "
+              "best peer = the best other implementation of that row; medians over the repetitions.")
+    if mixed:
+        if t.rows:
+            print()
+        print("Mixed pairs over tcp: A → B runs A's sending side (remote-thr, remote-lat) "
+              "and B's receiving side (local-thr, local-lat), libzmq's perf tools on "
+              "libzmq's side; ratios against libzmq → libzmq in the same run, above 1 "
+              "means the pair with one of ours is faster.")
+        print()
+        print(mixed)
 
 
 if __name__ == "__main__":
