@@ -601,3 +601,26 @@ fn config_rejects_bad_user_input_with_names() {
         .with_minor_version(2)
         .is_err());
 }
+
+#[test]
+fn try_send_ref_queues_what_send_would_and_refuses_what_it_would() {
+    for mech in ALL_MECHS {
+        let mut p = Pair::for_mech(mech, SocketType::Pub, SocketType::Sub);
+        let msg = patterned(&[5, 300]);
+        // Before the handshake a message is refused, as `send_ref` refuses it.
+        assert!(!p.client.conn.try_send_ref(&msg), "{mech:?}");
+        assert!(p.client.conn.send_ref(&msg).is_err(), "{mech:?}");
+        p.drive();
+        assert!(p.both_active(), "{mech:?}");
+        assert!(p.client.conn.try_send_ref(&msg), "{mech:?}");
+        p.client.conn.send_ref(&msg).unwrap();
+        p.drive();
+        assert_eq!(
+            p.server.take_messages(),
+            vec![msg.clone(), msg.clone()],
+            "{mech:?}"
+        );
+        p.client.conn.close();
+        assert!(!p.client.conn.try_send_ref(&msg), "{mech:?} closed");
+    }
+}

@@ -75,7 +75,7 @@ impl Wire {
     #[inline]
     pub(super) fn send_ref(&mut self, msg: &Msg) -> bool {
         match self {
-            Self::Zmtp(c) => c.send_ref(msg).is_ok(),
+            Self::Zmtp(c) => c.try_send_ref(msg),
             Self::Raw(_) => false,
         }
     }

@@ -201,6 +201,14 @@ impl Connection {
         self.encode(msg).map_err(|refuse| refuse(msg.clone()))
     }
 
+    /// As [`Connection::send_ref`], for a sender that keeps the message
+    /// whatever happens (a publisher offering one message to many peers):
+    /// false when it was not queued, with nothing cloned to hand back. Why
+    /// it was refused is what `send_ref` would have said.
+    pub fn try_send_ref(&mut self, msg: &Msg) -> bool {
+        self.encode(msg).is_ok()
+    }
+
     fn encode(&mut self, msg: &Msg) -> Result<(), fn(Msg) -> SendError> {
         if msg.is_empty() {
             return Err(|_| SendError::EmptyMessage);
