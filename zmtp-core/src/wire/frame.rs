@@ -71,12 +71,16 @@ impl FrameHeader {
 
     /// Writes the header; the short form is used iff the size fits in one byte,
     /// exactly as libzmq does.
+    /// One `put_slice` either way: each `put` into a `BytesMut` checks its
+    /// room, and a publisher writes a header per subscriber per message.
     pub fn emit(&self, out: &mut impl BufMut) {
-        out.put_u8(self.flags());
         if self.size > 255 {
-            out.put_u64(self.size);
+            let mut long = [0u8; 9];
+            long[0] = self.flags();
+            long[1..].copy_from_slice(&self.size.to_be_bytes());
+            out.put_slice(&long);
         } else {
-            out.put_u8(self.size as u8);
+            out.put_slice(&[self.flags(), self.size as u8]);
         }
     }
 }
