@@ -377,6 +377,22 @@ impl Connection {
             };
             self.on_greeting(detected)?;
         }
+        if self.phase == Phase::Active
+            && self.session.is_none()
+            && self.decoder.framing == Framing::Flags
+        {
+            // The common case, a run of plain frames: split off at once.
+            if let Some(run) = self.decoder.split_run(buf) {
+                for (more, command, body) in decoder::frames_of(&run) {
+                    self.timers.stop(Timer::HeartbeatTimeout);
+                    self.timers.stop(Timer::PeerTtl);
+                    self.on_active_body(more, command, body, now)?;
+                    if self.phase != Phase::Active {
+                        return Ok(());
+                    }
+                }
+            }
+        }
         while let Some(frame) = self.decoder.decode(buf)? {
             // Any traffic is proof of life (a PING below may re-arm the TTL).
             self.timers.stop(Timer::HeartbeatTimeout);
@@ -571,6 +587,19 @@ impl Connection {
                 (flags & INNER_MORE != 0, flags & INNER_COMMAND != 0, payload)
             }
         };
+        self.on_active_body(more, command, body, now)
+    }
+
+    /// A frame after the handshake, in the clear: a command, or a part of
+    /// a message.
+    #[inline]
+    fn on_active_body(
+        &mut self,
+        more: bool,
+        command: bool,
+        body: Bytes,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
         if command {
             // ZMTP/2.0 has no commands: libzmq's session drops such frames.
             if self.protocol == Some(Protocol::Zmtp2) {
