@@ -242,7 +242,7 @@ pub(super) fn link_closed(peer: &Core, conn: ConnId, work: &mut Vec<Work>) {
     peer.with_work(work, |st, work| match st.links.get_mut(&conn) {
         Some(link) => {
             link.peer_gone = true;
-            st.drain_link(peer, conn, work);
+            st.drain_link(conn, work);
         }
         None => st.engine.handle_inproc_closed(conn),
     });
@@ -301,38 +301,47 @@ impl LockedState {
         let mut ready = std::mem::take(&mut self.ready_scratch);
         me.0.ready.take(&mut ready);
         for y in ready.drain(..) {
-            self.drain_link(me, y, work);
+            self.drain_link(y, work);
         }
         self.ready_scratch = ready;
     }
 
     /// Receiver side: takes what waits in link `y`'s lane into the engine, as
     /// far as its pipe has room, and records the room left for the sender.
-    pub(super) fn drain_link(&mut self, me: &Core, y: ConnId, work: &mut Vec<Work>) {
+    pub(super) fn drain_link(&mut self, y: ConnId, work: &mut Vec<Work>) {
         let Some(link) = self.links.get(&y) else {
             return;
         };
         let mut took = std::mem::take(&mut self.lane_scratch);
-        link.inn.take(&mut took);
-        let taken = self.engine.handle_inproc_batch(y, &mut took);
-        let room = self.engine.inproc_room(y);
-        let settled = link.inn.settle(taken, &mut took, room);
+        let before = self.engine.inproc_room(y);
+        let taken = link.inn.take(&mut took, before);
+        let mut refill_sender = taken.refill_sender;
+        self.engine.handle_inproc_batch(y, &mut took);
+        let refused = !took.is_empty();
+        let full = if refused {
+            // The rest waits in the lane, in front of what comes meanwhile.
+            refill_sender |= link.inn.give_back(&mut took, self.engine.inproc_room(y));
+            true
+        } else {
+            // Everything went in: the pipe's room is what it was, less that.
+            before.msgs.saturating_sub(taken.counts.0) == 0
+                || before.bytes.saturating_sub(taken.counts.1) == 0
+        };
         self.lane_scratch = took;
-        if settled.refill_sender {
+        // When full, the application's next read brings ResumeRead for this
+        // link, and with it a fresh room for the sender.
+        if full && self.engine.inproc_ready(y) {
+            // Not full after all: the pipe dropped some of what it took (a
+            // REQ drops stray replies), so the room is more than reckoned.
+            refill_sender |= link.inn.set_room(self.engine.inproc_room(y));
+        }
+        if refill_sender {
             work.push(Work::Refill {
                 core: link.peer.clone(),
                 conn: link.peer_conn,
             });
         }
-        let full = room.msgs == 0 || room.bytes == 0;
-        if full {
-            // The application's next read brings ResumeRead for this link.
-            self.engine.inproc_ready(y);
-        } else if settled.more {
-            // More came while these were taken: take them next time.
-            me.0.ready.mark(y);
-        }
-        if !settled.more && link.peer_gone {
+        if !refused && link.peer_gone {
             self.links.remove(&y);
             self.engine.handle_inproc_closed(y);
         }

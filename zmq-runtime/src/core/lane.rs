@@ -5,14 +5,17 @@
 //! takes everything at once under its own socket lock and this one. Neither
 //! ever holds the other's socket lock, so a busy sender and a busy receiver
 //! meet only for the few instructions a push or a swap takes, as libzmq's
-//! lock-free pipes meet only at their ends.
+//! lock-free pipes meet only at their ends. A receiver takes this lock once
+//! per look, and a second time only when its pipe refuses some of what it
+//! took (it is at RCVHWM).
 //!
 //! HWM: the receiver records, each time it takes, how much its pipe can
-//! still take ([`InprocRoom`]); what waits here counts against that room.
-//! So an idle receiver holds exactly RCVHWM here and in its pipe together,
-//! and the sender's own pipe SNDHWM on top, as libzmq's inproc pipes do.
-//! The room only grows between two looks (the application reads), so a
-//! stale one holds the sender back a little early, never too late.
+//! still take ([`InprocRoom`]) once what it took is in; what waits here
+//! counts against that room. So an idle receiver holds exactly RCVHWM here
+//! and in its pipe together, and the sender's own pipe SNDHWM on top, as
+//! libzmq's inproc pipes do. The room only grows between two looks (the
+//! application reads), so a stale one holds the sender back a little early,
+//! never too late.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,14 +29,13 @@ pub(super) struct Lane(Mutex<State>);
 
 struct State {
     items: VecDeque<PipeItem>,
-    /// Messages and bytes in `items`, and in what the receiver took but has
-    /// not yet settled (see [`Lane::settle`]).
+    /// Messages and bytes in `items`.
     msgs: usize,
     bytes: usize,
-    /// The receiver's room when it last looked.
+    /// The receiver's room when it last looked, less what it took then.
     room: InprocRoom,
-    /// The receiver knows there are items here (it was told, or it found more
-    /// than it could take and waits for room). Cleared when it takes the last.
+    /// The receiver knows there are items here (it was told, or its pipe
+    /// refused some and it waits for room). Cleared when it takes them all.
     told: bool,
     /// The sender stopped for want of room: room must bring a refill.
     sender_blocked: bool,
@@ -68,12 +70,12 @@ fn count(items: &VecDeque<PipeItem>) -> (usize, usize) {
     })
 }
 
-/// What a receiver's settle found (see [`Lane::settle`]).
-pub(super) struct Settled {
-    /// The sender stopped for want of room and there is room now.
+/// What a receiver's take found (see [`Lane::take`]).
+pub(super) struct Taken {
+    /// Messages and bytes taken.
+    pub(super) counts: (usize, usize),
+    /// The sender stopped for want of room, and there is room now.
     pub(super) refill_sender: bool,
-    /// Items are still waiting here.
-    pub(super) more: bool,
 }
 
 impl Lane {
@@ -138,42 +140,62 @@ impl Lane {
     }
 
     /// Receiver side: everything waiting, swapped into `into` (which must be
-    /// empty). What is taken still counts until [`Lane::settle`].
-    pub(super) fn take(&self, into: &mut VecDeque<PipeItem>) {
+    /// empty), for a pipe with `room` before it takes them. The room is
+    /// recorded as if the pipe takes everything, the common case; what it
+    /// refuses comes back with [`Lane::give_back`].
+    pub(super) fn take(&self, into: &mut VecDeque<PipeItem>, room: InprocRoom) -> Taken {
         debug_assert!(into.is_empty());
-        std::mem::swap(&mut self.lock().items, into);
+        let mut s = self.lock();
+        std::mem::swap(&mut s.items, into);
+        let counts = (std::mem::take(&mut s.msgs), std::mem::take(&mut s.bytes));
+        s.room = InprocRoom {
+            msgs: room.msgs.saturating_sub(counts.0),
+            bytes: room.bytes.saturating_sub(counts.1),
+            conflate: room.conflate,
+        };
+        // Whatever comes from now on is news: the sender tells of it.
+        s.told = false;
+        let refill_sender = s.sender_blocked && s.has_room();
+        if refill_sender {
+            s.sender_blocked = false;
+        }
+        Taken {
+            counts,
+            refill_sender,
+        }
     }
 
-    /// Receiver side, after handing what it took to its engine: `taken` is
-    /// what the engine accepted (messages, bytes), `left` what it refused
-    /// (it goes back in front of anything pushed meanwhile), `room` the
-    /// engine's room now.
-    pub(super) fn settle(
-        &self,
-        taken: (usize, usize),
-        left: &mut VecDeque<PipeItem>,
-        room: InprocRoom,
-    ) -> Settled {
+    /// Receiver side, when its pipe refused `left` of what it took (it is
+    /// full): they go back in front of anything pushed meanwhile, with
+    /// `room` the pipe's room now. The receiver waits for room, so the
+    /// sender need not tell of what comes meanwhile.
+    /// Returns whether the sender, stopped for want of room, has room now.
+    pub(super) fn give_back(&self, left: &mut VecDeque<PipeItem>, room: InprocRoom) -> bool {
+        let (msgs, bytes) = count(left);
         let mut s = self.lock();
-        s.msgs -= taken.0;
-        s.bytes -= taken.1;
-        if !left.is_empty() {
-            left.append(&mut s.items);
-            std::mem::swap(&mut s.items, left);
+        s.msgs += msgs;
+        s.bytes += bytes;
+        left.append(&mut s.items);
+        std::mem::swap(&mut s.items, left);
+        s.room = room;
+        s.told = true;
+        let refill_sender = s.sender_blocked && s.has_room();
+        if refill_sender {
+            s.sender_blocked = false;
         }
+        refill_sender
+    }
+
+    /// Receiver side: records `room`, its pipe's room now. Returns whether
+    /// the sender, stopped for want of room, has room now.
+    pub(super) fn set_room(&self, room: InprocRoom) -> bool {
+        let mut s = self.lock();
         s.room = room;
         let refill_sender = s.sender_blocked && s.has_room();
         if refill_sender {
             s.sender_blocked = false;
         }
-        let more = !s.items.is_empty();
-        if !more {
-            s.told = false;
-        }
-        Settled {
-            refill_sender,
-            more,
-        }
+        refill_sender
     }
 
     /// What is waiting, messages and bytes (for tests and the final drain).
@@ -200,7 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn counts_push_and_settle() {
+    fn a_take_reckons_the_room_as_if_all_went_in() {
         let lane = Lane::new(room(2));
         let mut s = lane.lock();
         s.push(PipeItem::Message(Msg::single("ab")));
@@ -211,16 +233,43 @@ mod tests {
         drop(s);
         assert_eq!(lane.waiting(), (2, 3));
         let mut took = VecDeque::new();
-        lane.take(&mut took);
+        // The pipe had room for 3: one is left once these two are in.
+        let taken = lane.take(&mut took, room(3));
         assert_eq!(took.len(), 3);
-        // Taken but unsettled still counts.
-        assert_eq!(lane.waiting(), (2, 3));
-        let mut left = VecDeque::new();
-        left.push_back(took.pop_back().unwrap());
-        let settled = lane.settle((1, 2), &mut left, room(0));
-        assert!(settled.more, "the refused message waits");
-        assert!(!settled.refill_sender);
-        assert_eq!(lane.waiting(), (1, 1));
+        assert_eq!(taken.counts, (2, 3));
+        assert_eq!(lane.waiting(), (0, 0));
+        let s = lane.lock();
+        assert!(!s.told, "the next push is news");
+        assert_eq!(s.room.msgs, 1);
+        assert!(s.has_room());
+    }
+
+    #[test]
+    fn refused_items_go_back_in_front_and_count_again() {
+        let lane = Lane::new(room(5));
+        lane.lock().push(PipeItem::Message(Msg::single("a")));
+        lane.lock().push(PipeItem::Message(Msg::single("bb")));
+        let mut took = VecDeque::new();
+        lane.take(&mut took, room(5));
+        // Pushed while the receiver handed its batch over.
+        lane.lock().push(PipeItem::Message(Msg::single("ccc")));
+        // The pipe took "a" and refused "bb": it is full.
+        took.pop_front();
+        assert!(!lane.give_back(&mut took, room(0)));
+        assert!(took.is_empty());
+        assert_eq!(lane.waiting(), (2, 5));
+        let s = lane.lock();
+        assert!(s.told, "the receiver waits for room, and knows");
+        assert!(!s.has_room());
+        let order: Vec<usize> = s
+            .items
+            .iter()
+            .map(|i| match i {
+                PipeItem::Message(m) => m.byte_len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(order, [2, 3], "refused first, then what came meanwhile");
     }
 
     #[test]
@@ -247,10 +296,18 @@ mod tests {
         // Nothing is linked at this id: the engine has nothing to give, but
         // with no room the lane does not even ask.
         assert!(!lane.fill(&mut engine, ConnId(7)));
-        let settled = lane.settle((0, 0), &mut VecDeque::new(), room(5));
-        assert!(settled.refill_sender);
-        assert!(!settled.more);
-        let again = lane.settle((0, 0), &mut VecDeque::new(), room(5));
-        assert!(!again.refill_sender, "one refill per block");
+        let mut took = VecDeque::new();
+        assert!(lane.take(&mut took, room(5)).refill_sender);
+        assert!(
+            !lane.take(&mut took, room(5)).refill_sender,
+            "one refill per block"
+        );
+        // Blocked again; room that comes without a take (the receiver found
+        // its pipe less full than reckoned) refills too, once.
+        lane.set_room(room(0));
+        assert!(!lane.fill(&mut engine, ConnId(7)));
+        assert!(!lane.set_room(room(0)));
+        assert!(lane.set_room(room(1)));
+        assert!(!lane.set_room(room(1)), "one refill per block");
     }
 }

@@ -209,7 +209,7 @@ impl LockedState {
                 if let Some(sig) = self.streams.get(&c) {
                     sig.raise(bits::RESUME);
                 } else {
-                    self.drain_link(me, c, work);
+                    self.drain_link(c, work);
                 }
             }
         }
