@@ -46,6 +46,16 @@ impl State {
         self.msgs < self.room.msgs && self.bytes < self.room.bytes
     }
 
+    /// Whether the sender, stopped for want of room, has room now; if so it
+    /// is no longer stopped (one refill per block).
+    fn refill_due(&mut self) -> bool {
+        let due = self.sender_blocked && self.has_room();
+        if due {
+            self.sender_blocked = false;
+        }
+        due
+    }
+
     fn push(&mut self, item: PipeItem) {
         if let PipeItem::Message(m) = &item {
             if self.room.conflate {
@@ -155,13 +165,9 @@ impl Lane {
         };
         // Whatever comes from now on is news: the sender tells of it.
         s.told = false;
-        let refill_sender = s.sender_blocked && s.has_room();
-        if refill_sender {
-            s.sender_blocked = false;
-        }
         Taken {
             counts,
-            refill_sender,
+            refill_sender: s.refill_due(),
         }
     }
 
@@ -179,11 +185,7 @@ impl Lane {
         std::mem::swap(&mut s.items, left);
         s.room = room;
         s.told = true;
-        let refill_sender = s.sender_blocked && s.has_room();
-        if refill_sender {
-            s.sender_blocked = false;
-        }
-        refill_sender
+        s.refill_due()
     }
 
     /// Receiver side: records `room`, its pipe's room now. Returns whether
@@ -191,11 +193,7 @@ impl Lane {
     pub(super) fn set_room(&self, room: InprocRoom) -> bool {
         let mut s = self.lock();
         s.room = room;
-        let refill_sender = s.sender_blocked && s.has_room();
-        if refill_sender {
-            s.sender_blocked = false;
-        }
-        refill_sender
+        s.refill_due()
     }
 
     /// What is waiting, messages and bytes (for tests and the final drain).
