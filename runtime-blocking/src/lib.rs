@@ -269,6 +269,12 @@ impl AsyncIo for IoThread {
         Some(io.get_ref())
     }
 
+    /// A thread blocked in `recv` reads its socket's stream itself: a reply
+    /// then needs no wake-up of the I/O thread and no hand-over from it.
+    fn read_on_receiver(&self) -> bool {
+        true
+    }
+
     /// The I/O thread runs beside the sending threads, and async-io's
     /// timers are precise (a timerfd).
     fn write_coalesce(&self) -> Duration {

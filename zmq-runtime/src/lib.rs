@@ -105,7 +105,8 @@ pub use crate::asyncio::{
 };
 pub use crate::builder::{Builder, RuntimeKind};
 pub use crate::core::{
-    io_slices, Core, DirectWrite, ReadStep, Refusal, Runtime, StreamCtl, WriteStep, MAX_IOV,
+    io_slices, Core, DirectRead, DirectWrite, ReadStep, Refusal, Runtime, StreamCtl, WriteStep,
+    MAX_IOV,
 };
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent, Peer};

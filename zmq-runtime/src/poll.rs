@@ -4,7 +4,9 @@ use std::ops::{BitAnd, BitOr, BitOrAssign};
 use std::time::{Duration, Instant};
 
 use crate::core::Core;
-use crate::signal::{any_of, block_on, AnyOf};
+use smallvec::SmallVec;
+
+use crate::signal::{any_of, block_on_assisted, AnyOf, Assist};
 use crate::socket::Socket;
 
 /// Something with a socket inside, of any runtime.
@@ -156,9 +158,45 @@ fn check(items: &mut [PollItem<'_>]) -> (usize, AnyOf) {
 /// ever; zero: just look). Returns the number of ready items.
 pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> usize {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    match block_on(poll_async(items), deadline) {
+    // While it spins, the thread reads the streams of the sockets it waits
+    // to read from itself, as a blocking `recv` does; for a few sockets
+    // only, since each costs a system call per look.
+    let mut readers = ReadAny(SmallVec::new());
+    if items.len() <= ASSISTED_ITEMS {
+        readers.0.extend(
+            items
+                .iter()
+                .filter(|i| i.events.contains(Events::IN))
+                .map(|i| i.socket.core().clone()),
+        );
+    }
+    match block_on_assisted(poll_async(items), deadline, &readers) {
         Some(ready) => ready,
         None => check(items).0,
+    }
+}
+
+/// The most items a blocking [`poll`] reads the streams of itself.
+const ASSISTED_ITEMS: usize = 4;
+
+/// A blocking [`poll`]'s help while it spins (see [`Core::read_direct`]).
+struct ReadAny(SmallVec<[Core; ASSISTED_ITEMS]>);
+
+impl Assist for ReadAny {
+    fn attempt(&self) -> bool {
+        // Every socket is read (not only up to the first with bytes): what
+        // comes in on any of them ends the poll.
+        let mut got = false;
+        for core in &self.0 {
+            got |= core.read_direct();
+        }
+        got
+    }
+
+    fn stop(&self) {
+        for core in &self.0 {
+            core.end_direct_read();
+        }
     }
 }
 

@@ -280,6 +280,10 @@ pub(crate) async fn any_of(mut waits: AnyOf) {
 /// are woken within it nearly always.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// How often a spinning [`block_on_assisted`] calls its `assist`: every this
+/// many rounds of its spin (a multiple of the 16 between looks at the clock).
+const ASSIST_EVERY: u32 = 16;
+
 /// Waits spinning at once in this process (counted by [`SpinSlot`]).
 static SPINNING: AtomicUsize = AtomicUsize::new(0);
 
@@ -316,6 +320,39 @@ impl Drop for SpinSlot {
 /// (`Some`) or `deadline` passes (`None`): every blocking wait of the crate
 /// is its async twin run this way.
 pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::Output> {
+    block_on_assisted(f, deadline, &NoAssist)
+}
+
+/// Work a thread blocked in [`block_on_assisted`] does itself while it spins,
+/// instead of waiting for another thread to do it and wake it: a blocking
+/// `recv` reads its socket's stream.
+pub(crate) trait Assist {
+    /// One attempt (every [`ASSIST_EVERY`] rounds of the spin); true when it
+    /// got somewhere. What it brings in wakes the thread through the
+    /// future's waker, as it would from another thread.
+    fn attempt(&self) -> bool;
+    /// The spin is over without a wake-up and the thread goes to sleep:
+    /// whatever `attempt` took over is handed back.
+    fn stop(&self);
+}
+
+/// No help: a plain wait.
+struct NoAssist;
+
+impl Assist for NoAssist {
+    fn attempt(&self) -> bool {
+        false
+    }
+
+    fn stop(&self) {}
+}
+
+/// As [`block_on`], with `assist` doing what it can while the thread spins.
+pub(crate) fn block_on_assisted<F: Future>(
+    f: F,
+    deadline: Option<Instant>,
+    assist: &dyn Assist,
+) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
     let _inside = InBlockOn::enter();
     THREAD_WAKER.with(|(me, waker)| {
@@ -324,7 +361,7 @@ pub(crate) fn block_on<F: Future>(f: F, deadline: Option<Instant>) -> Option<F::
             if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
                 return Some(v);
             }
-            if !me.wait(deadline) {
+            if !me.wait(deadline, assist) {
                 return None;
             }
         }
@@ -354,7 +391,7 @@ impl ThreadWaker {
     /// Waits for a wake-up: polls for it for [`SPIN`] (yielding the core to
     /// any other thread that wants it), then sleeps. False once `deadline`
     /// has passed.
-    fn wait(&self, deadline: Option<Instant>) -> bool {
+    fn wait(&self, deadline: Option<Instant>, assist: &dyn Assist) -> bool {
         let start = Instant::now();
         if deadline.is_some_and(|d| start >= d) {
             return false;
@@ -377,7 +414,12 @@ impl ThreadWaker {
             if Instant::now() >= spin_until {
                 break;
             }
-            thread::yield_now();
+            if rounds % ASSIST_EVERY != 0 || !assist.attempt() {
+                thread::yield_now();
+            }
+        }
+        if slot.is_some() {
+            assist.stop();
         }
         drop(slot);
         // Announce the sleep, then look once more: a waker either sees

@@ -15,7 +15,7 @@ use crate::core::{Core, Refusal};
 use crate::error::Error;
 use crate::local::Local;
 use crate::monitor::Monitor;
-use crate::signal::{any_of, block_on, poll_until, AnyOf, Waiting};
+use crate::signal::{any_of, block_on, block_on_assisted, poll_until, AnyOf, Assist, Waiting};
 
 /// What `bind`, `connect`, `unbind` and `disconnect` take: an endpoint as
 /// text (`&str`, `String`) or the [`Endpoint`] that `bind` returned.
@@ -330,7 +330,11 @@ impl<R> Socket<R> {
             return Ok(m);
         }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        block_on(self.recv(), deadline).unwrap_or(Err(Error::Timeout))
+        // While it spins, the thread reads the socket's stream itself where
+        // the runtime lends it: the reply is decoded here, not on the I/O
+        // thread, which would first have to be woken and then wake us.
+        block_on_assisted(self.recv(), deadline, &ReadHere(&self.core))
+            .unwrap_or(Err(Error::Timeout))
     }
 
     /// A new monitor: every event from now on, in its own queue. Each call
@@ -515,4 +519,18 @@ where
     T: IntoFrame,
 {
     frames.into_iter().collect()
+}
+
+/// A blocking `recv`'s help while it spins: reading the socket's stream on
+/// its own thread (see [`Core::read_direct`]).
+struct ReadHere<'a>(&'a Core);
+
+impl Assist for ReadHere<'_> {
+    fn attempt(&self) -> bool {
+        self.0.read_direct()
+    }
+
+    fn stop(&self) {
+        self.0.end_direct_read();
+    }
 }

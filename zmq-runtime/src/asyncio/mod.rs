@@ -3,9 +3,10 @@
 //! runtime has to provide (spawn, sleep, sockets).
 
 mod coalesce;
+mod lent;
 mod pump;
 
-pub use self::pump::consume;
+pub use self::lent::consume;
 
 use std::future::Future;
 use std::io;
@@ -115,6 +116,18 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
     fn direct_ref<'a, T: Fd>(&self, io: &'a Self::Registered<T>) -> Option<&'a T> {
         let _ = io;
         None
+    }
+
+    /// Whether a thread blocked in `recv` on a socket with one stream reads
+    /// that stream itself while it spins (see `DirectRead`), rather than
+    /// wait for the stream's pump to read, decode and wake it. Needs
+    /// [`direct_ref`](AsyncIo::direct_ref). Where the pumps run on a thread
+    /// of their own (the blocking runtime) that saves a wake-up of that
+    /// thread and a hand-over per message received; where they share the
+    /// caller's thread there is no blocked thread to read. The default is
+    /// false.
+    fn read_on_receiver(&self) -> bool {
+        false
     }
 
     /// Whether a sending thread also writes a full write (256 KiB) that waits

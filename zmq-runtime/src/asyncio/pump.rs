@@ -3,19 +3,18 @@
 //! read to the engine.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 use super::coalesce::Coalesce;
+use super::lent::{consume, lent, Direct, DirectIn, Hold, Input};
 use super::AsyncIo;
-use crate::core::{io_slices, DirectWrite, ReadStep, StreamCtl, WriteStep};
+use crate::core::{io_slices, ReadStep, StreamCtl, WriteStep};
 use crate::net::{ReadBuf, StdStream};
 use crate::signal::{bits, SpinSlot};
 
@@ -38,6 +37,13 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
     let stream = Arc::new(stream);
     let out = Arc::new(Mutex::new(VecDeque::new()));
     let armed = Arc::new(AtomicBool::new(false));
+    let input = Arc::new(Mutex::new(Input {
+        rbuf: ReadBuf::new(),
+        reading: true,
+        read_elsewhere: false,
+        lent_until: None,
+        pump_waker: None,
+    }));
     if io.direct_ref(&stream).is_some() {
         ctl.set_direct(Arc::new(Direct {
             io: io.clone(),
@@ -46,19 +52,28 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
             armed: armed.clone(),
             full_writes: io.write_backlog_on_sender(),
         }));
+        if io.read_on_receiver() {
+            ctl.set_direct_read(Arc::new(DirectIn {
+                io: io.clone(),
+                stream: stream.clone(),
+                input: input.clone(),
+                signal: ctl.shared_signal(),
+                armed: armed.clone(),
+            }));
+        }
     }
     let mut p = Pump {
         spin: io.pump_spin(),
         read_budget: io.read_budget(),
+        lend_wait: None,
         coalesce: Coalesce::new(io.write_coalesce()),
         hold: None,
         io,
         stream,
         ctl,
-        rbuf: ReadBuf::new(),
+        input,
         out,
         armed,
-        reading: true,
         last_progress: None,
         spin_poll: false,
         slot: None,
@@ -71,15 +86,19 @@ struct Pump<I: AsyncIo> {
     io: Arc<I>,
     stream: Arc<I::Registered<StdStream>>,
     ctl: StreamCtl,
-    rbuf: ReadBuf,
+    /// Shared with [`DirectIn`]: whoever holds it reads, so bytes reach the
+    /// engine in the stream's order.
+    input: Arc<Mutex<Input>>,
     /// Shared with [`Direct`]: whoever holds it writes, so bytes leave in
     /// the engine's order.
     out: Arc<Mutex<VecDeque<Bytes>>>,
     /// Set when the pump found nothing to write: see [`Direct::armed`].
     armed: Arc<AtomicBool>,
-    reading: bool,
     /// [`AsyncIo::read_budget`].
     read_budget: usize,
+    /// The pump's wake-up at the end of a lend of its reading (see
+    /// [`DirectIn`]).
+    lend_wait: Hold,
     /// How long to stay scheduled after bytes moved ([`AsyncIo::pump_spin`]).
     spin: Duration,
     /// When bytes last moved (`None`: idle for longer than `spin`).
@@ -94,51 +113,6 @@ struct Pump<I: AsyncIo> {
     coalesce: Coalesce,
     /// The wait of [`Coalesce`].
     hold: Hold,
-}
-
-/// The pump's writing side lent to sending threads, for runtimes whose
-/// [`AsyncIo::direct_ref`] allows it.
-struct Direct<I: AsyncIo> {
-    io: Arc<I>,
-    stream: Arc<I::Registered<StdStream>>,
-    out: Arc<Mutex<VecDeque<Bytes>>>,
-    /// One direct write per idle spell of the pump: the first message after
-    /// a pause goes out at once on the sender's thread (what a request or
-    /// reply needs), those that follow it go to the pump, which batches a
-    /// burst into few vectored writes (a syscall per 64-byte message would
-    /// cap throughput well below what batching reaches).
-    armed: Arc<AtomicBool>,
-    /// [`AsyncIo::write_backlog_on_sender`].
-    full_writes: bool,
-}
-
-impl<I: AsyncIo> DirectWrite for Direct<I> {
-    fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool {
-        let first_after_idle = self.armed.swap(false, Ordering::AcqRel);
-        if !(first_after_idle || full && self.full_writes) {
-            return false;
-        }
-        let Some(stream) = self.io.direct_ref(&self.stream) else {
-            return false;
-        };
-        // Busy: the pump is writing, and will look at the engine again.
-        let Ok(mut out) = self.out.try_lock() else {
-            return false;
-        };
-        if !out.is_empty() {
-            return false;
-        }
-        fill(&mut out);
-        while !out.is_empty() {
-            let written = stream.write_vectored(&io_slices(&out));
-            match written {
-                Ok(n) if n > 0 => consume(&mut out, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                _ => return false,
-            }
-        }
-        true
-    }
 }
 
 impl<I: AsyncIo> Pump<I> {
@@ -209,10 +183,17 @@ impl<I: AsyncIo> Pump<I> {
                 }
             }
             drop(out);
+            let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
+            if std::mem::take(&mut input.read_elsewhere) && self.coalesce.is_on() {
+                self.coalesce.handle_read(self.io.now());
+            }
             // While closing with bytes still to write, the input waits: it is
-            // drained by `finish`.
-            if self.ctl.next_read(&mut self.reading) == ReadStep::Read {
-                let rbuf = &mut self.rbuf;
+            // drained by `finish`. While a receiving thread reads, the pump
+            // does not.
+            if self.ctl.next_read(&mut input.reading) == ReadStep::Read
+                && !lent(&self.io, &mut self.lend_wait, &mut input, cx)
+            {
+                let Input { rbuf, reading, .. } = &mut *input;
                 let direct = self.io.direct_ref(&self.stream).filter(|_| spin_read);
                 spin_read = false;
                 let polled = match direct.map(|s| s.read_into(rbuf)) {
@@ -230,7 +211,7 @@ impl<I: AsyncIo> Pump<I> {
                 match polled {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         read += n;
-                        self.reading = self.ctl.handle_input(&mut self.rbuf.buf);
+                        *reading = self.ctl.handle_input(&mut rbuf.buf);
                         if self.coalesce.is_on() {
                             self.coalesce.handle_read(self.io.now());
                         }
@@ -243,6 +224,7 @@ impl<I: AsyncIo> Pump<I> {
                     Poll::Pending => {}
                 }
             }
+            drop(input);
             if progress {
                 if !self.spin.is_zero() {
                     self.last_progress = Some(Instant::now());
@@ -296,7 +278,8 @@ impl<I: AsyncIo> Pump<I> {
             s.shutdown_write();
             Ok(())
         });
-        let rbuf = &mut self.rbuf;
+        let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
+        let rbuf = &mut input.rbuf;
         for _ in 0..BUDGET {
             match self
                 .io
@@ -308,9 +291,6 @@ impl<I: AsyncIo> Pump<I> {
         }
     }
 }
-
-/// The wait of [`Coalesce`], and the deadline it was set for.
-type Hold = Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)>;
 
 /// Whether the pump's next write waits (see [`Coalesce`]); if so, the pump
 /// is woken when the wait is over.
@@ -341,41 +321,4 @@ fn hold<I: AsyncIo>(
         return false;
     }
     true
-}
-
-/// Drops `n` written bytes from the front of a write queue (after a partial
-/// vectored write).
-pub fn consume(out: &mut VecDeque<Bytes>, mut n: usize) {
-    while n > 0 {
-        let Some(front) = out.front_mut() else {
-            return;
-        };
-        if front.len() <= n {
-            n -= front.len();
-            out.pop_front();
-        } else {
-            front.advance(n);
-            n = 0;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consume_drops_whole_and_partial_chunks() {
-        let mut q: VecDeque<Bytes> = ["abc", "de", "fgh"]
-            .iter()
-            .map(|s| Bytes::from_static(s.as_bytes()))
-            .collect();
-        consume(&mut q, 4);
-        assert_eq!(q.len(), 2);
-        assert_eq!(&q[0][..], b"e");
-        consume(&mut q, 1);
-        assert_eq!(&q[0][..], b"fgh");
-        consume(&mut q, 10);
-        assert!(q.is_empty());
-    }
 }

@@ -2,10 +2,15 @@
 //! writer is idle, the thread that produced them (a blocking `send`, usually)
 //! writes them to the socket itself, without waking the runtime's pump. Only
 //! what the socket does not take at once is left to the pump.
+//!
+//! Reads on the receiving thread, the other way round: a thread that waits in
+//! a blocking `recv` on a socket with one stream reads that stream itself
+//! while it spins ([`DirectRead`]), so that a reply is decoded on the thread
+//! that wants it instead of on the runtime's I/O thread and handed over.
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use zmq_patterns::engine::ConnId;
 
 use super::stream::WRITE_LIMIT;
@@ -25,6 +30,28 @@ pub trait DirectWrite: Send + Sync {
     /// A writer that writes only the first message of a burst itself may
     /// write this too (see [`AsyncIo::write_backlog_on_sender`](crate::AsyncIo::write_backlog_on_sender)).
     fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool;
+}
+
+/// A stream's reading side that a thread blocked in `recv` may borrow for a
+/// moment, offered by an adapter through
+/// [`StreamCtl::set_direct_read`](super::StreamCtl::set_direct_read).
+///
+/// Each attempt lends the stream's reading to the thread for a moment: the
+/// pump leaves it alone (and its reactor unarmed for it, so that a reply does
+/// not wake the I/O thread too) until the lend runs out or is ended, then
+/// reads as before. Whatever a direct read leaves unread (an end of file, an
+/// error, bytes that came after it) is the pump's to find then.
+pub trait DirectRead: Send + Sync {
+    /// If the reader is free and the stream reading (not paused at RCVHWM,
+    /// not closing): extends the lend, reads once without blocking and hands
+    /// the bytes to `handle`, which returns whether to go on reading. True
+    /// when bytes were handed over; false for nothing read, an end of file
+    /// or an error, all left to the pump.
+    fn read_now(&self, handle: &mut dyn FnMut(&mut BytesMut) -> bool) -> bool;
+
+    /// The thread stops reading (it is about to sleep): the pump reads
+    /// again from now on.
+    fn end_lend(&self);
 }
 
 impl LockedState {

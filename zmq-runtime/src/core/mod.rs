@@ -22,7 +22,7 @@ mod stream;
 mod work;
 mod zap;
 
-pub use self::direct::DirectWrite;
+pub use self::direct::{DirectRead, DirectWrite};
 pub use self::events::Refusal;
 pub use self::runtime::Runtime;
 pub use self::stream::{io_slices, ReadStep, StreamCtl, WriteStep, MAX_IOV};
@@ -71,6 +71,9 @@ struct CoreShared {
     inbox: Mutex<VecDeque<zmtp_core::Msg>>,
     /// Whether this type's `recv` may read ahead into `inbox`.
     prefetch: bool,
+    /// The streams a thread blocked in `recv` may read itself (see
+    /// [`direct`]); apart from the socket's lock, which the read takes after.
+    readers: Mutex<IdMap<ConnId, Arc<dyn DirectRead>>>,
     /// Inproc links whose lanes have items this socket was told about (see
     /// [`inproc`]), and whether the list is not empty (read without its lock
     /// on every entry).
@@ -287,6 +290,7 @@ impl Core {
             zap_enforce_domain,
             inbox: Mutex::default(),
             prefetch: inbox::prefetches(socket_type),
+            readers: Mutex::default(),
             ready: inproc::Ready::default(),
         }));
         if !internal {

@@ -5,13 +5,13 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 use zmq_patterns::engine::ConnId;
 
-use super::{Core, DirectWrite, LockedState};
+use super::{Core, DirectRead, DirectWrite, LockedState};
 use crate::signal::{bits, Signal};
 
 /// Bytes asked of the engine per write: enough to batch thousands of small
@@ -67,6 +67,12 @@ impl StreamCtl {
     /// The stream's wake-up flags.
     pub fn signal(&self) -> &Signal {
         &self.signal
+    }
+
+    /// The stream's wake-up flags, for a helper that outlives this borrow
+    /// (a [`DirectRead`] checks them before it reads).
+    pub fn shared_signal(&self) -> Arc<Signal> {
+        self.signal.clone()
     }
 
     /// Moves up to about `limit` bytes of output into `out` (several chunks, for
@@ -132,11 +138,7 @@ impl StreamCtl {
     /// whether to keep reading (false while the socket's receive pipe is full:
     /// wait for [`bits::RESUME`]).
     pub fn handle_input(&self, buf: &mut BytesMut) -> bool {
-        self.core.with(|st| {
-            let now = st.now();
-            st.engine.handle_input(now, self.id, buf);
-            st.engine.wants_read(self.id)
-        })
+        self.core.handle_stream_input(self.id, buf)
     }
 
     /// Lets the threads that send on this socket write this stream's bytes
@@ -146,6 +148,18 @@ impl StreamCtl {
         self.core.with_data(|st| {
             st.direct.insert(self.id, writer);
         });
+    }
+
+    /// Lets a thread blocked in `recv` on this socket read this stream
+    /// itself while it spins, when it is the socket's only stream (see
+    /// [`DirectRead`]).
+    pub fn set_direct_read(&self, reader: Arc<dyn DirectRead>) {
+        self.core
+            .0
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(self.id, reader);
     }
 
     /// The stream reached end of file or failed.
@@ -159,6 +173,12 @@ impl StreamCtl {
 
 impl Drop for StreamCtl {
     fn drop(&mut self) {
+        self.core
+            .0
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
         self.core.with(|st| {
             st.streams.remove(&self.id);
             st.direct.remove(&self.id);
@@ -169,6 +189,52 @@ impl Drop for StreamCtl {
 }
 
 impl Core {
+    /// Bytes read from stream `id`, by its pump or a direct reader: whether
+    /// to go on reading.
+    fn handle_stream_input(&self, id: ConnId, buf: &mut BytesMut) -> bool {
+        self.with(|st| {
+            let now = st.now();
+            st.engine.handle_input(now, id, buf);
+            st.engine.wants_read(id)
+        })
+    }
+
+    /// Reads the socket's only stream on this thread, if its adapter lends
+    /// it (see [`DirectRead`]): what a blocking `recv` does while it spins.
+    /// True when bytes came in.
+    pub(crate) fn read_direct(&self) -> bool {
+        let Some((id, reader)) = self.sole_reader() else {
+            return false;
+        };
+        reader.read_now(&mut |buf| self.handle_stream_input(id, buf))
+    }
+
+    /// The thread that called [`Core::read_direct`] stops: the stream's
+    /// pump reads again.
+    pub(crate) fn end_direct_read(&self) {
+        if let Some((_, reader)) = self.sole_reader() {
+            reader.end_lend();
+        }
+    }
+
+    /// The socket's stream and its [`DirectRead`], if it has one stream and
+    /// that one is lent.
+    fn sole_reader(&self) -> Option<(ConnId, Arc<dyn DirectRead>)> {
+        let readers = self
+            .0
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // With several streams, which one the answer comes from is anyone's
+        // guess, and reading each in turn would cost a system call apiece:
+        // the pumps read them. A lend left on one when another came runs
+        // out by itself.
+        if readers.len() != 1 {
+            return None;
+        }
+        readers.iter().next().map(|(id, r)| (*id, r.clone()))
+    }
+
     /// Records a new stream and hands the adapter its driver.
     pub(super) fn add_stream(&self, st: &mut LockedState, conn: ConnId) -> StreamCtl {
         let signal = Arc::new(Signal::default());
