@@ -165,7 +165,9 @@ impl Pollable for Socket {
 
 /// The blocking runtime, as a socket's runtime type: every socket's streams,
 /// listeners and timers run on one process-wide I/O thread; the caller's
-/// thread only blocks in `send`/`recv`/`poll`.
+/// thread blocks in `send`/`recv`/`poll`, writing the first message after a
+/// pause itself and, while it waits on a socket with one connection,
+/// reading that connection itself.
 #[derive(Debug)]
 pub struct Threads;
 
