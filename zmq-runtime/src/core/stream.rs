@@ -217,8 +217,8 @@ impl Core {
         }
     }
 
-    /// The socket's stream and its [`DirectRead`], if it has one stream and
-    /// that one is lent.
+    /// The socket's stream and its [`DirectRead`], if it has exactly one
+    /// stream and the stream's adapter offered one.
     fn sole_reader(&self) -> Option<(ConnId, Arc<dyn DirectRead>)> {
         let readers = self
             .0
