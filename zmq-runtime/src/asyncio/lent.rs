@@ -163,12 +163,7 @@ pub(super) fn lent<I: AsyncIo>(
         {
             input.pump_waker = Some(cx.waker().clone());
         }
-        if lend_wait.as_ref().is_none_or(|(at, _)| *at != until) {
-            let io = io.clone();
-            *lend_wait = Some((until, Box::pin(async move { io.sleep_until(until).await })));
-        }
-        let (_, wait) = lend_wait.as_mut().expect("set above");
-        if wait.as_mut().poll(cx).is_pending() {
+        if waits_until(io, lend_wait, until, cx) {
             return true;
         }
     }
@@ -183,6 +178,22 @@ pub(super) fn lent<I: AsyncIo>(
 /// [`Coalesce`](super::coalesce::Coalesce) hold), and the deadline it was set
 /// for.
 pub(super) type Hold = Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)>;
+
+/// Whether `hold`'s wait for `until` (set up here if it is not the one
+/// running) is still on; if so, the pump is woken when it ends.
+pub(super) fn waits_until<I: AsyncIo>(
+    io: &Arc<I>,
+    hold: &mut Hold,
+    until: Instant,
+    cx: &mut Context<'_>,
+) -> bool {
+    if hold.as_ref().is_none_or(|(at, _)| *at != until) {
+        let io = io.clone();
+        *hold = Some((until, Box::pin(async move { io.sleep_until(until).await })));
+    }
+    let (_, wait) = hold.as_mut().expect("set above");
+    wait.as_mut().poll(cx).is_pending()
+}
 
 /// Drops `n` written bytes from the front of a write queue (after a partial
 /// vectored write).

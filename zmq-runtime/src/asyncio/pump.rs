@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::coalesce::Coalesce;
-use super::lent::{consume, lent, Direct, DirectIn, Hold, Input};
+use super::lent::{consume, lent, waits_until, Direct, DirectIn, Hold, Input};
 use super::AsyncIo;
 use crate::core::{io_slices, ReadStep, StreamCtl, WriteStep};
 use crate::net::{ReadBuf, StdStream};
@@ -310,15 +310,10 @@ fn hold<I: AsyncIo>(
         *hold = None;
         return false;
     };
-    if hold.as_ref().is_none_or(|(at, _)| *at != until) {
-        let io = io.clone();
-        *hold = Some((until, Box::pin(async move { io.sleep_until(until).await })));
+    if waits_until(io, hold, until, cx) {
+        return true;
     }
-    let (_, wait) = hold.as_mut().expect("set above");
-    if wait.as_mut().poll(cx).is_ready() {
-        // The timer may fire a moment before the clock reaches `until`.
-        *hold = None;
-        return false;
-    }
-    true
+    // The timer may fire a moment before the clock reaches `until`.
+    *hold = None;
+    false
 }
