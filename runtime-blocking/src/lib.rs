@@ -38,7 +38,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
-use zmq_runtime::{AsyncIo, Core, Fd, Pollable};
+use zmq_runtime::{AsyncIo, BacklogWriter, Core, Fd, Pollable};
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -275,6 +275,12 @@ impl AsyncIo for IoThread {
     /// then needs no wake-up of the I/O thread and no hand-over from it.
     fn read_on_receiver(&self) -> bool {
         true
+    }
+
+    /// One I/O thread writes every stream: a publisher's sender writes the
+    /// streams that wait for it meanwhile.
+    fn backlog_writer(&self) -> BacklogWriter {
+        BacklogWriter::SenderOfSeveral
     }
 
     /// The I/O thread runs beside the sending threads, and async-io's

@@ -32,7 +32,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use smol::Async;
-use zmq_runtime::{AsyncIo, Fd, PUMP_READ_BUDGET, PUMP_SPIN};
+use zmq_runtime::{AsyncIo, BacklogWriter, Fd, PUMP_READ_BUDGET, PUMP_SPIN};
 
 /// CURVE certificate files in the zcert (CZMQ, pyzmq) format.
 pub use zmq_runtime::cert;
@@ -88,8 +88,8 @@ impl AsyncIo for Smol {
         Ok(())
     }
 
-    fn write_backlog_on_sender(&self) -> bool {
-        true
+    fn backlog_writer(&self) -> BacklogWriter {
+        BacklogWriter::Sender
     }
 
     fn pump_spin(&self) -> Duration {

@@ -44,7 +44,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use zmq_runtime::{Async, AsyncIo, Fd, PUMP_READ_BUDGET, PUMP_SPIN};
+use zmq_runtime::{Async, AsyncIo, BacklogWriter, Fd, PUMP_READ_BUDGET, PUMP_SPIN};
 
 mod fd;
 
@@ -114,8 +114,8 @@ impl AsyncIo for Tokio {
         Some(io.get_ref())
     }
 
-    fn write_backlog_on_sender(&self) -> bool {
-        true
+    fn backlog_writer(&self) -> BacklogWriter {
+        BacklogWriter::Sender
     }
 
     fn pump_spin(&self) -> Duration {

@@ -101,12 +101,12 @@ mod tcp;
 mod trace;
 
 pub use crate::asyncio::{
-    consume, Async, AsyncIo, Fd, PUMP_READ_BUDGET, PUMP_SPIN, WRITE_COALESCE,
+    consume, Async, AsyncIo, BacklogWriter, Fd, PUMP_READ_BUDGET, PUMP_SPIN, WRITE_COALESCE,
 };
 pub use crate::builder::{Builder, RuntimeKind};
 pub use crate::core::{
-    io_slices, Core, DirectRead, DirectWrite, ReadStep, Refusal, Runtime, StreamCtl, WriteStep,
-    MAX_IOV,
+    io_slices, Backlog, Core, DirectRead, DirectWrite, ReadStep, Refusal, Runtime, StreamCtl,
+    WriteStep, MAX_IOV,
 };
 pub use crate::error::Error;
 pub use crate::monitor::{Monitor, MonitorEvent, Peer};

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::AsyncIo;
-use crate::core::{io_slices, DirectRead, DirectWrite};
+use super::{AsyncIo, BacklogWriter};
+use crate::core::{io_slices, Backlog, DirectRead, DirectWrite};
 use crate::net::{ReadBuf, StdStream};
 use crate::signal::Signal;
 
@@ -31,8 +31,8 @@ pub(super) struct Direct<I: AsyncIo> {
     /// burst into few vectored writes (a syscall per 64-byte message would
     /// cap throughput well below what batching reaches).
     pub(super) armed: Arc<AtomicBool>,
-    /// [`AsyncIo::write_backlog_on_sender`].
-    pub(super) full_writes: bool,
+    /// [`AsyncIo::backlog_writer`].
+    pub(super) backlog_writer: BacklogWriter,
 }
 
 /// A stream's reading side: the receive buffer and whether the engine takes
@@ -115,9 +115,9 @@ impl<I: AsyncIo> DirectRead for DirectIn<I> {
 }
 
 impl<I: AsyncIo> DirectWrite for Direct<I> {
-    fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool {
+    fn write_now(&self, backlog: Backlog, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool {
         let first_after_idle = self.armed.swap(false, Ordering::AcqRel);
-        if !(first_after_idle || full && self.full_writes) {
+        if !(first_after_idle || sender_writes(self.backlog_writer, backlog)) {
             return false;
         }
         let Some(stream) = self.io.direct_ref(&self.stream) else {
@@ -140,6 +140,17 @@ impl<I: AsyncIo> DirectWrite for Direct<I> {
             }
         }
         true
+    }
+}
+
+/// Whether a sending thread writes `backlog` itself under `writer`'s rule
+/// (besides the first message after a pause, which it always writes).
+fn sender_writes(writer: BacklogWriter, backlog: Backlog) -> bool {
+    match (writer, backlog) {
+        (BacklogWriter::Pump, _) | (_, Backlog::Short) => false,
+        (BacklogWriter::Sender, _) => true,
+        (BacklogWriter::SenderOfSeveral, Backlog::Full) => false,
+        (BacklogWriter::SenderOfSeveral, Backlog::FullOfSeveral) => true,
     }
 }
 
@@ -215,6 +226,32 @@ pub fn consume(out: &mut VecDeque<Bytes>, mut n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_writes_a_backlog() {
+        use Backlog::{Full, FullOfSeveral, Short};
+        use BacklogWriter::{Pump, Sender, SenderOfSeveral};
+        for (writer, backlog, sender) in [
+            (Pump, Short, false),
+            (Pump, Full, false),
+            (Pump, FullOfSeveral, false),
+            (Sender, Short, false),
+            (Sender, Full, true),
+            (Sender, FullOfSeveral, true),
+            (SenderOfSeveral, Short, false),
+            // A socket's only stream: its pump writes while the sender
+            // produces.
+            (SenderOfSeveral, Full, false),
+            // One of a publisher's streams: the sender shares the writing.
+            (SenderOfSeveral, FullOfSeveral, true),
+        ] {
+            assert_eq!(
+                sender_writes(writer, backlog),
+                sender,
+                "{writer:?} {backlog:?}"
+            );
+        }
+    }
 
     #[test]
     fn consume_drops_whole_and_partial_chunks() {

@@ -55,6 +55,33 @@ pub const PUMP_READ_BUDGET: usize = 512 * 1024;
 /// own one-way latency on the same machine is about 45 µs.
 pub const WRITE_COALESCE: Duration = Duration::from_micros(30);
 
+/// Who writes a stream's backlog when a full write waits for it (see
+/// [`AsyncIo::backlog_writer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BacklogWriter {
+    /// The stream's pump, always.
+    Pump,
+    /// The sending thread that finds it waiting. Where the pumps may share
+    /// the application's thread (tokio, smol) a sender in a loop would
+    /// otherwise queue until its HWM, or without bound, before the pump got
+    /// to run: a PUB dropped at its HWM before one byte went out. Measured
+    /// on loopback, tcp: tokio 1 KiB 2.6 -> 3.2-3.6 M msg/s, smol 2.5 ->
+    /// 3.0 M, tokio multi-thread 64 B 3.0-3.7 -> 4.0-4.3 M (but 1 KiB
+    /// 1.5-1.7 -> 1.3-1.5 M).
+    Sender,
+    /// The sending thread when its socket has several streams, else the
+    /// pump: for a runtime whose pumps all run on one thread of its own
+    /// beside the senders (the blocking runtime). With one stream that
+    /// thread writes while the sender produces the next messages, and a
+    /// sender that wrote would only stop producing meanwhile (1 KiB,
+    /// blocking pair: 1.4-1.7 -> 0.9-1.3 M msg/s). A publisher's streams
+    /// are written one after another by that one thread while the sender
+    /// waits on them; a sender that writes those waiting meanwhile shares
+    /// the work (ten subscribers, 64 B: 625 k -> 748 k per subscriber,
+    /// medians of 6, and a quarter less of the publisher's CPU).
+    SenderOfSeveral,
+}
+
 /// What an async runtime provides: a task spawner, a clock, a timer, and a
 /// reactor to register non-blocking sockets with. [`Async`] turns it into a
 /// [`Runtime`]; sockets, reads and writes are this crate's.
@@ -130,23 +157,14 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
         false
     }
 
-    /// Whether a sending thread also writes a full write (256 KiB) that waits
-    /// for an idle pump
-    /// ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)),
-    /// besides the first message after a pause. Needs
-    /// [`direct_ref`](AsyncIo::direct_ref).
-    ///
-    /// Where the pumps may share the application's thread (tokio, smol) a
-    /// sender in a loop would otherwise queue until its HWM, or without
-    /// bound, before the pump got to run: a PUB dropped at its HWM before
-    /// one byte went out. Measured on loopback, tcp: tokio 1 KiB 2.6 -> 3.2-3.6
-    /// M msg/s, smol 2.5 -> 3.0 M, tokio multi-thread 64 B 3.0-3.7 -> 4.0-4.3
-    /// M (but 1 KiB 1.5-1.7 -> 1.3-1.5 M). Where a thread of the runtime's
-    /// own always writes beside the sender (the blocking runtime) it only
-    /// keeps the sender from producing meanwhile: 1 KiB 1.5 -> 1.1 M. The
-    /// default is false.
-    fn write_backlog_on_sender(&self) -> bool {
-        false
+    /// Who writes a full write (256 KiB) that waits for an idle pump
+    /// ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)):
+    /// the pump, or the sending thread that finds it waiting. The sending
+    /// thread always writes the first message after a pause itself. Needs
+    /// [`direct_ref`](AsyncIo::direct_ref). The default is
+    /// [`BacklogWriter::Pump`].
+    fn backlog_writer(&self) -> BacklogWriter {
+        BacklogWriter::Pump
     }
 
     /// How long a stream's pump stays scheduled (yielding) after it last

@@ -50,7 +50,7 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
             stream: stream.clone(),
             out: out.clone(),
             armed: armed.clone(),
-            full_writes: io.write_backlog_on_sender(),
+            backlog_writer: io.backlog_writer(),
         }));
         if io.read_on_receiver() {
             ctl.set_direct_read(Arc::new(DirectIn {

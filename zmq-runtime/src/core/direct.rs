@@ -25,11 +25,25 @@ pub trait DirectWrite: Send + Sync {
     /// everything: the writer was busy, the socket full, or failed, which
     /// the pump then finds out and reports).
     ///
-    /// `full`: a full write waits for this stream
-    /// ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)).
     /// A writer that writes only the first message of a burst itself may
-    /// write this too (see [`AsyncIo::write_backlog_on_sender`](crate::AsyncIo::write_backlog_on_sender)).
-    fn write_now(&self, full: bool, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool;
+    /// write a [`Backlog`] too (see
+    /// [`AsyncIo::backlog_writer`](crate::AsyncIo::backlog_writer)).
+    fn write_now(&self, backlog: Backlog, fill: &mut dyn FnMut(&mut VecDeque<Bytes>)) -> bool;
+}
+
+/// What waits for a stream when a thread may write it (see
+/// [`DirectWrite::write_now`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// Less than a full write.
+    Short,
+    /// A full write
+    /// ([`Engine::is_backlogged`](zmq_patterns::engine::Engine::is_backlogged)),
+    /// for the socket's only stream.
+    Full,
+    /// A full write, and the socket has other streams that its pumps write
+    /// too.
+    FullOfSeveral,
 }
 
 /// A stream's reading side that a thread blocked in `recv` may borrow for a
@@ -66,9 +80,13 @@ impl LockedState {
             return false;
         }
         let engine = &mut self.engine;
-        let full = engine.is_backlogged(c);
+        let backlog = match (engine.is_backlogged(c), self.streams.len() > 1) {
+            (false, _) => Backlog::Short,
+            (true, false) => Backlog::Full,
+            (true, true) => Backlog::FullOfSeveral,
+        };
         let mut more = false;
-        let flushed = d.write_now(full, &mut |out| {
+        let flushed = d.write_now(backlog, &mut |out| {
             let mut added = 0;
             while added < WRITE_LIMIT {
                 let Some(chunk) = engine.poll_transmit(c) else {

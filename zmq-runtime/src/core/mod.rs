@@ -22,7 +22,7 @@ mod stream;
 mod work;
 mod zap;
 
-pub use self::direct::{DirectRead, DirectWrite};
+pub use self::direct::{Backlog, DirectRead, DirectWrite};
 pub use self::events::Refusal;
 pub use self::runtime::Runtime;
 pub use self::stream::{io_slices, ReadStep, StreamCtl, WriteStep, MAX_IOV};
