@@ -528,33 +528,14 @@ impl Pattern {
         }
     }
 
-    /// Whether some pipe in the rotation has room: `lb_peek`'s answer
-    /// without its clean-up, so a query need not mutate. Stale entries (pipes
-    /// that filled up or went) are rare, since a pipe rejoins the rotation only
-    /// with room, and `lb_send` still drops them.
+    /// Whether some pipe in the rotation has room, without the clean-up that
+    /// `lb_send_via` does on the way, so a query need not mutate. Stale
+    /// entries (pipes that filled up or went) are rare, since a pipe rejoins
+    /// the rotation only with room, and `lb_send` still drops them.
     fn lb_has_room(&self) -> bool {
         self.lb
             .iter()
             .any(|id| self.pipes.get(id).is_some_and(|p| self.has_room(p)))
-    }
-
-    /// Whether some pipe in the rotation has room (cleans stale entries).
-    fn lb_peek(&mut self) -> bool {
-        while let Some(&id) = self.lb.front() {
-            match self.pipes.get(&id) {
-                Some(p) if self.has_room(p) => return true,
-                Some(_) => {
-                    self.lb.pop_front();
-                    if let Some(p) = self.pipes.get_mut(&id) {
-                        p.in_lb = false;
-                    }
-                }
-                None => {
-                    self.lb.pop_front();
-                }
-            }
-        }
-        false
     }
 
     /// Round-robin: the next pipe with room takes the whole message.
@@ -569,19 +550,30 @@ impl Pattern {
         msg: Msg,
         direct: &mut Direct<'_>,
     ) -> Result<PipeId, SendError> {
-        if !self.lb_peek() {
-            return Err(SendError::WouldBlock(msg));
-        }
-        let Some(id) = self.lb.pop_front() else {
-            return Err(SendError::WouldBlock(msg));
-        };
-        // One lookup for the whole step: this runs for every message.
-        if let Some(p) = self.pipes.get_mut(&id) {
-            p.in_lb = false;
+        // One lookup per message: this runs for every one. Pipes at the
+        // front that filled up or went are dropped from the rotation on the
+        // way.
+        while let Some(&id) = self.lb.front() {
+            let Some(p) = self.pipes.get_mut(&id) else {
+                self.lb.pop_front();
+                continue;
+            };
+            if !room(&self.opts, p) {
+                self.lb.pop_front();
+                p.in_lb = false;
+                continue;
+            }
             deliver(&mut self.dirty, direct, id, p, msg);
-            rejoin_lb(&self.opts, &mut self.lb, id, p);
+            if !room(&self.opts, p) {
+                self.lb.pop_front();
+                p.in_lb = false;
+            } else if self.lb.len() > 1 {
+                // Round-robin: the next message goes to the next pipe.
+                self.lb.rotate_left(1);
+            }
+            return Ok(id);
         }
-        Ok(id)
+        Err(SendError::WouldBlock(msg))
     }
 
     /// Queues a message on a pipe, or hands it to `direct` when nothing is
