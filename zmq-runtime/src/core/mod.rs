@@ -522,7 +522,16 @@ impl Core {
 }
 
 /// Runs work until none is left. Each item may produce more.
-fn run(mut work: Vec<Work>) {
+#[inline]
+fn run(work: Vec<Work>) {
+    // Nearly every call has none (a send or recv touches no other socket):
+    // that case costs no call.
+    if !work.is_empty() {
+        run_all(work);
+    }
+}
+
+fn run_all(mut work: Vec<Work>) {
     while let Some(w) = work.pop() {
         match w {
             Work::Refill { core, conn } => inproc::refill(&core, conn, &mut work),
