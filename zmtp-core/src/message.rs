@@ -48,8 +48,8 @@ impl Msg {
     /// A one-frame message.
     pub fn single(frame: impl IntoFrame) -> Self {
         // Built in place, not pushed: every send of a one-part message comes
-        // here, and `push` checks capacity and spilling first (37 -> 12
-        // instructions per call under callgrind).
+        // here, and `push` checks capacity and spilling first (callgrind,
+        // tcp 64 B sender: 1,181 -> 1,095 instructions per message).
         Self {
             frames: Frames::from_buf_and_len([frame.into_frame(), Bytes::new()], 1),
             properties: None,
