@@ -285,6 +285,52 @@ impl Pattern {
         Ok(())
     }
 
+    /// Offers `msgs` in order, as [`Pattern::handle_message`] would one at a
+    /// time, looking the pipe up once: those taken leave the front of
+    /// `msgs`, and what the pipe refuses at RCVHWM stays. True when none is
+    /// left. A receiver that read ahead of its application hands its
+    /// stashed messages back this way, a few thousand at a time.
+    pub fn handle_messages(&mut self, id: PipeId, msgs: &mut VecDeque<Msg>) -> bool {
+        if matches!(
+            self.socket_type,
+            SocketType::Push | SocketType::Pub | SocketType::Req
+        ) {
+            // They filter or discard each message: one at a time.
+            while let Some(m) = msgs.pop_front() {
+                if let Err(m) = self.handle_message(id, m) {
+                    msgs.push_front(m);
+                    return false;
+                }
+            }
+            return true;
+        }
+        let opts = &self.opts;
+        let Some(pipe) = self.pipes.get_mut(&id).filter(|p| !p.closing) else {
+            // As `handle_message`: a pipe that went takes and drops them.
+            msgs.clear();
+            return true;
+        };
+        let mut took = false;
+        while let Some(m) = msgs.pop_front() {
+            if m.is_empty() {
+                continue;
+            }
+            if pipe.conflate {
+                pipe.inq.clear();
+            } else if inq_full(opts, pipe) {
+                msgs.push_front(m);
+                break;
+            }
+            pipe.inq.push_back(m);
+            took = true;
+        }
+        if took && !pipe.in_fq {
+            pipe.in_fq = true;
+            self.fq.push_back(id);
+        }
+        msgs.is_empty()
+    }
+
     /// Queues a message already read off the wire whatever RCVHWM says (its
     /// connection is ending; dropping it would lose a received message).
     pub fn push_received(&mut self, id: PipeId, msg: Msg) {

@@ -29,6 +29,8 @@
 //! - **REQ / REP**: strict (or relaxed) alternation, replies only from the
 //!   request's pipe (and with the request's id under REQ_CORRELATE), envelopes
 //!   returned to the origin pipe.
+//! - **`handle_messages`** (a stash offered at once): takes and leaves exactly
+//!   what `handle_message` one at a time would, for every receiving type.
 //!
 //! The peers never subscribe to a topic they already hold, nor cancel one they do
 //! not: libzmq's publisher keeps a set of topics per pipe where this crate keeps
@@ -1606,5 +1608,105 @@ proptest! {
         sndhwm in hwm(), rcvhwm in hwm(), ops in op_seq(rep_op())
     ) {
         run_rep(sndhwm, rcvhwm, ops)?;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// handle_messages: a stash handed back at once
+
+#[derive(Debug, Clone)]
+enum BatchOp {
+    /// Messages to offer in one go (`None`: an empty message, no frame).
+    Offer(Vec<Option<Vec<Vec<u8>>>>),
+    Recv(usize),
+    Detach,
+}
+
+fn batch_op() -> impl Strategy<Value = BatchOp> {
+    prop_oneof![
+        4 => prop::collection::vec(prop::option::weighted(0.9, extra()), 0..8).prop_map(BatchOp::Offer),
+        3 => (0usize..6).prop_map(BatchOp::Recv),
+        1 => Just(BatchOp::Detach),
+    ]
+}
+
+/// A receiving type and a peer it accepts.
+fn receiving_pair() -> impl Strategy<Value = (SocketType, SocketType)> {
+    prop::sample::select(vec![
+        (SocketType::Pull, SocketType::Push),
+        (SocketType::Dealer, SocketType::Dealer),
+        (SocketType::Pair, SocketType::Pair),
+        (SocketType::Router, SocketType::Dealer),
+        (SocketType::Sub, SocketType::Pub),
+        (SocketType::XSub, SocketType::Pub),
+        (SocketType::Rep, SocketType::Req),
+        (SocketType::Req, SocketType::Rep),
+        (SocketType::Push, SocketType::Pull),
+        (SocketType::Pub, SocketType::Sub),
+    ])
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `handle_messages` takes exactly what `handle_message` one at a time
+    /// would (the same ones, the same left over at RCVHWM, in messages or in
+    /// bytes, conflated or not), and the application then receives the same.
+    #[test]
+    fn a_batch_offer_is_the_same_as_one_offer_at_a_time(
+        (kind, peer) in receiving_pair(),
+        rcvhwm in hwm(),
+        rcvhwm_bytes in prop::option::of(1usize..24),
+        conflate in any::<bool>(),
+        ops in prop::collection::vec(batch_op(), 0..MAX_OPS),
+    ) {
+        let conflate = conflate
+            && matches!(kind, SocketType::Pull | SocketType::Dealer | SocketType::Sub);
+        let opts = options(|o| {
+            o.rcvhwm = rcvhwm;
+            o.rcvhwm_bytes = rcvhwm_bytes;
+            o.conflate = conflate;
+        });
+        let mut batch = Pattern::with_options(kind, opts.clone());
+        let mut single = Pattern::with_options(kind, opts);
+        let id = PipeId(1);
+        batch.attach(id, anon(peer)).unwrap();
+        single.attach(id, anon(peer)).unwrap();
+        if matches!(kind, SocketType::Sub | SocketType::XSub) {
+            for p in [&mut batch, &mut single] {
+                p.subscribe(b"");
+            }
+        }
+        let (mut left_b, mut left_s) = (VecDeque::new(), VecDeque::new());
+        let mut tags = Tags::default();
+        for op in ops {
+            match op {
+                BatchOp::Offer(msgs) => {
+                    for m in msgs {
+                        let m = m.map_or_else(Msg::new, |e| build(&[tags.next()], &e));
+                        left_b.push_back(m.clone());
+                        left_s.push_back(m);
+                    }
+                    let all = batch.handle_messages(id, &mut left_b);
+                    while let Some(m) = left_s.pop_front() {
+                        if let Err(m) = single.handle_message(id, m) {
+                            left_s.push_front(m);
+                            break;
+                        }
+                    }
+                    prop_assert_eq!(&left_b, &left_s);
+                    prop_assert_eq!(all, left_s.is_empty());
+                }
+                BatchOp::Recv(n) => {
+                    for _ in 0..n {
+                        prop_assert_eq!(batch.recv(), single.recv());
+                    }
+                }
+                BatchOp::Detach => {
+                    batch.detach(id);
+                    single.detach(id);
+                }
+            }
+        }
     }
 }

@@ -350,11 +350,8 @@ impl Streams {
             let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
                 return false;
             };
-            while let Some(msg) = s.stash.pop_front() {
-                if let Err(msg) = pattern.handle_message(s.pipe, msg) {
-                    s.stash.push_front(msg);
-                    return true;
-                }
+            if !pattern.handle_messages(s.pipe, &mut s.stash) {
+                return true;
             }
             actions.push_back(Action::ResumeRead(id));
             false
