@@ -629,6 +629,13 @@ impl Connection {
                 return Err(ConnectionError::TooManyFrames { max });
             }
         }
+        if !more && self.partial.is_empty() {
+            // A one-frame message, most of them: its frames are built in
+            // place, not pushed onto `partial` and taken back.
+            self.partial_cost = 0;
+            self.deliver(Frames::from_buf_and_len([body, Bytes::new()], 1));
+            return Ok(());
+        }
         self.partial.push(body);
         if !more {
             self.partial_cost = 0;
