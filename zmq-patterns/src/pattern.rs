@@ -615,7 +615,8 @@ impl Pattern {
                 p.in_lb = false;
             } else if self.lb.len() > 1 {
                 // Round-robin: the next message goes to the next pipe.
-                self.lb.rotate_left(1);
+                self.lb.pop_front();
+                self.lb.push_back(id);
             }
             return Ok(id);
         }
