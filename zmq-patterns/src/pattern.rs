@@ -272,16 +272,8 @@ impl Pattern {
         let Some(pipe) = self.pipes.get_mut(&id).filter(|p| !p.closing) else {
             return Ok(());
         };
-        if pipe.conflate {
-            pipe.inq.clear();
-        } else if inq_full(opts, pipe) {
-            return Err(msg);
-        }
-        pipe.inq.push_back(msg);
-        if !pipe.in_fq {
-            pipe.in_fq = true;
-            self.fq.push_back(id);
-        }
+        offer(opts, pipe, msg)?;
+        join_fq(&mut self.fq, id, pipe);
         Ok(())
     }
 
@@ -315,18 +307,14 @@ impl Pattern {
             if m.is_empty() {
                 continue;
             }
-            if pipe.conflate {
-                pipe.inq.clear();
-            } else if inq_full(opts, pipe) {
+            if let Err(m) = offer(opts, pipe, m) {
                 msgs.push_front(m);
                 break;
             }
-            pipe.inq.push_back(m);
             took = true;
         }
-        if took && !pipe.in_fq {
-            pipe.in_fq = true;
-            self.fq.push_back(id);
+        if took {
+            join_fq(&mut self.fq, id, pipe);
         }
         msgs.is_empty()
     }
@@ -342,10 +330,7 @@ impl Pattern {
         };
         if let Some(pipe) = self.pipes.get_mut(&id) {
             pipe.inq.push_back(msg);
-            if !pipe.in_fq {
-                pipe.in_fq = true;
-                self.fq.push_back(id);
-            }
+            join_fq(&mut self.fq, id, pipe);
         }
     }
 
@@ -738,6 +723,28 @@ impl Pattern {
             more.push_back(m);
         }
         (taken, bytes)
+    }
+}
+
+/// Queues a received message on `pipe`, or hands it back when the pipe is
+/// at RCVHWM; a conflating pipe keeps only the newest.
+#[inline]
+fn offer(opts: &Options, pipe: &mut Pipe, msg: Msg) -> Result<(), Msg> {
+    if pipe.conflate {
+        pipe.inq.clear();
+    } else if inq_full(opts, pipe) {
+        return Err(msg);
+    }
+    pipe.inq.push_back(msg);
+    Ok(())
+}
+
+/// Puts a pipe that has received messages in the fair-queue rotation, once.
+#[inline]
+fn join_fq(fq: &mut VecDeque<PipeId>, id: PipeId, pipe: &mut Pipe) {
+    if !pipe.in_fq {
+        pipe.in_fq = true;
+        fq.push_back(id);
     }
 }
 
