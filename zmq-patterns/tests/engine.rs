@@ -1242,6 +1242,40 @@ fn batched_receive_gives_what_single_receives_give_past_rcvhwm() {
     assert!(largest > 4, "largest batch {largest}");
 }
 
+#[test]
+fn one_read_of_many_messages_is_taken_whole_past_rcvhwm() {
+    // The engine decodes a read a few hundred frames at a time; a read of
+    // thousands of frames, with multipart messages across every batch's end
+    // and a pipe that fills part way, must come out whole and in order with
+    // no further input.
+    let mut net = Net::new();
+    let mut pc = cfg(SocketType::Pull);
+    pc.options.rcvhwm = 300;
+    let mut sc = cfg(SocketType::Push);
+    sc.options.sndhwm = 0;
+    let (pull, push) = push_to_pull(&mut net, "tcp://127.0.0.1:7632", pc, sc);
+    net.links[0].stalled = true;
+    let all: Vec<Msg> = (0..1500)
+        .map(|i| {
+            let parts = 1 + i % 3;
+            (0..parts)
+                .map(|p| format!("m{i}.{p}").into_bytes())
+                .collect()
+        })
+        .collect();
+    for m in &all {
+        net.nodes[push].send(m.clone()).unwrap();
+    }
+    net.settle();
+    let to_pull = net.links[0].ends.iter().position(|e| e.0 == pull).unwrap();
+    let waiting = net.links[0].wires[to_pull].in_flight.len();
+    assert!(waiting > 20_000, "only {waiting} bytes in one read");
+    net.links[0].stalled = false;
+    net.settle();
+    assert!(net.links[0].wires[to_pull].in_flight.is_empty());
+    assert_eq!(net.recv_all(pull), all);
+}
+
 /// A PULL with two PUSH peers, each with `n` numbered messages queued.
 fn two_pushers(n: usize) -> (Net, usize) {
     let mut net = Net::new();

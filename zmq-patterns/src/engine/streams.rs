@@ -229,19 +229,21 @@ impl Streams {
         }
     }
 
-    /// `None` when the stream is unknown.
+    /// At most `max_frames` frames; true when more may be left. `None` when
+    /// the stream is unknown.
     #[inline]
     pub(super) fn handle_input(
         &mut self,
         now: Instant,
         id: ConnId,
         buf: &mut BytesMut,
-    ) -> Option<Result<(), ConnectionError>> {
+        max_frames: usize,
+    ) -> Option<Result<bool, ConnectionError>> {
         Some(
             touched(&mut self.live, &mut self.timers, id)
                 .get_mut(&id)?
                 .conn
-                .handle_input(now, buf),
+                .handle_input(now, buf, max_frames),
         )
     }
 

@@ -20,15 +20,17 @@ pub(super) enum Wire {
 }
 
 impl Wire {
+    /// True when it stopped after `max_frames` frames, with more maybe left.
     #[inline]
     pub(super) fn handle_input(
         &mut self,
         now: Instant,
         buf: &mut BytesMut,
-    ) -> Result<(), ConnectionError> {
+        max_frames: usize,
+    ) -> Result<bool, ConnectionError> {
         match self {
-            Self::Zmtp(c) => c.handle_input(now, buf),
-            Self::Raw(r) => r.handle_input(buf),
+            Self::Zmtp(c) => c.handle_input_up_to(now, buf, max_frames),
+            Self::Raw(r) => r.handle_input(buf).map(|()| false),
         }
     }
 

@@ -84,20 +84,30 @@ impl Decoder {
     /// instead of one per frame. The run stops before the first frame that
     /// is partial or larger than the limit, which [`Decoder::decode`] then
     /// handles (reserving room, or failing) after the run is delivered.
-    /// `None` when there is not one such frame. Only for ZMTP 2.0/3.x framing
-    /// after the handshake.
-    pub(crate) fn split_run(&self, buf: &mut BytesMut) -> Option<Bytes> {
+    /// It also stops after `max_frames` frames. Returns the run and how many
+    /// frames it holds; `None` when there is not one such frame. Only for
+    /// ZMTP 2.0/3.x framing after the handshake.
+    pub(crate) fn split_run(
+        &self,
+        buf: &mut BytesMut,
+        max_frames: usize,
+    ) -> Option<(Bytes, usize)> {
         debug_assert!(self.framing == Framing::Flags && !self.handshake);
         let mut at = 0;
-        while let Some((header, header_len)) = FrameHeader::parse(&buf[at..]) {
+        let mut frames = 0;
+        while frames < max_frames {
+            let Some((header, header_len)) = FrameHeader::parse(&buf[at..]) else {
+                break;
+            };
             let left = (buf.len() - at - header_len) as u64;
             if header.size > self.max_size || header.size > left {
                 break;
             }
             // Fits: at most what `buf` holds.
             at += header_len + header.size as usize;
+            frames += 1;
         }
-        (at > 0).then(|| buf.split_to(at).freeze())
+        (at > 0).then(|| (buf.split_to(at).freeze(), frames))
     }
 
     /// A ZMTP/1.0 header in the shape of a 2.0/3.x one (1.0 has no commands), so
@@ -256,7 +266,8 @@ mod tests {
             b"\x01\x01A\x00\x00\x04\x02PQ\x02\x00\x00\x00\x00\x00\x00\x00\x03xyz".to_vec();
         wire.extend_from_slice(b"\x00\x05HE");
         let mut buf = BytesMut::from(&wire[..]);
-        let run = d.split_run(&mut buf).unwrap();
+        let (run, n) = d.split_run(&mut buf, usize::MAX).unwrap();
+        assert_eq!(n, 4);
         assert_eq!(&buf[..], b"\x00\x05HE");
         let frames: Vec<_> = frames_of(&run).collect();
         assert_eq!(frames.len(), 4);
@@ -264,15 +275,32 @@ mod tests {
         assert_eq!(frames[1], (false, false, Bytes::new()));
         assert_eq!(frames[2], (false, true, Bytes::from_static(b"PQ")));
         assert_eq!(frames[3], (false, false, Bytes::from_static(b"xyz")));
-        assert!(d.split_run(&mut buf).is_none(), "nothing whole is left");
+        assert!(
+            d.split_run(&mut buf, usize::MAX).is_none(),
+            "nothing whole is left"
+        );
         assert_eq!(&buf[..], b"\x00\x05HE");
+    }
+
+    #[test]
+    fn a_run_stops_after_the_frames_asked_for() {
+        let d = active(None);
+        let mut buf = BytesMut::from(&b"\x00\x01A\x00\x01B\x00\x01C\x00"[..]);
+        let (run, n) = d.split_run(&mut buf, 2).unwrap();
+        assert_eq!(n, 2);
+        let bodies: Vec<_> = frames_of(&run).map(|f| f.2).collect();
+        assert_eq!(bodies, [Bytes::from_static(b"A"), Bytes::from_static(b"B")]);
+        assert_eq!(&buf[..], b"\x00\x01C\x00");
+        let (run, n) = d.split_run(&mut buf, 2).unwrap();
+        assert_eq!((n, &run[..]), (1, &b"\x00\x01C"[..]));
+        assert_eq!(&buf[..], b"\x00");
     }
 
     #[test]
     fn a_run_stops_before_a_frame_over_the_limit_and_decode_refuses_it() {
         let d = active(Some(3));
         let mut buf = BytesMut::from(&b"\x00\x01A\x00\x04ABCD\x00\x01B"[..]);
-        let run = d.split_run(&mut buf).unwrap();
+        let (run, _) = d.split_run(&mut buf, usize::MAX).unwrap();
         assert_eq!(frames_of(&run).count(), 1, "only the frame before it");
         assert!(matches!(
             d.decode(&mut buf),
@@ -282,10 +310,10 @@ mod tests {
         // is one announcing more than any buffer can hold.
         let d = active(None);
         let mut buf = BytesMut::from(&[0x02u8, 0, 0, 0, 0, 0, 0, 1, 0, b'a', b'b'][..]);
-        assert!(d.split_run(&mut buf).is_none());
+        assert!(d.split_run(&mut buf, usize::MAX).is_none());
         assert_eq!(buf.len(), 11);
         let mut buf = BytesMut::from(&[0x02u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
-        assert!(d.split_run(&mut buf).is_none());
+        assert!(d.split_run(&mut buf, usize::MAX).is_none());
         assert_eq!(buf.len(), 9);
     }
 }

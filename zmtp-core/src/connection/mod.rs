@@ -156,9 +156,25 @@ impl Connection {
         now: Instant,
         buf: &mut BytesMut,
     ) -> Result<(), ConnectionError> {
+        self.handle_input_up_to(now, buf, usize::MAX).map(drop)
+    }
+
+    /// As [`handle_input`](Self::handle_input), but stops after `max_frames`
+    /// frames and returns `true` when it did: whole frames may be left in
+    /// `buf`, to be taken by calling again once the events are polled.
+    ///
+    /// What a receiver behind its peer wants: a read of many small messages
+    /// then becomes a few short runs of events, each taken while it is still
+    /// in the cache, instead of one queue as large as the read.
+    pub fn handle_input_up_to(
+        &mut self,
+        now: Instant,
+        buf: &mut BytesMut,
+        max_frames: usize,
+    ) -> Result<bool, ConnectionError> {
         self.check_open()?;
         self.last_now = self.last_now.max(now);
-        let result = self.process_input(now, buf);
+        let result = self.process_input(now, buf, max_frames.max(1));
         self.fail_on(result)
     }
 
@@ -360,7 +376,7 @@ impl Connection {
         }
     }
 
-    fn fail_on(&mut self, result: Result<(), ConnectionError>) -> Result<(), ConnectionError> {
+    fn fail_on<T>(&mut self, result: Result<T, ConnectionError>) -> Result<T, ConnectionError> {
         if let Err(e) = &result {
             self.error = Some(e.clone());
             self.phase = Phase::Closed;
@@ -370,40 +386,53 @@ impl Connection {
         result
     }
 
-    fn process_input(&mut self, now: Instant, buf: &mut BytesMut) -> Result<(), ConnectionError> {
+    /// Takes at most `max_frames` frames (at least one); true when it
+    /// stopped there.
+    fn process_input(
+        &mut self,
+        now: Instant,
+        buf: &mut BytesMut,
+        max_frames: usize,
+    ) -> Result<bool, ConnectionError> {
         if self.phase == Phase::Greeting {
             let Some(detected) = self.exchange.step(buf, &self.config, &mut self.out)? else {
-                return Ok(());
+                return Ok(false);
             };
             self.on_greeting(detected)?;
         }
+        let mut left = max_frames;
         if self.phase == Phase::Active
             && self.session.is_none()
             && self.decoder.framing == Framing::Flags
         {
             // The common case, a run of plain frames: split off at once.
-            if let Some(run) = self.decoder.split_run(buf) {
+            if let Some((run, frames)) = self.decoder.split_run(buf, left) {
                 for (more, command, body) in decoder::frames_of(&run) {
                     self.timers.stop(Timer::HeartbeatTimeout);
                     self.timers.stop(Timer::PeerTtl);
                     self.on_active_body(more, command, body, now)?;
                     if self.phase != Phase::Active {
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
+                left -= frames;
             }
         }
-        while let Some(frame) = self.decoder.decode(buf)? {
+        while left > 0 {
+            let Some(frame) = self.decoder.decode(buf)? else {
+                return Ok(false);
+            };
+            left -= 1;
             // Any traffic is proof of life (a PING below may re-arm the TTL).
             self.timers.stop(Timer::HeartbeatTimeout);
             self.timers.stop(Timer::PeerTtl);
             match self.phase {
                 Phase::Handshake => self.on_handshake_frame(frame, now)?,
                 Phase::Active => self.on_active_frame(frame, now)?,
-                Phase::Greeting | Phase::Closed => break,
+                Phase::Greeting | Phase::Closed => return Ok(false),
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn on_greeting(&mut self, detected: Detected) -> Result<(), ConnectionError> {
