@@ -107,8 +107,8 @@ impl StdStream {
     /// Reads once into `buf`.
     pub fn read_into(&self, buf: &mut ReadBuf) -> io::Result<usize> {
         match self {
-            Self::Tcp(s) => buf.read_from(s),
-            Self::Unix(s) => buf.read_from(s),
+            Self::Tcp(s) => buf.read_socket(s),
+            Self::Unix(s) => buf.read_socket(s),
         }
     }
 
@@ -384,14 +384,16 @@ pub(crate) fn tcp_target(host: &Host, port: u16) -> Result<SocketAddr, String> {
     }
 }
 
-/// A stream's receive buffer, read into through std's `read`.
+/// A stream's receive buffer.
 ///
-/// A std `read` wants initialised memory, so reads land in a zeroed scratch
-/// buffer (one per thread, zeroed once per byte as it grows) and are copied
-/// to the end of `buf`: a read costs a copy of what it returned, never a
-/// memset of the whole window, and a read that finds nothing costs nothing.
-/// The window grows while reads fill it (bulk transfer) and shrinks when they
-/// come back small (request/reply). It keeps the adapters free of `unsafe`.
+/// A busy stream's reads land straight in the free end of `buf`, which the
+/// kernel fills without a copy or a memset. Any other read lands in a
+/// zeroed scratch buffer (one per thread, zeroed once per byte as it grows)
+/// and is copied to the end of `buf`: a quiet stream holds no window's worth
+/// of memory before its peer sends one, and a read that finds nothing costs
+/// nothing. The window grows while reads fill it (bulk transfer) and shrinks
+/// when they come back small (request/reply). The adapters stay free of
+/// `unsafe`: the one line that needs it is here.
 ///
 /// Memory follows what the peer has actually sent: a fresh stream holds a
 /// small block (a peer that sends a few bytes and stops, before any
@@ -438,16 +440,37 @@ impl ReadBuf {
         }
     }
 
-    /// Reads once from `reader` into the buffer.
-    pub fn read_from(&mut self, mut reader: impl Read) -> io::Result<usize> {
-        if self.buf.is_empty() && self.window == Self::MIN && self.buf.capacity() > Self::SMALL {
-            // Everything read was consumed and reads are small: the stream is
-            // quiet (request/reply, an idle peer), and a thread blocked in
-            // `read` should not sit on a busy stream's allocation. A small one
-            // is kept: it serves the next few small reads without a malloc.
-            self.buf = BytesMut::new();
-            self.spare = Vec::new();
+    /// Reads once from a socket into the buffer.
+    pub fn read_socket(&mut self, socket: &impl AsFd) -> io::Result<usize> {
+        let socket = SockRef::from(socket);
+        self.give_back_when_quiet();
+        if self.window > Self::MIN && self.buf.capacity() - self.buf.len() < self.window {
+            // A busy stream: room for a whole window is made before the
+            // read, as it was made after it for the bytes such a read
+            // brings.
+            self.grow(self.window)?;
         }
+        if self.buf.capacity() - self.buf.len() < self.window {
+            // A new or quiet stream's small block: a read into it would be
+            // cut short, and one that cannot fill a window is no reason to
+            // take a larger block.
+            return self.read_from(&*socket);
+        }
+        let n = socket.recv(&mut self.buf.spare_capacity_mut()[..self.window])?;
+        assert!(n <= self.window, "recv returned more than it was given");
+        // SAFETY: `recv` initialised the first `n` bytes of the spare
+        // capacity it was lent, and `n` is within it (checked above).
+        #[allow(unsafe_code)]
+        unsafe {
+            self.buf.set_len(self.buf.len() + n);
+        }
+        self.adapt_window(n);
+        Ok(n)
+    }
+
+    /// Reads once from `reader` into the buffer, through the scratch buffer.
+    pub fn read_from(&mut self, mut reader: impl Read) -> io::Result<usize> {
+        self.give_back_when_quiet();
         SCRATCH.with_borrow_mut(|scratch| {
             if scratch.len() < self.window {
                 // A blocking runtime has one reader thread per stream: its
@@ -462,13 +485,30 @@ impl ReadBuf {
                 self.grow(n)?;
             }
             self.buf.extend_from_slice(&scratch[..n]);
-            if n == self.window {
-                self.window = (self.window * 2).min(Self::MAX);
-            } else if n < self.window / 4 {
-                self.window = (self.window / 2).max(Self::MIN);
-            }
+            self.adapt_window(n);
             Ok(n)
         })
+    }
+
+    fn give_back_when_quiet(&mut self) {
+        if self.buf.is_empty() && self.window == Self::MIN && self.buf.capacity() > Self::SMALL {
+            // Everything read was consumed and reads are small: the stream is
+            // quiet (request/reply, an idle peer), and a thread blocked in
+            // `read` should not sit on a busy stream's allocation. A small one
+            // is kept: it serves the next few small reads without a malloc.
+            self.buf = BytesMut::new();
+            self.spare = Vec::new();
+        }
+    }
+
+    /// The window doubles while reads fill it and halves when they bring
+    /// less than a quarter of it.
+    fn adapt_window(&mut self, n: usize) {
+        if n == self.window {
+            self.window = (self.window * 2).min(Self::MAX);
+        } else if n < self.window / 4 {
+            self.window = (self.window / 2).max(Self::MIN);
+        }
     }
 
     /// Makes room for `n` more bytes in a new allocation.
@@ -673,6 +713,51 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    /// Reads from a real socket: a few bytes from a new peer still cost a
+    /// small block, a busy stream's reads land in its blocks directly, and
+    /// every byte arrives once, in order, while earlier frames are held.
+    #[test]
+    fn socket_reads_keep_every_byte_and_start_small() {
+        let (mut tx, rx) = UnixStream::pair().unwrap();
+        let mut rb = ReadBuf::new();
+        tx.write_all(&[9u8; 40]).unwrap();
+        assert_eq!(rb.read_socket(&rx).unwrap(), 40);
+        assert!(rb.buf.capacity() <= 1024, "{}", rb.buf.capacity());
+        rb.buf.clear();
+        let total = 8 << 20;
+        let writer = std::thread::spawn(move || {
+            let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+            tx.write_all(&data).unwrap();
+        });
+        let mut at = 0;
+        let mut held = std::collections::VecDeque::new();
+        let check = |frame: &[u8], from: usize| {
+            for (i, b) in frame.iter().enumerate() {
+                assert_eq!(*b, ((from + i) % 251) as u8, "byte {}", from + i);
+            }
+        };
+        while at + rb.buf.len() < total {
+            assert!(rb.read_socket(&rx).unwrap() > 0);
+            // The engine takes whole frames and leaves a partial tail; the
+            // frames stay referenced a while, in pipes.
+            let take = rb.buf.len() - rb.buf.len() % 1000;
+            let frame = rb.buf.split_to(take).freeze();
+            check(&frame, at);
+            at += frame.len();
+            held.push_back(frame);
+            if held.len() > 3 {
+                held.pop_front();
+            }
+        }
+        writer.join().unwrap();
+        check(&rb.buf, at);
+        assert!(rb.window > ReadBuf::MIN);
+        // Only the first reads, before the stream was busy, went through
+        // the scratch buffer: it never grew past the smallest window.
+        let scratch = SCRATCH.with_borrow(|s| s.len());
+        assert!(scratch <= ReadBuf::MIN, "scratch {scratch}");
     }
 
     /// A peer that keeps sending earns large reads and allocations, and once
