@@ -643,20 +643,20 @@ impl Engine {
         loop {
             // A read's frames are taken a few at a time, each batch handed
             // on while its events are still in the cache.
-            match self.streams.handle_input(now, id, buf, INPUT_BATCH) {
-                None => {}
-                Some(Ok(true)) => {
-                    if self.drain_events(id) {
-                        continue;
-                    }
-                }
-                Some(Ok(false)) => self.after_conn_io(now, id),
+            let more = match self.streams.handle_input(now, id, buf, INPUT_BATCH) {
+                None => return,
+                Some(Ok(more)) => more,
                 Some(Err(e)) => {
                     self.after_conn_io(now, id);
-                    self.fail_conn(now, id, e);
+                    return self.fail_conn(now, id, e);
                 }
+            };
+            if !more {
+                return self.after_conn_io(now, id);
             }
-            return;
+            if !self.drain_events(id) {
+                return;
+            }
         }
     }
 
