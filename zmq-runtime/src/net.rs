@@ -392,8 +392,9 @@ pub(crate) fn tcp_target(host: &Host, port: u16) -> Result<SocketAddr, String> {
 /// and is copied to the end of `buf`: a quiet stream holds no window's worth
 /// of memory before its peer sends one, and a read that finds nothing costs
 /// nothing. The window grows while reads fill it (bulk transfer) and shrinks
-/// when they come back small (request/reply). The adapters stay free of
-/// `unsafe`: the one line that needs it is here.
+/// when they come back small (request/reply). The one line of `unsafe`
+/// this takes, setting the length `recv` filled, is here rather than in
+/// the adapters.
 ///
 /// Memory follows what the peer has actually sent: a fresh stream holds a
 /// small block (a peer that sends a few bytes and stops, before any

@@ -160,8 +160,9 @@ impl Connection {
     }
 
     /// As [`handle_input`](Self::handle_input), but stops after `max_frames`
-    /// frames and returns `true` when it did: whole frames may be left in
-    /// `buf`, to be taken by calling again once the events are polled.
+    /// frames (at least one) and returns `true` when it did: whole frames
+    /// may be left in `buf`, to be taken by calling again once the events
+    /// are polled.
     ///
     /// What a receiver behind its peer wants: a read of many small messages
     /// then becomes a few short runs of events, each taken while it is still
