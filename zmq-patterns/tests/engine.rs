@@ -679,6 +679,54 @@ fn pub_sub_subscriptions_flow_through_engines() {
 }
 
 #[test]
+fn has_output_is_true_exactly_while_something_waits_to_be_polled() {
+    // A runtime skips its look at the engine's queues when this says none
+    // holds anything: a false "no" would strand an action or an event.
+    fn drained(e: &mut Engine) -> bool {
+        let mut any = false;
+        while e.poll_action().is_some() {
+            any = true;
+        }
+        while e.poll_monitor().is_some() {
+            any = true;
+        }
+        while e.poll_auth().is_some() {
+            any = true;
+        }
+        any
+    }
+    let mut e = Engine::new(Instant::now(), cfg(SocketType::Pull));
+    e.set_monitor(true);
+    assert!(!e.has_output());
+    e.bind("tcp://127.0.0.1:7640").unwrap();
+    assert!(e.has_output(), "a Listen action waits");
+    let Some(Action::Listen { id, endpoint }) = e.poll_action() else {
+        panic!("no Listen action");
+    };
+    assert!(!drained(&mut e));
+    assert!(!e.has_output());
+    // A monitor event alone (the listener is up) counts too.
+    e.handle_listening(id, endpoint);
+    assert!(e.has_output(), "a monitor event waits");
+    assert!(drained(&mut e));
+    assert!(!e.has_output());
+    // Sends that go straight through leave nothing behind; whatever a
+    // send leaves, it says so.
+    let mut net = Net::new();
+    let (_, push) = push_to_pull(
+        &mut net,
+        "tcp://127.0.0.1:7641",
+        cfg(SocketType::Pull),
+        cfg(SocketType::Push),
+    );
+    for m in msgs(5) {
+        net.nodes[push].send(m).unwrap();
+        let waits = net.nodes[push].has_output();
+        assert_eq!(waits, drained(&mut net.nodes[push]));
+    }
+}
+
+#[test]
 fn bad_endpoints_are_refused_with_their_name() {
     let mut e = Engine::new(Instant::now(), cfg(SocketType::Push));
     let err = e.connect("tcp://*:5555").unwrap_err().to_string();

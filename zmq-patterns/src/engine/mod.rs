@@ -934,6 +934,14 @@ impl Engine {
         event
     }
 
+    /// Whether an action, an authentication request or a monitor event
+    /// waits for the owner. Most sends and receives leave none, and an
+    /// owner that asks first need not poll each queue after every one.
+    #[inline]
+    pub fn has_output(&self) -> bool {
+        !(self.actions.is_empty() && self.auth_queue.is_empty() && self.monitor.is_empty())
+    }
+
     /// Whether monitor events are waiting (so a runtime wakes a monitor reader
     /// only when there is something to read).
     pub fn has_monitor_events(&self) -> bool {

@@ -121,7 +121,24 @@ impl LockedState {
     }
 
     /// Drains the engine's actions and wakes whoever must act on them.
+    #[inline]
     fn dispatch(&mut self, me: &Core, work: &mut Vec<Work>) {
+        // Runs after every send and receive, most of which leave nothing to
+        // do: a few loads decide that, without a call.
+        let shared = &me.0;
+        let quiet = !self.engine.has_output()
+            && !self.timers_dirty
+            && !shared.readable.wanted()
+            && !shared.writable.wanted()
+            && shared.hook.get().is_none()
+            && (self.finished || !self.engine.is_closed());
+        if !quiet {
+            self.dispatch_all(me, work);
+        }
+    }
+
+    /// What [`LockedState::dispatch`] does when something may be due.
+    fn dispatch_all(&mut self, me: &Core, work: &mut Vec<Work>) {
         let shared = &me.0;
         while let Some(action) = self.engine.poll_action() {
             self.act(me, action, work);
