@@ -474,8 +474,9 @@ impl ReadBuf {
         self.give_back_when_quiet();
         SCRATCH.with_borrow_mut(|scratch| {
             if scratch.len() < self.window {
-                // A blocking runtime has one reader thread per stream: its
-                // scratch grows only as far as that stream's window.
+                // Sockets read through here only at the smallest window (a
+                // busy stream reads into its block), so a thread's scratch
+                // stays that small; other readers size it to their window.
                 scratch
                     .try_reserve_exact(self.window - scratch.len())
                     .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
