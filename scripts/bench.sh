@@ -10,7 +10,7 @@
 #   --transports LIST  comma list of tcp,ipc                         (tcp,ipc)
 #   --cells "LIST"     run-perf.sh cells, TEST:SIZE:COUNT            (full:
 #                      "thr:64:1000000 thr:1024:300000 thr:65536:20000 lat:64:20000")
-#   --runtimes "LIST"  ours: any of tokio tokio-mt smol blocking     (all four)
+#   --runtimes "LIST"  ours: any of tokio tokio-mt tokio-mt-main smol blocking (all)
 #   --peers "LIST"     any of zmqrs omq rzmq monocoque (libzmq always runs;
 #                      "" = libzmq only)                             (all four)
 #   --skip "LIST"      sections to leave out: matrix mixed inproc fanout memory
@@ -67,7 +67,7 @@ BUILD=${BUILD:-${TMPDIR:-/tmp}/zmq-bench}
 die() { echo "bench.sh: $*" >&2; exit 2; }
 say() { echo "== $*" >&2; }
 
-quick=0 reps="" transports="tcp,ipc" cells="" runtimes="tokio tokio-mt smol blocking"
+quick=0 reps="" transports="tcp,ipc" cells="" runtimes="tokio tokio-mt tokio-mt-main smol blocking"
 peers="zmqrs omq rzmq monocoque" skip="" quiet="" out=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -85,7 +85,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 for rt in $runtimes; do
-    case "$rt" in tokio|tokio-mt|smol|blocking) ;; *) die "unknown runtime in --runtimes: $rt" ;; esac
+    case "$rt" in tokio|tokio-mt|tokio-mt-main|smol|blocking) ;; *) die "unknown runtime in --runtimes: $rt" ;; esac
 done
 for p in $peers; do
     case "$p" in zmqrs|omq|rzmq|monocoque) ;; *) die "unknown peer in --peers: $p" ;; esac

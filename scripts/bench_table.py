@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One markdown table from the CSVs scripts/bench.sh writes into RESULTS_DIR.
 
-usage: bench_table.py RESULTS_DIR [RUNTIMES...]   (default: tokio tokio-mt smol blocking)
+usage: bench_table.py RESULTS_DIR [RUNTIMES...]   (default: tokio tokio-mt tokio-mt-main smol blocking)
 
 Reads what is there of:
   matrix.csv      run-perf.sh's medians (impl,transport,test,size,count,value,unit)
@@ -225,7 +225,7 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     d = sys.argv[1]
-    runtimes = sys.argv[2:] or ["tokio", "tokio-mt", "smol", "blocking"]
+    runtimes = sys.argv[2:] or ["tokio", "tokio-mt", "tokio-mt-main", "smol", "blocking"]
     t = load(d)
     mixed = render_mixed(d, runtimes)
     if not t.rows and not mixed:

@@ -257,6 +257,7 @@ mod tests {
         for choice in [
             Choice::Tokio,
             Choice::TokioMt,
+            Choice::TokioMtMain,
             Choice::Smol,
             Choice::Blocking,
         ] {

@@ -10,8 +10,15 @@ use zmq_runtime::{Builder, Error, RuntimeKind, Socket};
 pub(crate) enum Choice {
     Tokio,
     /// tokio's default multi-thread runtime (what `#[tokio::main]` builds: a
-    /// worker per core), to compare with the current-thread one.
+    /// worker per core), to compare with the current-thread one; the
+    /// measured loop runs in a task spawned on it, as an application's work
+    /// does.
     TokioMt,
+    /// The same runtime with the measured loop on the thread that blocks on
+    /// it (`Runtime::block_on`), where code written straight in the body of
+    /// `#[tokio::main]` runs: every hand-off to a stream's task crosses
+    /// threads.
+    TokioMtMain,
     Smol,
     Blocking,
 }
@@ -25,10 +32,11 @@ impl Choice {
         match s {
             "tokio" => Ok(Self::Tokio),
             "tokio-mt" => Ok(Self::TokioMt),
+            "tokio-mt-main" => Ok(Self::TokioMtMain),
             "smol" => Ok(Self::Smol),
             "blocking" => Ok(Self::Blocking),
             other => Err(format!(
-                "unknown --runtime '{other}' (tokio, tokio-mt, smol or blocking)"
+                "unknown --runtime '{other}' (tokio, tokio-mt, tokio-mt-main, smol or blocking)"
             )),
         }
     }
@@ -37,6 +45,7 @@ impl Choice {
         match self {
             Self::Tokio => "tokio",
             Self::TokioMt => "tokio-mt",
+            Self::TokioMtMain => "tokio-mt-main",
             Self::Smol => "smol",
             Self::Blocking => "blocking",
         }
@@ -47,7 +56,8 @@ impl Choice {
 /// runtime that runs only while [`Exec::block_on`] does (the fastest for one
 /// socket loop: the user code and the stream tasks share a thread), else a
 /// multi-thread runtime that runs in the background while other threads block
-/// on sockets. `tokio-mt` is always tokio's default multi-thread runtime.
+/// on sockets. `tokio-mt` and `tokio-mt-main` are always tokio's default
+/// multi-thread runtime.
 pub(crate) struct Exec<K> {
     choice: Choice,
     tokio: Option<tokio::runtime::Runtime>,
@@ -56,8 +66,12 @@ pub(crate) struct Exec<K> {
 
 impl<K: RuntimeKind> Exec<K> {
     pub(crate) fn new(choice: Choice, driven: bool) -> Self {
-        let tokio = matches!(choice, Choice::Tokio | Choice::TokioMt).then(|| {
-            let mut b = if choice == Choice::TokioMt {
+        let tokio = matches!(
+            choice,
+            Choice::Tokio | Choice::TokioMt | Choice::TokioMtMain
+        )
+        .then(|| {
+            let mut b = if matches!(choice, Choice::TokioMt | Choice::TokioMtMain) {
                 tokio::runtime::Builder::new_multi_thread()
             } else if driven {
                 tokio::runtime::Builder::new_current_thread()
@@ -81,9 +95,11 @@ impl<K: RuntimeKind> Exec<K> {
         b.build_socket()
     }
 
-    /// Runs `f` to completion: on tokio's runtime, as a task of smol's
-    /// executor (so it shares the executor's thread with the socket's stream
-    /// tasks instead of waking across threads), or by parking this thread
+    /// Runs `f` to completion: on tokio's runtime (`tokio-mt`: as a task on
+    /// it, so that it may share a worker with the socket's stream tasks
+    /// instead of waking them across threads; `tokio-mt-main` and the
+    /// current-thread runtime: on the thread that blocks on it), as a task
+    /// of smol's executor (for the same reason), or by parking this thread
     /// (threads runtime).
     pub(crate) fn block_on<F>(&self, f: F) -> F::Output
     where
@@ -94,6 +110,12 @@ impl<K: RuntimeKind> Exec<K> {
             // On a thread of its own, as a runtime's workers are: glibc's
             // main-thread heap gives memory back to the OS eagerly, and the
             // page faults of getting it again halved 64 KiB throughput.
+            (Some(rt), Choice::TokioMt) => std::thread::scope(|s| {
+                s.spawn(|| rt.block_on(rt.spawn(f)))
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            }),
             (Some(rt), _) => std::thread::scope(|s| {
                 s.spawn(|| rt.block_on(f))
                     .join()
@@ -126,7 +148,9 @@ impl<K: RuntimeKind> Exec<K> {
 macro_rules! with_runtime {
     ($choice:expr, $driven:expr, |$exec:ident| $body:expr) => {
         match $choice {
-            $crate::exec::Choice::Tokio | $crate::exec::Choice::TokioMt => {
+            $crate::exec::Choice::Tokio
+            | $crate::exec::Choice::TokioMt
+            | $crate::exec::Choice::TokioMtMain => {
                 let $exec = $crate::exec::Exec::<runtime_tokio::Tokio>::new($choice, $driven);
                 $body
             }
@@ -147,7 +171,9 @@ macro_rules! with_runtime {
 macro_rules! with_kind {
     ($choice:expr, $k:ident => $body:expr) => {
         match $choice {
-            $crate::exec::Choice::Tokio | $crate::exec::Choice::TokioMt => {
+            $crate::exec::Choice::Tokio
+            | $crate::exec::Choice::TokioMt
+            | $crate::exec::Choice::TokioMtMain => {
                 type $k = runtime_tokio::Tokio;
                 $body
             }
@@ -161,4 +187,50 @@ macro_rules! with_kind {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where each choice runs the measured loop: `tokio-mt` in a task on the
+    /// runtime (beside the stream tasks), `tokio-mt-main` and the
+    /// current-thread runtime on the thread blocked on it, never a task.
+    #[test]
+    fn tokio_choices_run_the_loop_where_they_say() {
+        for (choice, in_task) in [
+            (Choice::Tokio, false),
+            (Choice::TokioMt, true),
+            (Choice::TokioMtMain, false),
+        ] {
+            let exec = Exec::<runtime_tokio::Tokio>::new(choice, true);
+            let got = exec.block_on(async {
+                // A task of the runtime has an id; the future in `block_on`
+                // does not.
+                let flavor = tokio::runtime::Handle::current().runtime_flavor();
+                (tokio::task::try_id().is_some(), flavor)
+            });
+            assert_eq!(got.0, in_task, "{}", choice.name());
+            let multi = got.1 == tokio::runtime::RuntimeFlavor::MultiThread;
+            assert_eq!(multi, choice != Choice::Tokio, "{}", choice.name());
+        }
+    }
+
+    #[test]
+    fn every_name_parses_back() {
+        for c in [
+            Choice::Tokio,
+            Choice::TokioMt,
+            Choice::TokioMtMain,
+            Choice::Smol,
+            Choice::Blocking,
+        ] {
+            assert_eq!(Choice::parse(c.name()), Ok(c));
+        }
+        let err = Choice::parse("tokio-multi").unwrap_err();
+        assert!(
+            err.contains("tokio-multi") && err.contains("tokio-mt-main"),
+            "{err}"
+        );
+    }
 }

@@ -212,7 +212,9 @@ struct PerfArgs {
     #[arg(value_name = "NSUBS", value_parser = clap::value_parser!(u64).range(1..))]
     nsubs: Option<u64>,
     /// tokio (current-thread), tokio-mt (tokio's default multi-thread
-    /// runtime), smol or blocking.
+    /// runtime, the loop in a task spawned on it), tokio-mt-main (the same
+    /// runtime, the loop on the thread blocked on it, as code straight in
+    /// `#[tokio::main]` runs), smol or blocking.
     #[arg(long, value_name = "RUNTIME", default_value = "tokio")]
     runtime: String,
 }
@@ -240,7 +242,8 @@ struct BenchArgs {
     /// Round trips per latency run.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     roundtrips: u64,
-    /// Only this runtime (repeatable): tokio, tokio-mt, smol, blocking.
+    /// Only this runtime (repeatable): tokio, tokio-mt, tokio-mt-main, smol,
+    /// blocking.
     #[arg(long, value_name = "RUNTIME")]
     runtime: Vec<String>,
     /// Only this transport (repeatable): tcp, ipc, inproc.

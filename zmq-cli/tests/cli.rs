@@ -843,7 +843,7 @@ fn settle() {
 
 #[test]
 fn perf_against_libzmq_perf_tools_both_ways() {
-    for runtime in ["tokio", "tokio-mt", "smol", "blocking"] {
+    for runtime in ["tokio", "tokio-mt", "tokio-mt-main", "smol", "blocking"] {
         // Our local-thr, libzmq's remote-thr.
         let ep = free_port();
         let ours = zmq_perf(&["local-thr", &ep, "100", "20000", "--runtime", runtime]);
