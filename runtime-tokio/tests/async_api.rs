@@ -187,3 +187,36 @@ async fn send_future_does_not_borrow_the_message() {
     assert_eq!(pull.recv().await.unwrap().to_str(), Ok("line"));
     assert_eq!(pull.recv().await.unwrap().to_string(), "a | line");
 }
+
+/// Request and reply between tasks spawned on the multi-thread runtime, whose
+/// waits spin without giving their worker's core away: every round trip
+/// comes back, in order, over inproc and tcp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_tasks_exchange_requests_and_replies() {
+    for endpoint in ["inproc://spawned-exchange", "tcp://127.0.0.1:*"] {
+        let rep = Socket::new(SocketType::Rep).unwrap();
+        let ep = rep.bind(endpoint).unwrap().to_string();
+        let req = Socket::new(SocketType::Req).unwrap();
+        req.connect(&ep).unwrap();
+        const ROUNDS: u32 = 2000;
+        let echo = tokio::spawn(async move {
+            for _ in 0..ROUNDS {
+                let m = rep.recv().await.unwrap();
+                rep.send(m).await.unwrap();
+            }
+        });
+        let ask = tokio::spawn(async move {
+            for i in 0..ROUNDS {
+                req.send(i.to_be_bytes().to_vec()).await.unwrap();
+                let m = req.recv().await.unwrap();
+                assert_eq!(&m.frames()[0][..], &i.to_be_bytes(), "{endpoint}");
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(60), async {
+            ask.await.unwrap();
+            echo.await.unwrap();
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{endpoint}: the exchange stalled"));
+    }
+}

@@ -15,7 +15,7 @@ pub use zmq_patterns::engine::{MonitorEvent, Peer};
 
 use crate::core::Core;
 use crate::error::Error;
-use crate::signal::{block_on, poll_until, Waiting};
+use crate::signal::{block_on, poll_until, Spin, Waiting};
 
 /// The events of one socket (`zmq_socket_monitor`), from
 /// [`Socket::monitor`](crate::Socket::monitor). Ends (`None`) once the socket is closed and every
@@ -77,7 +77,7 @@ impl Monitor {
         poll_until(
             cx,
             &mut self.wait,
-            false,
+            || Spin::Off,
             || core.listen_monitor(),
             || core.next_monitor_event(id).transpose(),
         )

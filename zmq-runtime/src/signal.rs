@@ -203,27 +203,46 @@ impl Future for Waiting {
 /// includes "the socket is closed". The registration is kept in `wait`
 /// between polls.
 ///
-/// With `spin`, a wait stays scheduled for [`SPIN`] after it starts (the task
-/// wakes itself), so that a message that comes within that time costs no
-/// sleep and wake-up of the runtime's thread; those polls only look at the
-/// registration, never at the socket (its lock belongs to the threads that
-/// make progress). Blocking calls spin on their thread instead (`block_on`).
+/// Whether and how a wait in [`poll_until`] spins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spin {
+    /// It sleeps at once.
+    Off,
+    /// Each round gives the thread's core away first
+    /// ([`Runtime::spin_yields_core`](crate::Runtime::spin_yields_core)).
+    YieldingTheCore,
+    /// Each round only wakes the task again.
+    KeepingTheCore,
+}
+
+/// Unless `spin` says [`Spin::Off`] (it is asked only when a wait is pending,
+/// not on every call), a wait stays scheduled for [`SPIN`] after it starts
+/// (the task wakes itself), so that a message that comes within that time
+/// costs no sleep and wake-up of the runtime's thread; those polls only look
+/// at the registration, never at the socket (its lock belongs to the threads
+/// that make progress). Blocking calls spin on their thread instead
+/// (`block_on`).
 pub(crate) fn poll_until<T>(
     cx: &mut Context<'_>,
     wait: &mut Option<Waiting>,
-    spin: bool,
+    spin: impl Fn() -> Spin,
     listen: impl Fn() -> Waiting,
     mut attempt: impl FnMut() -> Option<T>,
 ) -> Poll<T> {
     let pending = |w: &mut Waiting, cx: &mut Context<'_>| {
         let p = Pin::new(&mut *w).poll(cx).is_pending();
-        if p && spin && !IN_BLOCK_ON.get() {
+        if p && !IN_BLOCK_ON.get() {
+            let spin = spin();
+            if spin == Spin::Off {
+                return p;
+            }
             if w.since.elapsed() < SPIN {
                 if w.slot.get_or_insert_with(SpinSlot::take).is_some() {
-                    // Let the thread that will wake us run if it shares our
-                    // core (a multi-thread runtime's worker, another
-                    // process's thread).
-                    thread::yield_now();
+                    if spin == Spin::YieldingTheCore {
+                        // Let the thread that will wake us run if it shares
+                        // our core (another process's thread).
+                        thread::yield_now();
+                    }
                     cx.waker().wake_by_ref();
                 }
             } else if let Some(slot) = &mut w.slot {

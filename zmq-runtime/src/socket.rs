@@ -233,7 +233,7 @@ impl<R> Socket<R> {
         poll_until(
             cx,
             wait,
-            true,
+            || self.core.spin(),
             || self.core.listen_writable(),
             || {
                 let Some(msg) = slot.take() else {
@@ -260,7 +260,7 @@ impl<R> Socket<R> {
         poll_until(
             cx,
             wait,
-            true,
+            || self.core.spin(),
             || self.core.listen_readable(),
             || match self.try_recv() {
                 Ok(m) => Some(Some(Ok(m))),

@@ -217,6 +217,11 @@ pub trait AsyncIo: Send + Sync + Sized + 'static {
     fn is_runtime_thread(&self) -> bool {
         false
     }
+
+    /// See [`Runtime::spin_yields_core`]; the default is true.
+    fn spin_yields_core(&self) -> bool {
+        true
+    }
 }
 
 /// An [`AsyncIo`] as a [`Runtime`].
@@ -283,6 +288,10 @@ impl<I: AsyncIo> Runtime for Async<I> {
 
     fn is_runtime_thread(&self) -> bool {
         self.0.is_runtime_thread()
+    }
+
+    fn spin_yields_core(&self) -> bool {
+        self.0.spin_yields_core()
     }
 }
 

@@ -8,6 +8,7 @@ use zmq_patterns::engine::{ConnectorId, Endpoint, ListenerId};
 use super::Core;
 use crate::error::Error;
 use crate::net::StdListener;
+use crate::signal::Spin;
 
 /// The I/O half of a socket, provided by an adapter: accept on a bound listener,
 /// connect, run a timer, read the clock. Everything else (the protocol, the
@@ -49,9 +50,29 @@ pub trait Runtime: Send + Sync + 'static {
     fn is_runtime_thread(&self) -> bool {
         false
     }
+
+    /// Whether a task that spins while it waits on a socket (see
+    /// "Waiting: a short spin, then sleep" in the README) gives its thread's
+    /// core away before each round, so that the thread that will wake it
+    /// runs if it shares that core. The default, true, suits runtimes whose
+    /// threads are few; a runtime that wakes another of its threads for
+    /// every task woken (tokio's multi-thread runtime) says false on those
+    /// threads.
+    fn spin_yields_core(&self) -> bool {
+        true
+    }
 }
 
 impl Core {
+    /// How a wait on this socket from the calling thread spins.
+    pub(crate) fn spin(&self) -> Spin {
+        if self.0.rt.spin_yields_core() {
+            Spin::YieldingTheCore
+        } else {
+            Spin::KeepingTheCore
+        }
+    }
+
     /// `Ok` if this thread may block waiting for the socket; else the error
     /// that names `call` and says to use `instead`.
     pub(crate) fn check_blocking(
