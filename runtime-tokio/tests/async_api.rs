@@ -220,3 +220,37 @@ async fn spawned_tasks_exchange_requests_and_replies() {
         .unwrap_or_else(|_| panic!("{endpoint}: the exchange stalled"));
     }
 }
+
+/// Only a task on a worker of the multi-thread runtime spins without giving
+/// its core away (`Runtime::spin_yields_core`).
+#[test]
+fn a_spinning_wait_keeps_its_core_only_on_a_multi_thread_worker() {
+    use zmq_runtime::RuntimeKind;
+    let yields = || runtime_tokio::Tokio::runtime().unwrap().spin_yields_core();
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let in_task = mt.block_on(mt.spawn(async move { yields() })).unwrap();
+    assert!(!in_task, "a task on a multi-thread worker");
+    assert!(
+        mt.block_on(async move { yields() }),
+        "the future of a multi-thread runtime's block_on"
+    );
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let in_task = ct.block_on(ct.spawn(async move { yields() })).unwrap();
+    assert!(in_task, "a task on the current-thread runtime");
+    assert!(
+        ct.block_on(async move { yields() }),
+        "current-thread block_on"
+    );
+    let made_in_runtime = {
+        let _in = mt.enter();
+        runtime_tokio::Tokio::runtime().unwrap()
+    };
+    assert!(made_in_runtime.spin_yields_core(), "outside any runtime");
+}
