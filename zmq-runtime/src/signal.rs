@@ -196,13 +196,6 @@ impl Future for Waiting {
     }
 }
 
-/// The one wait loop of the socket API (send, recv, their stream and sink,
-/// the monitor): try; while the attempt finds nothing, register a wait, try
-/// once more (what happened before the registration would otherwise be
-/// missed), then wait. `attempt` returns `Some` with the final answer, which
-/// includes "the socket is closed". The registration is kept in `wait`
-/// between polls.
-///
 /// Whether and how a wait in [`poll_until`] spins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Spin {
@@ -215,6 +208,13 @@ pub(crate) enum Spin {
     KeepingTheCore,
 }
 
+/// The one wait loop of the socket API (send, recv, their stream and sink,
+/// the monitor): try; while the attempt finds nothing, register a wait, try
+/// once more (what happened before the registration would otherwise be
+/// missed), then wait. `attempt` returns `Some` with the final answer, which
+/// includes "the socket is closed". The registration is kept in `wait`
+/// between polls.
+///
 /// Unless `spin` says [`Spin::Off`] (it is asked only when a wait is pending,
 /// not on every call), a wait stays scheduled for [`SPIN`] after it starts
 /// (the task wakes itself), so that a message that comes within that time
