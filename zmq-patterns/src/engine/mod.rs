@@ -36,6 +36,7 @@ mod live;
 mod monitor;
 mod raw;
 mod routing;
+mod slots;
 mod streams;
 mod timers;
 mod wire;

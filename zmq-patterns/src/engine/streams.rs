@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use zmtp_core::{Config, Connection, ConnectionError, Event, Msg, SocketType};
 
 use super::raw::RawConn;
+use super::slots::{Slot, Slots};
 use super::timers::Timers;
 use super::wire::Wire;
 use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId, Peer};
@@ -107,17 +108,19 @@ pub(super) struct Failing {
 
 /// Every ZMTP stream of a socket.
 pub(super) struct Streams {
-    /// Boxed: a stream is about 1 KiB, and a map keeps room for several
-    /// entries, so a socket with one connection (a DEALER, a REQ) held
-    /// 4 KiB of map for it; boxed, it holds 4 pointers and the one stream.
-    live: IdMap<ConnId, Box<Stream>>,
+    /// Boxed: a stream is about 1 KiB, and the slots keep room for several
+    /// entries, so a socket with one connection (a DEALER, a REQ) would
+    /// hold 4 KiB for it; boxed, it holds 4 slots and the one stream.
+    live: Slots<Box<Stream>>,
     /// Streams whose stash waits for room (so `recv` looks at these only).
     stalled: Vec<ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
     dying: IdMap<ConnId, Wire>,
     /// The stream a handshaken pipe writes to; a pipe that outlives a reconnect
     /// moves to the new stream at its handshake.
-    by_pipe: IdMap<PipeId, ConnId>,
+    /// With the stream's slot, so that the per-message paths (a publisher's
+    /// per subscriber) reach it without a second lookup by id.
+    by_pipe: IdMap<PipeId, (ConnId, Slot)>,
     /// Accepted streams still in their handshake: what
     /// `max_pending_handshakes` bounds, kept as a count so that an accept
     /// storm costs no walk over every stream.
@@ -129,7 +132,7 @@ pub(super) struct Streams {
 impl Streams {
     pub(super) fn new() -> Self {
         Self {
-            live: IdMap::default(),
+            live: Slots::default(),
             stalled: Vec::new(),
             dying: IdMap::default(),
             by_pipe: IdMap::default(),
@@ -181,7 +184,7 @@ impl Streams {
 
     #[inline]
     pub(super) fn contains(&self, id: ConnId) -> bool {
-        self.live.contains_key(&id)
+        self.live.contains_key(id)
     }
 
     pub(super) fn len(&self) -> usize {
@@ -197,34 +200,37 @@ impl Streams {
     #[inline]
     pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Wire> {
         touched(&mut self.live, &mut self.timers, id)
-            .get_mut(&id)
+            .get_mut(id)
             .map(|s| &mut s.conn)
     }
 
     /// The error that ended the stream, if one did.
     #[inline]
     pub(super) fn error(&self, id: ConnId) -> Option<ConnectionError> {
-        self.live.get(&id).and_then(|s| s.conn.error().cloned())
+        self.live.get(id).and_then(|s| s.conn.error().cloned())
     }
 
     /// The stream a handshaken pipe writes to.
     #[inline]
     pub(super) fn by_pipe(&self, pipe: PipeId) -> Option<ConnId> {
-        self.by_pipe.get(&pipe).copied()
+        self.by_pipe.get(&pipe).map(|&(id, _)| id)
     }
 
     /// Makes `id` the stream `pipe` writes to, and records the routing id
     /// its peer is known by, for the events that follow.
     pub(super) fn bind_pipe(&mut self, pipe: PipeId, id: ConnId, routing_id: Option<Bytes>) {
-        self.by_pipe.insert(pipe, id);
-        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) {
+        let Some(slot) = self.live.slot(id) else {
+            return;
+        };
+        self.by_pipe.insert(pipe, (id, slot));
+        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) {
             s.peer.routing_id = routing_id;
         }
     }
 
     #[inline]
     pub(super) fn queue_flush(&mut self, id: ConnId, actions: &mut VecDeque<Action>) {
-        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) {
+        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) {
             s.queue_flush(id, actions);
         }
     }
@@ -241,7 +247,7 @@ impl Streams {
     ) -> Option<Result<bool, ConnectionError>> {
         Some(
             touched(&mut self.live, &mut self.timers, id)
-                .get_mut(&id)?
+                .get_mut(id)?
                 .conn
                 .handle_input(now, buf, max_frames),
         )
@@ -249,7 +255,7 @@ impl Streams {
 
     /// Why the stream ended at end of file; `None` when it is unknown.
     pub(super) fn handle_eof(&mut self, now: Instant, id: ConnId) -> Option<ConnectionError> {
-        let s = touched(&mut self.live, &mut self.timers, id).get_mut(&id)?;
+        let s = touched(&mut self.live, &mut self.timers, id).get_mut(id)?;
         Some(
             s.conn
                 .handle_eof(now)
@@ -266,7 +272,7 @@ impl Streams {
     ) -> Option<Result<(), ConnectionError>> {
         Some(
             touched(&mut self.live, &mut self.timers, id)
-                .get_mut(&id)?
+                .get_mut(id)?
                 .conn
                 .handle_timeout(now),
         )
@@ -287,7 +293,7 @@ impl Streams {
     /// cell.
     fn settled(&self) -> std::cell::RefMut<'_, Timers> {
         let mut timers = self.timers.borrow_mut();
-        timers.settle(|id| self.live.get(&id).and_then(|s| s.conn.poll_timeout()));
+        timers.settle(|id| self.live.get(id).and_then(|s| s.conn.poll_timeout()));
         timers
     }
 
@@ -297,7 +303,7 @@ impl Streams {
     /// `unstash` retries them.
     #[inline]
     pub(super) fn drain(&mut self, id: ConnId, pattern: &mut Pattern) -> Drained {
-        let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
+        let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) else {
             return Drained::Gone;
         };
         loop {
@@ -321,7 +327,7 @@ impl Streams {
     /// Messages already read off the wire are delivered, whatever the HWM says:
     /// they were received.
     pub(super) fn deliver_stash(&mut self, id: ConnId, pattern: &mut Pattern) {
-        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) {
+        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) {
             for msg in std::mem::take(&mut s.stash) {
                 pattern.push_received(s.pipe, msg);
             }
@@ -349,7 +355,7 @@ impl Streams {
         // behind its peer otherwise gives back and takes again per message.
         let mut ids = std::mem::take(&mut self.stalled);
         ids.retain(|&id| {
-            let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
+            let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) else {
                 return false;
             };
             if !pattern.handle_messages(s.pipe, &mut s.stash) {
@@ -363,7 +369,7 @@ impl Streams {
 
     /// Whether a full write waits for the stream (see [`Streams::check_backlog`]).
     pub(super) fn is_backlogged(&self, id: ConnId) -> bool {
-        self.live.get(&id).is_some_and(|s| s.full_flush_queued)
+        self.live.get(id).is_some_and(|s| s.full_flush_queued)
     }
 
     /// After `pipe`'s queue was moved towards its stream: when the
@@ -374,10 +380,10 @@ impl Streams {
     /// sends: a PUB sending in a loop would queue without bound (HWM 0) or
     /// drop at its HWM before one byte went out.
     pub(super) fn check_backlog(&mut self, pipe: PipeId, actions: &mut VecDeque<Action>) {
-        let Some(&id) = self.by_pipe.get(&pipe) else {
+        let Some(&(id, slot)) = self.by_pipe.get(&pipe) else {
             return;
         };
-        let Some(s) = self.live.get_mut(&id) else {
+        let Some(s) = self.live.at_mut(slot, id) else {
             return;
         };
         if !s.full_flush_queued && s.conn.is_active() && s.conn.pending_transmit() >= CONN_OUT_LIMIT
@@ -390,11 +396,11 @@ impl Streams {
     /// Whether the runtime should read from this stream.
     #[inline]
     pub(super) fn wants_read(&self, id: ConnId) -> bool {
-        self.live.get(&id).is_some_and(|s| s.stash.is_empty())
+        self.live.get(id).is_some_and(|s| s.stash.is_empty())
     }
 
     pub(super) fn handshake_done(&mut self, id: ConnId) -> Option<Handshake> {
-        let s = touched(&mut self.live, &mut self.timers, id).get_mut(&id)?;
+        let s = touched(&mut self.live, &mut self.timers, id).get_mut(id)?;
         if !s.handshaken && matches!(s.origin, Origin::Listener(_)) {
             self.pending_accepted -= 1;
         }
@@ -414,7 +420,7 @@ impl Streams {
     }
 
     pub(super) fn failing(&self, id: ConnId) -> Option<Failing> {
-        let s = self.live.get(&id)?;
+        let s = self.live.get(id)?;
         Some(Failing {
             pipe: s.pipe,
             endpoint: s.endpoint.clone(),
@@ -433,10 +439,10 @@ impl Streams {
         pattern: &mut Pattern,
         actions: &mut VecDeque<Action>,
     ) {
-        let Some(&id) = self.by_pipe.get(&pipe) else {
+        let Some(&(id, slot)) = self.by_pipe.get(&pipe) else {
             return;
         };
-        let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(&id) else {
+        let Some(s) = touched(&mut self.live, &mut self.timers, id).at_mut(slot, id) else {
             return;
         };
         if !s.conn.is_active() {
@@ -468,13 +474,13 @@ impl Streams {
         msg: &Msg,
         actions: &mut VecDeque<Action>,
     ) -> bool {
-        let Some(&id) = self.by_pipe.get(&pipe) else {
+        let Some(&(id, slot)) = self.by_pipe.get(&pipe) else {
             return false;
         };
         // Not `touched`: sending moves no deadline of the connection, and a
         // publisher would pay a set insert per subscriber per message. Only a
         // failed send (the connection closed itself) is marked below.
-        let Some(s) = self.live.get_mut(&id) else {
+        let Some(s) = self.live.at_mut(slot, id) else {
             return false;
         };
         if !s.conn.is_active() {
@@ -494,11 +500,10 @@ impl Streams {
     /// Moves every queued item of `pipe` into its stream, past the byte limit:
     /// the pipe is about to go, and what was sent on it before must not.
     pub(super) fn fill_all(&mut self, pipe: PipeId, pattern: &mut Pattern) {
-        let Some(s) = self
-            .by_pipe
-            .get(&pipe)
-            .copied()
-            .and_then(|id| touched(&mut self.live, &mut self.timers, id).get_mut(&id))
+        let Some(s) =
+            self.by_pipe.get(&pipe).copied().and_then(|(id, slot)| {
+                touched(&mut self.live, &mut self.timers, id).at_mut(slot, id)
+            })
         else {
             return;
         };
@@ -526,7 +531,7 @@ impl Streams {
             }
             return chunk.map(Ok);
         }
-        let s = touched(&mut self.live, &mut self.timers, id).get_mut(&id)?;
+        let s = touched(&mut self.live, &mut self.timers, id).get_mut(id)?;
         s.flush_queued = false;
         s.full_flush_queued = false;
         Some(s.conn.poll_transmit().ok_or(s.pipe))
@@ -541,7 +546,7 @@ impl Streams {
             origin,
             handshaken,
             ..
-        } = *touched(&mut self.live, &mut self.timers, id).remove(&id)?;
+        } = *touched(&mut self.live, &mut self.timers, id).remove(id)?;
         if !handshaken && matches!(origin, Origin::Listener(_)) {
             self.pending_accepted -= 1;
         }
@@ -549,7 +554,11 @@ impl Streams {
         if keep_tail && conn.pending_transmit() > 0 {
             self.dying.insert(id, conn);
         }
-        if self.by_pipe.get(&pipe) == Some(&id) {
+        if self
+            .by_pipe
+            .get(&pipe)
+            .is_some_and(|&(bound, _)| bound == id)
+        {
             self.by_pipe.remove(&pipe);
         }
         Some((pipe, origin))
@@ -568,12 +577,12 @@ impl Streams {
         self.live
             .iter()
             .filter(|(_, s)| matches!(s.origin, Origin::Listener(l) if l == listener))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect()
     }
 
     pub(super) fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.live.keys().copied()
+        self.live.keys()
     }
 
     pub(super) fn pipes(&self) -> impl Iterator<Item = PipeId> + '_ {
@@ -593,10 +602,10 @@ impl Streams {
 /// two fields, so that the others stay free to borrow).
 #[inline]
 fn touched<'a>(
-    live: &'a mut IdMap<ConnId, Box<Stream>>,
+    live: &'a mut Slots<Box<Stream>>,
     timers: &mut RefCell<Timers>,
     id: ConnId,
-) -> &'a mut IdMap<ConnId, Box<Stream>> {
+) -> &'a mut Slots<Box<Stream>> {
     timers.get_mut().touch(id);
     live
 }
