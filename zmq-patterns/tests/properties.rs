@@ -1709,4 +1709,83 @@ proptest! {
             }
         }
     }
+    /// `handle_message_run` takes exactly what `handle_message` one at a
+    /// time would, stops at the first item that is not a message, and counts
+    /// what it took; the application then receives the same.
+    #[test]
+    fn a_run_offer_is_the_same_as_one_offer_at_a_time(
+        (kind, peer) in receiving_pair(),
+        rcvhwm in hwm(),
+        rcvhwm_bytes in prop::option::of(1usize..24),
+        conflate in any::<bool>(),
+        ops in prop::collection::vec(batch_op(), 0..MAX_OPS),
+    ) {
+        let conflate = conflate
+            && matches!(kind, SocketType::Pull | SocketType::Dealer | SocketType::Sub);
+        let opts = options(|o| {
+            o.rcvhwm = rcvhwm;
+            o.rcvhwm_bytes = rcvhwm_bytes;
+            o.conflate = conflate;
+        });
+        let mut run = Pattern::with_options(kind, opts.clone());
+        let mut single = Pattern::with_options(kind, opts);
+        let id = PipeId(1);
+        run.attach(id, anon(peer)).unwrap();
+        single.attach(id, anon(peer)).unwrap();
+        if matches!(kind, SocketType::Sub | SocketType::XSub) {
+            for p in [&mut run, &mut single] {
+                p.subscribe(b"");
+            }
+        }
+        let stop = PipeItem::Cancel(Bytes::from_static(b"stop"));
+        let (mut left_r, mut left_s) = (VecDeque::new(), VecDeque::new());
+        let mut tags = Tags::default();
+        for op in ops {
+            match op {
+                BatchOp::Offer(msgs) => {
+                    for m in msgs {
+                        let m = m.map_or_else(Msg::new, |e| build(&[tags.next()], &e));
+                        left_r.push_back(PipeItem::Message(m.clone()));
+                        left_s.push_back(m);
+                    }
+                    // A command after the run, and a message after that,
+                    // which the run must not reach.
+                    left_r.push_back(stop.clone());
+                    left_r.push_back(PipeItem::Message(Msg::from("after")));
+                    let (n, bytes, refused) = run.handle_message_run(id, &mut left_r);
+                    let (mut n_s, mut bytes_s, mut refused_s) = (0, 0, false);
+                    while let Some(m) = left_s.pop_front() {
+                        let len = m.byte_len();
+                        if let Err(m) = single.handle_message(id, m) {
+                            left_s.push_front(m);
+                            refused_s = true;
+                            break;
+                        }
+                        n_s += 1;
+                        bytes_s += len;
+                    }
+                    prop_assert_eq!((n, bytes, refused), (n_s, bytes_s, refused_s));
+                    prop_assert_eq!(left_r.pop_back(), Some(PipeItem::Message(Msg::from("after"))));
+                    prop_assert_eq!(left_r.pop_back(), Some(stop.clone()));
+                    let left: Vec<Msg> = left_r
+                        .iter()
+                        .map(|i| match i {
+                            PipeItem::Message(m) => m.clone(),
+                            other => panic!("only messages are left, not {other:?}"),
+                        })
+                        .collect();
+                    prop_assert_eq!(left, Vec::from(left_s.clone()));
+                }
+                BatchOp::Recv(n) => {
+                    for _ in 0..n {
+                        prop_assert_eq!(run.recv(), single.recv());
+                    }
+                }
+                BatchOp::Detach => {
+                    run.detach(id);
+                    single.detach(id);
+                }
+            }
+        }
+    }
 }

@@ -581,7 +581,19 @@ impl Engine {
             return (msgs, bytes);
         };
         let (mut msgs, mut bytes) = (0, 0);
-        while let Some(item) = items.pop_front() {
+        loop {
+            // Runs of messages with one look at the pipe; the subscriptions
+            // between them one at a time.
+            let (n, b, refused) = self.pattern.handle_message_run(pipe, items);
+            msgs += n;
+            bytes += b;
+            if refused {
+                self.inproc.block(id);
+                break;
+            }
+            let Some(item) = items.pop_front() else {
+                break;
+            };
             let len = match &item {
                 PipeItem::Message(m) => Some(m.byte_len()),
                 _ => None,
