@@ -50,7 +50,7 @@ impl Core {
     /// new batch from the engine.
     pub(crate) fn recv_msg(&self) -> Result<Msg, RecvError> {
         if !self.0.prefetch {
-            return self.with_data(|st| st.engine.recv());
+            return self.with_recv(|st| st.engine.recv());
         }
         // The inbox lock is taken before the socket's and never after it, and
         // is held while the batch is taken so that two receiving threads see
@@ -59,7 +59,7 @@ impl Core {
         if let Some(m) = inbox.pop_front() {
             return Ok(m);
         }
-        self.with_data(|st| st.engine.recv_batch(&mut inbox, BATCH, BATCH_BYTES))
+        self.with_recv(|st| st.engine.recv_batch(&mut inbox, BATCH, BATCH_BYTES))
     }
 
     /// Whether a message is waiting (ZMQ_POLLIN), taken ahead or not.
@@ -67,14 +67,14 @@ impl Core {
         if self.0.prefetch && !self.inbox().is_empty() {
             return true;
         }
-        self.with_data(|st| st.engine.can_recv())
+        self.with_recv(|st| st.engine.can_recv())
     }
 
     /// ZMQ_POLLIN and ZMQ_POLLOUT, as far as asked, under one lock of the
     /// socket.
     pub(crate) fn poll_ready(&self, want_in: bool, want_out: bool) -> (bool, bool) {
         let taken = want_in && self.0.prefetch && !self.inbox().is_empty();
-        self.with_data(|st| {
+        self.with_recv(|st| {
             (
                 taken || (want_in && st.engine.can_recv()),
                 want_out && st.engine.can_send(),

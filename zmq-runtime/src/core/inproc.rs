@@ -297,9 +297,19 @@ impl LockedState {
     }
 
     /// Receiver side: takes what waits in the lanes the peers told about.
-    pub(super) fn drain_ready(&mut self, me: &Core, work: &mut Vec<Work>) {
+    ///
+    /// `receiving`: the caller is about to receive, or to decide that nothing
+    /// is waiting, so the lanes it took from last time without finding them
+    /// empty are looked at again too (their senders do not tell of what
+    /// they push; see [`Lane::take`]).
+    pub(super) fn drain_ready(&mut self, me: &Core, work: &mut Vec<Work>, receiving: bool) {
         let mut ready = std::mem::take(&mut self.ready_scratch);
-        me.0.ready.take(&mut ready);
+        if me.0.ready.is_set() {
+            me.0.ready.take(&mut ready);
+        }
+        if receiving {
+            ready.append(&mut self.awake_links);
+        }
         for y in ready.drain(..) {
             self.drain_link(y, work);
         }
@@ -314,7 +324,8 @@ impl LockedState {
         };
         let mut took = std::mem::take(&mut self.lane_scratch);
         let before = self.engine.inproc_room(y);
-        let taken = link.inn.take(&mut took, before);
+        let taken = link.inn.take(&mut took, before, self.looks_again);
+        let took_any = !took.is_empty();
         let mut refill_sender = taken.refill_sender;
         self.engine.handle_inproc_batch(y, &mut took);
         let refused = !took.is_empty();
@@ -330,10 +341,17 @@ impl LockedState {
         self.lane_scratch = took;
         // When full, the application's next read brings ResumeRead for this
         // link, and with it a fresh room for the sender.
+        let mut waits_for_room = full;
         if full && self.engine.inproc_ready(y) {
             // Not full after all: the pipe dropped some of what it took (a
             // REQ drops stray replies), so the room is more than reckoned.
             refill_sender |= link.inn.set_room(self.engine.inproc_room(y));
+            waits_for_room = refused;
+        }
+        // The lane still counts as told (it was not empty): look at it again
+        // on the next receive, unless ResumeRead is what brings it back.
+        if self.looks_again && took_any && !waits_for_room && !self.awake_links.contains(&y) {
+            self.awake_links.push(y);
         }
         if refill_sender {
             work.push(Work::Refill {

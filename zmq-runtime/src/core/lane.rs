@@ -34,8 +34,10 @@ struct State {
     bytes: usize,
     /// The receiver's room when it last looked, less what it took then.
     room: InprocRoom,
-    /// The receiver knows there are items here (it was told, or its pipe
-    /// refused some and it waits for room). Cleared when it takes them all.
+    /// The receiver knows there are items here (it was told, its last take
+    /// found some and it looks again before it waits, or its pipe refused
+    /// some and it waits for room). Cleared by a take that leaves it
+    /// nothing to come back for (see [`Lane::take`]).
     told: bool,
     /// The sender stopped for want of room: room must bring a refill.
     sender_blocked: bool,
@@ -153,7 +155,19 @@ impl Lane {
     /// empty), for a pipe with `room` before it takes them. The room is
     /// recorded as if the pipe takes everything, the common case; what it
     /// refuses comes back with [`Lane::give_back`].
-    pub(super) fn take(&self, into: &mut VecDeque<PipeItem>, room: InprocRoom) -> Taken {
+    ///
+    /// A receiver that takes something and will look here again before it
+    /// waits (`looks_again`) need not be told of what comes meanwhile, as
+    /// libzmq's reader is not told while it is awake: the sender then pushes
+    /// without marking the receiver's ready list or waking it, which was a
+    /// sixth of the sender's time when the receiver keeps up. Finding the
+    /// lane empty ends that: the next push tells.
+    pub(super) fn take(
+        &self,
+        into: &mut VecDeque<PipeItem>,
+        room: InprocRoom,
+        looks_again: bool,
+    ) -> Taken {
         debug_assert!(into.is_empty());
         let mut s = self.lock();
         std::mem::swap(&mut s.items, into);
@@ -163,8 +177,7 @@ impl Lane {
             bytes: room.bytes.saturating_sub(counts.1),
             conflate: room.conflate,
         };
-        // Whatever comes from now on is news: the sender tells of it.
-        s.told = false;
+        s.told = looks_again && !into.is_empty();
         Taken {
             counts,
             refill_sender: s.refill_due(),
@@ -232,7 +245,7 @@ mod tests {
         assert_eq!(lane.waiting(), (2, 3));
         let mut took = VecDeque::new();
         // The pipe had room for 3: one is left once these two are in.
-        let taken = lane.take(&mut took, room(3));
+        let taken = lane.take(&mut took, room(3), false);
         assert_eq!(took.len(), 3);
         assert_eq!(taken.counts, (2, 3));
         assert_eq!(lane.waiting(), (0, 0));
@@ -248,7 +261,7 @@ mod tests {
         lane.lock().push(PipeItem::Message(Msg::single("a")));
         lane.lock().push(PipeItem::Message(Msg::single("bb")));
         let mut took = VecDeque::new();
-        lane.take(&mut took, room(5));
+        lane.take(&mut took, room(5), false);
         // Pushed while the receiver handed its batch over.
         lane.lock().push(PipeItem::Message(Msg::single("ccc")));
         // The pipe took "a" and refused "bb": it is full.
@@ -268,6 +281,36 @@ mod tests {
             })
             .collect();
         assert_eq!(order, [2, 3], "refused first, then what came meanwhile");
+    }
+
+    #[test]
+    fn a_receiver_that_looks_again_is_told_once_it_found_the_lane_empty() {
+        let lane = Lane::new(room(10));
+        let mut m = Msg::single("a");
+        let mut took = VecDeque::new();
+        assert_eq!(lane.push_direct(&mut m, false), Some(true), "news");
+        lane.take(&mut took, room(10), true);
+        assert_eq!(took.len(), 1);
+        took.clear();
+        assert_eq!(
+            lane.push_direct(&mut m, false),
+            Some(false),
+            "the receiver looks again before it waits"
+        );
+        lane.take(&mut took, room(10), true);
+        took.clear();
+        lane.take(&mut took, room(10), true);
+        assert!(took.is_empty());
+        assert_eq!(
+            lane.push_direct(&mut m, false),
+            Some(true),
+            "it found the lane empty: it may be waiting"
+        );
+        // A receiver that will not look again is told of every push after
+        // a take.
+        lane.take(&mut took, room(10), false);
+        assert_eq!(took.len(), 1);
+        assert_eq!(lane.push_direct(&mut m, false), Some(true));
     }
 
     #[test]
@@ -295,9 +338,9 @@ mod tests {
         // with no room the lane does not even ask.
         assert!(!lane.fill(&mut engine, ConnId(7)));
         let mut took = VecDeque::new();
-        assert!(lane.take(&mut took, room(5)).refill_sender);
+        assert!(lane.take(&mut took, room(5), false).refill_sender);
         assert!(
-            !lane.take(&mut took, room(5)).refill_sender,
+            !lane.take(&mut took, room(5), false).refill_sender,
             "one refill per block"
         );
         // Blocked again; room that comes without a take (the receiver found

@@ -102,6 +102,13 @@ pub(crate) struct LockedState {
     /// Kept between uses so that taking from inproc lanes allocates nothing.
     ready_scratch: Vec<ConnId>,
     lane_scratch: VecDeque<PipeItem>,
+    /// Links whose lane the last take found items in: their senders do not
+    /// tell of more, so a receive looks at them again (see [`lane::Lane::take`]).
+    awake_links: Vec<ConnId>,
+    /// Whether this socket's receives come back to its lanes before it waits:
+    /// false for a socket read from a hook (the ZAP bridge), which reads only
+    /// when told.
+    looks_again: bool,
     zap: Option<zap::Bridge>,
     events: events::Events,
 }
@@ -289,6 +296,8 @@ impl Core {
             finished: false,
             ready_scratch: Vec::new(),
             lane_scratch: VecDeque::new(),
+            awake_links: Vec::new(),
+            looks_again: true,
             zap: None,
             events: events::Events::default(),
         };
@@ -356,6 +365,22 @@ impl Core {
         self.with_data_work(|st, _| f(st))
     }
 
+    /// As [`Core::with_data`], for a receive or a look at whether one would
+    /// find anything: every inproc lane that may hold items is taken from
+    /// first.
+    pub(crate) fn with_recv<T>(&self, f: impl FnOnce(&mut LockedState) -> T) -> T {
+        let mut work = Vec::new();
+        let r = {
+            let mut st = self.lock();
+            self.take_inproc_to_receive(&mut st, &mut work);
+            let r = f(&mut st);
+            st.dispatch(self, &mut work);
+            r
+        };
+        run(work);
+        r
+    }
+
     /// As [`Core::with_data`], with the list of work for other sockets lent
     /// to `f` too.
     fn with_data_work<T>(&self, f: impl FnOnce(&mut LockedState, &mut Vec<Work>) -> T) -> T {
@@ -382,7 +407,16 @@ impl Core {
     #[inline]
     fn take_inproc(&self, st: &mut LockedState, work: &mut Vec<Work>) {
         if self.0.ready.is_set() {
-            st.drain_ready(self, work);
+            st.drain_ready(self, work, false);
+        }
+    }
+
+    /// As [`Core::take_inproc`] before a receive, or before deciding that
+    /// nothing waits: the lanes that were not empty last time too.
+    #[inline]
+    fn take_inproc_to_receive(&self, st: &mut LockedState, work: &mut Vec<Work>) {
+        if self.0.ready.is_set() || !st.awake_links.is_empty() {
+            st.drain_ready(self, work, true);
         }
     }
 

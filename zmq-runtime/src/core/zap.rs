@@ -114,6 +114,8 @@ impl Bridge {
             replies(&weak_owner, &weak_socket, work)
         }));
         socket.with_into(work, |st| {
+            // Read from the hook, which runs only when a reply is told of.
+            st.looks_again = false;
             let _ = st.engine.connect(ZAP_ENDPOINT);
         });
         Self {
