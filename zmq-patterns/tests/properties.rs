@@ -1646,38 +1646,76 @@ fn receiving_pair() -> impl Strategy<Value = (SocketType, SocketType)> {
     ])
 }
 
+/// Two receivers of `kind` with the same options, each with one pipe from
+/// `peer` (subscribed to everything where they filter): one to be fed many
+/// messages per call, the other one message at a time.
+fn twin_receivers(
+    kind: SocketType,
+    peer: SocketType,
+    rcvhwm: usize,
+    rcvhwm_bytes: Option<usize>,
+    conflate: bool,
+) -> (Pattern, Pattern, PipeId) {
+    let conflate = conflate
+        && matches!(
+            kind,
+            SocketType::Pull | SocketType::Dealer | SocketType::Sub
+        );
+    let opts = options(|o| {
+        o.rcvhwm = rcvhwm;
+        o.rcvhwm_bytes = rcvhwm_bytes;
+        o.conflate = conflate;
+    });
+    let mut many = Pattern::with_options(kind, opts.clone());
+    let mut single = Pattern::with_options(kind, opts);
+    let id = PipeId(1);
+    for p in [&mut many, &mut single] {
+        p.attach(id, anon(peer)).unwrap();
+        if matches!(kind, SocketType::Sub | SocketType::XSub) {
+            p.subscribe(b"");
+        }
+    }
+    (many, single, id)
+}
+
+/// Offers `left` to `p` one `handle_message` at a time until it refuses one:
+/// the messages and bytes taken, and whether one was refused.
+fn offer_singly(p: &mut Pattern, id: PipeId, left: &mut VecDeque<Msg>) -> (usize, usize, bool) {
+    let (mut n, mut bytes) = (0, 0);
+    while let Some(m) = left.pop_front() {
+        let len = m.byte_len();
+        if let Err(m) = p.handle_message(id, m) {
+            left.push_front(m);
+            return (n, bytes, true);
+        }
+        n += 1;
+        bytes += len;
+    }
+    (n, bytes, false)
+}
+
 proptest! {
     #![proptest_config(config())]
 
-    /// `handle_messages` takes exactly what `handle_message` one at a time
-    /// would (the same ones, the same left over at RCVHWM, in messages or in
-    /// bytes, conflated or not), and the application then receives the same.
+    /// `handle_messages` and `handle_message_run` take exactly what
+    /// `handle_message` one at a time would (the same ones, the same left
+    /// over at RCVHWM, in messages or in bytes, conflated or not); a run
+    /// stops at the first item that is not a message and counts what it
+    /// took; and the application then receives the same from all three.
     #[test]
-    fn a_batch_offer_is_the_same_as_one_offer_at_a_time(
+    fn batch_and_run_offers_are_the_same_as_one_offer_at_a_time(
         (kind, peer) in receiving_pair(),
         rcvhwm in hwm(),
         rcvhwm_bytes in prop::option::of(1usize..24),
         conflate in any::<bool>(),
         ops in prop::collection::vec(batch_op(), 0..MAX_OPS),
     ) {
-        let conflate = conflate
-            && matches!(kind, SocketType::Pull | SocketType::Dealer | SocketType::Sub);
-        let opts = options(|o| {
-            o.rcvhwm = rcvhwm;
-            o.rcvhwm_bytes = rcvhwm_bytes;
-            o.conflate = conflate;
-        });
-        let mut batch = Pattern::with_options(kind, opts.clone());
-        let mut single = Pattern::with_options(kind, opts);
-        let id = PipeId(1);
-        batch.attach(id, anon(peer)).unwrap();
-        single.attach(id, anon(peer)).unwrap();
-        if matches!(kind, SocketType::Sub | SocketType::XSub) {
-            for p in [&mut batch, &mut single] {
-                p.subscribe(b"");
-            }
-        }
-        let (mut left_b, mut left_s) = (VecDeque::new(), VecDeque::new());
+        let (mut batch, mut single, id) =
+            twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
+        let (mut run, _, _) = twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
+        let stop = PipeItem::Cancel(Bytes::from_static(b"stop"));
+        let (mut left_b, mut left_r, mut left_s) =
+            (VecDeque::new(), VecDeque::new(), VecDeque::new());
         let mut tags = Tags::default();
         for op in ops {
             match op {
@@ -1685,66 +1723,6 @@ proptest! {
                     for m in msgs {
                         let m = m.map_or_else(Msg::new, |e| build(&[tags.next()], &e));
                         left_b.push_back(m.clone());
-                        left_s.push_back(m);
-                    }
-                    let all = batch.handle_messages(id, &mut left_b);
-                    while let Some(m) = left_s.pop_front() {
-                        if let Err(m) = single.handle_message(id, m) {
-                            left_s.push_front(m);
-                            break;
-                        }
-                    }
-                    prop_assert_eq!(&left_b, &left_s);
-                    prop_assert_eq!(all, left_s.is_empty());
-                }
-                BatchOp::Recv(n) => {
-                    for _ in 0..n {
-                        prop_assert_eq!(batch.recv(), single.recv());
-                    }
-                }
-                BatchOp::Detach => {
-                    batch.detach(id);
-                    single.detach(id);
-                }
-            }
-        }
-    }
-    /// `handle_message_run` takes exactly what `handle_message` one at a
-    /// time would, stops at the first item that is not a message, and counts
-    /// what it took; the application then receives the same.
-    #[test]
-    fn a_run_offer_is_the_same_as_one_offer_at_a_time(
-        (kind, peer) in receiving_pair(),
-        rcvhwm in hwm(),
-        rcvhwm_bytes in prop::option::of(1usize..24),
-        conflate in any::<bool>(),
-        ops in prop::collection::vec(batch_op(), 0..MAX_OPS),
-    ) {
-        let conflate = conflate
-            && matches!(kind, SocketType::Pull | SocketType::Dealer | SocketType::Sub);
-        let opts = options(|o| {
-            o.rcvhwm = rcvhwm;
-            o.rcvhwm_bytes = rcvhwm_bytes;
-            o.conflate = conflate;
-        });
-        let mut run = Pattern::with_options(kind, opts.clone());
-        let mut single = Pattern::with_options(kind, opts);
-        let id = PipeId(1);
-        run.attach(id, anon(peer)).unwrap();
-        single.attach(id, anon(peer)).unwrap();
-        if matches!(kind, SocketType::Sub | SocketType::XSub) {
-            for p in [&mut run, &mut single] {
-                p.subscribe(b"");
-            }
-        }
-        let stop = PipeItem::Cancel(Bytes::from_static(b"stop"));
-        let (mut left_r, mut left_s) = (VecDeque::new(), VecDeque::new());
-        let mut tags = Tags::default();
-        for op in ops {
-            match op {
-                BatchOp::Offer(msgs) => {
-                    for m in msgs {
-                        let m = m.map_or_else(Msg::new, |e| build(&[tags.next()], &e));
                         left_r.push_back(PipeItem::Message(m.clone()));
                         left_s.push_back(m);
                     }
@@ -1752,19 +1730,11 @@ proptest! {
                     // which the run must not reach.
                     left_r.push_back(stop.clone());
                     left_r.push_back(PipeItem::Message(Msg::from("after")));
-                    let (n, bytes, refused) = run.handle_message_run(id, &mut left_r);
-                    let (mut n_s, mut bytes_s, mut refused_s) = (0, 0, false);
-                    while let Some(m) = left_s.pop_front() {
-                        let len = m.byte_len();
-                        if let Err(m) = single.handle_message(id, m) {
-                            left_s.push_front(m);
-                            refused_s = true;
-                            break;
-                        }
-                        n_s += 1;
-                        bytes_s += len;
-                    }
-                    prop_assert_eq!((n, bytes, refused), (n_s, bytes_s, refused_s));
+                    let all = batch.handle_messages(id, &mut left_b);
+                    let taken = run.handle_message_run(id, &mut left_r);
+                    prop_assert_eq!(taken, offer_singly(&mut single, id, &mut left_s));
+                    prop_assert_eq!(&left_b, &left_s);
+                    prop_assert_eq!(all, left_s.is_empty());
                     prop_assert_eq!(left_r.pop_back(), Some(PipeItem::Message(Msg::from("after"))));
                     prop_assert_eq!(left_r.pop_back(), Some(stop.clone()));
                     let left: Vec<Msg> = left_r
@@ -1778,12 +1748,15 @@ proptest! {
                 }
                 BatchOp::Recv(n) => {
                     for _ in 0..n {
-                        prop_assert_eq!(run.recv(), single.recv());
+                        let want = single.recv();
+                        prop_assert_eq!(batch.recv(), want.clone());
+                        prop_assert_eq!(run.recv(), want);
                     }
                 }
                 BatchOp::Detach => {
-                    run.detach(id);
-                    single.detach(id);
+                    for p in [&mut batch, &mut run, &mut single] {
+                        p.detach(id);
+                    }
                 }
             }
         }

@@ -2,8 +2,8 @@
 //! that a record kept elsewhere (the stream a pipe writes to) can reach one
 //! by its [`Slot`] with an index instead of a second hash lookup.
 //!
-//! A publisher looks up each subscriber's stream once per message: through
-//! the pipe, then through the id, was two hash lookups of the three a
+//! A publisher looks up each subscriber's stream once per message. Through
+//! the pipe and then the id, that took two of the three hash lookups a
 //! message paid per subscriber (callgrind, `zmq perf remote-pub` to ten
 //! subscribers). A slot is reused once its value is removed, so whoever
 //! keeps one keeps the id with it and [`Slots::at_mut`] checks both.
@@ -13,14 +13,14 @@ use crate::idmap::IdMap;
 
 /// Where a value sits in its [`Slots`], valid until it is removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Slot(u32);
+pub(super) struct Slot(usize);
 
 /// Values by id, each in a slot of its own.
 pub(super) struct Slots<V> {
     entries: Vec<Option<(ConnId, V)>>,
     /// Emptied slots, reused before the vector grows.
-    free: Vec<u32>,
-    index: IdMap<ConnId, u32>,
+    free: Vec<usize>,
+    index: IdMap<ConnId, usize>,
 }
 
 impl<V> Default for Slots<V> {
@@ -37,20 +37,17 @@ impl<V> Slots<V> {
     /// Puts `value` under `id`, replacing (in its slot) any value there.
     pub(super) fn insert(&mut self, id: ConnId, value: V) -> Slot {
         if let Some(&i) = self.index.get(&id) {
-            self.entries[i as usize] = Some((id, value));
+            self.entries[i] = Some((id, value));
             return Slot(i);
         }
         let i = match self.free.pop() {
             Some(i) => {
-                self.entries[i as usize] = Some((id, value));
+                self.entries[i] = Some((id, value));
                 i
             }
             None => {
-                // Ids are per connection; four billion live at once cannot
-                // happen before memory runs out.
-                let i = u32::try_from(self.entries.len()).expect("fewer than 2^32 live streams");
                 self.entries.push(Some((id, value)));
-                i
+                self.entries.len() - 1
             }
         };
         self.index.insert(id, i);
@@ -66,19 +63,19 @@ impl<V> Slots<V> {
     #[inline]
     pub(super) fn get(&self, id: ConnId) -> Option<&V> {
         let &i = self.index.get(&id)?;
-        self.entries[i as usize].as_ref().map(|(_, v)| v)
+        self.entries[i].as_ref().map(|(_, v)| v)
     }
 
     #[inline]
     pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut V> {
         let &i = self.index.get(&id)?;
-        self.entries[i as usize].as_mut().map(|(_, v)| v)
+        self.entries[i].as_mut().map(|(_, v)| v)
     }
 
     /// The value in `slot` if it is still `id`'s.
     #[inline]
     pub(super) fn at_mut(&mut self, slot: Slot, id: ConnId) -> Option<&mut V> {
-        match self.entries.get_mut(slot.0 as usize) {
+        match self.entries.get_mut(slot.0) {
             Some(Some((held, v))) if *held == id => Some(v),
             _ => None,
         }
@@ -86,8 +83,8 @@ impl<V> Slots<V> {
 
     pub(super) fn remove(&mut self, id: ConnId) -> Option<V> {
         let i = self.index.remove(&id)?;
-        let (_, v) = self.entries[i as usize].take()?;
-        if i as usize + 1 == self.entries.len() {
+        let (_, v) = self.entries[i].take()?;
+        if i + 1 == self.entries.len() {
             self.entries.pop();
         } else {
             self.free.push(i);
