@@ -352,7 +352,7 @@ impl Core {
         f: impl FnOnce(&mut LockedState, &mut Vec<Work>) -> T,
     ) -> T {
         let mut st = self.lock();
-        self.take_inproc(&mut st, work);
+        self.take_inproc(&mut st, work, false);
         st.timers_dirty = true;
         let r = f(&mut st, work);
         st.dispatch(self, work);
@@ -369,25 +369,26 @@ impl Core {
     /// find anything: every inproc lane that may hold items is taken from
     /// first.
     pub(crate) fn with_recv<T>(&self, f: impl FnOnce(&mut LockedState) -> T) -> T {
-        let mut work = Vec::new();
-        let r = {
-            let mut st = self.lock();
-            self.take_inproc_to_receive(&mut st, &mut work);
-            let r = f(&mut st);
-            st.dispatch(self, &mut work);
-            r
-        };
-        run(work);
-        r
+        self.with_data_taking(true, |st, _| f(st))
     }
 
     /// As [`Core::with_data`], with the list of work for other sockets lent
     /// to `f` too.
     fn with_data_work<T>(&self, f: impl FnOnce(&mut LockedState, &mut Vec<Work>) -> T) -> T {
+        self.with_data_taking(false, f)
+    }
+
+    /// The data path's entry: `receiving` as in [`Core::take_inproc`].
+    #[inline]
+    fn with_data_taking<T>(
+        &self,
+        receiving: bool,
+        f: impl FnOnce(&mut LockedState, &mut Vec<Work>) -> T,
+    ) -> T {
         let mut work = Vec::new();
         let r = {
             let mut st = self.lock();
-            self.take_inproc(&mut st, &mut work);
+            self.take_inproc(&mut st, &mut work, receiving);
             let r = f(&mut st, &mut work);
             st.dispatch(self, &mut work);
             r
@@ -403,20 +404,13 @@ impl Core {
     }
 
     /// Takes what inproc peers handed over since the last look, so that
-    /// everything that reads the engine sees it.
+    /// everything that reads the engine sees it; `receiving` (a receive, or
+    /// a look at whether one would find anything) also looks again at the
+    /// lanes that were not empty last time.
     #[inline]
-    fn take_inproc(&self, st: &mut LockedState, work: &mut Vec<Work>) {
-        if self.0.ready.is_set() {
-            st.drain_ready(self, work, false);
-        }
-    }
-
-    /// As [`Core::take_inproc`] before a receive, or before deciding that
-    /// nothing waits: the lanes that were not empty last time too.
-    #[inline]
-    fn take_inproc_to_receive(&self, st: &mut LockedState, work: &mut Vec<Work>) {
-        if self.0.ready.is_set() || !st.awake_links.is_empty() {
-            st.drain_ready(self, work, true);
+    fn take_inproc(&self, st: &mut LockedState, work: &mut Vec<Work>, receiving: bool) {
+        if self.0.ready.is_set() || (receiving && !st.awake_links.is_empty()) {
+            st.drain_ready(self, work, receiving);
         }
     }
 
