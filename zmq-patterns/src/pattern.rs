@@ -68,6 +68,19 @@ pub(crate) enum Kind {
     },
 }
 
+/// What [`Pattern::handle_message_from`] took.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Offered {
+    /// Messages taken (those a departed pipe dropped included).
+    pub msgs: usize,
+    /// Their bytes, as [`Msg::byte_len`] counts them.
+    pub bytes: usize,
+    /// The message the pipe refused at RCVHWM; the caller keeps it, and
+    /// stops reading that peer until the application has received.
+    pub refused: Option<Msg>,
+}
+
 /// A ZeroMQ socket's behaviour over pipes, with no I/O.
 ///
 /// The owner attaches a pipe per peer, offers what arrives with
@@ -283,38 +296,8 @@ impl Pattern {
     /// left. A receiver that read ahead of its application hands its
     /// stashed messages back this way, a few thousand at a time.
     pub fn handle_messages(&mut self, id: PipeId, msgs: &mut VecDeque<Msg>) -> bool {
-        if matches!(
-            self.socket_type,
-            SocketType::Push | SocketType::Pub | SocketType::Req
-        ) {
-            // They filter or discard each message: one at a time.
-            while let Some(m) = msgs.pop_front() {
-                if let Err(m) = self.handle_message(id, m) {
-                    msgs.push_front(m);
-                    return false;
-                }
-            }
-            return true;
-        }
-        let opts = &self.opts;
-        let Some(pipe) = self.pipes.get_mut(&id).filter(|p| !p.closing) else {
-            // As `handle_message`: a pipe that went takes and drops them.
-            msgs.clear();
-            return true;
-        };
-        let mut took = false;
-        while let Some(m) = msgs.pop_front() {
-            if m.is_empty() {
-                continue;
-            }
-            if let Err(m) = offer(opts, pipe, m) {
-                msgs.push_front(m);
-                break;
-            }
-            took = true;
-        }
-        if took {
-            join_fq(&mut self.fq, id, pipe);
+        if let Some(m) = self.handle_message_from(id, || msgs.pop_front()).refused {
+            msgs.push_front(m);
         }
         msgs.is_empty()
     }
@@ -331,52 +314,70 @@ impl Pattern {
         id: PipeId,
         items: &mut VecDeque<PipeItem>,
     ) -> (usize, usize, bool) {
-        let (mut msgs, mut bytes) = (0, 0);
+        let offered = self.handle_message_from(id, || match items.front() {
+            Some(PipeItem::Message(_)) => match items.pop_front() {
+                Some(PipeItem::Message(m)) => Some(m),
+                _ => None,
+            },
+            _ => None,
+        });
+        let refused = offered.refused.is_some();
+        if let Some(m) = offered.refused {
+            items.push_front(PipeItem::Message(m));
+        }
+        (offered.msgs, offered.bytes, refused)
+    }
+
+    /// Offers the messages `next` yields, in order, as
+    /// [`Pattern::handle_message`] would one at a time, until it yields
+    /// none or the pipe refuses one at RCVHWM; the pipe is looked up and
+    /// joins the fair-queue once per run rather than once per message. A
+    /// connection's decoded messages come this way, a read's worth at a
+    /// time.
+    #[inline]
+    pub fn handle_message_from(
+        &mut self,
+        id: PipeId,
+        mut next: impl FnMut() -> Option<Msg>,
+    ) -> Offered {
+        let mut offered = Offered::default();
         if matches!(
             self.socket_type,
             SocketType::Push | SocketType::Pub | SocketType::Req
         ) {
             // They filter or discard each message: one at a time.
-            while let Some(PipeItem::Message(_)) = items.front() {
-                let Some(PipeItem::Message(m)) = items.pop_front() else {
-                    break;
-                };
+            while let Some(m) = next() {
                 let len = m.byte_len();
                 if let Err(m) = self.handle_message(id, m) {
-                    items.push_front(PipeItem::Message(m));
-                    return (msgs, bytes, true);
+                    offered.refused = Some(m);
+                    break;
                 }
-                msgs += 1;
-                bytes += len;
+                offered.msgs += 1;
+                offered.bytes += len;
             }
-            return (msgs, bytes, false);
+            return offered;
         }
         let opts = &self.opts;
         let mut pipe = self.pipes.get_mut(&id).filter(|p| !p.closing);
         let mut took = false;
-        let mut refused = false;
-        while let Some(PipeItem::Message(_)) = items.front() {
-            let Some(PipeItem::Message(m)) = items.pop_front() else {
-                break;
-            };
+        while let Some(m) = next() {
             let len = m.byte_len();
             // As `handle_message`: a pipe that went takes and drops them,
             // and so do empty messages.
             if let Some(p) = pipe.as_deref_mut().filter(|_| !m.is_empty()) {
                 if let Err(m) = offer(opts, p, m) {
-                    items.push_front(PipeItem::Message(m));
-                    refused = true;
+                    offered.refused = Some(m);
                     break;
                 }
                 took = true;
             }
-            msgs += 1;
-            bytes += len;
+            offered.msgs += 1;
+            offered.bytes += len;
         }
         if let (true, Some(p)) = (took, pipe) {
             join_fq(&mut self.fq, id, p);
         }
-        (msgs, bytes, refused)
+        offered
     }
 
     /// Queues a message already read off the wire whatever RCVHWM says (its
@@ -768,18 +769,20 @@ impl Pattern {
             return (0, 0);
         };
         let invert = self.opts.invert_matching;
+        // A subscription to everything keeps every message: no filter to ask.
+        let subs = subs.filter(|s| invert || !s.matches_everything());
         let (mut taken, mut bytes) = (0, 0);
         // Leave the last one to `fq_take`, which ends the pipe's turn (and
         // forgets a departed pipe) as the queue runs dry.
         while taken < max_msgs && bytes < max_bytes && p.inq.len() > 1 {
-            let Some(m) = p.inq.pop_front() else {
+            let Some((m, len)) = p.inq.pop_front_sized() else {
                 break;
             };
             if subs.is_some_and(|subs| !subs_match(subs, &m, invert)) {
                 continue;
             }
             taken += 1;
-            bytes += m.byte_len();
+            bytes += len;
             more.push_back(m);
         }
         (taken, bytes)

@@ -20,9 +20,17 @@ impl MsgQueue {
     }
 
     pub(crate) fn pop_front(&mut self) -> Option<Msg> {
+        self.pop_front_sized().map(|(msg, _)| msg)
+    }
+
+    /// The oldest message with its [`Msg::byte_len`], which a caller that
+    /// counts bytes would otherwise work out a second time.
+    #[inline]
+    pub(crate) fn pop_front_sized(&mut self) -> Option<(Msg, usize)> {
         let msg = self.msgs.pop_front()?;
-        self.bytes -= msg.byte_len();
-        Some(msg)
+        let len = msg.byte_len();
+        self.bytes -= len;
+        Some((msg, len))
     }
 
     pub(crate) fn front(&self) -> Option<&Msg> {

@@ -21,6 +21,10 @@ pub struct Subscriptions {
     counts: HashMap<Bytes, u32>,
     /// Distinct prefixes per length, ascending.
     lengths: BTreeMap<usize, usize>,
+    /// Whether the empty prefix is subscribed: kept beside the maps because
+    /// a subscriber asks for every message it takes, and a tree walk to
+    /// length 0 costs about as much as the rest of its filter.
+    everything: bool,
 }
 
 impl Subscriptions {
@@ -37,6 +41,7 @@ impl Subscriptions {
         }
         self.counts.insert(Bytes::copy_from_slice(prefix), 1);
         *self.lengths.entry(prefix.len()).or_insert(0) += 1;
+        self.everything |= prefix.is_empty();
         true
     }
 
@@ -61,20 +66,25 @@ impl Subscriptions {
                 self.lengths.remove(&prefix.len());
             }
         }
+        self.everything &= !prefix.is_empty();
         Some(true)
     }
 
     /// Whether any subscribed prefix is a prefix of `topic`.
+    #[inline]
     pub fn matches(&self, topic: &[u8]) -> bool {
         // The empty prefix (a subscription to everything) matches every
         // topic: no lookup, which a subscriber would pay per message.
-        if self
-            .lengths
-            .first_key_value()
-            .is_some_and(|(&len, _)| len == 0)
-        {
-            return true;
-        }
+        self.everything || self.matches_some_prefix(topic)
+    }
+
+    /// Whether every topic matches (the empty prefix is subscribed).
+    #[inline]
+    pub fn matches_everything(&self) -> bool {
+        self.everything
+    }
+
+    fn matches_some_prefix(&self, topic: &[u8]) -> bool {
         self.lengths
             .keys()
             .take_while(|&&len| len <= topic.len())
@@ -102,6 +112,7 @@ impl Subscriptions {
     /// Removes everything, returning the distinct prefixes that were subscribed.
     pub fn clear(&mut self) -> Vec<Bytes> {
         self.lengths.clear();
+        self.everything = false;
         let mut v: Vec<Bytes> = self.counts.drain().map(|(k, _)| k).collect();
         v.sort();
         v
@@ -215,6 +226,16 @@ mod tests {
         assert_eq!(t.remove(b""), Some(true));
         assert!(!t.matches(b"x"));
         assert!(t.matches(b"ABC"));
+        // Counted like any prefix: the second cancel ends it; so does clear.
+        t.add(b"");
+        t.add(b"");
+        assert_eq!(t.remove(b""), Some(false));
+        assert!(t.matches(b"x") && t.matches_everything());
+        assert_eq!(t.remove(b""), Some(true));
+        assert!(!t.matches(b"x") && !t.matches_everything());
+        t.add(b"");
+        t.clear();
+        assert!(!t.matches(b"") && !t.matches_everything());
     }
 
     #[test]

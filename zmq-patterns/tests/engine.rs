@@ -1372,10 +1372,10 @@ fn batched_receive_keeps_the_fair_queue_order() {
 }
 
 /// A SUB (inverting its match or not) with messages on "a" and on "b"
-/// queued, interleaved in runs, and then subscribed to "a" alone: the PUB
-/// sent them all (the SUB was subscribed to everything), so the SUB's own
-/// filter decides.
-fn sub_with_mixed_topics(n: usize, invert: bool) -> (Net, usize) {
+/// queued, interleaved in runs, and then subscribed to `last` alone: the
+/// PUB sent them all (the SUB was subscribed to everything), so the SUB's
+/// own filter decides.
+fn sub_with_mixed_topics(n: usize, invert: bool, last: &[u8]) -> (Net, usize) {
     let mut net = Net::new();
     let ep = "tcp://127.0.0.1:7637";
     let publisher = net.add(cfg(SocketType::Pub));
@@ -1387,27 +1387,35 @@ fn sub_with_mixed_topics(n: usize, invert: bool) -> (Net, usize) {
     net.nodes[sub].subscribe(b"");
     net.nodes[sub].connect(ep).unwrap();
     net.settle();
-    let (a, b) = (numbered(0..n, "a"), numbered(0..n, "b"));
-    for i in 0..n {
-        // Runs of one to three of a topic.
-        let m = if i % 3 == 0 { &b[i] } else { &a[i] };
-        net.nodes[publisher].send(m.clone()).unwrap();
-        if i % 5 == 0 {
-            net.nodes[publisher].send(b[(i + 1) % n].clone()).unwrap();
-        }
+    for m in mixed_topics(n) {
+        net.nodes[publisher].send(m).unwrap();
     }
     net.settle();
     net.nodes[sub].unsubscribe(b"");
-    net.nodes[sub].subscribe(b"a");
+    net.nodes[sub].subscribe(last);
     (net, sub)
+}
+
+/// Messages on "a" and on "b", interleaved in runs of one to three.
+fn mixed_topics(n: usize) -> Vec<Msg> {
+    let (a, b) = (numbered(0..n, "a"), numbered(0..n, "b"));
+    let mut sent = Vec::new();
+    for i in 0..n {
+        sent.push(if i % 3 == 0 { &b[i] } else { &a[i] }.clone());
+        if i % 5 == 0 {
+            sent.push(b[(i + 1) % n].clone());
+        }
+    }
+    sent
 }
 
 #[test]
 fn batched_receive_of_a_sub_filters_as_single_receives_do() {
-    for invert in [false, true] {
-        let (mut single, sub) = sub_with_mixed_topics(60, invert);
+    // The empty prefix too: matching everything, inverted it matches nothing.
+    for (invert, last) in [(false, &b"a"[..]), (true, b"a"), (false, b""), (true, b"")] {
+        let (mut single, sub) = sub_with_mixed_topics(60, invert, last);
         let one_by_one = single.recv_all(sub);
-        let (mut batched, sub) = sub_with_mixed_topics(60, invert);
+        let (mut batched, sub) = sub_with_mixed_topics(60, invert, last);
         let mut got = Vec::new();
         let mut largest = 0;
         loop {
@@ -1423,11 +1431,25 @@ fn batched_receive_of_a_sub_filters_as_single_receives_do() {
                 Err(e) => panic!("{e}"),
             }
         }
-        let wanted = if invert { "b" } else { "a" };
-        assert!(!one_by_one.is_empty());
-        assert!(names(&one_by_one).iter().all(|n| n.starts_with(wanted)));
-        assert_eq!(names(&got), names(&one_by_one), "invert: {invert}");
-        assert!(largest > 1, "largest batch {largest}");
+        let kept = |n: &String| match (last.is_empty(), invert) {
+            (true, false) => true,
+            (true, true) => false,
+            (false, false) => n.starts_with('a'),
+            (false, true) => n.starts_with('b'),
+        };
+        let sent = names(&mixed_topics(60));
+        let wanted: Vec<_> = sent.into_iter().filter(kept).collect();
+        assert_eq!(
+            names(&one_by_one),
+            wanted,
+            "invert: {invert}, last: {last:?}"
+        );
+        assert_eq!(
+            names(&got),
+            names(&one_by_one),
+            "invert: {invert}, last: {last:?}"
+        );
+        assert!(largest > 1 || got.is_empty(), "largest batch {largest}");
     }
 }
 

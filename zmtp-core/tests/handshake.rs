@@ -533,6 +533,30 @@ fn subscriptions_sent_to_non_publishers_are_ignored() {
 }
 
 #[test]
+fn poll_message_takes_messages_only_and_leaves_other_events_in_order() {
+    let mut p = Pair::for_mech(Mech::Null, SocketType::XSub, SocketType::XPub);
+    p.drive();
+    p.client.conn.send(Msg::from("x1")).unwrap();
+    p.client.conn.send(Msg::from("x2")).unwrap();
+    p.client.conn.send_subscribe(b"A").unwrap();
+    p.client.conn.send(Msg::from("x3")).unwrap();
+    let mut wire = bytes::BytesMut::from(&drain(&mut p.client.conn)[..]);
+    let server = &mut p.server.conn;
+    server.handle_input(p.now, &mut wire).unwrap();
+    assert_eq!(server.poll_message(), Some(Msg::from("x1")));
+    assert_eq!(server.poll_message(), Some(Msg::from("x2")));
+    // A run ends at the subscription, which stays first for poll_event.
+    assert_eq!(server.poll_message(), None);
+    assert_eq!(
+        server.poll_event(),
+        Some(Event::Subscribe(Bytes::from_static(b"A")))
+    );
+    assert_eq!(server.poll_message(), Some(Msg::from("x3")));
+    assert_eq!(server.poll_message(), None);
+    assert_eq!(server.poll_event(), None);
+}
+
+#[test]
 fn send_before_handshake_hands_the_message_back() {
     let mut p = Pair::for_mech(Mech::Null, SocketType::Push, SocketType::Pull);
     let err = p.client.conn.send(Msg::from("early")).unwrap_err();

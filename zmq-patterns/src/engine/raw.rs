@@ -69,6 +69,17 @@ impl RawConn {
         self.events.pop_front()
     }
 
+    /// As [`Connection::poll_message`](zmtp_core::Connection::poll_message).
+    pub(super) fn poll_message(&mut self) -> Option<Msg> {
+        match self.events.front() {
+            Some(Event::Message(_)) => match self.events.pop_front() {
+                Some(Event::Message(m)) => Some(m),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Stops taking input; what is queued is still written.
     pub(super) fn close(&mut self) {
         self.error.get_or_insert(ConnectionError::LocallyClosed);

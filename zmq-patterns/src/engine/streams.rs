@@ -309,10 +309,13 @@ impl Streams {
         loop {
             match s.conn.poll_event() {
                 None => return Drained::Idle,
+                Some(Event::Message(msg)) if !s.stash.is_empty() => s.stash.push_back(msg),
                 Some(Event::Message(msg)) => {
-                    if !s.stash.is_empty() {
-                        s.stash.push_back(msg);
-                    } else if let Err(msg) = pattern.handle_message(s.pipe, msg) {
+                    // This message and the run that follows it in one offer.
+                    let mut first = Some(msg);
+                    let conn = &mut s.conn;
+                    let next = || first.take().or_else(|| conn.poll_message());
+                    if let Some(msg) = pattern.handle_message_from(s.pipe, next).refused {
                         s.stash.push_back(msg);
                         self.stalled.push(id);
                     }

@@ -64,6 +64,15 @@ impl Wire {
         }
     }
 
+    /// The next event if it is a message (others stay first in line).
+    #[inline]
+    pub(super) fn poll_message(&mut self) -> Option<Msg> {
+        match self {
+            Self::Zmtp(c) => c.poll_message(),
+            Self::Raw(r) => r.poll_message(),
+        }
+    }
+
     #[inline]
     pub(super) fn poll_transmit(&mut self) -> Option<Bytes> {
         match self {

@@ -314,6 +314,20 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// The next event if it is a message, which leaves any other event
+    /// first in line for [`Connection::poll_event`]: a receiver can take a
+    /// run of messages into one queue without matching on each event.
+    #[inline]
+    pub fn poll_message(&mut self) -> Option<Msg> {
+        match self.events.front() {
+            Some(Event::Message(_)) => match self.events.pop_front() {
+                Some(Event::Message(m)) => Some(m),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The earliest deadline at which `handle_timeout` must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Closed {
