@@ -290,16 +290,52 @@ impl Pattern {
         Ok(())
     }
 
-    /// Offers `msgs` in order, as [`Pattern::handle_message`] would one at a
-    /// time, looking the pipe up once: those taken leave the front of
-    /// `msgs`, and what the pipe refuses at RCVHWM stays. True when none is
-    /// left. A receiver that read ahead of its application hands its
-    /// stashed messages back this way, a few thousand at a time.
-    pub fn handle_messages(&mut self, id: PipeId, msgs: &mut VecDeque<Msg>) -> bool {
-        if let Some(m) = self.handle_message_from(id, || msgs.pop_front()).refused {
-            msgs.push_front(m);
+    /// Queues the messages `next` yields, in order, as
+    /// [`Pattern::handle_message`] would one at a time, but past RCVHWM: a
+    /// connection's messages were read off the wire, and what one read
+    /// brought is taken whole. True when the pipe is at RCVHWM now: the
+    /// caller reads no more from that peer until [`Pattern::holds_back`]
+    /// says the application made room.
+    #[inline]
+    pub fn handle_received(&mut self, id: PipeId, mut next: impl FnMut() -> Option<Msg>) -> bool {
+        if matches!(
+            self.socket_type,
+            SocketType::Push | SocketType::Pub | SocketType::Req
+        ) {
+            // They filter or discard each message: one at a time.
+            while let Some(m) = next() {
+                self.push_received(id, m);
+            }
+            return self.holds_back(id);
         }
-        msgs.is_empty()
+        let Some(p) = self.pipes.get_mut(&id).filter(|p| !p.closing) else {
+            // As `handle_message`: a pipe that went takes and drops them.
+            while next().is_some() {}
+            return false;
+        };
+        let mut took = false;
+        while let Some(m) = next() {
+            if m.is_empty() {
+                continue;
+            }
+            if p.conflate {
+                p.inq.clear();
+            }
+            p.inq.push_back(m);
+            took = true;
+        }
+        if took {
+            join_fq(&mut self.fq, id, p);
+        }
+        !p.conflate && inq_full(&self.opts, p)
+    }
+
+    /// Whether `pipe` is at RCVHWM, so that its peer is not to be read
+    /// (false for a pipe that went: what its peer sends is dropped).
+    pub fn holds_back(&self, id: PipeId) -> bool {
+        self.pipes
+            .get(&id)
+            .is_some_and(|p| !p.closing && !p.conflate && inq_full(&self.opts, p))
     }
 
     /// Offers the messages at the front of `items`, up to the first item
@@ -331,9 +367,7 @@ impl Pattern {
     /// Offers the messages `next` yields, in order, as
     /// [`Pattern::handle_message`] would one at a time, until it yields
     /// none or the pipe refuses one at RCVHWM; the pipe is looked up and
-    /// joins the fair-queue once per run rather than once per message. A
-    /// connection's decoded messages come this way, a read's worth at a
-    /// time.
+    /// joins the fair-queue once per run rather than once per message.
     #[inline]
     pub fn handle_message_from(
         &mut self,

@@ -29,8 +29,10 @@
 //! - **REQ / REP**: strict (or relaxed) alternation, replies only from the
 //!   request's pipe (and with the request's id under REQ_CORRELATE), envelopes
 //!   returned to the origin pipe.
-//! - **`handle_messages`** (a stash offered at once): takes and leaves exactly
-//!   what `handle_message` one at a time would, for every receiving type.
+//! - **`handle_message_run`** (an inproc batch offered at once): takes and
+//!   leaves exactly what `handle_message` one at a time would, for every
+//!   receiving type; **`handle_received`** (a read's messages) takes what one
+//!   at a time with no RCVHWM would, and reports the HWM reached.
 //!
 //! The peers never subscribe to a topic they already hold, nor cancel one they do
 //! not: libzmq's publisher keeps a set of topics per pipe where this crate keeps
@@ -1612,7 +1614,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------
-// handle_messages: a stash handed back at once
+// handle_received and handle_message_run: many messages offered at once
 
 #[derive(Debug, Clone)]
 enum BatchOp {
@@ -1697,11 +1699,13 @@ fn offer_singly(p: &mut Pattern, id: PipeId, left: &mut VecDeque<Msg>) -> (usize
 proptest! {
     #![proptest_config(config())]
 
-    /// `handle_messages` and `handle_message_run` take exactly what
-    /// `handle_message` one at a time would (the same ones, the same left
-    /// over at RCVHWM, in messages or in bytes, conflated or not); a run
-    /// stops at the first item that is not a message and counts what it
-    /// took; and the application then receives the same from all three.
+    /// `handle_message_run` takes exactly what `handle_message` one at a
+    /// time would (the same ones, the same left over at RCVHWM, in
+    /// messages or in bytes, conflated or not), stops at the first item
+    /// that is not a message, and counts what it took. `handle_received`
+    /// takes everything, as one at a time with no RCVHWM would, and says
+    /// the pipe is full exactly when it is at RCVHWM. The application
+    /// then receives the same from each pair.
     #[test]
     fn batch_and_run_offers_are_the_same_as_one_offer_at_a_time(
         (kind, peer) in receiving_pair(),
@@ -1710,9 +1714,10 @@ proptest! {
         conflate in any::<bool>(),
         ops in prop::collection::vec(batch_op(), 0..MAX_OPS),
     ) {
-        let (mut batch, mut single, id) =
+        let (mut run, mut single, id) =
             twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
-        let (mut run, _, _) = twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
+        let (mut batch, _, _) = twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
+        let (mut unlimited, _, _) = twin_receivers(kind, peer, 0, None, conflate);
         let stop = PipeItem::Cancel(Bytes::from_static(b"stop"));
         let (mut left_b, mut left_r, mut left_s) =
             (VecDeque::new(), VecDeque::new(), VecDeque::new());
@@ -1730,11 +1735,14 @@ proptest! {
                     // which the run must not reach.
                     left_r.push_back(stop.clone());
                     left_r.push_back(PipeItem::Message(Msg::from("after")));
-                    let all = batch.handle_messages(id, &mut left_b);
+                    let mut all = left_b.clone();
+                    prop_assert_eq!(offer_singly(&mut unlimited, id, &mut all).2, false);
+                    let full = batch.handle_received(id, || left_b.pop_front());
+                    prop_assert!(left_b.is_empty());
+                    prop_assert_eq!(full, batch.is_attached(id) && !batch.can_accept(id));
+                    prop_assert_eq!(full, batch.holds_back(id));
                     let taken = run.handle_message_run(id, &mut left_r);
                     prop_assert_eq!(taken, offer_singly(&mut single, id, &mut left_s));
-                    prop_assert_eq!(&left_b, &left_s);
-                    prop_assert_eq!(all, left_s.is_empty());
                     prop_assert_eq!(left_r.pop_back(), Some(PipeItem::Message(Msg::from("after"))));
                     prop_assert_eq!(left_r.pop_back(), Some(stop.clone()));
                     let left: Vec<Msg> = left_r
@@ -1748,13 +1756,12 @@ proptest! {
                 }
                 BatchOp::Recv(n) => {
                     for _ in 0..n {
-                        let want = single.recv();
-                        prop_assert_eq!(batch.recv(), want.clone());
-                        prop_assert_eq!(run.recv(), want);
+                        prop_assert_eq!(run.recv(), single.recv());
+                        prop_assert_eq!(batch.recv(), unlimited.recv());
                     }
                 }
                 BatchOp::Detach => {
-                    for p in [&mut batch, &mut run, &mut single] {
+                    for p in [&mut batch, &mut run, &mut single, &mut unlimited] {
                         p.detach(id);
                     }
                 }

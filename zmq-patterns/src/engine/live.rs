@@ -53,9 +53,9 @@ impl Engine {
         // its handshake, it only refuses new ones until enough finish.
         self.max_pending_handshakes = config.max_pending_handshakes;
         self.pattern.set_options(config.options);
-        // Room made by a raised RCVHWM: stashed messages move in, stopped
-        // streams and inproc links are read again.
-        self.streams.unstash(&mut self.pattern, &mut self.actions);
+        // Room made by a raised RCVHWM: held streams and inproc links are
+        // read again.
+        self.streams.resume(&self.pattern, &mut self.actions);
         self.inproc.resume(&self.pattern, &mut self.actions);
         self.flush_dirty();
         Ok(())

@@ -823,18 +823,8 @@ impl Engine {
             if taken >= max_msgs || bytes >= max_bytes {
                 break;
             }
-            let m = match self.pattern.recv() {
-                Ok(m) => m,
-                // Messages read off the wire may be waiting for the room the
-                // batch just made.
-                Err(_) if self.streams.has_stalled() => {
-                    self.streams.unstash(&mut self.pattern, &mut self.actions);
-                    match self.pattern.recv() {
-                        Ok(m) => m,
-                        Err(_) => break,
-                    }
-                }
-                Err(_) => break,
+            let Ok(m) = self.pattern.recv() else {
+                break;
             };
             taken += 1;
             bytes += m.byte_len();
@@ -847,7 +837,7 @@ impl Engine {
     /// What follows taking messages off the queues: stalled peers whose
     /// messages now fit are read again.
     fn after_recv(&mut self) {
-        self.streams.unstash(&mut self.pattern, &mut self.actions);
+        self.streams.resume(&self.pattern, &mut self.actions);
         self.inproc.resume(&self.pattern, &mut self.actions);
         self.flush_dirty();
     }
@@ -1218,7 +1208,6 @@ impl Engine {
             peer: f.peer,
             error: error.clone(),
         });
-        self.streams.deliver_stash(id, &mut self.pattern);
         if f.handshaken {
             self.notify_disconnected(f.pipe);
         }

@@ -56,9 +56,10 @@ struct Stream {
     /// The remote address and, once attached, the routing id: what monitor
     /// events say about the peer.
     peer: Peer,
-    /// Messages the pipe could not take yet (RCVHWM): while any wait here, the
-    /// stream is not read.
-    stash: VecDeque<Msg>,
+    /// Its pipe reached RCVHWM: the stream is not read until the
+    /// application has made room (what the last read brought went in
+    /// whole, past the HWM).
+    held: bool,
     handshaken: bool,
     flush_queued: bool,
     /// A second flush was asked for because a full write is waiting (see
@@ -112,7 +113,7 @@ pub(super) struct Streams {
     /// entries, so a socket with one connection (a DEALER, a REQ) would
     /// hold 4 KiB for it; boxed, it holds 4 slots and the one stream.
     live: Slots<Box<Stream>>,
-    /// Streams whose stash waits for room (so `recv` looks at these only).
+    /// Streams held at RCVHWM (so `recv` looks at these only).
     stalled: Vec<ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
     dying: IdMap<ConnId, Wire>,
@@ -171,7 +172,7 @@ impl Streams {
             origin,
             endpoint,
             peer: Peer::at(peer_address),
-            stash: VecDeque::new(),
+            held: false,
             handshaken: false,
             flush_queued: false,
             full_flush_queued: false,
@@ -298,9 +299,10 @@ impl Streams {
     }
 
     /// Hands the stream's messages and subscriptions to the pattern, in order,
-    /// and stops at the first event the engine must handle. A message that
-    /// finds its pipe full is kept, with every later one behind it, until
-    /// `unstash` retries them.
+    /// and stops at the first event the engine must handle. Messages go in
+    /// whatever RCVHWM says (they were read); a pipe that is at its HWM
+    /// after them holds its stream, which is not read again until `resume`
+    /// finds room.
     #[inline]
     pub(super) fn drain(&mut self, id: ConnId, pattern: &mut Pattern) -> Drained {
         let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) else {
@@ -309,14 +311,13 @@ impl Streams {
         loop {
             match s.conn.poll_event() {
                 None => return Drained::Idle,
-                Some(Event::Message(msg)) if !s.stash.is_empty() => s.stash.push_back(msg),
                 Some(Event::Message(msg)) => {
                     // This message and the run that follows it in one offer.
                     let mut first = Some(msg);
                     let conn = &mut s.conn;
                     let next = || first.take().or_else(|| conn.poll_message());
-                    if let Some(msg) = pattern.handle_message_from(s.pipe, next).refused {
-                        s.stash.push_back(msg);
+                    if pattern.handle_received(s.pipe, next) && !s.held {
+                        s.held = true;
                         self.stalled.push(id);
                     }
                 }
@@ -327,47 +328,28 @@ impl Streams {
         }
     }
 
-    /// Messages already read off the wire are delivered, whatever the HWM says:
-    /// they were received.
-    pub(super) fn deliver_stash(&mut self, id: ConnId, pattern: &mut Pattern) {
-        if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) {
-            for msg in std::mem::take(&mut s.stash) {
-                pattern.push_received(s.pipe, msg);
-            }
-        }
-    }
-
-    /// Whether some stream holds messages that did not fit its pipe.
+    /// Reads again from held streams whose pipes have room now.
     #[inline]
-    pub(super) fn has_stalled(&self) -> bool {
-        !self.stalled.is_empty()
-    }
-
-    /// Retries stashed messages after the application made room.
-    #[inline]
-    pub(super) fn unstash(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
-        // Called after every `recv`: the common case, nothing stalled, must
+    pub(super) fn resume(&mut self, pattern: &Pattern, actions: &mut VecDeque<Action>) {
+        // Called after every `recv`: the common case, nothing held, must
         // cost a length check and no call.
         if !self.stalled.is_empty() {
-            self.unstash_stalled(pattern, actions);
+            self.resume_held(pattern, actions);
         }
     }
 
-    fn unstash_stalled(&mut self, pattern: &mut Pattern, actions: &mut VecDeque<Action>) {
-        // Filtered in place: the list keeps its allocation, which a receiver
-        // behind its peer otherwise gives back and takes again per message.
-        let mut ids = std::mem::take(&mut self.stalled);
-        ids.retain(|&id| {
-            let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) else {
+    fn resume_held(&mut self, pattern: &Pattern, actions: &mut VecDeque<Action>) {
+        self.stalled.retain(|&id| {
+            let Some(s) = self.live.get_mut(id) else {
                 return false;
             };
-            if !pattern.handle_messages(s.pipe, &mut s.stash) {
+            if pattern.holds_back(s.pipe) {
                 return true;
             }
+            s.held = false;
             actions.push_back(Action::ResumeRead(id));
             false
         });
-        self.stalled = ids;
     }
 
     /// Whether a full write waits for the stream (see [`Streams::check_backlog`]).
@@ -399,7 +381,7 @@ impl Streams {
     /// Whether the runtime should read from this stream.
     #[inline]
     pub(super) fn wants_read(&self, id: ConnId) -> bool {
-        self.live.get(id).is_some_and(|s| s.stash.is_empty())
+        self.live.get(id).is_some_and(|s| !s.held)
     }
 
     pub(super) fn handshake_done(&mut self, id: ConnId) -> Option<Handshake> {
