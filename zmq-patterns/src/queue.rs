@@ -14,6 +14,7 @@ pub(crate) struct MsgQueue {
 }
 
 impl MsgQueue {
+    #[inline]
     pub(crate) fn push_back(&mut self, msg: Msg) {
         self.bytes += msg.byte_len();
         self.msgs.push_back(msg);
