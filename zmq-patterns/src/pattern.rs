@@ -414,8 +414,8 @@ impl Pattern {
         offered
     }
 
-    /// Queues a message already read off the wire whatever RCVHWM says (its
-    /// connection is ending; dropping it would lose a received message).
+    /// Queues a message whatever RCVHWM says: one already read off the wire
+    /// (dropping it would lose a received message), or a notification.
     pub fn push_received(&mut self, id: PipeId, msg: Msg) {
         if msg.is_empty() || !self.is_attached(id) {
             return;

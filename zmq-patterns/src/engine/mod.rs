@@ -794,7 +794,7 @@ impl Engine {
     /// message that reaches it is still taken, so none is split off).
     ///
     /// The same messages in the same order as that many calls to
-    /// [`Engine::recv`], but stalled peers are resumed and queues refilled once
+    /// [`Engine::recv`], but held peers are resumed and queues refilled once
     /// per batch instead of once per message. Only for the types whose `recv`
     /// is a plain queue (PULL, DEALER, PAIR, ROUTER, SUB, XSUB); the others
     /// act on each message they return.
@@ -834,8 +834,8 @@ impl Engine {
         Ok(first)
     }
 
-    /// What follows taking messages off the queues: stalled peers whose
-    /// messages now fit are read again.
+    /// What follows taking messages off the queues: held peers whose pipes
+    /// have room now are read again.
     fn after_recv(&mut self) {
         self.streams.resume(&self.pattern, &mut self.actions);
         self.inproc.resume(&self.pattern, &mut self.actions);

@@ -114,7 +114,7 @@ pub(super) struct Streams {
     /// hold 4 KiB for it; boxed, it holds 4 slots and the one stream.
     live: Slots<Box<Stream>>,
     /// Streams held at RCVHWM (so `recv` looks at these only).
-    stalled: Vec<ConnId>,
+    holding: Vec<ConnId>,
     /// Closed streams whose last bytes (an ERROR, say) are still to be written.
     dying: IdMap<ConnId, Wire>,
     /// The stream a handshaken pipe writes to; a pipe that outlives a reconnect
@@ -134,7 +134,7 @@ impl Streams {
     pub(super) fn new() -> Self {
         Self {
             live: Slots::default(),
-            stalled: Vec::new(),
+            holding: Vec::new(),
             dying: IdMap::default(),
             by_pipe: IdMap::default(),
             pending_accepted: 0,
@@ -318,7 +318,7 @@ impl Streams {
                     let next = || first.take().or_else(|| conn.poll_message());
                     if pattern.handle_received(s.pipe, next) && !s.held {
                         s.held = true;
-                        self.stalled.push(id);
+                        self.holding.push(id);
                     }
                 }
                 Some(Event::Subscribe(topic)) => pattern.handle_subscribe(s.pipe, topic),
@@ -333,13 +333,13 @@ impl Streams {
     pub(super) fn resume(&mut self, pattern: &Pattern, actions: &mut VecDeque<Action>) {
         // Called after every `recv`: the common case, nothing held, must
         // cost a length check and no call.
-        if !self.stalled.is_empty() {
+        if !self.holding.is_empty() {
             self.resume_held(pattern, actions);
         }
     }
 
     fn resume_held(&mut self, pattern: &Pattern, actions: &mut VecDeque<Action>) {
-        self.stalled.retain(|&id| {
+        self.holding.retain(|&id| {
             let Some(s) = self.live.get_mut(id) else {
                 return false;
             };
