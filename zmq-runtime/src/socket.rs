@@ -450,6 +450,17 @@ impl<R> std::future::Future for SendFuture<'_, R> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        // The common case first, as `send_blocking` takes it: a socket with
+        // room takes the message at once, without the wait's machinery.
+        if this.wait.is_none() {
+            if let Some(msg) = this.slot.take() {
+                match this.socket.core.send_msg(msg) {
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err(SendError::WouldBlock(m)) => this.slot = Some(m),
+                    Err(e) => return Poll::Ready(Err(e.into())),
+                }
+            }
+        }
         this.socket.poll_send(cx, &mut this.slot, &mut this.wait)
     }
 }
