@@ -805,9 +805,17 @@ impl Pattern {
         let invert = self.opts.invert_matching;
         // A subscription to everything keeps every message: no filter to ask.
         let subs = subs.filter(|s| invert || !s.matches_everything());
-        let (mut taken, mut bytes) = (0, 0);
         // Leave the last one to `fq_take`, which ends the pipe's turn (and
         // forgets a departed pipe) as the queue runs dry.
+        if subs.is_none() {
+            // Nothing to filter: the run's length from the sizes, then the
+            // messages move in one go.
+            let most = p.inq.len().saturating_sub(1);
+            let (taken, bytes) = p.inq.front_run(most, max_msgs, max_bytes);
+            p.inq.move_front(taken, bytes, more);
+            return (taken, bytes);
+        }
+        let (mut taken, mut bytes) = (0, 0);
         while taken < max_msgs && bytes < max_bytes && p.inq.len() > 1 {
             let Some((m, len)) = p.inq.pop_front_sized() else {
                 break;

@@ -34,6 +34,33 @@ impl MsgQueue {
         Some((msg, len))
     }
 
+    /// How many of the first `most` messages taking them one at a time
+    /// would take while under `max_msgs` and `max_bytes` (the one that
+    /// reaches the byte limit still taken), and their bytes.
+    pub(crate) fn front_run(
+        &self,
+        most: usize,
+        max_msgs: usize,
+        max_bytes: usize,
+    ) -> (usize, usize) {
+        let (mut n, mut bytes) = (0, 0);
+        for m in self.msgs.iter().take(most.min(max_msgs)) {
+            if bytes >= max_bytes {
+                break;
+            }
+            n += 1;
+            bytes += m.byte_len();
+        }
+        (n, bytes)
+    }
+
+    /// Moves the first `n` messages, of `bytes` bytes together (as
+    /// [`MsgQueue::front_run`] counted them), to the back of `to`.
+    pub(crate) fn move_front(&mut self, n: usize, bytes: usize, to: &mut VecDeque<Msg>) {
+        to.extend(self.msgs.drain(..n));
+        self.bytes -= bytes;
+    }
+
     pub(crate) fn front(&self) -> Option<&Msg> {
         self.msgs.front()
     }
@@ -60,6 +87,41 @@ impl MsgQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_front_run_is_what_one_at_a_time_would_take() {
+        let sizes = [3, 4, 5, 6, 1];
+        let queue = || {
+            let mut q = MsgQueue::default();
+            for n in sizes {
+                q.push_back(Msg::from(vec![n as u8; n]));
+            }
+            q
+        };
+        for most in 0..=sizes.len() {
+            for max_msgs in 0..=sizes.len() + 1 {
+                for max_bytes in 0..=20 {
+                    // One at a time, as a receive loop would.
+                    let mut single = queue();
+                    let mut want = VecDeque::new();
+                    let mut bytes = 0;
+                    while want.len() < max_msgs.min(most) && bytes < max_bytes {
+                        let m = single.pop_front().unwrap();
+                        bytes += m.byte_len();
+                        want.push_back(m);
+                    }
+                    let mut run = queue();
+                    let (n, b) = run.front_run(most, max_msgs, max_bytes);
+                    assert_eq!((n, b), (want.len(), bytes), "{most} {max_msgs} {max_bytes}");
+                    let mut got = VecDeque::from([Msg::from("before")]);
+                    run.move_front(n, b, &mut got);
+                    assert_eq!(got.pop_front(), Some(Msg::from("before")));
+                    assert_eq!(got, want);
+                    assert_eq!((run.len(), run.bytes()), (single.len(), single.bytes()));
+                }
+            }
+        }
+    }
 
     #[test]
     fn bytes_follow_pushes_pops_and_clears() {
