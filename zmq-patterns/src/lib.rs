@@ -45,7 +45,7 @@ mod subscriptions;
 pub use crate::error::{AttachError, RecvError, SendError};
 pub use crate::idmap::IdMap;
 pub use crate::options::{Options, RouterNotify};
-pub use crate::pattern::{Direct, Offered, Pattern};
+pub use crate::pattern::{Direct, Pattern};
 pub use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
 pub use crate::queued::Queued;
 pub use crate::subscriptions::Subscriptions;

@@ -68,19 +68,6 @@ pub(crate) enum Kind {
     },
 }
 
-/// What [`Pattern::handle_message_from`] took.
-#[derive(Debug, Default)]
-#[must_use]
-pub struct Offered {
-    /// Messages taken (those a departed pipe dropped included).
-    pub msgs: usize,
-    /// Their bytes, as [`Msg::byte_len`] counts them.
-    pub bytes: usize,
-    /// The message the pipe refused at RCVHWM; the caller keeps it, and
-    /// stops reading that peer until the application has received.
-    pub refused: Option<Msg>,
-}
-
 /// A ZeroMQ socket's behaviour over pipes, with no I/O.
 ///
 /// The owner attaches a pipe per peer, offers what arrives with
@@ -350,68 +337,52 @@ impl Pattern {
         id: PipeId,
         items: &mut VecDeque<PipeItem>,
     ) -> (usize, usize, bool) {
-        let offered = self.handle_message_from(id, || match items.front() {
-            Some(PipeItem::Message(_)) => match items.pop_front() {
-                Some(PipeItem::Message(m)) => Some(m),
-                _ => None,
-            },
-            _ => None,
-        });
-        let refused = offered.refused.is_some();
-        if let Some(m) = offered.refused {
-            items.push_front(PipeItem::Message(m));
-        }
-        (offered.msgs, offered.bytes, refused)
-    }
-
-    /// Offers the messages `next` yields, in order, as
-    /// [`Pattern::handle_message`] would one at a time, until it yields
-    /// none or the pipe refuses one at RCVHWM; the pipe is looked up and
-    /// joins the fair-queue once per run rather than once per message.
-    #[inline]
-    pub fn handle_message_from(
-        &mut self,
-        id: PipeId,
-        mut next: impl FnMut() -> Option<Msg>,
-    ) -> Offered {
-        let mut offered = Offered::default();
+        let (mut msgs, mut bytes) = (0, 0);
         if matches!(
             self.socket_type,
             SocketType::Push | SocketType::Pub | SocketType::Req
         ) {
             // They filter or discard each message: one at a time.
-            while let Some(m) = next() {
+            while let Some(PipeItem::Message(_)) = items.front() {
+                let Some(PipeItem::Message(m)) = items.pop_front() else {
+                    break;
+                };
                 let len = m.byte_len();
                 if let Err(m) = self.handle_message(id, m) {
-                    offered.refused = Some(m);
-                    break;
+                    items.push_front(PipeItem::Message(m));
+                    return (msgs, bytes, true);
                 }
-                offered.msgs += 1;
-                offered.bytes += len;
+                msgs += 1;
+                bytes += len;
             }
-            return offered;
+            return (msgs, bytes, false);
         }
         let opts = &self.opts;
         let mut pipe = self.pipes.get_mut(&id).filter(|p| !p.closing);
         let mut took = false;
-        while let Some(m) = next() {
+        let mut refused = false;
+        while let Some(PipeItem::Message(_)) = items.front() {
+            let Some(PipeItem::Message(m)) = items.pop_front() else {
+                break;
+            };
             let len = m.byte_len();
             // As `handle_message`: a pipe that went takes and drops them,
             // and so do empty messages.
             if let Some(p) = pipe.as_deref_mut().filter(|_| !m.is_empty()) {
                 if let Err(m) = offer(opts, p, m) {
-                    offered.refused = Some(m);
+                    items.push_front(PipeItem::Message(m));
+                    refused = true;
                     break;
                 }
                 took = true;
             }
-            offered.msgs += 1;
-            offered.bytes += len;
+            msgs += 1;
+            bytes += len;
         }
         if let (true, Some(p)) = (took, pipe) {
             join_fq(&mut self.fq, id, p);
         }
-        offered
+        (msgs, bytes, refused)
     }
 
     /// Queues a message whatever RCVHWM says: one already read off the wire

@@ -34,9 +34,9 @@ impl MsgQueue {
         Some((msg, len))
     }
 
-    /// How many of the first `most` messages taking them one at a time
-    /// would take while under `max_msgs` and `max_bytes` (the one that
-    /// reaches the byte limit still taken), and their bytes.
+    /// How many messages, of the first `most`, taking one at a time would
+    /// move while under `max_msgs` and `max_bytes` (the one that reaches
+    /// the byte limit still taken), and their bytes.
     pub(crate) fn front_run(
         &self,
         most: usize,
