@@ -71,8 +71,9 @@ impl SessionBox {
             return self.seal_long(short_nonce, buf);
         }
         let mut stream = self.short_stream(short_nonce);
-        // Before `apply`, which writes the stream's next blocks over the first.
-        let key = stream.mac_key();
+        // A copy, taken before `apply` writes the stream's next blocks over
+        // the first.
+        let key = Zeroizing::new(*stream.mac_key());
         stream.apply(buf);
         mac(&key, buf)
     }
@@ -89,7 +90,8 @@ impl SessionBox {
             return self.open_long(short_nonce, buf, tag);
         }
         let mut stream = self.short_stream(short_nonce);
-        let expected = mac(&stream.mac_key(), buf)?;
+        // Borrowed from the first block: the MAC comes before `apply` here.
+        let expected = mac(stream.mac_key(), buf)?;
         if !tags_match(&expected, tag) {
             return Err(ConnectionError::Cryptographic);
         }
@@ -103,8 +105,8 @@ impl SessionBox {
             GenericArray::from_slice(&self.subkey[..]),
             &short_nonce.to_be_bytes().into(),
         );
-        let mut block = Zeroizing::new([0u8; 64]);
-        core.write_keystream_block(GenericArray::from_mut_slice(&mut block[..]));
+        let mut block = Zeroizing::new([[0u8; 32]; 2]);
+        core.write_keystream_block(GenericArray::from_mut_slice(block.as_flattened_mut()));
         ShortStream { core, block }
     }
 
@@ -153,27 +155,28 @@ impl SessionBox {
 /// for a 64-byte message (callgrind).
 struct ShortStream {
     core: SalsaCore<salsa20::cipher::consts::U10>,
-    /// The stream's first block.
-    block: Zeroizing<[u8; 64]>,
+    /// The stream's first block, in the halves `crypto_secretbox` uses
+    /// apart: the MAC key, then the keystream of the message's first 32
+    /// bytes.
+    block: Zeroizing<[[u8; 32]; 2]>,
 }
 
 impl ShortStream {
     /// The one-time Poly1305 key.
-    fn mac_key(&self) -> Zeroizing<[u8; 32]> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(&self.block[..32]);
-        key
+    fn mac_key(&self) -> &[u8; 32] {
+        &self.block[0]
     }
 
     /// XORs the keystream after the MAC key into `buf` (once: it moves the
     /// stream on, and overwrites the first block, MAC key and all).
     fn apply(&mut self, buf: &mut [u8]) {
         let (head, rest) = buf.split_at_mut(buf.len().min(32));
-        xor(head, &self.block[32..]);
+        xor(head, &self.block[1]);
         for chunk in rest.chunks_mut(64) {
+            let block = self.block.as_flattened_mut();
             self.core
-                .write_keystream_block(GenericArray::from_mut_slice(&mut self.block[..]));
-            xor(chunk, &self.block[..]);
+                .write_keystream_block(GenericArray::from_mut_slice(block));
+            xor(chunk, block);
         }
     }
 }
@@ -254,7 +257,7 @@ mod tests {
             // And the forced short path agrees too where the long one would run.
             let mut short = data(len);
             let mut stream = sb.short_stream(short_nonce);
-            let key = stream.mac_key();
+            let key = *stream.mac_key();
             stream.apply(&mut short);
             assert_eq!(short, want, "short-path ciphertext at {len}");
             assert_eq!(mac(&key, &short).expect("mac"), tag, "short tag at {len}");
