@@ -216,6 +216,11 @@ impl<R> Socket<R> {
     /// (see [`refusals`](Socket::refusals)); [`send`](Socket::send) does the
     /// same when it would have to wait.
     pub async fn recv(&self) -> Result<Msg, Error> {
+        // The common case first, as `recv_blocking` takes it: a message that
+        // is waiting is taken at once, without the wait's machinery.
+        if let Ok(m) = self.core.recv_msg() {
+            return Ok(m);
+        }
         let mut wait = None;
         std::future::poll_fn(|cx| self.poll_recv(cx, &mut wait))
             .await
