@@ -241,19 +241,27 @@ impl<R> Socket<R> {
             || self.core.spin(),
             || self.core.listen_writable(),
             || {
-                let Some(msg) = slot.take() else {
-                    return Some(Ok(()));
-                };
-                match self.try_send(msg) {
-                    Ok(()) => Some(Ok(())),
-                    Err(SendError::WouldBlock(m)) => {
-                        *slot = Some(m);
-                        self.core.cannot_wait(true).map(Err)
-                    }
-                    Err(e) => Some(Err(e.into())),
-                }
+                self.send_now(slot)
+                    .or_else(|| self.core.cannot_wait(true).map(Err))
             },
         )
+    }
+
+    /// Sends the message in `slot` (none: done) if the socket takes it now;
+    /// `None` when it is full, with the message back in `slot`.
+    #[inline]
+    fn send_now(&self, slot: &mut Option<Msg>) -> Option<Result<(), Error>> {
+        let Some(msg) = slot.take() else {
+            return Some(Ok(()));
+        };
+        match self.core.send_msg(msg) {
+            Ok(()) => Some(Ok(())),
+            Err(SendError::WouldBlock(m)) => {
+                *slot = Some(m);
+                None
+            }
+            Err(e) => Some(Err(e.into())),
+        }
     }
 
     /// The next message; `None` once the socket is closed and drained.
@@ -458,12 +466,8 @@ impl<R> std::future::Future for SendFuture<'_, R> {
         // The common case first, as `send_blocking` takes it: a socket with
         // room takes the message at once, without the wait's machinery.
         if this.wait.is_none() {
-            if let Some(msg) = this.slot.take() {
-                match this.socket.core.send_msg(msg) {
-                    Ok(()) => return Poll::Ready(Ok(())),
-                    Err(SendError::WouldBlock(m)) => this.slot = Some(m),
-                    Err(e) => return Poll::Ready(Err(e.into())),
-                }
+            if let Some(done) = this.socket.send_now(&mut this.slot) {
+                return Poll::Ready(done);
             }
         }
         this.socket.poll_send(cx, &mut this.slot, &mut this.wait)
