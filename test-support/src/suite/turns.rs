@@ -3,6 +3,7 @@
 //! executor): at most `zmq_runtime::PUMP_READ_BUDGET` read, then the
 //! application runs again, whatever the kernel still holds.
 
+use std::io::Write;
 use std::time::Duration;
 
 use zmq_runtime::{RuntimeKind, Socket, SocketType};
@@ -38,6 +39,68 @@ pub async fn longest_turn<R: RuntimeKind, S: RuntimeKind>() -> usize {
         }
         push.close_blocking();
     });
+    let longest = receive_in_turns(&pull).await;
+    sender.join().unwrap();
+    longest
+}
+
+/// [`longest_turn`] with a sender that refills the kernel the moment the
+/// pump has read: a raw ZMTP 3.0 PUSH writing [`COUNT`] messages in small
+/// pieces to a non-blocking socket, trying again at once when it is full.
+/// The pump then often finds the socket empty before its budget is spent,
+/// and finds more as soon as it looks again.
+pub async fn longest_turn_eager_sender<R: RuntimeKind>(rcvbuf: usize) -> usize {
+    let pull = Socket::<R>::new(SocketType::Pull).unwrap();
+    pull.set_rcvbuf(Some(rcvbuf)).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+    let addr = ep.trim_start_matches("tcp://").to_string();
+    let sender = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let bytes = raw_push_stream();
+        let mut at = 0;
+        while at < bytes.len() {
+            let end = bytes.len().min(at + 8 * 1024);
+            match stream.write(&bytes[at..end]) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) => panic!("the raw sender's write failed: {e}"),
+            }
+        }
+        // Kept open until the receiver has everything: a close could reset.
+        stream
+    });
+    let longest = receive_in_turns(&pull).await;
+    drop(sender.join().unwrap());
+    longest
+}
+
+/// What a NULL-mechanism ZMTP 3.0 PUSH sends: greeting, READY, then
+/// [`COUNT`] single-frame messages of [`SIZE`] bytes (long frames).
+fn raw_push_stream() -> Vec<u8> {
+    let mut out = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0];
+    out.extend_from_slice(b"NULL");
+    out.resize(64, 0);
+    let mut ready = vec![5];
+    ready.extend_from_slice(b"READY");
+    ready.push(11);
+    ready.extend_from_slice(b"Socket-Type");
+    ready.extend_from_slice(&4u32.to_be_bytes());
+    ready.extend_from_slice(b"PUSH");
+    out.push(0x04);
+    out.push(u8::try_from(ready.len()).unwrap());
+    out.extend_from_slice(&ready);
+    for _ in 0..COUNT {
+        out.push(0x02);
+        out.extend_from_slice(&(SIZE as u64).to_be_bytes());
+        out.resize(out.len() + SIZE, 7);
+    }
+    out
+}
+
+/// Receives [`COUNT`] messages of [`SIZE`] bytes as a slow application
+/// would (see [`longest_turn`]) and returns the most found after one wait.
+async fn receive_in_turns<R: RuntimeKind>(pull: &Socket<R>) -> usize {
     let mut got = 0;
     let mut longest = 0;
     while got < COUNT {
@@ -53,7 +116,6 @@ pub async fn longest_turn<R: RuntimeKind, S: RuntimeKind>() -> usize {
         longest = longest.max(run);
         std::thread::sleep(Duration::from_millis(2));
     }
-    sender.join().unwrap();
     assert_eq!(got, COUNT);
     longest
 }

@@ -65,6 +65,7 @@ pub(super) async fn pump<I: AsyncIo>(io: Arc<I>, stream: I::Registered<StdStream
     let mut p = Pump {
         spin: io.pump_spin(),
         read_budget: io.read_budget(),
+        read: 0,
         lend_wait: None,
         coalesce: Coalesce::new(io.write_coalesce()),
         hold: None,
@@ -96,6 +97,11 @@ struct Pump<I: AsyncIo> {
     armed: Arc<AtomicBool>,
     /// [`AsyncIo::read_budget`].
     read_budget: usize,
+    /// Bytes read since the pump last let the application run: carried
+    /// across the polls it wakes itself for (a spin, an exhausted
+    /// [`BUDGET`]), which tokio's current-thread runtime runs again before
+    /// the future in `block_on`, up to 61 times.
+    read: usize,
     /// The pump's wake-up at the end of a lend of its reading (see
     /// [`DirectIn`]).
     lend_wait: Hold,
@@ -126,9 +132,9 @@ impl<I: AsyncIo> Pump<I> {
         let signal = self.ctl.signal();
         signal.register_writer(cx.waker());
         signal.register_reader(cx.waker());
-        let mut read = 0;
         for _ in 0..BUDGET {
-            if read >= self.read_budget {
+            if self.read >= self.read_budget {
+                self.read = 0;
                 self.io.yield_now(cx);
                 return Poll::Pending;
             }
@@ -210,7 +216,7 @@ impl<I: AsyncIo> Pump<I> {
                 };
                 match polled {
                     Poll::Ready(Ok(n)) if n > 0 => {
-                        read += n;
+                        self.read += n;
                         *reading = self.ctl.handle_input(&mut rbuf.buf);
                         if self.coalesce.is_on() {
                             self.coalesce.handle_read(self.io.now());
@@ -241,6 +247,9 @@ impl<I: AsyncIo> Pump<I> {
                     self.spin_poll = true;
                     cx.waker().wake_by_ref();
                 } else {
+                    // Idle until the reactor or a signal wakes it, which
+                    // lets whatever was woken meanwhile run first.
+                    self.read = 0;
                     self.last_progress = None;
                     self.slot = None;
                 }
