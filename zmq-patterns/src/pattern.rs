@@ -32,6 +32,10 @@ pub(crate) struct Pipe {
     in_lb: bool,
     in_fq: bool,
     dirty: bool,
+    /// Its taker stopped for want of room with items left and comes back
+    /// for them when it has room (see [`Pattern::take_outbound`]): items
+    /// queued behind those need no dirty mark.
+    pulled: bool,
     /// Detached, kept only until its received messages are read.
     pub(crate) closing: bool,
 }
@@ -191,6 +195,7 @@ impl Pattern {
                 in_lb: false,
                 in_fq: false,
                 dirty: false,
+                pulled: false,
                 closing: false,
             },
         );
@@ -514,6 +519,51 @@ impl Pattern {
             rejoin_lb(&self.opts, &mut self.lb, id, pipe);
         }
         Some(item)
+    }
+
+    /// Moves items from the front of `pipe`'s outbound queue to `into`
+    /// while `counts` (messages and bytes the taker holds, updated as items
+    /// move) is under `limit` in both: the items, in the order, that calling
+    /// [`Pattern::poll_outbound`] while the counts are under the limit would
+    /// give, without a lookup and a rejoin of the rotation per message (the
+    /// inproc sender's refill). Subscriptions count for neither. Returns
+    /// whether the queue is now empty.
+    ///
+    /// A taker that stops for want of room must come back for the rest
+    /// when it has room: until the queue has been emptied, what is queued
+    /// behind is not marked dirty ([`Pattern::poll_dirty`]) again.
+    pub fn take_outbound(
+        &mut self,
+        id: PipeId,
+        counts: &mut (usize, usize),
+        limit: (usize, usize),
+        into: &mut VecDeque<PipeItem>,
+    ) -> bool {
+        let Some(pipe) = self.pipes.get_mut(&id) else {
+            return true;
+        };
+        let (mut msgs, mut bytes) = *counts;
+        let mut n = 0;
+        for item in &pipe.out {
+            if msgs >= limit.0 || bytes >= limit.1 {
+                break;
+            }
+            if let PipeItem::Message(m) = item {
+                msgs += 1;
+                bytes += m.byte_len();
+            }
+            n += 1;
+        }
+        // Stopped by the limit with items left: the taker comes back.
+        pipe.pulled = n < pipe.out.len();
+        into.extend(pipe.out.drain(..n));
+        pipe.out_msgs -= msgs - counts.0;
+        pipe.out_bytes -= bytes - counts.1;
+        if msgs > counts.0 {
+            rejoin_lb(&self.opts, &mut self.lb, id, pipe);
+        }
+        *counts = (msgs, bytes);
+        pipe.out.is_empty()
     }
 
     /// A pipe that has new outbound items since the last call (each named once
@@ -886,8 +936,11 @@ pub(crate) fn enqueue(dirty: &mut VecDeque<PipeId>, id: PipeId, p: &mut Pipe, it
         p.out_msgs += 1;
         p.out_bytes += m.byte_len();
     }
+    // Behind items a taker comes back for, the new one needs no mark (an
+    // inproc sender ahead of its receiver queues every message here).
+    let pulled = p.pulled && !p.out.is_empty();
     p.out.push_back(item);
-    if !p.dirty {
+    if !p.dirty && !pulled {
         p.dirty = true;
         dirty.push_back(id);
     }

@@ -1769,3 +1769,106 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone)]
+enum TakeOp {
+    /// Sends through an XSUB: `Some(n)` a message of `n` bytes, `None` a
+    /// subscription (an item that counts for neither limit).
+    Send(Vec<Option<usize>>),
+    /// Takes with the taker already holding `have` and stopping at `limit`.
+    Take {
+        have: (usize, usize),
+        limit: (usize, usize),
+    },
+    /// Polls up to this many items one at a time, as a stream's fill does.
+    Poll(usize),
+}
+
+fn take_op() -> impl Strategy<Value = TakeOp> {
+    prop_oneof![
+        3 => prop::collection::vec(prop::option::weighted(0.8, 1usize..6), 1..8)
+            .prop_map(TakeOp::Send),
+        2 => ((0usize..4, 0usize..12), (0usize..8, 0usize..30))
+            .prop_map(|(have, limit)| TakeOp::Take { have, limit }),
+        1 => (1usize..6).prop_map(TakeOp::Poll),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `take_outbound` moves the items, in the order, that `poll_outbound`
+    /// one at a time gives while the taker's counts stay under the limit
+    /// (the item that reaches the byte limit still taken, subscriptions
+    /// counting for neither), and says whether the queue is now empty. A
+    /// pipe it left items in for want of room is not marked dirty again by
+    /// what is queued behind them: its taker comes back. Once emptied, by
+    /// a take or by polling, the next item marks it again.
+    #[test]
+    fn a_taken_run_is_what_polling_one_at_a_time_gives(
+        ops in prop::collection::vec(take_op(), 0..MAX_OPS),
+    ) {
+        let opts = options(|o| o.sndhwm = 0);
+        let mut run = Pattern::with_options(SocketType::XSub, opts.clone());
+        let mut single = Pattern::with_options(SocketType::XSub, opts);
+        let id = PipeId(1);
+        for p in [&mut run, &mut single] {
+            p.attach(id, anon(SocketType::Pub)).unwrap();
+            drain_dirty(p);
+        }
+        let mut tag = 0u8;
+        // Whether `run`'s last take left items behind.
+        let mut pulled = false;
+        for op in ops {
+            match op {
+                TakeOp::Send(items) => {
+                    let was_empty = !run.has_outbound(id);
+                    for item in items {
+                        tag = tag.wrapping_add(1);
+                        for p in [&mut run, &mut single] {
+                            match item {
+                                Some(n) => {
+                                    let mut body = vec![tag; n];
+                                    // Not a subscription command.
+                                    body[0] = 2;
+                                    p.send(Msg::single(body)).unwrap();
+                                }
+                                None => p.subscribe(&[tag]),
+                            }
+                        }
+                    }
+                    let marked = !drain_dirty(&mut run).is_empty();
+                    prop_assert_eq!(marked, was_empty || !pulled);
+                    drain_dirty(&mut single);
+                }
+                TakeOp::Take { have, limit } => {
+                    let mut counts = have;
+                    let mut taken = VecDeque::new();
+                    let emptied = run.take_outbound(id, &mut counts, limit, &mut taken);
+                    let mut expected = VecDeque::new();
+                    let mut want = have;
+                    while want.0 < limit.0 && want.1 < limit.1 {
+                        let Some(item) = single.poll_outbound(id) else {
+                            break;
+                        };
+                        if let PipeItem::Message(m) = &item {
+                            want.0 += 1;
+                            want.1 += m.byte_len();
+                        }
+                        expected.push_back(item);
+                    }
+                    prop_assert_eq!(taken, expected);
+                    prop_assert_eq!(counts, want);
+                    prop_assert_eq!(emptied, !single.has_outbound(id));
+                    prop_assert_eq!(emptied, !run.has_outbound(id));
+                    pulled = !emptied;
+                }
+                TakeOp::Poll(n) => {
+                    for _ in 0..n {
+                        prop_assert_eq!(run.poll_outbound(id), single.poll_outbound(id));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -535,6 +535,23 @@ impl Engine {
         item
     }
 
+    /// What [`Engine::poll_inproc`] would give while `counts` stays under
+    /// `limit`, moved to `into` at once (see [`Pattern::take_outbound`]).
+    pub fn take_inproc(
+        &mut self,
+        id: ConnId,
+        counts: &mut (usize, usize),
+        limit: (usize, usize),
+        into: &mut VecDeque<PipeItem>,
+    ) {
+        let Some(pipe) = self.inproc.start_flush(id) else {
+            return;
+        };
+        if self.pattern.take_outbound(pipe, counts, limit, into) {
+            self.check_linger_soon();
+        }
+    }
+
     /// An item arrived over an inproc link (check [`Engine::inproc_ready`] first;
     /// a message that does not fit is handed back).
     pub fn handle_inproc(&mut self, id: ConnId, item: PipeItem) -> Result<(), PipeItem> {

@@ -113,20 +113,32 @@ impl Lane {
     pub(super) fn fill(&self, engine: &mut Engine, x: ConnId) -> bool {
         let mut s = self.lock();
         let mut pushed = false;
-        loop {
-            if !s.has_room() {
-                // Whatever is left waits in the sender's pipe, where its
-                // SNDHWM holds it, until the receiver makes room.
-                s.sender_blocked = true;
-                break;
-            }
-            match engine.poll_inproc(x) {
-                Some(item) => {
-                    s.push(item);
-                    pushed = true;
+        if s.room.conflate {
+            // Each push may drop the message before it: one at a time.
+            while s.has_room() {
+                match engine.poll_inproc(x) {
+                    Some(item) => {
+                        s.push(item);
+                        pushed = true;
+                    }
+                    None => break,
                 }
-                None => break,
             }
+        } else {
+            // A push is a move and a count: the run that fits moves at once.
+            // Asked even with no room, so that the pipe learns it will be
+            // pulled from (see `Pattern::take_outbound`).
+            let before = s.items.len();
+            let limit = (s.room.msgs, s.room.bytes);
+            let mut counts = (s.msgs, s.bytes);
+            engine.take_inproc(x, &mut counts, limit, &mut s.items);
+            (s.msgs, s.bytes) = counts;
+            pushed = s.items.len() > before;
+        }
+        if !s.has_room() {
+            // Whatever is left waits in the sender's pipe, where its SNDHWM
+            // holds it, until the receiver makes room.
+            s.sender_blocked = true;
         }
         let tell = pushed && !s.told;
         if tell {
@@ -334,8 +346,7 @@ mod tests {
             EngineConfig::new(zmtp_core::Config::new(SocketType::Push)),
         );
         let lane = Lane::new(room(0));
-        // Nothing is linked at this id: the engine has nothing to give, but
-        // with no room the lane does not even ask.
+        // Nothing is linked at this id: the engine has nothing to give.
         assert!(!lane.fill(&mut engine, ConnId(7)));
         let mut took = VecDeque::new();
         assert!(lane.take(&mut took, room(5), false).refill_sender);
