@@ -910,7 +910,7 @@ pub type Direct<'a> = dyn FnMut(PipeId, &mut Msg, bool) -> bool + 'a;
 
 /// The message goes to `direct` when nothing is queued ahead of it on the
 /// pipe, else to the queue.
-#[inline]
+#[inline(always)]
 fn deliver(
     dirty: &mut VecDeque<PipeId>,
     direct: &mut Direct<'_>,
@@ -925,7 +925,7 @@ fn deliver(
 
 /// Queues an item on a pipe and marks it dirty. Conflate keeps only the newest
 /// message.
-#[inline]
+#[inline(always)]
 pub(crate) fn enqueue(dirty: &mut VecDeque<PipeId>, id: PipeId, p: &mut Pipe, item: PipeItem) {
     if let PipeItem::Message(m) = &item {
         if p.conflate && p.out_msgs > 0 {
