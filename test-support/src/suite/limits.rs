@@ -20,9 +20,10 @@ use crate::peer::Peer;
 /// nothing is a slowloris, holding a connection in its handshake.
 const HALF_GREETING: &[u8] = &[0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F];
 
-/// A whole ZMTP 3.0 NULL greeting (as a client) and a READY announcing a
-/// DEALER: all a peer sends to finish its handshake with a NULL ROUTER.
-fn dealer_handshake() -> Vec<u8> {
+/// A whole ZMTP 3.0 NULL greeting (as a client) and a READY announcing
+/// `socket_type` (`"DEALER"`, `"PUSH"`): all a raw peer sends to finish its
+/// handshake with one of our sockets.
+pub(crate) fn null_handshake(socket_type: &str) -> Vec<u8> {
     let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0];
     let mut mechanism = [0u8; 20];
     mechanism[..4].copy_from_slice(b"NULL");
@@ -32,8 +33,9 @@ fn dealer_handshake() -> Vec<u8> {
     ready.extend_from_slice(b"READY");
     ready.push(11);
     ready.extend_from_slice(b"Socket-Type");
-    ready.extend_from_slice(&6u32.to_be_bytes());
-    ready.extend_from_slice(b"DEALER");
+    let len = u32::try_from(socket_type.len()).expect("a socket type's name");
+    ready.extend_from_slice(&len.to_be_bytes());
+    ready.extend_from_slice(socket_type.as_bytes());
     g.push(0x04); // a short command frame
     g.push(u8::try_from(ready.len()).expect("a short READY"));
     g.extend_from_slice(&ready);
@@ -437,7 +439,7 @@ pub fn idle_and_slowloris_load<E: Env>() -> (u64, u64, u64, u64) {
     let threads = status("Threads:");
     let rss = status("VmRSS:");
 
-    let hello = dealer_handshake();
+    let hello = null_handshake("DEALER");
     let idle = connect_many(addr, LOAD_PEERS, &hello, |_| {
         wait_until("idle peers finish their handshakes", || {
             router.pending_handshakes() == 0

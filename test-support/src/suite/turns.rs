@@ -78,18 +78,7 @@ pub async fn longest_turn_eager_sender<R: RuntimeKind>(rcvbuf: usize) -> usize {
 /// What a NULL-mechanism ZMTP 3.0 PUSH sends: greeting, READY, then
 /// [`COUNT`] single-frame messages of [`SIZE`] bytes (long frames).
 fn raw_push_stream() -> Vec<u8> {
-    let mut out = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0];
-    out.extend_from_slice(b"NULL");
-    out.resize(64, 0);
-    let mut ready = vec![5];
-    ready.extend_from_slice(b"READY");
-    ready.push(11);
-    ready.extend_from_slice(b"Socket-Type");
-    ready.extend_from_slice(&4u32.to_be_bytes());
-    ready.extend_from_slice(b"PUSH");
-    out.push(0x04);
-    out.push(u8::try_from(ready.len()).unwrap());
-    out.extend_from_slice(&ready);
+    let mut out = super::limits::null_handshake("PUSH");
     for _ in 0..COUNT {
         out.push(0x02);
         out.extend_from_slice(&(SIZE as u64).to_be_bytes());
