@@ -30,6 +30,51 @@ pub enum SendError {
     EmptyMessage,
 }
 
+/// Why a send that leaves the message with its caller (`Pattern::send_in`,
+/// `Engine::send_in`) did not send it: a [`SendError`] without the message,
+/// small enough to come back in registers through every layer of a send,
+/// where a `SendError` carries the 80-byte message each time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendRefusal {
+    /// See [`SendError::WouldBlock`].
+    WouldBlock,
+    /// See [`SendError::HostUnreachable`].
+    HostUnreachable,
+    /// See [`SendError::InvalidState`].
+    InvalidState,
+    /// See [`SendError::NotSupported`].
+    NotSupported,
+    /// See [`SendError::EmptyMessage`].
+    EmptyMessage,
+}
+
+impl SendRefusal {
+    /// The [`SendError`] that hands `msg` back.
+    pub fn with(self, msg: Msg) -> SendError {
+        match self {
+            Self::WouldBlock => SendError::WouldBlock(msg),
+            Self::HostUnreachable => SendError::HostUnreachable(msg),
+            Self::InvalidState => SendError::InvalidState(msg),
+            Self::NotSupported => SendError::NotSupported(msg),
+            Self::EmptyMessage => SendError::EmptyMessage,
+        }
+    }
+}
+
+impl SendError {
+    /// The refusal, and the message it hands back (none for an empty one).
+    pub fn split(self) -> (SendRefusal, Option<Msg>) {
+        match self {
+            Self::WouldBlock(m) => (SendRefusal::WouldBlock, Some(m)),
+            Self::HostUnreachable(m) => (SendRefusal::HostUnreachable, Some(m)),
+            Self::InvalidState(m) => (SendRefusal::InvalidState, Some(m)),
+            Self::NotSupported(m) => (SendRefusal::NotSupported, Some(m)),
+            Self::EmptyMessage => (SendRefusal::EmptyMessage, None),
+        }
+    }
+}
+
 /// Why no message was received.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]

@@ -42,7 +42,7 @@ mod router;
 mod stream;
 mod subscriptions;
 
-pub use crate::error::{AttachError, RecvError, SendError};
+pub use crate::error::{AttachError, RecvError, SendError, SendRefusal};
 pub use crate::idmap::IdMap;
 pub use crate::options::{Options, RouterNotify};
 pub use crate::pattern::{Direct, Pattern};

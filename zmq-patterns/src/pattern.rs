@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 use zmtp_core::{Msg, SocketType};
 
-use crate::error::{AttachError, RecvError, SendError};
+use crate::error::{AttachError, RecvError, SendError, SendRefusal};
 use crate::idmap::IdMap;
 use crate::options::Options;
 use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
@@ -494,6 +494,30 @@ impl Pattern {
         }
     }
 
+    /// As [`Pattern::send_via`], with the message left in `msg` when it is
+    /// refused: a refusal is a word, where a [`SendError`] carries the
+    /// message back through every layer of a send. Once sent, what `msg`
+    /// holds is the caller's to drop. PUSH, DEALER and PAIR send in place;
+    /// the other types go through `send_via`.
+    pub fn send_in(&mut self, msg: &mut Msg, direct: &mut Direct<'_>) -> Result<(), SendRefusal> {
+        if msg.is_empty() {
+            return Err(SendRefusal::EmptyMessage);
+        }
+        match self.socket_type {
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => self
+                .lb_send_in(msg, direct)
+                .map(|_| ())
+                .ok_or(SendRefusal::WouldBlock),
+            _ => self.send_via(std::mem::take(msg), direct).map_err(|e| {
+                let (refusal, back) = e.split();
+                if let Some(back) = back {
+                    *msg = back;
+                }
+                refusal
+            }),
+        }
+    }
+
     /// Receives the next message for the application.
     pub fn recv(&mut self) -> Result<Msg, RecvError> {
         match self.socket_type {
@@ -694,9 +718,19 @@ impl Pattern {
     /// [`Pattern::send_via`]).
     pub(crate) fn lb_send_via(
         &mut self,
-        msg: Msg,
+        mut msg: Msg,
         direct: &mut Direct<'_>,
     ) -> Result<PipeId, SendError> {
+        match self.lb_send_in(&mut msg, direct) {
+            Some(id) => Ok(id),
+            None => Err(SendError::WouldBlock(msg)),
+        }
+    }
+
+    /// As `lb_send_via`, with the message left in `msg` when no pipe has
+    /// room (`None`); once sent, what `msg` holds is the caller's to drop.
+    #[inline]
+    fn lb_send_in(&mut self, msg: &mut Msg, direct: &mut Direct<'_>) -> Option<PipeId> {
         // One lookup per message: this runs for every one. Pipes at the
         // front that filled up or went are dropped from the rotation on the
         // way.
@@ -719,16 +753,16 @@ impl Pattern {
                 self.lb.pop_front();
                 self.lb.push_back(id);
             }
-            return Ok(id);
+            return Some(id);
         }
-        Err(SendError::WouldBlock(msg))
+        None
     }
 
     /// Queues a message on a pipe, or hands it to `direct` when nothing is
     /// queued ahead of it.
-    pub(crate) fn push_msg(&mut self, id: PipeId, msg: Msg, direct: &mut Direct<'_>) {
+    pub(crate) fn push_msg(&mut self, id: PipeId, mut msg: Msg, direct: &mut Direct<'_>) {
         if let Some(p) = self.pipes.get_mut(&id) {
-            deliver(&mut self.dirty, direct, id, p, msg);
+            deliver(&mut self.dirty, direct, id, p, &mut msg);
         }
     }
 
@@ -909,17 +943,19 @@ fn rejoin_lb(opts: &Options, lb: &mut VecDeque<PipeId>, id: PipeId, p: &mut Pipe
 pub type Direct<'a> = dyn FnMut(PipeId, &mut Msg, bool) -> bool + 'a;
 
 /// The message goes to `direct` when nothing is queued ahead of it on the
-/// pipe, else to the queue.
+/// pipe, else to the queue (taken out of `msg`). What `msg` holds afterwards
+/// (nothing, or what `direct` wrote without taking it) is the caller's to
+/// drop.
 #[inline(always)]
 fn deliver(
     dirty: &mut VecDeque<PipeId>,
     direct: &mut Direct<'_>,
     id: PipeId,
     p: &mut Pipe,
-    mut msg: Msg,
+    msg: &mut Msg,
 ) {
-    if !(p.out.is_empty() && direct(id, &mut msg, true)) {
-        enqueue(dirty, id, p, PipeItem::Message(msg));
+    if !(p.out.is_empty() && direct(id, msg, true)) {
+        enqueue(dirty, id, p, PipeItem::Message(std::mem::take(msg)));
     }
 }
 

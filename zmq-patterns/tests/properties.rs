@@ -1872,3 +1872,124 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone)]
+enum InPlaceOp {
+    /// Sends a message of a tag and these extra frames (`None`: an empty
+    /// message); for a ROUTER the tag is taken for a routing id, so a
+    /// `Some(slot)` id names a live pipe's instead.
+    Send(Option<Vec<Vec<u8>>>, Option<usize>),
+    Attach(usize),
+    Detach(usize),
+    /// Takes the next outbound item of a pipe.
+    Poll(usize),
+    /// A message arrives on a pipe, and the application receives one.
+    Arrive(usize),
+}
+
+fn in_place_op() -> impl Strategy<Value = InPlaceOp> {
+    prop_oneof![
+        6 => (prop::option::weighted(0.95, extra()), prop::option::of(slot()))
+            .prop_map(|(m, to)| InPlaceOp::Send(m, to)),
+        2 => slot().prop_map(InPlaceOp::Attach),
+        1 => slot().prop_map(InPlaceOp::Detach),
+        3 => slot().prop_map(InPlaceOp::Poll),
+        2 => slot().prop_map(InPlaceOp::Arrive),
+    ]
+}
+
+/// A sending type and a peer it accepts; a PULL and a SUB cannot send.
+fn sending_pair() -> impl Strategy<Value = (SocketType, SocketType)> {
+    prop::sample::select(vec![
+        (SocketType::Push, SocketType::Pull),
+        (SocketType::Dealer, SocketType::Router),
+        (SocketType::Pair, SocketType::Pair),
+        (SocketType::Router, SocketType::Dealer),
+        (SocketType::Req, SocketType::Rep),
+        (SocketType::Rep, SocketType::Req),
+        (SocketType::Pub, SocketType::Sub),
+        (SocketType::XSub, SocketType::XPub),
+        (SocketType::Pull, SocketType::Push),
+        (SocketType::Sub, SocketType::Pub),
+    ])
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `send_in` does what `send` does, for every type: the same outcome,
+    /// the message left in place exactly when `send` hands it back (and
+    /// equal to what it hands back), and the same items queued after it.
+    #[test]
+    fn sending_in_place_is_sending(
+        (kind, peer) in sending_pair(),
+        sndhwm in hwm(),
+        ops in prop::collection::vec(in_place_op(), 0..MAX_OPS),
+    ) {
+        let opts = options(|o| o.sndhwm = sndhwm);
+        let mut by_value = Pattern::with_options(kind, opts.clone());
+        let mut in_place = Pattern::with_options(kind, opts);
+        let mut tags = Tags::default();
+        let mut live = [false; SLOTS];
+        for op in ops {
+            match op {
+                InPlaceOp::Send(extra, to) => {
+                    let msg = match extra {
+                        None => Msg::new(),
+                        Some(e) => {
+                            let head = match to.filter(|&s| live[s]) {
+                                Some(s) if kind == SocketType::Router => by_value
+                                    .routing_id(PipeId(s as u64 + 1))
+                                    .cloned()
+                                    .unwrap_or_else(|| tags.next()),
+                                _ => tags.next(),
+                            };
+                            build(&[head], &e)
+                        }
+                    };
+                    let mut left = msg.clone();
+                    let sent = by_value.send(msg.clone());
+                    let refused = in_place.send_in(&mut left, &mut |_, _, _| false);
+                    match (sent, refused) {
+                        (Ok(()), Ok(())) => {}
+                        (Err(e), Err(r)) => {
+                            let (kind_back, back) = e.split();
+                            prop_assert_eq!(kind_back, r);
+                            match back {
+                                Some(back) => prop_assert_eq!(&left, &back),
+                                None => prop_assert!(msg.is_empty()),
+                            }
+                        }
+                        (s, r) => prop_assert!(false, "send gave {:?}, send_in {:?}", s, r),
+                    }
+                }
+                InPlaceOp::Attach(s) if !live[s] => {
+                    let id = PipeId(s as u64 + 1);
+                    let a = by_value.attach(id, anon(peer));
+                    prop_assert_eq!(&a, &in_place.attach(id, anon(peer)));
+                    live[s] = a.is_ok();
+                }
+                InPlaceOp::Attach(_) => {}
+                InPlaceOp::Detach(s) => {
+                    for p in [&mut by_value, &mut in_place] {
+                        p.detach(PipeId(s as u64 + 1));
+                    }
+                    live[s] = false;
+                }
+                InPlaceOp::Poll(s) => {
+                    let id = PipeId(s as u64 + 1);
+                    prop_assert_eq!(by_value.poll_outbound(id), in_place.poll_outbound(id));
+                }
+                InPlaceOp::Arrive(s) => {
+                    let id = PipeId(s as u64 + 1);
+                    let m = build(&[tags.next()], &[]);
+                    let a = by_value.handle_message(id, m.clone());
+                    let b = in_place.handle_message(id, m);
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(by_value.recv(), in_place.recv());
+                }
+            }
+            prop_assert_eq!(drain_dirty(&mut by_value), drain_dirty(&mut in_place));
+        }
+    }
+}

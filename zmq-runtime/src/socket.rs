@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use zmq_patterns::engine::Endpoint;
-use zmq_patterns::{RecvError, SendError};
+use zmq_patterns::{RecvError, SendError, SendRefusal};
 use zmtp_core::{IntoFrame, Msg, SocketType};
 
 use crate::core::{Core, Refusal};
@@ -177,8 +177,8 @@ impl<R> Socket<R> {
     /// Sends if the socket can take the message now (ZMQ_DONTWAIT); a
     /// `WouldBlock` hands the message back.
     pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
-        let msg = msg.into();
-        self.core.send_msg(msg)
+        let mut msg = msg.into();
+        self.core.send_in(&mut msg).map_err(|r| r.with(msg))
     }
 
     /// Receives if a message is waiting (ZMQ_DONTWAIT).
@@ -251,16 +251,19 @@ impl<R> Socket<R> {
     /// `None` when it is full, with the message back in `slot`.
     #[inline]
     fn send_now(&self, slot: &mut Option<Msg>) -> Option<Result<(), Error>> {
-        let Some(msg) = slot.take() else {
+        let Some(msg) = slot.as_mut() else {
             return Some(Ok(()));
         };
-        match self.core.send_msg(msg) {
-            Ok(()) => Some(Ok(())),
-            Err(SendError::WouldBlock(m)) => {
-                *slot = Some(m);
-                None
+        match self.core.send_in(msg) {
+            Ok(()) => {
+                *slot = None;
+                Some(Ok(()))
             }
-            Err(e) => Some(Err(e.into())),
+            Err(SendRefusal::WouldBlock) => None,
+            Err(r) => {
+                let msg = slot.take().unwrap_or_default();
+                Some(Err(r.with(msg).into()))
+            }
         }
     }
 
@@ -323,11 +326,12 @@ impl<R> Socket<R> {
         self.core.check_blocking("send_blocking", "send().await")?;
         // The common case first: a socket with room takes the message at
         // once, with no future, waker or clock read.
-        let msg = match self.try_send(msg) {
+        let mut msg = msg.into();
+        match self.core.send_in(&mut msg) {
             Ok(()) => return Ok(()),
-            Err(SendError::WouldBlock(m)) => m,
-            Err(e) => return Err(e.into()),
-        };
+            Err(SendRefusal::WouldBlock) => {}
+            Err(r) => return Err(r.with(msg).into()),
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         block_on(self.send(msg), deadline).unwrap_or(Err(Error::Timeout))
     }

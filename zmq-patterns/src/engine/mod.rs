@@ -64,7 +64,7 @@ use self::listeners::Listeners;
 pub use self::monitor::{MonitorEvent, Peer};
 use self::streams::{Drained, Origin, Streams};
 pub use self::zap::{ZapClient, ZAP_ENDPOINT};
-use crate::error::{AttachError, RecvError, SendError};
+use crate::error::{AttachError, RecvError, SendError, SendRefusal};
 use crate::options::Options;
 use crate::pattern::Pattern;
 use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
@@ -775,9 +775,20 @@ impl Engine {
         mut msg: Msg,
         inproc: &mut dyn FnMut(ConnId, &mut Msg, bool) -> bool,
     ) -> Result<(), SendError> {
+        self.send_in(&mut msg, inproc).map_err(|r| r.with(msg))
+    }
+
+    /// As [`Engine::send_with`], with the message left in `msg` when it is
+    /// refused (see [`Pattern::send_in`]); once sent, what `msg` holds is
+    /// the caller's to drop.
+    pub fn send_in(
+        &mut self,
+        msg: &mut Msg,
+        inproc: &mut dyn FnMut(ConnId, &mut Msg, bool) -> bool,
+    ) -> Result<(), SendRefusal> {
         msg.clear_properties();
         if self.linger.is_closing() {
-            return Err(SendError::WouldBlock(msg));
+            return Err(SendRefusal::WouldBlock);
         }
         // A message for a stream that has room goes straight into its
         // connection; what cannot (a full or unready stream, a queue ahead)
@@ -789,7 +800,7 @@ impl Engine {
             inproc: links,
             ..
         } = self;
-        let r = pattern.send_via(msg, &mut |pipe, m, sole| {
+        let r = pattern.send_in(msg, &mut |pipe, m, sole| {
             if streams.send_direct(pipe, m, actions) {
                 return true;
             }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
-use zmq_patterns::SendError;
+use zmq_patterns::SendRefusal;
 use zmtp_core::{Msg, SocketType};
 
 use super::lane::Lane;
@@ -278,9 +278,14 @@ impl LockedState {
 
     /// Sends a message; one for an inproc link with nothing queued ahead of
     /// it and room at the receiver goes straight into the link's lane.
-    pub(super) fn send_msg(&mut self, msg: Msg, work: &mut Vec<Work>) -> Result<(), SendError> {
+    /// The message stays in `msg` when it is refused.
+    pub(super) fn send_msg(
+        &mut self,
+        msg: &mut Msg,
+        work: &mut Vec<Work>,
+    ) -> Result<(), SendRefusal> {
         let Self { engine, links, .. } = self;
-        engine.send_with(msg, &mut |id, m, sole| {
+        engine.send_in(msg, &mut |id, m, sole| {
             let Some(link) = links.get(&id) else {
                 return false;
             };

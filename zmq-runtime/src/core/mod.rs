@@ -399,7 +399,18 @@ impl Core {
 
     /// Sends a message (ZMQ_DONTWAIT); one for an inproc peer with room goes
     /// straight into the link's lane (see [`inproc`]).
-    pub(crate) fn send_msg(&self, msg: zmtp_core::Msg) -> Result<(), zmq_patterns::SendError> {
+    pub(crate) fn send_msg(&self, mut msg: zmtp_core::Msg) -> Result<(), zmq_patterns::SendError> {
+        self.send_in(&mut msg).map_err(|r| r.with(msg))
+    }
+
+    /// As [`Core::send_msg`], with the message left in `msg` when it is
+    /// refused (the send path of `Socket`'s calls: a refusal comes back as
+    /// a word, not as the message inside an error); once sent, what `msg`
+    /// holds is the caller's to drop.
+    pub(crate) fn send_in(
+        &self,
+        msg: &mut zmtp_core::Msg,
+    ) -> Result<(), zmq_patterns::SendRefusal> {
         self.with_data_work(|st, work| st.send_msg(msg, work))
     }
 
