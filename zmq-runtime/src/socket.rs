@@ -177,8 +177,7 @@ impl<R> Socket<R> {
     /// Sends if the socket can take the message now (ZMQ_DONTWAIT); a
     /// `WouldBlock` hands the message back.
     pub fn try_send(&self, msg: impl Into<Msg>) -> Result<(), SendError> {
-        let mut msg = msg.into();
-        self.core.send_in(&mut msg).map_err(|r| r.with(msg))
+        self.core.send_msg(msg.into())
     }
 
     /// Receives if a message is waiting (ZMQ_DONTWAIT).
@@ -248,7 +247,7 @@ impl<R> Socket<R> {
     }
 
     /// Sends the message in `slot` (none: done) if the socket takes it now;
-    /// `None` when it is full, with the message back in `slot`.
+    /// `None` when it is full, with the message still in `slot`.
     #[inline]
     fn send_now(&self, slot: &mut Option<Msg>) -> Option<Result<(), Error>> {
         let Some(msg) = slot.as_mut() else {
