@@ -1500,3 +1500,41 @@ fn a_full_write_waiting_asks_for_a_second_flush() {
     assert_eq!(flushes, 2);
     assert!(net.nodes[push].is_backlogged(conn));
 }
+
+/// A stream that filled batches keeps them for reuse while it sends, and a
+/// deadline says when to look whether it still does: the engine reports it
+/// through `poll_timer_moved`, since writing moves no other deadline and a
+/// runtime reads `poll_timeout` again only when told. A stream that goes
+/// quiet lets them go, and its deadline with them.
+#[test]
+fn a_sending_stream_looks_later_at_its_spare_batches() {
+    let mut net = Net::new();
+    let pull = net.add(cfg(SocketType::Pull));
+    let push = net.add(cfg(SocketType::Push));
+    net.nodes[pull].bind("tcp://127.0.0.1:5555").unwrap();
+    net.settle();
+    net.nodes[push].connect("tcp://127.0.0.1:5555").unwrap();
+    net.settle();
+    // A handshake and a few small messages fill no batch: no deadline.
+    for m in msgs(10) {
+        net.nodes[push].send(m).unwrap();
+    }
+    net.settle();
+    assert_eq!(net.recv_all(pull).len(), 10);
+    assert!(!net.nodes[push].poll_timer_moved());
+    assert_eq!(net.nodes[push].poll_timeout(), None);
+    // Half a MiB: the batch grows to full size and fills several.
+    let body = Msg::from(vec![7u8; 1024]);
+    for _ in 0..500 {
+        net.nodes[push].send(body.clone()).unwrap();
+    }
+    net.settle();
+    assert_eq!(net.recv_all(pull).len(), 500);
+    assert!(net.nodes[push].poll_timer_moved(), "a deadline was armed");
+    assert!(!net.nodes[push].poll_timer_moved(), "reported once");
+    assert!(net.nodes[push].poll_timeout().is_some());
+    // Quiet: the looks find nothing filled, and the deadline goes.
+    net.advance(Duration::from_secs(2));
+    assert_eq!(net.nodes[push].poll_timeout(), None);
+    assert_eq!(net.nodes[pull].poll_timeout(), None);
+}

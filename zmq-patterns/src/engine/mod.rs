@@ -734,11 +734,20 @@ impl Engine {
             Err(pipe) => pipe,
         };
         self.fill_conn(pipe);
-        let chunk = self.streams.conn_mut(id)?.poll_transmit();
+        let chunk = self.streams.poll_refilled(id);
         if chunk.is_none() && self.linger.is_closing() {
             self.check_linger_soon();
         }
         chunk
+    }
+
+    /// Whether [`Engine::poll_transmit`] moved a deadline since the last
+    /// call: a stream whose queue ran empty looks later whether the buffers
+    /// it keeps for sending are still wanted. Writing moves no other
+    /// deadline, so a runtime that reads [`Engine::poll_timeout`] again only
+    /// after the other calls asks this after writing.
+    pub fn poll_timer_moved(&mut self) -> bool {
+        self.streams.take_timer_moved()
     }
 
     /// Whether a full write (256 KiB) waits for a stream: a runtime that can

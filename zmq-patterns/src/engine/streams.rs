@@ -128,6 +128,9 @@ pub(super) struct Streams {
     pending_accepted: usize,
     /// Every live stream's next deadline, in order.
     timers: RefCell<Timers>,
+    /// Whether writing armed a stream's timer since the owner last asked
+    /// (see [`Streams::take_timer_moved`]).
+    timer_moved: bool,
 }
 
 impl Streams {
@@ -139,6 +142,7 @@ impl Streams {
             by_pipe: IdMap::default(),
             pending_accepted: 0,
             timers: RefCell::new(Timers::default()),
+            timer_moved: false,
         }
     }
 
@@ -519,7 +523,25 @@ impl Streams {
         let s = touched(&mut self.live, &mut self.timers, id).get_mut(id)?;
         s.flush_queued = false;
         s.full_flush_queued = false;
-        Some(s.conn.poll_transmit().ok_or(s.pipe))
+        Some(
+            s.conn
+                .poll_transmit_noting(&mut self.timer_moved)
+                .ok_or(s.pipe),
+        )
+    }
+
+    /// The next chunk of a live stream just refilled from its pipe.
+    pub(super) fn poll_refilled(&mut self, id: ConnId) -> Option<Bytes> {
+        touched(&mut self.live, &mut self.timers, id)
+            .get_mut(id)?
+            .conn
+            .poll_transmit_noting(&mut self.timer_moved)
+    }
+
+    /// Whether writing armed a stream's timer since the last call: the
+    /// owner's earliest deadline may be earlier now.
+    pub(super) fn take_timer_moved(&mut self) -> bool {
+        std::mem::take(&mut self.timer_moved)
     }
 
     /// Removes a live stream; `keep_tail` keeps its unwritten bytes for

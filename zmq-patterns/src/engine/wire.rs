@@ -81,6 +81,23 @@ impl Wire {
         }
     }
 
+    /// As [`Wire::poll_transmit`]; sets `moved` when an empty queue armed a
+    /// timer of the connection's (it looks later whether the buffers it
+    /// keeps for sending are still wanted), which its owner must learn
+    /// although nothing else about the stream changed.
+    #[inline]
+    pub(super) fn poll_transmit_noting(&mut self, moved: &mut bool) -> Option<Bytes> {
+        let Self::Zmtp(c) = self else {
+            return self.poll_transmit();
+        };
+        let before = c.poll_timeout();
+        let chunk = c.poll_transmit();
+        if chunk.is_none() && c.poll_timeout() != before {
+            *moved = true;
+        }
+        chunk
+    }
+
     /// Writes a borrowed message; false when it was not taken. Raw streams
     /// never take one this way: STREAM queues every message.
     #[inline]

@@ -98,6 +98,7 @@ impl LockedState {
             // What the engine holds beyond one batch is the pump's.
             more = true;
         });
+        self.note_timer_moved();
         flushed && !more
     }
 }

@@ -242,6 +242,16 @@ impl LockedState {
         }
     }
 
+    /// After writing: the data path leaves the timer alone, except when a
+    /// stream's emptied queue armed a deadline (see
+    /// [`Engine::poll_timer_moved`](zmq_patterns::engine::Engine::poll_timer_moved)).
+    #[inline]
+    pub(super) fn note_timer_moved(&mut self) {
+        if self.engine.poll_timer_moved() {
+            self.timers_dirty = true;
+        }
+    }
+
     /// The engine's next deadline, and the linger deadline while streams still
     /// flush their last bytes.
     fn next_deadline(&self) -> Option<Instant> {

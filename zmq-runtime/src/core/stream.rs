@@ -90,6 +90,7 @@ impl StreamCtl {
                     None => break,
                 }
             }
+            st.note_timer_moved();
             added
         })
     }

@@ -21,7 +21,7 @@ use crate::mechanism::{Cx, Established, Handshake};
 use crate::message::{Frames, Msg};
 use crate::properties::Properties;
 use crate::protocol::Protocol;
-use crate::send_buf::SendBuf;
+use crate::send_buf::{self, SendBuf};
 use crate::wire::command::{Command, RawCommand};
 use crate::wire::frame::FrameHeader;
 use crate::wire::greeting::{Greeting, MechanismName};
@@ -305,8 +305,23 @@ impl Connection {
     /// The next chunk of bytes to write, oldest first. Small frames come coalesced
     /// into one chunk; large bodies come as their own chunks, by reference. Collect
     /// several and hand them to one vectored write.
+    ///
+    /// Written batches are filled again once every chunk of them is dropped;
+    /// when this finds the queue empty while it keeps some, it arms a
+    /// deadline ([`Connection::poll_timeout`]) at which a stream that filled
+    /// none since lets them go.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.poll_transmit()
+        let chunk = self.out.poll_transmit();
+        if chunk.is_none() && !self.timers.is_set(Timer::Spare) && self.out.holds_spare() {
+            // Everything went to the writer, and the queue keeps buffers
+            // for the next batches: whether they are still wanted is asked
+            // later. The last time seen may be long past (a sender reads
+            // nothing): the first look then comes at once and finds the
+            // batches just filled, and the next is SPARE_KEEP after it.
+            self.timers
+                .arm(Timer::Spare, self.last_now, Some(send_buf::SPARE_KEEP));
+        }
+        chunk
     }
 
     /// The next event for the application.
@@ -797,6 +812,14 @@ impl Connection {
     }
 
     fn process_timers(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        if self.timers.expired(Timer::Spare, now) {
+            if self.out.check_spare() {
+                self.timers
+                    .arm(Timer::Spare, now, Some(send_buf::SPARE_KEEP));
+            } else {
+                self.timers.stop(Timer::Spare);
+            }
+        }
         if self.timers.expired(Timer::Handshake, now) {
             return Err(ConnectionError::HandshakeTimeout);
         }

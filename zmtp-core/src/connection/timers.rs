@@ -12,9 +12,11 @@ pub(crate) enum Timer {
     HeartbeatTimeout,
     /// The peer's PING TTL, cleared by any received frame.
     PeerTtl,
+    /// When to look whether the send queue's spare batches are still in use.
+    Spare,
 }
 
-const COUNT: usize = 4;
+const COUNT: usize = 5;
 
 #[derive(Debug, Default)]
 pub(crate) struct TimerTable {
