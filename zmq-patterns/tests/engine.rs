@@ -74,6 +74,22 @@ impl Net {
         self.nodes.len() - 1
     }
 
+    /// Adds a node that binds `ep` and, once it listens, one that connects
+    /// to it (the handshake is left to the caller's next settle).
+    fn bound_pair(
+        &mut self,
+        binder: EngineConfig,
+        connecter: EngineConfig,
+        ep: &str,
+    ) -> (usize, usize) {
+        let b = self.add(binder);
+        let c = self.add(connecter);
+        self.nodes[b].bind(ep).unwrap();
+        self.settle();
+        self.nodes[c].connect(ep).unwrap();
+        (b, c)
+    }
+
     fn endpoint_key(ep: &Endpoint) -> String {
         ep.to_string()
     }
@@ -310,11 +326,11 @@ fn msgs(n: usize) -> Vec<Msg> {
 #[test]
 fn push_pull_deliver_in_order_over_a_simulated_stream() {
     let mut net = Net::new();
-    let pull = net.add(cfg(SocketType::Pull));
-    let push = net.add(cfg(SocketType::Push));
-    net.nodes[pull].bind("tcp://127.0.0.1:5555").unwrap();
-    net.settle();
-    net.nodes[push].connect("tcp://127.0.0.1:5555").unwrap();
+    let (pull, push) = net.bound_pair(
+        cfg(SocketType::Pull),
+        cfg(SocketType::Push),
+        "tcp://127.0.0.1:5555",
+    );
     for m in msgs(50) {
         net.nodes[push].send(m).unwrap();
     }
@@ -361,11 +377,11 @@ fn immediate_refuses_to_queue_without_a_connection() {
 #[test]
 fn reconnects_after_the_peer_restarts() {
     let mut net = Net::new();
-    let pull = net.add(cfg(SocketType::Pull));
-    let push = net.add(cfg(SocketType::Push));
-    net.nodes[pull].bind("tcp://127.0.0.1:7000").unwrap();
-    net.settle();
-    net.nodes[push].connect("tcp://127.0.0.1:7000").unwrap();
+    let (pull, push) = net.bound_pair(
+        cfg(SocketType::Pull),
+        cfg(SocketType::Push),
+        "tcp://127.0.0.1:7000",
+    );
     net.nodes[push].send(Msg::from("before")).unwrap();
     net.settle();
     assert_eq!(net.recv_all(pull), vec![Msg::from("before")]);
@@ -974,15 +990,15 @@ fn inproc_refuses_incompatible_peers_and_carries_subscriptions() {
 fn latency_delays_round_trips_but_heartbeats_survive_it() {
     let mut net = Net::new();
     net.latency = 50 * MS;
-    let rep = net.add(cfg(SocketType::Rep));
-    let req = net.add(EngineConfig::new(
-        Config::new(SocketType::Req)
-            .with_heartbeat_ivl(Some(100 * MS))
-            .with_heartbeat_timeout(Some(300 * MS)),
-    ));
-    net.nodes[rep].bind("tcp://127.0.0.1:8000").unwrap();
-    net.settle();
-    net.nodes[req].connect("tcp://127.0.0.1:8000").unwrap();
+    let (rep, req) = net.bound_pair(
+        cfg(SocketType::Rep),
+        EngineConfig::new(
+            Config::new(SocketType::Req)
+                .with_heartbeat_ivl(Some(100 * MS))
+                .with_heartbeat_timeout(Some(300 * MS)),
+        ),
+        "tcp://127.0.0.1:8000",
+    );
     net.nodes[req].send(Msg::from("q")).unwrap();
     // Greetings, READYs and the request each take a one-way trip.
     net.advance(99 * MS);
@@ -1078,15 +1094,15 @@ fn without_reconnect_a_dead_peer_leaves_the_round_robin() {
 #[test]
 fn connecting_router_survives_a_peer_restart_with_unread_messages() {
     let mut net = Net::new();
-    let dealer = net.add(EngineConfig::new(
-        Config::new(SocketType::Dealer)
-            .with_routing_id("D")
-            .unwrap(),
-    ));
-    let router = net.add(cfg(SocketType::Router));
-    net.nodes[dealer].bind("tcp://127.0.0.1:8400").unwrap();
-    net.settle();
-    net.nodes[router].connect("tcp://127.0.0.1:8400").unwrap();
+    let (dealer, router) = net.bound_pair(
+        EngineConfig::new(
+            Config::new(SocketType::Dealer)
+                .with_routing_id("D")
+                .unwrap(),
+        ),
+        cfg(SocketType::Router),
+        "tcp://127.0.0.1:8400",
+    );
     net.settle();
     net.nodes[dealer].send(Msg::from("one")).unwrap();
     net.settle();
@@ -1111,11 +1127,7 @@ fn messages_read_before_the_peer_closed_are_all_delivered() {
     let mut net = Net::new();
     let mut pc = cfg(SocketType::Pull);
     pc.options.rcvhwm = 10;
-    let pull = net.add(pc);
-    let push = net.add(cfg(SocketType::Push));
-    net.nodes[pull].bind("tcp://127.0.0.1:8500").unwrap();
-    net.settle();
-    net.nodes[push].connect("tcp://127.0.0.1:8500").unwrap();
+    let (pull, push) = net.bound_pair(pc, cfg(SocketType::Push), "tcp://127.0.0.1:8500");
     for m in msgs(50) {
         net.nodes[push].send(m).unwrap();
     }
@@ -1509,11 +1521,11 @@ fn a_full_write_waiting_asks_for_a_second_flush() {
 #[test]
 fn a_sending_stream_looks_later_at_its_spare_batches() {
     let mut net = Net::new();
-    let pull = net.add(cfg(SocketType::Pull));
-    let push = net.add(cfg(SocketType::Push));
-    net.nodes[pull].bind("tcp://127.0.0.1:5555").unwrap();
-    net.settle();
-    net.nodes[push].connect("tcp://127.0.0.1:5555").unwrap();
+    let (pull, push) = net.bound_pair(
+        cfg(SocketType::Pull),
+        cfg(SocketType::Push),
+        "tcp://127.0.0.1:5555",
+    );
     net.settle();
     // A handshake and a few small messages fill no batch: no deadline.
     for m in msgs(10) {
