@@ -27,8 +27,9 @@ const BATCH_START: usize = 1024;
 /// batches.
 const SPENT_MAX: usize = 8;
 
-/// How long a stream keeps spent batches once it stops filling new ones
-/// (see [`SendBuf::check_spare`]).
+/// How often a stream that keeps spent batches looks whether it filled any
+/// since the last look; one that did not gives them up (see
+/// [`SendBuf::check_spare`]), 250 to 500 ms after its last batch.
 pub(crate) const SPARE_KEEP: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A frame header of either framing, as `SendBuf` writes it.
@@ -72,9 +73,10 @@ pub(crate) struct SendBuf {
     /// memory can be the next batch: a stream whose writer runs behind its
     /// encoder (on another thread, or on the same thread's next turn) goes
     /// round a few buffers instead of freeing one and allocating one per
-    /// 64 KiB. On glibc's main-thread heap that churn shrank and regrew the
-    /// heap: 44,000 page faults per million 1 KiB messages from a blocking
-    /// sender, which sent about 15 % slower for them. A stream that stops
+    /// 64 KiB. With the writer on another thread, that churn made glibc
+    /// shrink its heap and grow it again: 44,000 page faults per million
+    /// 1 KiB messages from a blocking sender, which sent about 15 % slower
+    /// for them. A stream that stops
     /// filling batches gives them up (see [`SendBuf::check_spare`]), so an
     /// idle connection holds no more than before.
     spent: VecDeque<BytesMut>,
