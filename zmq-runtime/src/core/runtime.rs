@@ -74,16 +74,19 @@ impl Core {
     }
 
     /// `Ok` if this thread may block waiting for the socket; else the error
-    /// that names `call` and says to use `instead`.
+    /// that names `call` and says to use `instead`. Inlined: every blocking
+    /// send and receive asks, and as a call of its own, returning the large
+    /// `Result` through memory, it cost 30 instructions besides the
+    /// runtime's answer (a blocking 64 B sender's message costs about 775).
+    #[inline]
     pub(crate) fn check_blocking(
         &self,
         call: &'static str,
         instead: &'static str,
     ) -> Result<(), Error> {
         if self.0.rt.is_runtime_thread() {
-            Err(Error::BlockingInAsync { call, instead })
-        } else {
-            Ok(())
+            return Err(Error::BlockingInAsync { call, instead });
         }
+        Ok(())
     }
 }
