@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
-use zmq_patterns::engine::{ConnId, ConnectorId, ListenerId, ZAP_ENDPOINT};
+use zmq_patterns::engine::{ConnId, ConnectorId, InprocRoom, ListenerId, ZAP_ENDPOINT};
 use zmq_patterns::SendRefusal;
 use zmtp_core::{Msg, SocketType};
 
-use super::lane::Lane;
+use super::lane::{lane, LaneRx, LaneTx};
 use super::work::Work;
 use super::{Core, CoreShared, LockedState};
 use crate::error::Error;
@@ -81,9 +81,9 @@ pub(super) struct Link {
     pub(super) peer: Core,
     pub(super) peer_conn: ConnId,
     /// Towards the peer.
-    out: Arc<Lane>,
+    out: LaneTx,
     /// From the peer.
-    inn: Arc<Lane>,
+    inn: LaneRx,
     /// The peer closed its end: this end goes once `inn` is drained.
     peer_gone: bool,
 }
@@ -194,15 +194,15 @@ pub(super) fn join(
             .handle_inproc_connected(connector_id, binder_peer);
         match connected {
             Ok(c) => {
-                let to_connector = Arc::new(Lane::new(locked.to().engine.inproc_room(c)));
-                let to_binder = Arc::new(Lane::new(locked.from().engine.inproc_room(b)));
+                let (to_connector, from_binder) = lane(locked.to().engine.inproc_room(c));
+                let (to_binder, from_connector) = lane(locked.from().engine.inproc_room(b));
                 locked.from().links.insert(
                     b,
                     Link {
                         peer: connector.clone(),
                         peer_conn: c,
-                        out: to_connector.clone(),
-                        inn: to_binder.clone(),
+                        out: to_connector,
+                        inn: from_connector,
                         peer_gone: false,
                     },
                 );
@@ -212,7 +212,7 @@ pub(super) fn join(
                         peer: binder.clone(),
                         peer_conn: b,
                         out: to_binder,
-                        inn: to_connector,
+                        inn: from_binder,
                         peer_gone: false,
                     },
                 );
@@ -268,7 +268,7 @@ impl LockedState {
     /// Sender side: moves what the engine has for link `x` into its lane,
     /// and tells the peer if the lane was empty.
     pub(super) fn fill_link(&mut self, x: ConnId, work: &mut Vec<Work>) {
-        let Some(link) = self.links.get(&x) else {
+        let Some(link) = self.links.get_mut(&x) else {
             return;
         };
         if link.out.fill(&mut self.engine, x) {
@@ -286,7 +286,7 @@ impl LockedState {
     ) -> Result<(), SendRefusal> {
         let Self { engine, links, .. } = self;
         engine.send_in(msg, &mut |id, m, sole| {
-            let Some(link) = links.get(&id) else {
+            let Some(link) = links.get_mut(&id) else {
                 return false;
             };
             match link.out.push_direct(m, sole) {
@@ -324,25 +324,28 @@ impl LockedState {
     /// Receiver side: takes what waits in link `y`'s lane into the engine, as
     /// far as its pipe has room, and records the room left for the sender.
     pub(super) fn drain_link(&mut self, y: ConnId, work: &mut Vec<Work>) {
-        let Some(link) = self.links.get(&y) else {
+        let Some(link) = self.links.get_mut(&y) else {
             return;
         };
         let mut took = std::mem::take(&mut self.lane_scratch);
         let before = self.engine.inproc_room(y);
-        let taken = link.inn.take(&mut took, before, self.looks_again);
+        link.inn.take(&mut took, self.looks_again);
         let took_any = !took.is_empty();
-        let mut refill_sender = taken.refill_sender;
-        self.engine.handle_inproc_batch(y, &mut took);
+        let accepted = self.engine.handle_inproc_batch(y, &mut took);
         let refused = !took.is_empty();
-        let full = if refused {
-            // The rest waits in the lane, in front of what comes meanwhile.
-            refill_sender |= link.inn.give_back(&mut took, self.engine.inproc_room(y));
-            true
+        let (room, full) = if refused {
+            // The rest waits with the lane, before what comes meanwhile.
+            (self.engine.inproc_room(y), true)
         } else {
             // Everything went in: the pipe's room is what it was, less that.
-            before.msgs.saturating_sub(taken.counts.0) == 0
-                || before.bytes.saturating_sub(taken.counts.1) == 0
+            let room = InprocRoom {
+                msgs: before.msgs.saturating_sub(accepted.0),
+                bytes: before.bytes.saturating_sub(accepted.1),
+                conflate: before.conflate,
+            };
+            (room, room.msgs == 0 || room.bytes == 0)
         };
+        let mut refill_sender = link.inn.settle(accepted, &mut took, room);
         self.lane_scratch = took;
         // When full, the application's next read brings ResumeRead for this
         // link, and with it a fresh room for the sender.

@@ -1,172 +1,313 @@
-//! One direction of an inproc link: the queue between the sending socket's
-//! engine and the receiving socket's, behind a lock of its own.
+//! One direction of an inproc link: a lock-free ring from the sending
+//! socket's engine to the receiving socket's, as libzmq's inproc pipes are.
 //!
-//! The sender pushes under its own socket lock and this one; the receiver
-//! takes everything at once under its own socket lock and this one. Neither
-//! ever holds the other's socket lock, so a busy sender and a busy receiver
-//! meet only for the few instructions a push or a swap takes, as libzmq's
-//! lock-free pipes meet only at their ends. A receiver takes this lock once
-//! per look, and a second time only when its pipe refuses some of what it
-//! took (it is at RCVHWM).
+//! The sender ([`LaneTx`]) pushes under its own socket lock, the receiver
+//! ([`LaneRx`]) takes under its own; they share no lock per message. A push
+//! writes a slot and the ring's tail; a take reads the tail once and every
+//! slot up to it, so a busy sender and a busy receiver meet only on the
+//! cache lines they hand each other. (A mutex here, taken by every push and
+//! every take, was with its contention a quarter of the samples in `perf
+//! record` of the two-thread inproc throughput run on tokio's multi-thread
+//! runtime.)
 //!
-//! HWM: the receiver records, each time it takes, how much its pipe can
-//! still take ([`InprocRoom`]) once what it took is in; what waits here
-//! counts against that room. So an idle receiver holds exactly RCVHWM here
-//! and in its pipe together, and the sender's own pipe SNDHWM on top, as
-//! libzmq's inproc pipes do. The room only grows between two looks (the
-//! application reads), so a stale one holds the sender back a little early,
-//! never too late.
+//! HWM: the receiver publishes an allowance, how many messages and bytes
+//! the sender may have pushed in all: what the receiver has moved into its
+//! pipe so far plus the pipe's room once they are in. So an idle receiver
+//! holds exactly RCVHWM here and in its pipe together, and the sender's own
+//! pipe SNDHWM on top, as libzmq's inproc pipes do. The sender reads the
+//! allowance again only once it has used up the one it read last: it only
+//! grows as the application reads, so a stale one stops the sender a little
+//! early, never too late. (It shrinks only when RCVHWM is lowered or the
+//! pipe closes; the sender then runs on to the allowance it read, as a
+//! libzmq pipe keeps the HWM it was made with.)
+//!
+//! The ring grows (a new ring twice the size, handed over behind the old
+//! one) when a push finds it full with room left in the allowance, so a
+//! large RCVHWM costs memory only once it is used.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use rtrb::{Consumer, Producer, PushError, RingBuffer};
 use zmq_patterns::engine::{ConnId, Engine, InprocRoom};
 use zmq_patterns::PipeItem;
 use zmtp_core::Msg;
 
-/// One direction of a link, shared by its two ends.
-pub(super) struct Lane(Mutex<State>);
+/// Slots of a link's first ring: a few batches of small messages.
+const FIRST_RING: usize = 64;
 
-struct State {
-    items: VecDeque<PipeItem>,
-    /// Messages and bytes in `items`.
-    msgs: usize,
-    bytes: usize,
-    /// The receiver's room when it last looked, less what it took then.
-    room: InprocRoom,
-    /// The receiver knows there are items here (it was told, its last take
-    /// found some and it looks again before it waits, or its pipe refused
-    /// some and it waits for room). Cleared by a take that leaves it
-    /// nothing to come back for (see [`Lane::take`]).
-    told: bool,
-    /// The sender stopped for want of room: room must bring a refill.
-    sender_blocked: bool,
+/// What a receiver writes once per look and its sender reads per push.
+#[repr(align(128))]
+struct Allowance {
+    /// Messages and bytes the sender may have pushed in all.
+    msgs: AtomicUsize,
+    bytes: AtomicUsize,
+    /// The sender stopped for want of allowance: more must bring a refill.
+    sender_blocked: AtomicBool,
+    /// The sender queued a bigger ring in [`Shared::next`].
+    grown: AtomicBool,
 }
 
-impl State {
-    fn has_room(&self) -> bool {
-        self.msgs < self.room.msgs && self.bytes < self.room.bytes
+/// Whether the receiver knows there are items to take: on a line of its own,
+/// as the sender looks at it after every push.
+#[repr(align(128))]
+struct Told(AtomicBool);
+
+/// What the two ends of a lane share besides the ring.
+struct Shared {
+    allowance: Allowance,
+    /// The receiver was told there are items (see [`LaneRx::take`]); a push
+    /// that finds this clear sets it and tells.
+    told: Told,
+    /// Rings the sender moved on to, oldest first, once each before it was
+    /// full: the receiver finishes its ring, then takes the next.
+    next: Mutex<VecDeque<Consumer<PipeItem>>>,
+    /// CONFLATE at the receiver: only its newest message is kept, here
+    /// rather than in the ring, which would hold every one.
+    latest: Mutex<Option<Msg>>,
+    conflate: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A new lane towards a receiver whose pipe has `room`: its sending end and
+/// its receiving end.
+pub(super) fn lane(room: InprocRoom) -> (LaneTx, LaneRx) {
+    let (tx, rx) = RingBuffer::new(FIRST_RING);
+    let shared = Arc::new(Shared {
+        allowance: Allowance {
+            msgs: AtomicUsize::new(room.msgs),
+            bytes: AtomicUsize::new(room.bytes),
+            sender_blocked: AtomicBool::new(false),
+            grown: AtomicBool::new(false),
+        },
+        told: Told(AtomicBool::new(false)),
+        next: Mutex::new(VecDeque::new()),
+        latest: Mutex::new(None),
+        conflate: room.conflate,
+    });
+    (
+        LaneTx {
+            ring: tx,
+            shared: shared.clone(),
+            sent: (0, 0),
+            allowed: (room.msgs, room.bytes),
+            scratch: VecDeque::new(),
+        },
+        LaneRx {
+            ring: rx,
+            shared,
+            consumed: (0, 0),
+            held: VecDeque::new(),
+        },
+    )
+}
+
+/// Moves what `ring` holds into `into`.
+fn drain_ring(ring: &mut Consumer<PipeItem>, into: &mut VecDeque<PipeItem>) {
+    let n = ring.slots();
+    if let Ok(chunk) = ring.read_chunk(n) {
+        into.extend(chunk);
+    }
+}
+
+/// The sending end of a lane, kept with the sender's link.
+pub(super) struct LaneTx {
+    ring: Producer<PipeItem>,
+    shared: Arc<Shared>,
+    /// Messages and bytes pushed in all (against the allowance).
+    sent: (usize, usize),
+    /// The allowance when last read: pushes go by this one until it runs
+    /// out, and leave the line the receiver writes alone.
+    allowed: (usize, usize),
+    /// Kept between fills so that moving a run allocates nothing.
+    scratch: VecDeque<PipeItem>,
+}
+
+impl LaneTx {
+    /// The allowance, read afresh.
+    fn reload(&mut self, order: Ordering) -> (usize, usize) {
+        let a = &self.shared.allowance;
+        self.allowed = (a.msgs.load(order), a.bytes.load(order));
+        self.allowed
     }
 
-    /// Whether the sender, stopped for want of room, has room now; if so it
-    /// is no longer stopped (one refill per block).
-    fn refill_due(&mut self) -> bool {
-        let due = self.sender_blocked && self.has_room();
-        if due {
-            self.sender_blocked = false;
+    fn under(&self, limit: (usize, usize)) -> bool {
+        self.sent.0 < limit.0 && self.sent.1 < limit.1
+    }
+
+    /// Whether another message may go, by the allowance last read, else
+    /// by the allowance now.
+    #[inline]
+    fn has_room(&mut self) -> bool {
+        self.under(self.allowed) || {
+            let now = self.reload(Ordering::Relaxed);
+            self.under(now)
         }
-        due
     }
 
     fn push(&mut self, item: PipeItem) {
-        if let PipeItem::Message(m) = &item {
-            if self.room.conflate {
-                // Only the newest message would survive the receiver's pipe.
-                let (msgs, bytes) = count(&self.items);
-                self.items.retain(|i| !matches!(i, PipeItem::Message(_)));
-                self.msgs -= msgs;
-                self.bytes -= bytes;
-            }
-            self.msgs += 1;
-            self.bytes += m.byte_len();
+        if let Err(PushError::Full(item)) = self.ring.push(item) {
+            self.grow(item);
         }
-        self.items.push_back(item);
-    }
-}
-
-/// The messages and bytes among `items`.
-fn count(items: &VecDeque<PipeItem>) -> (usize, usize) {
-    items.iter().fold((0, 0), |(n, b), i| match i {
-        PipeItem::Message(m) => (n + 1, b + m.byte_len()),
-        _ => (n, b),
-    })
-}
-
-/// What a receiver's take found (see [`Lane::take`]).
-pub(super) struct Taken {
-    /// Messages and bytes taken.
-    pub(super) counts: (usize, usize),
-    /// The sender stopped for want of room, and there is room now.
-    pub(super) refill_sender: bool,
-}
-
-impl Lane {
-    /// An empty lane towards a receiver with `room`.
-    pub(super) fn new(room: InprocRoom) -> Self {
-        Self(Mutex::new(State {
-            items: VecDeque::new(),
-            msgs: 0,
-            bytes: 0,
-            room,
-            told: false,
-            sender_blocked: false,
-        }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Pushes all of `items` (emptied), the part that fits at once.
+    fn push_run(&mut self, items: &mut VecDeque<PipeItem>) {
+        let n = items.len().min(self.ring.slots());
+        if let Ok(chunk) = self.ring.write_chunk_uninit(n) {
+            chunk.fill_from_iter(items.drain(..n));
+        }
+        for item in items.drain(..) {
+            self.push(item);
+        }
     }
 
-    /// Sender side: moves what `engine` has for its end `x` of the link
-    /// into the lane, while the receiver's room allows. Returns whether the
-    /// receiver must now be told that items wait.
-    pub(super) fn fill(&self, engine: &mut Engine, x: ConnId) -> bool {
-        let mut s = self.lock();
+    /// The ring is full: moves on to one twice its size, queued behind it.
+    #[cold]
+    fn grow(&mut self, item: PipeItem) {
+        let (mut tx, rx) = RingBuffer::new(self.ring.buffer().capacity() * 2);
+        if tx.push(item).is_err() {
+            unreachable!("a new ring has room");
+        }
+        {
+            let mut next = lock(&self.shared.next);
+            next.push_back(rx);
+            self.shared.allowance.grown.store(true, Ordering::Release);
+        }
+        // Everything pushed into the old ring came before the new one was
+        // queued, under the lock the receiver takes to move on.
+        self.ring = tx;
+    }
+
+    /// After a push: whether the receiver must now be told.
+    #[inline]
+    fn tell_due(&self) -> bool {
+        // The push against the receiver's look: it clears `told` and then
+        // looks at the ring (see `LaneRx::take`); with a fence on both sides,
+        // either it sees this push or this sees `told` clear.
+        fence(Ordering::SeqCst);
+        let told = &self.shared.told.0;
+        !told.load(Ordering::Relaxed) && !told.swap(true, Ordering::SeqCst)
+    }
+
+    fn push_conflated(&mut self, item: PipeItem) {
+        match item {
+            PipeItem::Message(m) => *lock(&self.shared.latest) = Some(m),
+            other => self.push(other),
+        }
+    }
+
+    /// Moves what `engine` has for its end `x` of the link into the lane,
+    /// while the allowance lasts. Returns whether the receiver must now be
+    /// told that items wait.
+    pub(super) fn fill(&mut self, engine: &mut Engine, x: ConnId) -> bool {
         let mut pushed = false;
-        if s.room.conflate {
-            // Each push may drop the message before it: one at a time.
-            while s.has_room() {
-                match engine.poll_inproc(x) {
-                    Some(item) => {
-                        s.push(item);
-                        pushed = true;
-                    }
-                    None => break,
-                }
+        if self.shared.conflate {
+            // The receiver keeps only the newest message: it never fills.
+            while let Some(item) = engine.poll_inproc(x) {
+                self.push_conflated(item);
+                pushed = true;
             }
-        } else {
-            // A push is a move and a count: the run that fits moves at once.
+            return pushed && self.tell_due();
+        }
+        let mut items = std::mem::take(&mut self.scratch);
+        loop {
             // Asked even with no room, so that the pipe learns it will be
             // pulled from (see `Pattern::take_outbound`).
-            let before = s.items.len();
-            let limit = (s.room.msgs, s.room.bytes);
-            let mut counts = (s.msgs, s.bytes);
-            engine.take_inproc(x, &mut counts, limit, &mut s.items);
-            (s.msgs, s.bytes) = counts;
-            pushed = s.items.len() > before;
-        }
-        if !s.has_room() {
+            let limit = self.reload(Ordering::Relaxed);
+            engine.take_inproc(x, &mut self.sent, limit, &mut items);
+            pushed |= !items.is_empty();
+            self.push_run(&mut items);
+            if self.under(limit) {
+                // The engine has nothing more. (Not a second look at the
+                // allowance: one raised since would hide a stop by the first.)
+                break;
+            }
             // Whatever is left waits in the sender's pipe, where its SNDHWM
-            // holds it, until the receiver makes room.
-            s.sender_blocked = true;
+            // holds it, until the receiver raises the allowance and, seeing
+            // this, asks for a refill. Raised meanwhile: go on.
+            self.shared
+                .allowance
+                .sender_blocked
+                .store(true, Ordering::SeqCst);
+            let now = self.reload(Ordering::SeqCst);
+            if !self.under(now) {
+                break;
+            }
+            self.shared
+                .allowance
+                .sender_blocked
+                .store(false, Ordering::SeqCst);
         }
-        let tell = pushed && !s.told;
-        if tell {
-            s.told = true;
-        }
-        tell
+        self.scratch = items;
+        pushed && self.tell_due()
     }
 
-    /// Sender side: puts `m` straight into the lane if the receiver's room
-    /// allows, taking it out of `m` when it is for this lane alone (`sole`),
-    /// else a copy. `None` when there is no room (`m` is left as it was);
-    /// else whether the receiver must now be told that items wait.
-    pub(super) fn push_direct(&self, m: &mut Msg, sole: bool) -> Option<bool> {
-        let mut s = self.lock();
-        if !s.has_room() {
+    /// Puts `m` straight into the lane if the allowance has room for it,
+    /// taking it out of `m` when it is for this lane alone (`sole`), else a
+    /// copy. `None` when there is no room (`m` is left as it was); else
+    /// whether the receiver must now be told that items wait.
+    #[inline]
+    pub(super) fn push_direct(&mut self, m: &mut Msg, sole: bool) -> Option<bool> {
+        let m = if self.shared.conflate {
+            let m = if sole { std::mem::take(m) } else { m.clone() };
+            *lock(&self.shared.latest) = Some(m);
+            return Some(self.tell_due());
+        } else if self.has_room() {
+            if sole {
+                std::mem::take(m)
+            } else {
+                m.clone()
+            }
+        } else {
             return None;
+        };
+        self.sent.0 += 1;
+        self.sent.1 += m.byte_len();
+        self.push(PipeItem::Message(m));
+        Some(self.tell_due())
+    }
+}
+
+/// The receiving end of a lane, kept with the receiver's link.
+pub(super) struct LaneRx {
+    ring: Consumer<PipeItem>,
+    shared: Arc<Shared>,
+    /// Messages and bytes the pipe took in all.
+    consumed: (usize, usize),
+    /// Taken, but refused by the pipe (it was full): offered first next time.
+    held: VecDeque<PipeItem>,
+}
+
+impl LaneRx {
+    /// Everything in the current ring, then in the rings queued behind it.
+    fn drain(&mut self, into: &mut VecDeque<PipeItem>) {
+        loop {
+            drain_ring(&mut self.ring, into);
+            if !self.shared.allowance.grown.load(Ordering::Acquire) {
+                return;
+            }
+            let mut next = lock(&self.shared.next);
+            // The sender queued the next ring after its last push into this
+            // one, under this lock: what is in this one is all visible now.
+            drain_ring(&mut self.ring, into);
+            match next.pop_front() {
+                Some(ring) => self.ring = ring,
+                None => debug_assert!(false, "grown with no ring queued"),
+            }
+            if next.is_empty() {
+                self.shared.allowance.grown.store(false, Ordering::Relaxed);
+            }
         }
-        let m = if sole { std::mem::take(m) } else { m.clone() };
-        s.push(PipeItem::Message(m));
-        let tell = !s.told;
-        s.told = true;
-        Some(tell)
     }
 
-    /// Receiver side: everything waiting, swapped into `into` (which must be
-    /// empty), for a pipe with `room` before it takes them. The room is
-    /// recorded as if the pipe takes everything, the common case; what it
-    /// refuses comes back with [`Lane::give_back`].
+    /// Everything waiting: what the pipe refused last time first, then what
+    /// the sender pushed since, into `into` (which must be empty). Hand what
+    /// the pipe took, what it refused and its room to [`LaneRx::settle`].
     ///
     /// A receiver that takes something and will look here again before it
     /// waits (`looks_again`) need not be told of what comes meanwhile, as
@@ -174,58 +315,59 @@ impl Lane {
     /// without marking the receiver's ready list or waking it, which was a
     /// sixth of the sender's time when the receiver keeps up. Finding the
     /// lane empty ends that: the next push tells.
-    pub(super) fn take(
-        &self,
-        into: &mut VecDeque<PipeItem>,
-        room: InprocRoom,
-        looks_again: bool,
-    ) -> Taken {
+    pub(super) fn take(&mut self, into: &mut VecDeque<PipeItem>, looks_again: bool) {
         debug_assert!(into.is_empty());
-        let mut s = self.lock();
-        std::mem::swap(&mut s.items, into);
-        let counts = (std::mem::take(&mut s.msgs), std::mem::take(&mut s.bytes));
-        s.room = InprocRoom {
-            msgs: room.msgs.saturating_sub(counts.0),
-            bytes: room.bytes.saturating_sub(counts.1),
-            conflate: room.conflate,
-        };
-        s.told = looks_again && !into.is_empty();
-        Taken {
-            counts,
-            refill_sender: s.refill_due(),
+        std::mem::swap(&mut self.held, into);
+        self.drain(into);
+        if into.is_empty() || !looks_again {
+            self.shared.told.0.store(false, Ordering::SeqCst);
+            // Against the sender's fence in `LaneTx::tell_due`: a push this
+            // look misses saw `told` clear, and tells.
+            fence(Ordering::SeqCst);
+            self.drain(into);
+        }
+        if self.shared.conflate {
+            if let Some(m) = lock(&self.shared.latest).take() {
+                into.push_back(PipeItem::Message(m));
+            }
         }
     }
 
-    /// Receiver side, when its pipe refused `left` of what it took (it is
-    /// full): they go back in front of anything pushed meanwhile, with
-    /// `room` the pipe's room now. The receiver waits for room, so the
-    /// sender need not tell of what comes meanwhile.
-    /// Returns whether the sender, stopped for want of room, has room now.
-    pub(super) fn give_back(&self, left: &mut VecDeque<PipeItem>, room: InprocRoom) -> bool {
-        let (msgs, bytes) = count(left);
-        let mut s = self.lock();
-        s.msgs += msgs;
-        s.bytes += bytes;
-        left.append(&mut s.items);
-        std::mem::swap(&mut s.items, left);
-        s.room = room;
-        s.told = true;
-        s.refill_due()
+    /// After a take: the pipe took `accepted` (messages and bytes) and
+    /// refused `left` (it is full; emptied here, and offered first next
+    /// time), and has `room` now. Raises the sender's allowance to match;
+    /// returns whether the sender, stopped for want of it, is to be refilled.
+    pub(super) fn settle(
+        &mut self,
+        accepted: (usize, usize),
+        left: &mut VecDeque<PipeItem>,
+        room: InprocRoom,
+    ) -> bool {
+        self.consumed.0 += accepted.0;
+        self.consumed.1 += accepted.1;
+        if !left.is_empty() {
+            debug_assert!(self.held.is_empty());
+            std::mem::swap(&mut self.held, left);
+            // The receiver comes back when its application makes room, and
+            // takes what came meanwhile then.
+            self.shared.told.0.store(true, Ordering::Relaxed);
+        }
+        self.set_room(room)
     }
 
-    /// Receiver side: records `room`, its pipe's room now. Returns whether
-    /// the sender, stopped for want of room, has room now.
-    pub(super) fn set_room(&self, room: InprocRoom) -> bool {
-        let mut s = self.lock();
-        s.room = room;
-        s.refill_due()
-    }
-
-    /// What is waiting, messages and bytes (for tests and the final drain).
-    #[cfg(test)]
-    fn waiting(&self) -> (usize, usize) {
-        let s = self.lock();
-        (s.msgs, s.bytes)
+    /// Records `room`, the pipe's room now. Returns whether the sender,
+    /// stopped for want of allowance, is to be refilled (once per stop).
+    pub(super) fn set_room(&mut self, room: InprocRoom) -> bool {
+        let a = &self.shared.allowance;
+        let msgs = self.consumed.0.saturating_add(room.msgs);
+        let bytes = self.consumed.1.saturating_add(room.bytes);
+        let grew = msgs > a.msgs.load(Ordering::Relaxed) || bytes > a.bytes.load(Ordering::Relaxed);
+        a.msgs.store(msgs, Ordering::SeqCst);
+        a.bytes.store(bytes, Ordering::SeqCst);
+        // Against the sender's store and second look in `LaneTx::fill`:
+        // either it sees the new allowance, or this sees it stopped.
+        grew && a.sender_blocked.load(Ordering::SeqCst)
+            && a.sender_blocked.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -244,99 +386,140 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_take_reckons_the_room_as_if_all_went_in() {
-        let lane = Lane::new(room(2));
-        let mut s = lane.lock();
-        s.push(PipeItem::Message(Msg::single("ab")));
-        s.push(PipeItem::Subscribe(bytes::Bytes::from_static(b"t")));
-        assert!(s.has_room());
-        s.push(PipeItem::Message(Msg::single("c")));
-        assert!(!s.has_room(), "two messages fill a room of two");
-        drop(s);
-        assert_eq!(lane.waiting(), (2, 3));
-        let mut took = VecDeque::new();
-        // The pipe had room for 3: one is left once these two are in.
-        let taken = lane.take(&mut took, room(3), false);
-        assert_eq!(took.len(), 3);
-        assert_eq!(taken.counts, (2, 3));
-        assert_eq!(lane.waiting(), (0, 0));
-        let s = lane.lock();
-        assert!(!s.told, "the next push is news");
-        assert_eq!(s.room.msgs, 1);
-        assert!(s.has_room());
+    /// Pushes `text` as a message; whether it went in.
+    fn push(tx: &mut LaneTx, text: &str) -> bool {
+        tx.push_direct(&mut Msg::single(text.to_owned()), true)
+            .is_some()
+    }
+
+    fn texts(items: &VecDeque<PipeItem>) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| match i {
+                PipeItem::Message(m) => String::from_utf8(m.frames()[0].to_vec()).unwrap(),
+                _ => "(sub)".to_owned(),
+            })
+            .collect()
     }
 
     #[test]
-    fn refused_items_go_back_in_front_and_count_again() {
-        let lane = Lane::new(room(5));
-        lane.lock().push(PipeItem::Message(Msg::single("a")));
-        lane.lock().push(PipeItem::Message(Msg::single("bb")));
+    fn the_allowance_is_what_went_in_plus_the_room_after() {
+        let (mut tx, mut rx) = lane(room(2));
+        assert!(push(&mut tx, "ab"));
+        assert!(push(&mut tx, "c"));
+        assert!(!push(&mut tx, "d"), "two messages fill a room of two");
         let mut took = VecDeque::new();
-        lane.take(&mut took, room(5), false);
+        rx.take(&mut took, false);
+        assert_eq!(texts(&took), ["ab", "c"]);
+        took.clear();
+        // Both went in, and the pipe has room for 3 more.
+        assert!(!rx.settle((2, 3), &mut took, room(3)));
+        for m in ["d", "e", "f"] {
+            assert!(push(&mut tx, m), "{m}");
+        }
+        assert!(!push(&mut tx, "g"));
+        rx.take(&mut took, false);
+        assert_eq!(texts(&took), ["d", "e", "f"]);
+    }
+
+    #[test]
+    fn refused_items_come_first_next_time_and_count_again() {
+        let (mut tx, mut rx) = lane(room(3));
+        assert!(push(&mut tx, "a"));
+        assert!(push(&mut tx, "bb"));
+        let mut took = VecDeque::new();
+        rx.take(&mut took, true);
+        assert_eq!(texts(&took), ["a", "bb"]);
         // Pushed while the receiver handed its batch over.
-        lane.lock().push(PipeItem::Message(Msg::single("ccc")));
+        assert!(push(&mut tx, "ccc"));
         // The pipe took "a" and refused "bb": it is full.
         took.pop_front();
-        assert!(!lane.give_back(&mut took, room(0)));
+        assert!(!rx.settle((1, 1), &mut took, room(0)));
         assert!(took.is_empty());
-        assert_eq!(lane.waiting(), (2, 5));
-        let s = lane.lock();
-        assert!(s.told, "the receiver waits for room, and knows");
-        assert!(!s.has_room());
-        let order: Vec<usize> = s
-            .items
-            .iter()
-            .map(|i| match i {
-                PipeItem::Message(m) => m.byte_len(),
-                _ => 0,
-            })
-            .collect();
-        assert_eq!(order, [2, 3], "refused first, then what came meanwhile");
+        assert!(
+            rx.shared.told.0.load(Ordering::Relaxed),
+            "the receiver waits for room, and knows"
+        );
+        assert!(
+            !push(&mut tx, "d"),
+            "three sent, one went in and none fits: the allowance is 1"
+        );
+        rx.take(&mut took, true);
+        assert_eq!(
+            texts(&took),
+            ["bb", "ccc"],
+            "refused first, then what came meanwhile"
+        );
     }
 
     #[test]
     fn a_receiver_that_looks_again_is_told_once_it_found_the_lane_empty() {
-        let lane = Lane::new(room(10));
+        let (mut tx, mut rx) = lane(room(100));
         let mut m = Msg::single("a");
         let mut took = VecDeque::new();
-        assert_eq!(lane.push_direct(&mut m, false), Some(true), "news");
-        lane.take(&mut took, room(10), true);
+        assert_eq!(tx.push_direct(&mut m, false), Some(true), "news");
+        rx.take(&mut took, true);
         assert_eq!(took.len(), 1);
         took.clear();
         assert_eq!(
-            lane.push_direct(&mut m, false),
+            tx.push_direct(&mut m, false),
             Some(false),
             "the receiver looks again before it waits"
         );
-        lane.take(&mut took, room(10), true);
+        rx.take(&mut took, true);
         took.clear();
-        lane.take(&mut took, room(10), true);
+        rx.take(&mut took, true);
         assert!(took.is_empty());
         assert_eq!(
-            lane.push_direct(&mut m, false),
+            tx.push_direct(&mut m, false),
             Some(true),
             "it found the lane empty: it may be waiting"
         );
         // A receiver that will not look again is told of every push after
         // a take.
-        lane.take(&mut took, room(10), false);
+        rx.take(&mut took, false);
         assert_eq!(took.len(), 1);
-        assert_eq!(lane.push_direct(&mut m, false), Some(true));
+        assert_eq!(tx.push_direct(&mut m, false), Some(true));
     }
 
     #[test]
     fn conflate_keeps_the_newest_message_only() {
-        let lane = Lane::new(InprocRoom {
+        let (mut tx, mut rx) = lane(InprocRoom {
             msgs: usize::MAX,
             bytes: usize::MAX,
             conflate: true,
         });
-        let mut s = lane.lock();
         for m in ["a", "bb", "ccc"] {
-            s.push(PipeItem::Message(Msg::single(m)));
+            assert!(push(&mut tx, m));
         }
-        assert_eq!((s.msgs, s.bytes, s.items.len()), (1, 3, 1));
+        let mut took = VecDeque::new();
+        rx.take(&mut took, false);
+        assert_eq!(texts(&took), ["ccc"]);
+    }
+
+    #[test]
+    fn rings_grow_past_the_first_and_keep_the_order() {
+        let (mut tx, mut rx) = lane(room(usize::MAX));
+        let mut took = VecDeque::new();
+        let mut next = 0;
+        let mut expect = 0;
+        // Several rings queued at once, and a take between two growths.
+        for burst in [100, 5 * FIRST_RING, 1, 40 * FIRST_RING] {
+            for _ in 0..burst {
+                assert!(push(&mut tx, &next.to_string()));
+                next += 1;
+            }
+            rx.take(&mut took, true);
+            assert_eq!(took.len(), burst);
+            for t in texts(&took) {
+                assert_eq!(t, expect.to_string());
+                expect += 1;
+            }
+            took.clear();
+        }
+        assert!(lock(&rx.shared.next).is_empty());
+        assert!(!rx.shared.allowance.grown.load(Ordering::Relaxed));
+        assert!(rx.ring.buffer().capacity() >= 32 * FIRST_RING);
     }
 
     #[test]
@@ -345,21 +528,91 @@ mod tests {
             std::time::Instant::now(),
             EngineConfig::new(zmtp_core::Config::new(SocketType::Push)),
         );
-        let lane = Lane::new(room(0));
+        let (mut tx, mut rx) = lane(room(0));
         // Nothing is linked at this id: the engine has nothing to give.
-        assert!(!lane.fill(&mut engine, ConnId(7)));
+        assert!(!tx.fill(&mut engine, ConnId(7)));
         let mut took = VecDeque::new();
-        assert!(lane.take(&mut took, room(5), false).refill_sender);
+        rx.take(&mut took, false);
+        assert!(rx.settle((0, 0), &mut took, room(5)));
         assert!(
-            !lane.take(&mut took, room(5), false).refill_sender,
-            "one refill per block"
+            !rx.settle((0, 0), &mut took, room(5)),
+            "one refill per stop"
         );
-        // Blocked again; room that comes without a take (the receiver found
+        // Stopped again; room that comes without a take (the receiver found
         // its pipe less full than reckoned) refills too, once.
-        lane.set_room(room(0));
-        assert!(!lane.fill(&mut engine, ConnId(7)));
-        assert!(!lane.set_room(room(0)));
-        assert!(lane.set_room(room(1)));
-        assert!(!lane.set_room(room(1)), "one refill per block");
+        assert!(!rx.set_room(room(0)));
+        assert!(!tx.fill(&mut engine, ConnId(7)));
+        assert!(!rx.set_room(room(0)));
+        assert!(rx.set_room(room(1)));
+        assert!(!rx.set_room(room(1)), "one refill per stop");
+    }
+
+    /// Two threads, a lane between them, a receiver that sleeps whenever a
+    /// take finds nothing until a push tells it, and a sender that now and
+    /// then waits for the receiver to catch up (so that a push lands just as
+    /// the receiver finds the lane empty): every message arrives once and in
+    /// order, and no push goes untold (the two would wait for each other
+    /// until the test gives up).
+    #[test]
+    fn two_threads_lose_no_message_and_no_wakeup() {
+        use std::sync::atomic::AtomicU64;
+        use std::sync::Condvar;
+        use std::time::{Duration, Instant};
+
+        const N: u64 = 100_000;
+        const PATIENCE: Duration = Duration::from_secs(20);
+        let (mut tx, mut rx) = lane(room(usize::MAX));
+        let bell = Arc::new((Mutex::new(0u64), Condvar::new()));
+        let got = Arc::new(AtomicU64::new(0));
+        let sender = {
+            let (bell, got) = (bell.clone(), got.clone());
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    let mut m = Msg::single(i.to_le_bytes().to_vec());
+                    if tx.push_direct(&mut m, true) == Some(true) {
+                        *lock(&bell.0) += 1;
+                        bell.1.notify_one();
+                    }
+                    // Runs of 1 to 4 messages, then wait for the receiver.
+                    if i % 4 <= i % 3 {
+                        let since = Instant::now();
+                        while got.load(Ordering::Acquire) <= i {
+                            assert!(
+                                since.elapsed() < PATIENCE,
+                                "stranded at {i}: a push was not told"
+                            );
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+            })
+        };
+        let mut took = VecDeque::new();
+        let mut expect = 0u64;
+        let mut rings = 0u64;
+        while expect < N {
+            // Alternate the two ways a take ends, so both are raced.
+            rx.take(&mut took, expect % 3 != 0);
+            if took.is_empty() {
+                let mut rung = lock(&bell.0);
+                while *rung == rings {
+                    let (g, t) = bell.1.wait_timeout(rung, PATIENCE).unwrap();
+                    assert!(!t.timed_out(), "stranded at {expect}: a push was not told");
+                    rung = g;
+                }
+                rings = *rung;
+                continue;
+            }
+            for item in took.drain(..) {
+                let PipeItem::Message(m) = item else {
+                    panic!("a message");
+                };
+                let n = u64::from_le_bytes(m.frames()[0][..].try_into().unwrap());
+                assert_eq!(n, expect, "order, no loss, no duplicate");
+                expect += 1;
+            }
+            got.store(expect, Ordering::Release);
+        }
+        sender.join().unwrap();
     }
 }
