@@ -1,9 +1,11 @@
 //! `inproc://`: sockets of this process joined by their engines' pipes, with no
-//! ZMTP encoding and no tasks. Each direction of a link is a [`Lane`]: the
+//! ZMTP encoding and no tasks. Each direction of a link is a lane (a [`LaneTx`]
+//! at the sender, a [`LaneRx`] at the receiver, a lock-free ring between): the
 //! sender moves its pipe's items into it under its own lock and tells the
-//! receiver when it was empty; the receiver takes them into its engine when
-//! it next looks at its socket. Neither end ever takes the other's socket
-//! lock for a message (only joining a link locks both, in id order).
+//! receiver when the receiver last found it empty; the receiver takes them
+//! into its engine when it next looks at its socket. Neither end ever takes
+//! the other's socket lock for a message (only joining a link locks both, in
+//! id order).
 //!
 //! The registry is process-wide, so sockets of different runtimes can talk over
 //! inproc too. Its lock is always taken last (never while waiting for a socket
@@ -306,7 +308,7 @@ impl LockedState {
     /// `receiving`: the caller is about to receive, or to decide that nothing
     /// is waiting, so the lanes it took from last time without finding them
     /// empty are looked at again too (their senders do not tell of what
-    /// they push; see [`Lane::take`]).
+    /// they push; see [`LaneRx::take`]).
     pub(super) fn drain_ready(&mut self, me: &Core, work: &mut Vec<Work>, receiving: bool) {
         let mut ready = std::mem::take(&mut self.ready_scratch);
         if me.0.ready.is_set() {

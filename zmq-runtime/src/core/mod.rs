@@ -103,7 +103,7 @@ pub(crate) struct LockedState {
     ready_scratch: Vec<ConnId>,
     lane_scratch: VecDeque<PipeItem>,
     /// Links whose lane the last take found items in: their senders do not
-    /// tell of more, so a receive looks at them again (see [`lane::Lane::take`]).
+    /// tell of more, so a receive looks at them again (see [`lane::LaneRx::take`]).
     awake_links: Vec<ConnId>,
     /// Whether this socket's receives come back to its lanes before it waits:
     /// false for a socket read from a hook (the ZAP bridge), which reads only
