@@ -34,8 +34,9 @@ use zmq_patterns::engine::{ConnId, Engine, InprocRoom};
 use zmq_patterns::PipeItem;
 use zmtp_core::Msg;
 
-/// Slots of a link's first ring: a few batches of small messages.
-const FIRST_RING: usize = 64;
+/// Slots of a link's first ring (88 bytes each): small, as a process may
+/// hold many links; a busy one doubles it a few times at the start.
+const FIRST_RING: usize = 16;
 
 /// What a receiver writes once per look and its sender reads per push.
 #[repr(align(128))]
