@@ -268,7 +268,7 @@ pub(super) fn refill(core: &Core, conn: ConnId, work: &mut Vec<Work>) {
 
 impl LockedState {
     /// Sender side: moves what the engine has for link `x` into its lane,
-    /// and tells the peer if the lane was empty.
+    /// and tells the peer if it last found the lane empty.
     pub(super) fn fill_link(&mut self, x: ConnId, work: &mut Vec<Work>) {
         let Some(link) = self.links.get_mut(&x) else {
             return;
