@@ -38,7 +38,8 @@ use zmtp_core::Msg;
 /// hold many links; a busy one doubles it a few times at the start.
 const FIRST_RING: usize = 16;
 
-/// What a receiver writes once per look and its sender reads per push.
+/// What a receiver writes once per look, and its sender reads when the
+/// figures it read last run out.
 #[repr(align(128))]
 struct Allowance {
     /// Messages and bytes the sender may have pushed in all.
@@ -254,19 +255,15 @@ impl LaneTx {
     /// whether the receiver must now be told that items wait.
     #[inline]
     pub(super) fn push_direct(&mut self, m: &mut Msg, sole: bool) -> Option<bool> {
-        let m = if self.shared.conflate {
-            let m = if sole { std::mem::take(m) } else { m.clone() };
-            *lock(&self.shared.latest) = Some(m);
-            return Some(self.tell_due());
-        } else if self.has_room() {
-            if sole {
-                std::mem::take(m)
-            } else {
-                m.clone()
-            }
-        } else {
+        // The receiver of a conflating lane never fills.
+        if !self.shared.conflate && !self.has_room() {
             return None;
-        };
+        }
+        let m = if sole { std::mem::take(m) } else { m.clone() };
+        if self.shared.conflate {
+            self.push_conflated(PipeItem::Message(m));
+            return Some(self.tell_due());
+        }
         self.sent.0 += 1;
         self.sent.1 += m.byte_len();
         self.push(PipeItem::Message(m));
