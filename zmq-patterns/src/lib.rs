@@ -46,6 +46,6 @@ pub use crate::error::{AttachError, RecvError, SendError, SendRefusal};
 pub use crate::idmap::IdMap;
 pub use crate::options::{Options, RouterNotify};
 pub use crate::pattern::{Direct, Pattern};
-pub use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
+pub use crate::pipe::{ItemSource, PeerMeta, PipeAction, PipeId, PipeItem};
 pub use crate::queued::Queued;
 pub use crate::subscriptions::Subscriptions;

@@ -9,7 +9,7 @@ use zmtp_core::{Msg, SocketType};
 use crate::error::{AttachError, RecvError, SendError, SendRefusal};
 use crate::idmap::IdMap;
 use crate::options::Options;
-use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
+use crate::pipe::{ItemSource, PeerMeta, PipeAction, PipeId, PipeItem};
 use crate::queue::MsgQueue;
 use crate::subscriptions::Subscriptions;
 
@@ -332,15 +332,16 @@ impl Pattern {
 
     /// Offers the messages at the front of `items`, up to the first item
     /// that is not one, in order, as [`Pattern::handle_message`] would one
-    /// at a time, looking the pipe up once. Those taken leave `items`.
-    /// Returns the messages and bytes taken, and whether the pipe refused
-    /// one at RCVHWM (it stays at the front). An inproc receiver hands over
-    /// what its peer's lane held this way: hundreds of messages per take
-    /// when the receiver is behind.
-    pub fn handle_message_run(
+    /// at a time, looking the pipe up once. Those taken leave `items`; the
+    /// first item that is not a message is handed back to it. Returns the
+    /// messages and bytes taken, and whether the pipe refused one at RCVHWM
+    /// (handed back too). An inproc receiver hands over what its peer's
+    /// lane held this way: hundreds of messages per take when the receiver
+    /// is behind.
+    pub fn handle_message_run<S: ItemSource + ?Sized>(
         &mut self,
         id: PipeId,
-        items: &mut VecDeque<PipeItem>,
+        items: &mut S,
     ) -> (usize, usize, bool) {
         let (mut msgs, mut bytes) = (0, 0);
         if matches!(
@@ -348,13 +349,14 @@ impl Pattern {
             SocketType::Push | SocketType::Pub | SocketType::Req
         ) {
             // They filter or discard each message: one at a time.
-            while let Some(PipeItem::Message(_)) = items.front() {
-                let Some(PipeItem::Message(m)) = items.pop_front() else {
+            while let Some(item) = items.next_item() {
+                let PipeItem::Message(m) = item else {
+                    items.put_back(item);
                     break;
                 };
                 let len = m.byte_len();
                 if let Err(m) = self.handle_message(id, m) {
-                    items.push_front(PipeItem::Message(m));
+                    items.put_back(PipeItem::Message(m));
                     return (msgs, bytes, true);
                 }
                 msgs += 1;
@@ -366,8 +368,9 @@ impl Pattern {
         let mut pipe = self.pipes.get_mut(&id).filter(|p| !p.closing);
         let mut took = false;
         let mut refused = false;
-        while let Some(PipeItem::Message(_)) = items.front() {
-            let Some(PipeItem::Message(m)) = items.pop_front() else {
+        while let Some(item) = items.next_item() {
+            let PipeItem::Message(m) = item else {
+                items.put_back(item);
                 break;
             };
             let len = m.byte_len();
@@ -375,7 +378,7 @@ impl Pattern {
             // and so do empty messages.
             if let Some(p) = pipe.as_deref_mut().filter(|_| !m.is_empty()) {
                 if let Err(m) = offer(opts, p, m) {
-                    items.push_front(PipeItem::Message(m));
+                    items.put_back(PipeItem::Message(m));
                     refused = true;
                     break;
                 }

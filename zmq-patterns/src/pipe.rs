@@ -1,6 +1,8 @@
 //! The vocabulary the caller and a pattern share about pipes: which pipe, who is
 //! behind it, what travels through it, and what must be done to it.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use zmtp_core::{Msg, SocketType};
 
@@ -39,6 +41,32 @@ pub enum PipeItem {
     Subscribe(Bytes),
     /// A cancelled subscription (CANCEL, or `0x00 topic`).
     Cancel(Bytes),
+}
+
+/// Items offered to a pipe in order, one at a time, by whoever holds them
+/// (an inproc receiver hands over its peer's lane this way). One the pipe
+/// does not take now is handed back with [`ItemSource::put_back`] and must
+/// come first next time; those not yet taken stay with the source, so a
+/// source over a ring can leave them where they are instead of moving each
+/// into a queue first.
+pub trait ItemSource {
+    /// The next item, if any.
+    fn next_item(&mut self) -> Option<PipeItem>;
+    /// Hands back `item`, the last one [`ItemSource::next_item`] gave, to be
+    /// given again first.
+    fn put_back(&mut self, item: PipeItem);
+}
+
+impl ItemSource for VecDeque<PipeItem> {
+    #[inline]
+    fn next_item(&mut self) -> Option<PipeItem> {
+        self.pop_front()
+    }
+
+    #[inline]
+    fn put_back(&mut self, item: PipeItem) {
+        self.push_front(item);
+    }
 }
 
 /// Something the caller must do to a pipe.

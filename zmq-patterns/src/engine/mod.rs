@@ -67,7 +67,7 @@ pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError, SendRefusal};
 use crate::options::Options;
 use crate::pattern::Pattern;
-use crate::pipe::{PeerMeta, PipeAction, PipeId, PipeItem};
+use crate::pipe::{ItemSource, PeerMeta, PipeAction, PipeId, PipeItem};
 
 /// How many frames of a read are decoded before they are handed to the
 /// pattern. A read of 256 KiB holds thousands of small messages: decoded
@@ -579,22 +579,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Items that arrived over an inproc link, taken from the front of
-    /// `items` while this side accepts them; what it refuses stays there, and
+    /// Items that arrived over an inproc link, taken from `items` in order
+    /// while this side accepts them; the one it refuses is handed back
+    /// ([`ItemSource::put_back`]) and the rest are left with the source, and
     /// [`Action::ResumeRead`] names the link once there is room. Returns the
     /// messages and bytes taken (subscription commands count for neither).
-    pub fn handle_inproc_batch(
+    pub fn handle_inproc_batch<S: ItemSource + ?Sized>(
         &mut self,
         id: ConnId,
-        items: &mut VecDeque<PipeItem>,
+        items: &mut S,
     ) -> (usize, usize) {
         let Some(pipe) = self.inproc.pipe(id) else {
             // The link is gone: what it carried goes with it.
-            let (msgs, bytes) = items.iter().fold((0, 0), |(n, b), i| match i {
-                PipeItem::Message(m) => (n + 1, b + m.byte_len()),
-                _ => (n, b),
-            });
-            items.clear();
+            let (mut msgs, mut bytes) = (0, 0);
+            while let Some(item) = items.next_item() {
+                if let PipeItem::Message(m) = item {
+                    msgs += 1;
+                    bytes += m.byte_len();
+                }
+            }
             return (msgs, bytes);
         };
         let (mut msgs, mut bytes) = (0, 0);
@@ -608,7 +611,7 @@ impl Engine {
                 self.inproc.block(id);
                 break;
             }
-            let Some(item) = items.pop_front() else {
+            let Some(item) = items.next_item() else {
                 break;
             };
             let len = match &item {
@@ -616,7 +619,7 @@ impl Engine {
                 _ => None,
             };
             if let Err(item) = self.inproc_item(id, pipe, item) {
-                items.push_front(item);
+                items.put_back(item);
                 break;
             }
             if let Some(len) = len {

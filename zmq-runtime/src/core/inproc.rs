@@ -326,18 +326,21 @@ impl LockedState {
     /// Receiver side: takes what waits in link `y`'s lane into the engine, as
     /// far as its pipe has room, and records the room left for the sender.
     pub(super) fn drain_link(&mut self, y: ConnId, work: &mut Vec<Work>) {
-        let Some(link) = self.links.get_mut(&y) else {
+        let Self { engine, links, .. } = self;
+        let Some(link) = links.get_mut(&y) else {
             return;
         };
-        let mut took = std::mem::take(&mut self.lane_scratch);
-        let before = self.engine.inproc_room(y);
-        link.inn.take(&mut took, self.looks_again);
-        let took_any = !took.is_empty();
-        let accepted = self.engine.handle_inproc_batch(y, &mut took);
-        let refused = !took.is_empty();
+        let before = engine.inproc_room(y);
+        let mut accepted = (0, 0);
+        let took = link.inn.take(self.looks_again, |items| {
+            let (msgs, bytes) = engine.handle_inproc_batch(y, items);
+            accepted.0 += msgs;
+            accepted.1 += bytes;
+        });
+        let refused = took.refused;
         let (room, full) = if refused {
             // The rest waits with the lane, before what comes meanwhile.
-            (self.engine.inproc_room(y), true)
+            (engine.inproc_room(y), true)
         } else {
             // Everything went in: the pipe's room is what it was, less that.
             let room = InprocRoom {
@@ -347,8 +350,7 @@ impl LockedState {
             };
             (room, room.msgs == 0 || room.bytes == 0)
         };
-        let mut refill_sender = link.inn.settle(accepted, &mut took, room);
-        self.lane_scratch = took;
+        let mut refill_sender = link.inn.settle(accepted, room);
         // When full, the application's next read brings ResumeRead for this
         // link, and with it a fresh room for the sender.
         let mut waits_for_room = full;
@@ -360,7 +362,7 @@ impl LockedState {
         }
         // The lane still counts as told (it was not empty): look at it again
         // on the next receive, unless ResumeRead is what brings it back.
-        if self.looks_again && took_any && !waits_for_room && !self.awake_links.contains(&y) {
+        if self.looks_again && took.found && !waits_for_room && !self.awake_links.contains(&y) {
             self.awake_links.push(y);
         }
         if refill_sender {

@@ -29,9 +29,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use rtrb::chunks::ReadChunkIntoIter;
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 use zmq_patterns::engine::{ConnId, Engine, InprocRoom};
-use zmq_patterns::PipeItem;
+use zmq_patterns::{ItemSource, PipeItem};
 use zmtp_core::Msg;
 
 /// Slots of a link's first ring (88 bytes each): small, as a process may
@@ -103,17 +104,9 @@ pub(super) fn lane(room: InprocRoom) -> (LaneTx, LaneRx) {
             ring: rx,
             shared,
             consumed: (0, 0),
-            held: VecDeque::new(),
+            held: None,
         },
     )
-}
-
-/// Moves what `ring` holds into `into`.
-fn drain_ring(ring: &mut Consumer<PipeItem>, into: &mut VecDeque<PipeItem>) {
-    let n = ring.slots();
-    if let Ok(chunk) = ring.read_chunk(n) {
-        into.extend(chunk);
-    }
 }
 
 /// The sending end of a lane, kept with the sender's link.
@@ -278,34 +271,95 @@ pub(super) struct LaneRx {
     /// Messages and bytes the pipe took in all.
     consumed: (usize, usize),
     /// Taken, but refused by the pipe (it was full): offered first next time.
-    held: VecDeque<PipeItem>,
+    held: Option<PipeItem>,
+}
+
+/// What a take offers the receiver's pipe: the items it holds from the
+/// lane, in order. They move from the ring's slots straight into the pipe
+/// (a queue between them cost the receiver 7 % of its instructions); one the
+/// pipe refuses is held for next time, and those it did not reach stay in
+/// the ring.
+pub(super) struct Offered<'a> {
+    held: &'a mut Option<PipeItem>,
+    ring: Option<ReadChunkIntoIter<'a, PipeItem>>,
+}
+
+impl ItemSource for Offered<'_> {
+    #[inline]
+    fn next_item(&mut self) -> Option<PipeItem> {
+        match self.held.take() {
+            Some(item) => Some(item),
+            None => self.ring.as_mut()?.next(),
+        }
+    }
+
+    #[inline]
+    fn put_back(&mut self, item: PipeItem) {
+        // The taker hands back at most the item it was last given, before
+        // it asks for another.
+        debug_assert!(self.held.is_none());
+        *self.held = Some(item);
+    }
+}
+
+/// What a take found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Took {
+    /// Items were waiting (whether or not the pipe took them all).
+    pub(super) found: bool,
+    /// The pipe refused one: it is full, and the rest wait here.
+    pub(super) refused: bool,
 }
 
 impl LaneRx {
-    /// Everything in the current ring, then in the rings queued behind it.
-    fn drain(&mut self, into: &mut VecDeque<PipeItem>) {
+    /// Offers what `ring` holds now; whether the pipe refused an item.
+    fn offer_ring<F: FnMut(&mut Offered<'_>)>(&mut self, offer: &mut F, found: &mut bool) -> bool {
+        let n = self.ring.slots();
+        if n == 0 {
+            return false;
+        }
+        *found = true;
+        if let Ok(chunk) = self.ring.read_chunk(n) {
+            offer(&mut Offered {
+                held: &mut self.held,
+                ring: Some(chunk.into_iter()),
+            });
+        }
+        self.held.is_some()
+    }
+
+    /// Offers the current ring, then the rings queued behind it, until the
+    /// pipe refuses an item (true) or all are empty (false).
+    fn offer_rings<F: FnMut(&mut Offered<'_>)>(&mut self, offer: &mut F, found: &mut bool) -> bool {
         loop {
-            drain_ring(&mut self.ring, into);
-            if !self.shared.allowance.grown.load(Ordering::Acquire) {
-                return;
+            if self.offer_ring(offer, found) {
+                return true;
             }
-            let mut next = lock(&self.shared.next);
+            if !self.shared.allowance.grown.load(Ordering::Acquire) {
+                return false;
+            }
+            let shared = self.shared.clone();
+            let mut next = lock(&shared.next);
             // The sender queued the next ring after its last push into this
             // one, under this lock: what is in this one is all visible now.
-            drain_ring(&mut self.ring, into);
+            if self.offer_ring(offer, found) {
+                return true;
+            }
             match next.pop_front() {
                 Some(ring) => self.ring = ring,
                 None => debug_assert!(false, "grown with no ring queued"),
             }
             if next.is_empty() {
-                self.shared.allowance.grown.store(false, Ordering::Relaxed);
+                shared.allowance.grown.store(false, Ordering::Relaxed);
             }
         }
     }
 
-    /// Everything waiting: what the pipe refused last time first, then what
-    /// the sender pushed since, into `into` (which must be empty). Hand what
-    /// the pipe took, what it refused and its room to [`LaneRx::settle`].
+    /// Offers everything waiting to the receiver's pipe through `offer`
+    /// (which hands its [`Offered`] to the engine): what the pipe refused
+    /// last time first, then what the sender pushed since, until the pipe
+    /// refuses an item. Hand what the pipe took, and its room, to
+    /// [`LaneRx::settle`].
     ///
     /// A receiver that takes something and will look here again before it
     /// waits (`looks_again`) need not be told of what comes meanwhile, as
@@ -313,43 +367,69 @@ impl LaneRx {
     /// without marking the receiver's ready list or waking it, which was a
     /// sixth of the sender's time when the receiver keeps up. Finding the
     /// lane empty ends that: the next push tells.
-    pub(super) fn take(&mut self, into: &mut VecDeque<PipeItem>, looks_again: bool) {
-        debug_assert!(into.is_empty());
-        std::mem::swap(&mut self.held, into);
-        self.drain(into);
-        if into.is_empty() || !looks_again {
-            self.shared.told.0.store(false, Ordering::SeqCst);
-            // Against the sender's fence in `LaneTx::tell_due`: a push this
-            // look misses saw `told` clear, and tells.
-            fence(Ordering::SeqCst);
-            self.drain(into);
-        }
-        if self.shared.conflate {
-            if let Some(m) = lock(&self.shared.latest).take() {
-                into.push_back(PipeItem::Message(m));
-            }
-        }
-    }
-
-    /// After a take: the pipe took `accepted` (messages and bytes) and
-    /// refused `left` (it is full; emptied here, and offered first next
-    /// time), and has `room` now. Raises the sender's allowance to match;
-    /// returns whether the sender, stopped for want of it, is to be refilled.
-    pub(super) fn settle(
+    pub(super) fn take<F: FnMut(&mut Offered<'_>)>(
         &mut self,
-        accepted: (usize, usize),
-        left: &mut VecDeque<PipeItem>,
-        room: InprocRoom,
-    ) -> bool {
-        self.consumed.0 += accepted.0;
-        self.consumed.1 += accepted.1;
-        if !left.is_empty() {
-            debug_assert!(self.held.is_empty());
-            std::mem::swap(&mut self.held, left);
+        looks_again: bool,
+        mut offer: F,
+    ) -> Took {
+        let mut found = self.held.is_some();
+        let refused = self.offer_all(looks_again, &mut offer, &mut found);
+        if refused {
             // The receiver comes back when its application makes room, and
             // takes what came meanwhile then.
             self.shared.told.0.store(true, Ordering::Relaxed);
         }
+        Took { found, refused }
+    }
+
+    /// The body of [`LaneRx::take`]: whether the pipe refused an item.
+    fn offer_all<F: FnMut(&mut Offered<'_>)>(
+        &mut self,
+        looks_again: bool,
+        offer: &mut F,
+        found: &mut bool,
+    ) -> bool {
+        if *found {
+            offer(&mut Offered {
+                held: &mut self.held,
+                ring: None,
+            });
+            if self.held.is_some() {
+                return true;
+            }
+        }
+        if self.offer_rings(offer, found) {
+            return true;
+        }
+        if !*found || !looks_again {
+            self.shared.told.0.store(false, Ordering::SeqCst);
+            // Against the sender's fence in `LaneTx::tell_due`: a push this
+            // look misses saw `told` clear, and tells.
+            fence(Ordering::SeqCst);
+            if self.offer_rings(offer, found) {
+                return true;
+            }
+        }
+        if self.shared.conflate {
+            if let Some(m) = lock(&self.shared.latest).take() {
+                *found = true;
+                self.held = Some(PipeItem::Message(m));
+                offer(&mut Offered {
+                    held: &mut self.held,
+                    ring: None,
+                });
+                return self.held.is_some();
+            }
+        }
+        false
+    }
+
+    /// After a take: the pipe took `accepted` (messages and bytes) and has
+    /// `room` now. Raises the sender's allowance to match; returns whether
+    /// the sender, stopped for want of it, is to be refilled.
+    pub(super) fn settle(&mut self, accepted: (usize, usize), room: InprocRoom) -> bool {
+        self.consumed.0 += accepted.0;
+        self.consumed.1 += accepted.1;
         self.set_room(room)
     }
 
@@ -390,7 +470,7 @@ mod tests {
             .is_some()
     }
 
-    fn texts(items: &VecDeque<PipeItem>) -> Vec<String> {
+    fn texts(items: &[PipeItem]) -> Vec<String> {
         items
             .iter()
             .map(|i| match i {
@@ -400,40 +480,62 @@ mod tests {
             .collect()
     }
 
+    /// Takes from `rx` into a pretend pipe that accepts `limit` items and
+    /// refuses the next: what it accepted, and what the take reported.
+    fn take_up_to(rx: &mut LaneRx, looks_again: bool, limit: usize) -> (Vec<PipeItem>, Took) {
+        let mut got = Vec::new();
+        let took = rx.take(looks_again, |items| {
+            while let Some(item) = items.next_item() {
+                if got.len() == limit {
+                    items.put_back(item);
+                    return;
+                }
+                got.push(item);
+            }
+        });
+        (got, took)
+    }
+
+    fn take_all(rx: &mut LaneRx, looks_again: bool) -> Vec<String> {
+        let (got, took) = take_up_to(rx, looks_again, usize::MAX);
+        assert!(!took.refused);
+        assert_eq!(took.found, !got.is_empty());
+        texts(&got)
+    }
+
     #[test]
     fn the_allowance_is_what_went_in_plus_the_room_after() {
         let (mut tx, mut rx) = lane(room(2));
         assert!(push(&mut tx, "ab"));
         assert!(push(&mut tx, "c"));
         assert!(!push(&mut tx, "d"), "two messages fill a room of two");
-        let mut took = VecDeque::new();
-        rx.take(&mut took, false);
-        assert_eq!(texts(&took), ["ab", "c"]);
-        took.clear();
+        assert_eq!(take_all(&mut rx, false), ["ab", "c"]);
         // Both went in, and the pipe has room for 3 more.
-        assert!(!rx.settle((2, 3), &mut took, room(3)));
+        assert!(!rx.settle((2, 3), room(3)));
         for m in ["d", "e", "f"] {
             assert!(push(&mut tx, m), "{m}");
         }
         assert!(!push(&mut tx, "g"));
-        rx.take(&mut took, false);
-        assert_eq!(texts(&took), ["d", "e", "f"]);
+        assert_eq!(take_all(&mut rx, false), ["d", "e", "f"]);
     }
 
     #[test]
     fn refused_items_come_first_next_time_and_count_again() {
         let (mut tx, mut rx) = lane(room(3));
-        assert!(push(&mut tx, "a"));
-        assert!(push(&mut tx, "bb"));
-        let mut took = VecDeque::new();
-        rx.take(&mut took, true);
-        assert_eq!(texts(&took), ["a", "bb"]);
-        // Pushed while the receiver handed its batch over.
-        assert!(push(&mut tx, "ccc"));
-        // The pipe took "a" and refused "bb": it is full.
-        took.pop_front();
-        assert!(!rx.settle((1, 1), &mut took, room(0)));
-        assert!(took.is_empty());
+        for m in ["a", "bb", "ccc"] {
+            assert!(push(&mut tx, m));
+        }
+        // The pipe takes "a" and refuses "bb": it is full.
+        let (got, took) = take_up_to(&mut rx, true, 1);
+        assert_eq!(texts(&got), ["a"]);
+        assert_eq!(
+            took,
+            Took {
+                found: true,
+                refused: true
+            }
+        );
+        assert!(!rx.settle((1, 1), room(0)));
         assert!(
             rx.shared.told.0.load(Ordering::Relaxed),
             "the receiver waits for room, and knows"
@@ -442,10 +544,18 @@ mod tests {
             !push(&mut tx, "d"),
             "three sent, one went in and none fits: the allowance is 1"
         );
-        rx.take(&mut took, true);
+        // Refused again at once: nothing moves, and it is still held.
+        let (got, took) = take_up_to(&mut rx, true, 0);
+        assert!(got.is_empty() && took.refused && took.found);
+        assert!(!rx.settle((0, 0), room(3)));
+        assert!(push(&mut tx, "d"));
+        // One more taken, then the pipe is full again: the rest keeps its
+        // place, in order.
+        let (got, _) = take_up_to(&mut rx, true, 2);
+        assert_eq!(texts(&got), ["bb", "ccc"]);
         assert_eq!(
-            texts(&took),
-            ["bb", "ccc"],
+            take_all(&mut rx, true),
+            ["d"],
             "refused first, then what came meanwhile"
         );
     }
@@ -454,20 +564,15 @@ mod tests {
     fn a_receiver_that_looks_again_is_told_once_it_found_the_lane_empty() {
         let (mut tx, mut rx) = lane(room(100));
         let mut m = Msg::single("a");
-        let mut took = VecDeque::new();
         assert_eq!(tx.push_direct(&mut m, false), Some(true), "news");
-        rx.take(&mut took, true);
-        assert_eq!(took.len(), 1);
-        took.clear();
+        assert_eq!(take_all(&mut rx, true).len(), 1);
         assert_eq!(
             tx.push_direct(&mut m, false),
             Some(false),
             "the receiver looks again before it waits"
         );
-        rx.take(&mut took, true);
-        took.clear();
-        rx.take(&mut took, true);
-        assert!(took.is_empty());
+        assert_eq!(take_all(&mut rx, true).len(), 1);
+        assert!(take_all(&mut rx, true).is_empty());
         assert_eq!(
             tx.push_direct(&mut m, false),
             Some(true),
@@ -475,8 +580,7 @@ mod tests {
         );
         // A receiver that will not look again is told of every push after
         // a take.
-        rx.take(&mut took, false);
-        assert_eq!(took.len(), 1);
+        assert_eq!(take_all(&mut rx, false).len(), 1);
         assert_eq!(tx.push_direct(&mut m, false), Some(true));
     }
 
@@ -490,31 +594,39 @@ mod tests {
         for m in ["a", "bb", "ccc"] {
             assert!(push(&mut tx, m));
         }
-        let mut took = VecDeque::new();
-        rx.take(&mut took, false);
-        assert_eq!(texts(&took), ["ccc"]);
+        assert_eq!(take_all(&mut rx, false), ["ccc"]);
     }
 
     #[test]
     fn rings_grow_past_the_first_and_keep_the_order() {
         let (mut tx, mut rx) = lane(room(usize::MAX));
-        let mut took = VecDeque::new();
         let mut next = 0;
         let mut expect = 0;
-        // Several rings queued at once, and a take between two growths.
-        for burst in [100, 5 * FIRST_RING, 1, 40 * FIRST_RING] {
+        // Several rings queued at once, a take between two growths, and
+        // takes that a full pipe stops part of the way through a ring.
+        for (burst, limit) in [
+            (100, usize::MAX),
+            (5 * FIRST_RING, FIRST_RING + 3),
+            (1, usize::MAX),
+            (40 * FIRST_RING, 7 * FIRST_RING),
+        ] {
             for _ in 0..burst {
                 assert!(push(&mut tx, &next.to_string()));
                 next += 1;
             }
-            rx.take(&mut took, true);
-            assert_eq!(took.len(), burst);
-            for t in texts(&took) {
-                assert_eq!(t, expect.to_string());
-                expect += 1;
+            let mut taken = 0;
+            while taken < burst {
+                let (got, took) = take_up_to(&mut rx, true, limit);
+                assert_eq!(took.refused, burst - taken > limit);
+                taken += got.len();
+                for t in texts(&got) {
+                    assert_eq!(t, expect.to_string());
+                    expect += 1;
+                }
             }
-            took.clear();
+            assert_eq!(taken, burst);
         }
+        assert!(take_all(&mut rx, true).is_empty());
         assert!(lock(&rx.shared.next).is_empty());
         assert!(!rx.shared.allowance.grown.load(Ordering::Relaxed));
         assert!(rx.ring.buffer().capacity() >= 32 * FIRST_RING);
@@ -529,13 +641,9 @@ mod tests {
         let (mut tx, mut rx) = lane(room(0));
         // Nothing is linked at this id: the engine has nothing to give.
         assert!(!tx.fill(&mut engine, ConnId(7)));
-        let mut took = VecDeque::new();
-        rx.take(&mut took, false);
-        assert!(rx.settle((0, 0), &mut took, room(5)));
-        assert!(
-            !rx.settle((0, 0), &mut took, room(5)),
-            "one refill per stop"
-        );
+        assert!(take_all(&mut rx, false).is_empty());
+        assert!(rx.settle((0, 0), room(5)));
+        assert!(!rx.settle((0, 0), room(5)), "one refill per stop");
         // Stopped again; room that comes without a take (the receiver found
         // its pipe less full than reckoned) refills too, once.
         assert!(!rx.set_room(room(0)));
@@ -585,12 +693,11 @@ mod tests {
                 }
             })
         };
-        let mut took = VecDeque::new();
         let mut expect = 0u64;
         let mut rings = 0u64;
         while expect < N {
             // Alternate the two ways a take ends, so both are raced.
-            rx.take(&mut took, expect % 3 != 0);
+            let (took, _) = take_up_to(&mut rx, expect % 3 != 0, usize::MAX);
             if took.is_empty() {
                 let mut rung = lock(&bell.0);
                 while *rung == rings {
@@ -601,7 +708,7 @@ mod tests {
                 rings = *rung;
                 continue;
             }
-            for item in took.drain(..) {
+            for item in took {
                 let PipeItem::Message(m) = item else {
                     panic!("a message");
                 };

@@ -36,7 +36,7 @@ use std::time::Instant;
 use zmq_patterns::engine::{
     Action, ConnId, ConnectorId, Endpoint, Engine, EngineConfig, ListenerId,
 };
-use zmq_patterns::{IdMap, PipeItem};
+use zmq_patterns::IdMap;
 use zmtp_core::SocketType;
 
 use self::inproc::Link;
@@ -101,7 +101,6 @@ pub(crate) struct LockedState {
     finished: bool,
     /// Kept between uses so that taking from inproc lanes allocates nothing.
     ready_scratch: Vec<ConnId>,
-    lane_scratch: VecDeque<PipeItem>,
     /// Links whose lane the last take found items in: their senders do not
     /// tell of more, so a receive looks at them again (see [`lane::LaneRx::take`]).
     awake_links: Vec<ConnId>,
@@ -305,7 +304,6 @@ impl Core {
             closing: false,
             finished: false,
             ready_scratch: Vec::new(),
-            lane_scratch: VecDeque::new(),
             awake_links: Vec::new(),
             looks_again: true,
             zap: None,
