@@ -110,14 +110,28 @@ mod tests {
                         bytes += m.byte_len();
                         want.push_back(m);
                     }
-                    let mut run = queue();
-                    let (n, b) = run.front_run(most, max_msgs, max_bytes);
-                    assert_eq!((n, b), (want.len(), bytes), "{most} {max_msgs} {max_bytes}");
-                    let mut got = VecDeque::from([Msg::from("before")]);
-                    run.move_front(n, b, &mut got);
-                    assert_eq!(got.pop_front(), Some(Msg::from("before")));
-                    assert_eq!(got, want);
-                    assert_eq!((run.len(), run.bytes()), (single.len(), single.bytes()));
+                    // Into a queue that holds one already, and into an
+                    // empty one (a receive batch starts empty).
+                    for before in [Some(Msg::from("before")), None] {
+                        let mut run = queue();
+                        let (n, b) = run.front_run(most, max_msgs, max_bytes);
+                        assert_eq!((n, b), (want.len(), bytes), "{most} {max_msgs} {max_bytes}");
+                        let mut got: VecDeque<Msg> = before.iter().cloned().collect();
+                        run.move_front(n, b, &mut got);
+                        if before.is_some() {
+                            assert_eq!(got.pop_front(), before);
+                        }
+                        assert_eq!(got, want);
+                        assert_eq!((run.len(), run.bytes()), (single.len(), single.bytes()));
+                        let (mut left, mut rest) = (run, queue());
+                        for _ in 0..sizes.len() - single.len() {
+                            rest.pop_front();
+                        }
+                        while let Some(m) = rest.pop_front() {
+                            assert_eq!(left.pop_front(), Some(m), "what stays, in order");
+                        }
+                        assert!(left.is_empty());
+                    }
                 }
             }
         }
