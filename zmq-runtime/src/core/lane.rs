@@ -276,7 +276,7 @@ pub(super) struct LaneRx {
 
 /// What a take offers the receiver's pipe: the items it holds from the
 /// lane, in order. They move from the ring's slots straight into the pipe
-/// (a queue between them cost the receiver 7 % of its instructions); one the
+/// (a queue between them cost the receiver 6 % of its instructions); one the
 /// pipe refuses is held for next time, and those it did not reach stay in
 /// the ring.
 pub(super) struct Offered<'a> {
