@@ -322,6 +322,41 @@ impl Pattern {
         !p.conflate && inq_full(&self.opts, p)
     }
 
+    /// Whether [`Pattern::handle_received_run`] may take `pipe`'s messages:
+    /// the pattern neither filters nor discards what arrives (not PUSH, PUB
+    /// or REQ) and the pipe keeps every message (not CONFLATE). Else offer
+    /// them with [`Pattern::handle_received`].
+    pub fn takes_runs(&self, id: PipeId) -> bool {
+        !matches!(
+            self.socket_type,
+            SocketType::Push | SocketType::Pub | SocketType::Req
+        ) && self.pipes.get(&id).is_some_and(|p| !p.conflate)
+    }
+
+    /// As [`Pattern::handle_received`] for a pipe that
+    /// [takes runs](Pattern::takes_runs), with the messages moved into its
+    /// queue at once: `fill` appends them to the queue it is given and
+    /// returns how many and their bytes ([`Msg::byte_len`] summed), as
+    /// [`zmtp_core::Connection::take_messages`] does. Every message must have
+    /// a frame (a decoded message always has). Returns whether the pipe is
+    /// now at RCVHWM.
+    pub fn handle_received_run(
+        &mut self,
+        id: PipeId,
+        fill: impl FnOnce(&mut VecDeque<Msg>) -> (usize, usize),
+    ) -> bool {
+        let Some(p) = self.pipes.get_mut(&id).filter(|p| !p.closing) else {
+            // As `handle_received`: a pipe that went takes and drops them.
+            fill(&mut VecDeque::new());
+            return false;
+        };
+        debug_assert!(!p.conflate, "a CONFLATE pipe does not take runs");
+        if p.inq.append_with(fill) > 0 {
+            join_fq(&mut self.fq, id, p);
+        }
+        inq_full(&self.opts, p)
+    }
+
     /// Whether `pipe` is at RCVHWM, so that its peer is not to be read
     /// (false for a pipe that went: what its peer sends is dropped).
     pub fn holds_back(&self, id: PipeId) -> bool {

@@ -20,6 +20,19 @@ impl MsgQueue {
         self.msgs.push_back(msg);
     }
 
+    /// Lets `fill` move messages to the back of the queue all at once; it
+    /// returns how many and their bytes ([`Msg::byte_len`] summed), which
+    /// the queue takes on trust.
+    #[inline]
+    pub(crate) fn append_with(
+        &mut self,
+        fill: impl FnOnce(&mut VecDeque<Msg>) -> (usize, usize),
+    ) -> usize {
+        let (n, bytes) = fill(&mut self.msgs);
+        self.bytes += bytes;
+        n
+    }
+
     pub(crate) fn pop_front(&mut self) -> Option<Msg> {
         self.pop_front_sized().map(|(msg, _)| msg)
     }

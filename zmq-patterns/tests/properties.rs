@@ -1716,7 +1716,7 @@ proptest! {
     ) {
         let (mut run, mut single, id) =
             twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
-        let (mut batch, _, _) = twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
+        let (mut batch, mut bulk, _) = twin_receivers(kind, peer, rcvhwm, rcvhwm_bytes, conflate);
         let (mut unlimited, _, _) = twin_receivers(kind, peer, 0, None, conflate);
         let stop = PipeItem::Cancel(Bytes::from_static(b"stop"));
         let (mut left_b, mut left_r, mut left_s) =
@@ -1737,8 +1737,24 @@ proptest! {
                     left_r.push_back(PipeItem::Message(Msg::from("after")));
                     let mut all = left_b.clone();
                     prop_assert_eq!(offer_singly(&mut unlimited, id, &mut all).2, false);
+                    // The same, moved into the queue at once where the
+                    // pipe takes runs (no empty messages: the wire has none).
+                    let mut decoded: VecDeque<Msg> =
+                        left_b.iter().filter(|m| !m.is_empty()).cloned().collect();
+                    let bulk_full = if bulk.takes_runs(id) {
+                        bulk.handle_received_run(id, |q| {
+                            let n = decoded.len();
+                            let bytes = decoded.iter().map(Msg::byte_len).sum();
+                            q.append(&mut decoded);
+                            (n, bytes)
+                        })
+                    } else {
+                        bulk.handle_received(id, || decoded.pop_front())
+                    };
+                    prop_assert!(decoded.is_empty());
                     let full = batch.handle_received(id, || left_b.pop_front());
                     prop_assert!(left_b.is_empty());
+                    prop_assert_eq!(bulk_full, full);
                     prop_assert_eq!(full, batch.is_attached(id) && !batch.can_accept(id));
                     prop_assert_eq!(full, batch.holds_back(id));
                     let taken = run.handle_message_run(id, &mut left_r);
@@ -1757,11 +1773,13 @@ proptest! {
                 BatchOp::Recv(n) => {
                     for _ in 0..n {
                         prop_assert_eq!(run.recv(), single.recv());
-                        prop_assert_eq!(batch.recv(), unlimited.recv());
+                        let got = batch.recv();
+                        prop_assert_eq!(&bulk.recv(), &got);
+                        prop_assert_eq!(got, unlimited.recv());
                     }
                 }
                 BatchOp::Detach => {
-                    for p in [&mut batch, &mut run, &mut single, &mut unlimited] {
+                    for p in [&mut batch, &mut bulk, &mut run, &mut single, &mut unlimited] {
                         p.detach(id);
                     }
                 }

@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use common::*;
 use zmtp_core::{
@@ -553,6 +555,52 @@ fn poll_message_takes_messages_only_and_leaves_other_events_in_order() {
     );
     assert_eq!(server.poll_message(), Some(Msg::from("x3")));
     assert_eq!(server.poll_message(), None);
+    assert_eq!(server.poll_event(), None);
+}
+
+#[test]
+fn take_messages_moves_the_run_ahead_of_other_events_and_counts_its_bytes() {
+    let mut p = Pair::for_mech(Mech::Null, SocketType::XSub, SocketType::XPub);
+    p.drive();
+    p.client.conn.send(Msg::from("x1")).unwrap();
+    p.client
+        .conn
+        .send(Msg::from((b"two".to_vec(), b"frames".to_vec())))
+        .unwrap();
+    p.client.conn.send_subscribe(b"A").unwrap();
+    p.client.conn.send(Msg::from("x3")).unwrap();
+    p.client.conn.send(Msg::from("x4")).unwrap();
+    let mut wire = bytes::BytesMut::from(&drain(&mut p.client.conn)[..]);
+    let server = &mut p.server.conn;
+    server.handle_input(p.now, &mut wire).unwrap();
+    // Appended behind what the queue holds, in order; 2 + 9 bytes.
+    let mut into = VecDeque::from([Msg::from("before")]);
+    assert_eq!(server.take_messages(&mut into), (2, 11));
+    assert_eq!(
+        Vec::from(into),
+        [
+            Msg::from("before"),
+            Msg::from("x1"),
+            Msg::from((b"two".to_vec(), b"frames".to_vec())),
+        ]
+    );
+    // The messages behind the subscription are not part of the run.
+    let mut into = VecDeque::new();
+    assert_eq!(server.take_messages(&mut into), (0, 0));
+    assert!(into.is_empty());
+    assert_eq!(
+        server.poll_event(),
+        Some(Event::Subscribe(Bytes::from_static(b"A")))
+    );
+    assert_eq!(server.poll_event(), Some(Event::Message(Msg::from("x3"))));
+    assert_eq!(server.poll_message(), Some(Msg::from("x4")));
+    // With nothing ahead, what arrives next is a run again, taken into an
+    // empty queue (the two trade buffers).
+    p.client.conn.send(Msg::from("x5")).unwrap();
+    let mut wire = bytes::BytesMut::from(&drain(&mut p.client.conn)[..]);
+    server.handle_input(p.now, &mut wire).unwrap();
+    assert_eq!(server.take_messages(&mut into), (1, 2));
+    assert_eq!(Vec::from(into), [Msg::from("x5")]);
     assert_eq!(server.poll_event(), None);
 }
 

@@ -312,7 +312,17 @@ impl Streams {
         let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) else {
             return Drained::Gone;
         };
+        // The messages that wait ahead of every other event go into the
+        // pipe's queue at once, where the pipe takes them as they are.
+        let runs = pattern.takes_runs(s.pipe);
         loop {
+            if runs {
+                let conn = &mut s.conn;
+                if pattern.handle_received_run(s.pipe, |q| conn.take_messages(q)) && !s.held {
+                    s.held = true;
+                    self.holding.push(id);
+                }
+            }
             match s.conn.poll_event() {
                 None => return Drained::Idle,
                 Some(Event::Message(msg)) => {

@@ -1,6 +1,7 @@
 //! What one stream speaks: ZMTP (every socket type but STREAM) or raw bytes
 //! (STREAM), behind the one set of calls the stream machine makes.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -70,6 +71,17 @@ impl Wire {
         match self {
             Self::Zmtp(c) => c.poll_message(),
             Self::Raw(r) => r.poll_message(),
+        }
+    }
+
+    /// Moves the messages waiting ahead of every other event to the back of
+    /// `into` at once (see [`Connection::take_messages`]); a raw stream's
+    /// are polled one at a time.
+    #[inline]
+    pub(super) fn take_messages(&mut self, into: &mut VecDeque<Msg>) -> (usize, usize) {
+        match self {
+            Self::Zmtp(c) => c.take_messages(into),
+            Self::Raw(_) => (0, 0),
         }
     }
 
