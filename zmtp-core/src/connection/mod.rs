@@ -364,7 +364,8 @@ impl Connection {
     /// before; messages that arrived behind another event are among it.
     ///
     /// A receiver behind its peer decodes hundreds of messages per read:
-    /// this hands them over with one copy of the queue's slots, where
+    /// this hands them over with at most one copy of the queue's slots (none
+    /// when `into` is empty: the two queues trade buffers), where
     /// [`Connection::poll_message`] costs a move and a match per message.
     pub fn take_messages(&mut self, into: &mut VecDeque<Msg>) -> (usize, usize) {
         let n = self.msgs.len();
