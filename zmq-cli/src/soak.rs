@@ -21,6 +21,11 @@ use zmtp_core::KeyPair;
 use crate::exec::{Choice, Exec};
 use crate::Failure;
 
+/// How long the subscriber keeps receiving after the run has ended, when
+/// the peer's publisher does not stop (a stopped one goes quiet within
+/// moments, which ends the subscriber sooner).
+const SUB_DRAIN: Duration = Duration::from_secs(10);
+
 /// What `zmq soak` was asked to do.
 pub(crate) struct Plan {
     pub(crate) duration: Duration,
@@ -276,6 +281,7 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, plan: &Plan) -> Result<(), Failure> {
         let sub_t = s.spawn(|| -> Result<(Tally, u64), String> {
             let mut t = Tally::default();
             let mut first = None;
+            let mut stop_seen: Option<Instant> = None;
             loop {
                 match sub.recv_blocking(Some(Duration::from_millis(500))) {
                     Ok(m) => {
@@ -284,6 +290,14 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, plan: &Plan) -> Result<(), Failure> {
                         // the first one it saw.
                         let base = *first.get_or_insert(n);
                         t.see(n.saturating_sub(base));
+                        // The peer stops publishing once told; one that goes
+                        // on (it was never told: another thread failed first)
+                        // must not keep this thread, and the run, going.
+                        if sub_stop.load(Ordering::Relaxed)
+                            && stop_seen.get_or_insert_with(Instant::now).elapsed() > SUB_DRAIN
+                        {
+                            break;
+                        }
                     }
                     Err(Error::Timeout) if sub_stop.load(Ordering::Relaxed) => break,
                     Err(Error::Timeout) => {}
