@@ -252,6 +252,17 @@ impl Pattern {
         self.pipes.values().filter(|p| !p.closing).count()
     }
 
+    /// Whether what arrives goes through [`Pattern::filter_incoming`] one
+    /// message at a time (PUSH, PUB and REQ filter or discard it); the
+    /// other types queue every message as it is.
+    #[inline]
+    fn filters_each(&self) -> bool {
+        matches!(
+            self.socket_type,
+            SocketType::Push | SocketType::Pub | SocketType::Req
+        )
+    }
+
     /// Offers a message that arrived on `pipe`. `Err` hands it back when the pipe's
     /// receive queue is at RCVHWM: the caller keeps it, stops reading that peer, and
     /// offers it again after the application has received.
@@ -261,17 +272,16 @@ impl Pattern {
         }
         // Every message a receiver gets passes here: one lookup of its pipe
         // for the plain queues, whose filter keeps everything.
-        let msg = match self.socket_type {
-            SocketType::Push | SocketType::Pub | SocketType::Req => {
-                if !self.is_attached(id) {
-                    return Ok(());
-                }
-                let Some(msg) = self.filter_incoming(id, msg) else {
-                    return Ok(());
-                };
-                msg
+        let msg = if self.filters_each() {
+            if !self.is_attached(id) {
+                return Ok(());
             }
-            _ => msg,
+            let Some(msg) = self.filter_incoming(id, msg) else {
+                return Ok(());
+            };
+            msg
+        } else {
+            msg
         };
         let opts = &self.opts;
         let Some(pipe) = self.pipes.get_mut(&id).filter(|p| !p.closing) else {
@@ -290,10 +300,7 @@ impl Pattern {
     /// says the application made room.
     #[inline]
     pub fn handle_received(&mut self, id: PipeId, mut next: impl FnMut() -> Option<Msg>) -> bool {
-        if matches!(
-            self.socket_type,
-            SocketType::Push | SocketType::Pub | SocketType::Req
-        ) {
+        if self.filters_each() {
             // They filter or discard each message: one at a time.
             while let Some(m) = next() {
                 self.push_received(id, m);
@@ -327,10 +334,7 @@ impl Pattern {
     /// or REQ) and the pipe keeps every message (not CONFLATE). Else offer
     /// them with [`Pattern::handle_received`].
     pub fn takes_runs(&self, id: PipeId) -> bool {
-        !matches!(
-            self.socket_type,
-            SocketType::Push | SocketType::Pub | SocketType::Req
-        ) && self.pipes.get(&id).is_some_and(|p| !p.conflate)
+        !self.filters_each() && self.pipes.get(&id).is_some_and(|p| !p.conflate)
     }
 
     /// As [`Pattern::handle_received`] for a pipe that
@@ -379,10 +383,7 @@ impl Pattern {
         items: &mut S,
     ) -> (usize, usize, bool) {
         let (mut msgs, mut bytes) = (0, 0);
-        if matches!(
-            self.socket_type,
-            SocketType::Push | SocketType::Pub | SocketType::Req
-        ) {
+        if self.filters_each() {
             // They filter or discard each message: one at a time.
             while let Some(item) = items.next_item() {
                 let PipeItem::Message(m) = item else {
