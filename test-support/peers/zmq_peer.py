@@ -55,7 +55,7 @@ MANY SOCKETS (no arguments; the runtime suite and the zmq-cli tests). Prints
   FRAMES are hex joined by ",", "-" for an empty frame, "*N" for N pattern
   bytes (byte i = i % 251). A failing command answers "ERR Type: why".
 
-  Options of "new": sndhwm rcvhwm rcvtimeo sndtimeo linger routing_id(hex)
+  Options of "new": sndhwm rcvhwm rcvbuf rcvtimeo sndtimeo linger routing_id(hex)
   subscribe(hex, "-" empty; repeatable) plain_server plain_username
   plain_password curve_server curve_secretkey curve_publickey curve_serverkey
   zap_domain heartbeat_ivl heartbeat_timeout heartbeat_ttl reconnect_ivl
@@ -130,6 +130,7 @@ TYPES = {
 INT_OPTS = {
     "sndhwm": zmq.SNDHWM,
     "rcvhwm": zmq.RCVHWM,
+    "rcvbuf": zmq.RCVBUF,
     "rcvtimeo": zmq.RCVTIMEO,
     "sndtimeo": zmq.SNDTIMEO,
     "linger": zmq.LINGER,

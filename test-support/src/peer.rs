@@ -135,6 +135,12 @@ impl Peer {
         self.ok(&format!("close {id}"));
     }
 
+    /// The peer process's id, for a thread that signals it while another
+    /// drives it.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Sends SIGSTOP or SIGCONT to the peer (a stopped peer keeps its
     /// connections open and answers nothing, not even heartbeats).
     pub fn signal(&mut self, sig: &str) {

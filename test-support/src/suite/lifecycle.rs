@@ -342,6 +342,99 @@ pub fn hwm_back_pressure<E: Env>() {
     assert_eq!(got.len(), sent, "messages lost under back-pressure");
 }
 
+/// A CURVE PUSH, with small HWMs and kernel buffers, into a libzmq PULL
+/// that reads slowly and is stopped and resumed (SIGSTOP/SIGCONT) every few
+/// milliseconds: the sending thread waits for room thousands of times, and
+/// every wait must end once the reader drains. A wake-up lost anywhere on
+/// the write path (room returned to the pipe, the writer told of new bytes,
+/// writability after a full kernel buffer) leaves a send waiting out its
+/// patience; every message must arrive, once and in order.
+pub fn send_resumes_through_a_stop_and_go_reader<E: Env>() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const COUNT: u64 = 4000;
+    const SIZE: usize = 700;
+    let k = keys();
+    let mut peer = Peer::start();
+    peer.socket(
+        "p",
+        "PULL",
+        &[
+            "rcvhwm=2".into(),
+            "rcvbuf=4096".into(),
+            "curve_server=1".into(),
+            format!("curve_secretkey={}", k.server.secret.to_z85()),
+        ],
+    );
+    let ep = peer.bind("p", "tcp://127.0.0.1:*");
+    let push = build::<E>(
+        Builder::new(SocketType::Push)
+            .sndhwm(4)
+            .sndbuf(Some(4096))
+            .linger(Some(PATIENCE))
+            .curve_client(k.server.public, k.client),
+    );
+    push.connect(&ep).unwrap();
+    let pid = peer.pid().to_string();
+    let kill = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, pid.as_str()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    };
+    let sending = AtomicBool::new(true);
+    let got = std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            // Whatever happens to this thread, the toggling ends with it.
+            struct Done<'a>(&'a AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Release);
+                }
+            }
+            let _done = Done(&sending);
+            let mut body = vec![0x5a; SIZE];
+            for seq in 0..COUNT {
+                body[..8].copy_from_slice(&seq.to_be_bytes());
+                if let Err(e) = push.send_blocking(body.clone(), Some(PATIENCE)) {
+                    panic!("send {seq} of {COUNT} waited out {PATIENCE:?}: {e}");
+                }
+            }
+        });
+        s.spawn(|| {
+            let mut turn = 0u64;
+            while sending.load(Ordering::Acquire) {
+                kill("-STOP");
+                std::thread::sleep(Duration::from_micros(1500 + turn % 5 * 700));
+                kill("-CONT");
+                std::thread::sleep(Duration::from_micros(1000 + turn % 3 * 900));
+                turn += 1;
+            }
+        });
+        let got = peer.recv_many("p", COUNT as usize, 60_000);
+        if let Err(e) = sender.join() {
+            std::panic::resume_unwind(e);
+        }
+        got
+    });
+    let seqs: Vec<u64> = got
+        .iter()
+        .map(|m| {
+            assert_eq!(m.len(), 1, "one frame per message");
+            assert_eq!(m[0].len(), SIZE);
+            u64::from_be_bytes(m[0][..8].try_into().expect("8 bytes"))
+        })
+        .collect();
+    let expected: Vec<u64> = (0..COUNT).collect();
+    assert!(
+        seqs == expected,
+        "{} of {COUNT} messages arrived; first out of place at {:?}",
+        seqs.len(),
+        seqs.iter().zip(&expected).position(|(a, b)| a != b)
+    );
+}
+
 /// One socket bound to tcp, ipc and inproc at once and connected to a
 /// libzmq peer as well: fair-queued input from all four.
 pub fn many_endpoints<E: Env>() {

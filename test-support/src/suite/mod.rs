@@ -150,6 +150,10 @@ macro_rules! suite_tests {
                 l::hwm_back_pressure::<E>();
             }
             #[test]
+            fn send_resumes_through_a_stop_and_go_reader() {
+                l::send_resumes_through_a_stop_and_go_reader::<E>();
+            }
+            #[test]
             fn many_endpoints() {
                 l::many_endpoints::<E>();
             }
