@@ -235,7 +235,7 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, plan: &Plan) -> Result<(), Failure> {
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 push.send_blocking(payload(seq), wait)
-                    .map_err(|e| format!("push: {e}"))?;
+                    .map_err(|e| stalled("push", &push, &eps[0], seq, e))?;
                 seq += 1;
             }
             Ok(seq)
@@ -245,7 +245,7 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, plan: &Plan) -> Result<(), Failure> {
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 req.send_blocking(payload(seq), wait)
-                    .map_err(|e| format!("req: {e}"))?;
+                    .map_err(|e| stalled("req", &req, &eps[1], seq, e))?;
                 let m = req
                     .recv_blocking(wait)
                     .map_err(|e| format!("req reply {seq}: {e}"))?;
@@ -262,7 +262,7 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, plan: &Plan) -> Result<(), Failure> {
                 while seq < t.next + WINDOW {
                     dealer
                         .send_blocking(payload(seq), wait)
-                        .map_err(|e| format!("dealer: {e}"))?;
+                        .map_err(|e| stalled("dealer", &dealer, &eps[3], seq, e))?;
                     seq += 1;
                 }
                 let m = dealer
@@ -375,6 +375,30 @@ fn run_on<K: RuntimeKind>(exec: &Exec<K>, plan: &Plan) -> Result<(), Failure> {
     ];
     let (end_rss, peak_rss) = rss_kib();
     report(plan, &rows, warm_rss, end_rss, peak_rss)
+}
+
+/// A send that failed, with what there is to go on when it timed out:
+/// whether the socket would take a message now (then its wait missed a
+/// wake-up) and the kernel's view of the connection (`ss`: our Send-Q full
+/// and the peer's Recv-Q full say the peer stopped reading; an empty Send-Q
+/// says the bytes never reached the socket).
+fn stalled<K>(name: &str, sock: &Socket<K>, ep: &str, seq: u64, e: Error) -> String {
+    if !matches!(e, Error::Timeout) {
+        return format!("{name}: {e}");
+    }
+    let room = if sock.can_send() {
+        "takes a message now (its wait missed a wake-up)"
+    } else {
+        "still has no room"
+    };
+    let port = ep.rsplit(':').next().unwrap_or_default();
+    let filter = format!("( sport = :{port} or dport = :{port} )");
+    let ss = Command::new("ss")
+        .args(["-tmnio", "state", "all", &filter])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("(ss failed: {e})"));
+    format!("{name}: message {seq}: {e}; the socket {room}; ss:\n{ss}")
 }
 
 fn fail_text(f: Failure) -> String {
