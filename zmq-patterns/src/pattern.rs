@@ -538,7 +538,10 @@ impl Pattern {
     /// message back through every layer of a send. Once sent, what `msg`
     /// holds is the caller's to drop. PUSH, DEALER and PAIR send in place;
     /// the other types go through `send_via`.
-    pub fn send_in(&mut self, msg: &mut Msg, direct: &mut Direct<'_>) -> Result<(), SendRefusal> {
+    pub fn send_in<D>(&mut self, msg: &mut Msg, direct: &mut D) -> Result<(), SendRefusal>
+    where
+        D: FnMut(PipeId, &mut Msg, bool) -> bool,
+    {
         if msg.is_empty() {
             return Err(SendRefusal::EmptyMessage);
         }
@@ -641,6 +644,14 @@ impl Pattern {
             }
         }
         None
+    }
+
+    /// Whether [`Pattern::poll_dirty`] or [`Pattern::poll_action`] may have
+    /// anything: after nearly every send neither has, and this says so
+    /// without a call.
+    #[inline]
+    pub(crate) fn has_dirty_or_actions(&self) -> bool {
+        !(self.dirty.is_empty() && self.actions.is_empty())
     }
 
     /// The next pipe the owner must close.
@@ -769,7 +780,10 @@ impl Pattern {
     /// As `lb_send_via`, with the message left in `msg` when no pipe has
     /// room (`None`); once sent, what `msg` holds is the caller's to drop.
     #[inline]
-    fn lb_send_in(&mut self, msg: &mut Msg, direct: &mut Direct<'_>) -> Option<PipeId> {
+    fn lb_send_in<D>(&mut self, msg: &mut Msg, direct: &mut D) -> Option<PipeId>
+    where
+        D: FnMut(PipeId, &mut Msg, bool) -> bool + ?Sized,
+    {
         // One lookup per message: this runs for every one. Pipes at the
         // front that filled up or went are dropped from the rotation on the
         // way.
@@ -986,13 +1000,10 @@ pub type Direct<'a> = dyn FnMut(PipeId, &mut Msg, bool) -> bool + 'a;
 /// (nothing, or what `direct` wrote without taking it) is the caller's to
 /// drop.
 #[inline(always)]
-fn deliver(
-    dirty: &mut VecDeque<PipeId>,
-    direct: &mut Direct<'_>,
-    id: PipeId,
-    p: &mut Pipe,
-    msg: &mut Msg,
-) {
+fn deliver<D>(dirty: &mut VecDeque<PipeId>, direct: &mut D, id: PipeId, p: &mut Pipe, msg: &mut Msg)
+where
+    D: FnMut(PipeId, &mut Msg, bool) -> bool + ?Sized,
+{
     if !(p.out.is_empty() && direct(id, msg, true)) {
         enqueue(dirty, id, p, PipeItem::Message(std::mem::take(msg)));
     }

@@ -467,10 +467,23 @@ impl<R> std::future::Future for SendFuture<'_, R> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         // The common case first, as `send_blocking` takes it: a socket with
-        // room takes the message at once, without the wait's machinery.
+        // room takes the message at once, without the wait's machinery. Its
+        // answer is written here, not passed up from `send_now`: a moved
+        // `Result<(), Error>` copies the whole error-sized value even when
+        // it is `Ok`.
         if this.wait.is_none() {
-            if let Some(done) = this.socket.send_now(&mut this.slot) {
-                return Poll::Ready(done);
+            if let Some(msg) = this.slot.as_mut() {
+                match this.socket.core.send_in(msg) {
+                    Ok(()) => {
+                        this.slot = None;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(SendRefusal::WouldBlock) => {}
+                    Err(r) => {
+                        let msg = this.slot.take().unwrap_or_default();
+                        return Poll::Ready(Err(r.with(msg).into()));
+                    }
+                }
             }
         }
         this.socket.poll_send(cx, &mut this.slot, &mut this.wait)

@@ -1189,6 +1189,9 @@ impl Engine {
     }
 
     fn flush_dirty(&mut self) {
+        if !self.pattern.has_dirty_or_actions() {
+            return;
+        }
         while let Some(pipe) = self.pattern.poll_dirty() {
             self.fill_conn(pipe);
             self.streams.check_backlog(pipe, &mut self.actions);
