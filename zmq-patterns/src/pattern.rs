@@ -538,6 +538,7 @@ impl Pattern {
     /// message back through every layer of a send. Once sent, what `msg`
     /// holds is the caller's to drop. PUSH, DEALER and PAIR send in place;
     /// the other types go through `send_via`.
+    #[inline]
     pub fn send_in<D>(&mut self, msg: &mut Msg, direct: &mut D) -> Result<(), SendRefusal>
     where
         D: FnMut(PipeId, &mut Msg, bool) -> bool,

@@ -88,6 +88,7 @@ pub(crate) struct SendBuf {
 
 impl SendBuf {
     /// Queues a data or command frame.
+    #[inline]
     pub(crate) fn push_frame(&mut self, more: bool, command: bool, body: &Bytes) {
         let header = FrameHeader {
             more,

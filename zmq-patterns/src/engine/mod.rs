@@ -793,6 +793,7 @@ impl Engine {
     /// As [`Engine::send_with`], with the message left in `msg` when it is
     /// refused (see [`Pattern::send_in`]); once sent, what `msg` holds is
     /// the caller's to drop.
+    #[inline]
     pub fn send_in(
         &mut self,
         msg: &mut Msg,
