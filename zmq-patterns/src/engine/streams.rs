@@ -122,6 +122,10 @@ pub(super) struct Streams {
     /// With the stream's slot, so that the per-message paths (a publisher's
     /// per subscriber) reach it without a second lookup by id.
     by_pipe: IdMap<PipeId, (ConnId, Slot)>,
+    /// The `by_pipe` entry the last direct send used: a sender's messages
+    /// nearly all go to the pipe the one before went to, and this spares
+    /// them the map's lookup. Forgotten whenever `by_pipe` changes.
+    last_direct: Option<(PipeId, ConnId, Slot)>,
     /// Accepted streams still in their handshake: what
     /// `max_pending_handshakes` bounds, kept as a count so that an accept
     /// storm costs no walk over every stream.
@@ -140,6 +144,7 @@ impl Streams {
             holding: Vec::new(),
             dying: IdMap::default(),
             by_pipe: IdMap::default(),
+            last_direct: None,
             pending_accepted: 0,
             timers: RefCell::new(Timers::default()),
             timer_moved: false,
@@ -228,6 +233,7 @@ impl Streams {
             return;
         };
         self.by_pipe.insert(pipe, (id, slot));
+        self.last_direct = None;
         if let Some(s) = touched(&mut self.live, &mut self.timers, id).get_mut(id) {
             s.peer.routing_id = routing_id;
         }
@@ -473,8 +479,15 @@ impl Streams {
         msg: &Msg,
         actions: &mut VecDeque<Action>,
     ) -> bool {
-        let Some(&(id, slot)) = self.by_pipe.get(&pipe) else {
-            return false;
+        let (id, slot) = match self.last_direct {
+            Some((last, id, slot)) if last == pipe => (id, slot),
+            _ => {
+                let Some(&(id, slot)) = self.by_pipe.get(&pipe) else {
+                    return false;
+                };
+                self.last_direct = Some((pipe, id, slot));
+                (id, slot)
+            }
         };
         // Not `touched`: sending moves no deadline of the connection, and a
         // publisher would pay a set insert per subscriber per message. Only a
@@ -578,6 +591,7 @@ impl Streams {
         {
             self.by_pipe.remove(&pipe);
         }
+        self.last_direct = None;
         Some((pipe, origin))
     }
 
