@@ -254,3 +254,28 @@ fn a_spinning_wait_keeps_its_core_only_on_a_multi_thread_worker() {
     };
     assert!(made_in_runtime.spin_yields_core(), "outside any runtime");
 }
+
+/// A send the socket refuses (not one it waits on) ends the future at once
+/// with the refusal, and hands the message back in it; the socket still
+/// sends afterwards.
+#[tokio::test]
+async fn refused_send_hands_the_message_back() {
+    use zmq_runtime::{Error, SendError};
+
+    let pull = Socket::new(SocketType::Pull).unwrap();
+    match pull.send("not for a PULL").await {
+        Err(Error::Send(SendError::NotSupported(m))) => {
+            assert_eq!(m.to_str(), Ok("not for a PULL"));
+        }
+        other => panic!("PULL send: {other:?}"),
+    }
+    let ep = pull.bind("tcp://127.0.0.1:*").unwrap().to_string();
+    let push = Socket::new(SocketType::Push).unwrap();
+    push.connect(&ep).unwrap();
+    assert!(matches!(
+        push.send(Msg::default()).await,
+        Err(Error::Send(SendError::EmptyMessage))
+    ));
+    push.send("after").await.unwrap();
+    assert_eq!(pull.recv().await.unwrap().to_str(), Ok("after"));
+}

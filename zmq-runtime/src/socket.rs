@@ -250,19 +250,28 @@ impl<R> Socket<R> {
     /// `None` when it is full, with the message still in `slot`.
     #[inline]
     fn send_now(&self, slot: &mut Option<Msg>) -> Option<Result<(), Error>> {
+        match self.send_slot(slot) {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(r) => Some(Err(refused(slot, r))),
+        }
+    }
+
+    /// [`Socket::send_now`]'s attempt, answered in a word: true once the
+    /// slot is empty (sent, or nothing to send), false while the socket is
+    /// full; a refusal leaves the message in `slot` for [`refused`].
+    #[inline]
+    fn send_slot(&self, slot: &mut Option<Msg>) -> Result<bool, SendRefusal> {
         let Some(msg) = slot.as_mut() else {
-            return Some(Ok(()));
+            return Ok(true);
         };
         match self.core.send_in(msg) {
             Ok(()) => {
                 *slot = None;
-                Some(Ok(()))
+                Ok(true)
             }
-            Err(SendRefusal::WouldBlock) => None,
-            Err(r) => {
-                let msg = slot.take().unwrap_or_default();
-                Some(Err(r.with(msg).into()))
-            }
+            Err(SendRefusal::WouldBlock) => Ok(false),
+            Err(r) => Err(r),
         }
     }
 
@@ -467,27 +476,24 @@ impl<R> std::future::Future for SendFuture<'_, R> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         // The common case first, as `send_blocking` takes it: a socket with
-        // room takes the message at once, without the wait's machinery. Its
-        // answer is written here, not passed up from `send_now`: a moved
+        // room takes the message at once, without the wait's machinery. The
+        // attempt answers in a word and the `Ok` is written here: a moved
         // `Result<(), Error>` copies the whole error-sized value even when
         // it is `Ok`.
         if this.wait.is_none() {
-            if let Some(msg) = this.slot.as_mut() {
-                match this.socket.core.send_in(msg) {
-                    Ok(()) => {
-                        this.slot = None;
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(SendRefusal::WouldBlock) => {}
-                    Err(r) => {
-                        let msg = this.slot.take().unwrap_or_default();
-                        return Poll::Ready(Err(r.with(msg).into()));
-                    }
-                }
+            match this.socket.send_slot(&mut this.slot) {
+                Ok(true) => return Poll::Ready(Ok(())),
+                Ok(false) => {}
+                Err(r) => return Poll::Ready(Err(refused(&mut this.slot, r))),
             }
         }
         this.socket.poll_send(cx, &mut this.slot, &mut this.wait)
     }
+}
+
+/// The error for a refused send, with the message taken back out of `slot`.
+fn refused(slot: &mut Option<Msg>, r: SendRefusal) -> Error {
+    r.with(slot.take().unwrap_or_default()).into()
 }
 
 impl<R> std::fmt::Debug for SendFuture<'_, R> {
