@@ -413,7 +413,7 @@ impl Pattern {
             // As `handle_message`: a pipe that went takes and drops them,
             // and so do empty messages.
             if let Some(p) = pipe.as_deref_mut().filter(|_| !m.is_empty()) {
-                if let Err(m) = offer(opts, p, m) {
+                if let Err(m) = offer_sized(opts, p, m, len) {
                     items.put_back(PipeItem::Message(m));
                     refused = true;
                     break;
@@ -599,12 +599,16 @@ impl Pattern {
     /// A taker that stops for want of room must come back for the rest
     /// when it has room: until the queue has been emptied, what is queued
     /// behind is not marked dirty ([`Pattern::poll_dirty`]) again.
-    pub fn take_outbound(
+    ///
+    /// `into` gets the run in one `extend` call, from an iterator whose
+    /// `size_hint` is exact, so that a sink with slots of its own (the
+    /// inproc lane's ring) can write them in place.
+    pub fn take_outbound<E: Extend<PipeItem> + ?Sized>(
         &mut self,
         id: PipeId,
         counts: &mut (usize, usize),
         limit: (usize, usize),
-        into: &mut VecDeque<PipeItem>,
+        into: &mut E,
     ) -> bool {
         let Some(pipe) = self.pipes.get_mut(&id) else {
             return true;
@@ -944,12 +948,19 @@ impl Pattern {
 /// at RCVHWM; a conflating pipe keeps only the newest.
 #[inline]
 fn offer(opts: &Options, pipe: &mut Pipe, msg: Msg) -> Result<(), Msg> {
+    let len = msg.byte_len();
+    offer_sized(opts, pipe, msg, len)
+}
+
+/// [`offer`] of a message whose [`Msg::byte_len`] the caller has already.
+#[inline]
+fn offer_sized(opts: &Options, pipe: &mut Pipe, msg: Msg, len: usize) -> Result<(), Msg> {
     if pipe.conflate {
         pipe.inq.clear();
     } else if inq_full(opts, pipe) {
         return Err(msg);
     }
-    pipe.inq.push_back(msg);
+    pipe.inq.push_back_sized(msg, len);
     Ok(())
 }
 

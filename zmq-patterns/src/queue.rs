@@ -16,7 +16,16 @@ pub(crate) struct MsgQueue {
 impl MsgQueue {
     #[inline]
     pub(crate) fn push_back(&mut self, msg: Msg) {
-        self.bytes += msg.byte_len();
+        let len = msg.byte_len();
+        self.push_back_sized(msg, len);
+    }
+
+    /// [`MsgQueue::push_back`] of a message whose [`Msg::byte_len`] is
+    /// `len`, for a caller that worked it out already.
+    #[inline]
+    pub(crate) fn push_back_sized(&mut self, msg: Msg, len: usize) {
+        debug_assert_eq!(len, msg.byte_len());
+        self.bytes += len;
         self.msgs.push_back(msg);
     }
 

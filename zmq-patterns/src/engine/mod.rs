@@ -537,12 +537,12 @@ impl Engine {
 
     /// What [`Engine::poll_inproc`] would give while `counts` stays under
     /// `limit`, moved to `into` at once (see [`Pattern::take_outbound`]).
-    pub fn take_inproc(
+    pub fn take_inproc<E: Extend<PipeItem> + ?Sized>(
         &mut self,
         id: ConnId,
         counts: &mut (usize, usize),
         limit: (usize, usize),
-        into: &mut VecDeque<PipeItem>,
+        into: &mut E,
     ) {
         let Some(pipe) = self.inproc.start_flush(id) else {
             return;

@@ -98,7 +98,6 @@ pub(super) fn lane(room: InprocRoom) -> (LaneTx, LaneRx) {
             shared: shared.clone(),
             sent: (0, 0),
             allowed: (room.msgs, room.bytes),
-            scratch: VecDeque::new(),
         },
         LaneRx {
             ring: rx,
@@ -118,8 +117,55 @@ pub(super) struct LaneTx {
     /// The allowance when last read: pushes go by this one until it runs
     /// out, and leave the line the receiver writes alone.
     allowed: (usize, usize),
-    /// Kept between fills so that moving a run allocates nothing.
-    scratch: VecDeque<PipeItem>,
+}
+
+/// A lane's ring as the place a refill moves its run to (see
+/// [`Pattern::take_outbound`](zmq_patterns::Pattern::take_outbound)): the
+/// part that fits is written into the free slots in place, the rest into
+/// bigger rings.
+struct RingSink<'a> {
+    ring: &'a mut Producer<PipeItem>,
+    shared: &'a Shared,
+    /// Anything was written.
+    pushed: bool,
+}
+
+impl Extend<PipeItem> for RingSink<'_> {
+    fn extend<T: IntoIterator<Item = PipeItem>>(&mut self, items: T) {
+        let mut items = items.into_iter();
+        let n = items.size_hint().0.min(self.ring.slots());
+        if let Ok(chunk) = self.ring.write_chunk_uninit(n) {
+            self.pushed |= chunk.fill_from_iter(items.by_ref()) > 0;
+        }
+        for item in items {
+            push(self.ring, self.shared, item);
+            self.pushed = true;
+        }
+    }
+}
+
+/// Pushes `item` into `ring`, moving on to a bigger one if it is full.
+fn push(ring: &mut Producer<PipeItem>, shared: &Shared, item: PipeItem) {
+    if let Err(PushError::Full(item)) = ring.push(item) {
+        grow(ring, shared, item);
+    }
+}
+
+/// The ring is full: moves on to one twice its size, queued behind it.
+#[cold]
+fn grow(ring: &mut Producer<PipeItem>, shared: &Shared, item: PipeItem) {
+    let (mut tx, rx) = RingBuffer::new(ring.buffer().capacity() * 2);
+    if tx.push(item).is_err() {
+        unreachable!("a new ring has room");
+    }
+    {
+        let mut next = lock(&shared.next);
+        next.push_back(rx);
+        shared.allowance.grown.store(true, Ordering::Release);
+    }
+    // Everything pushed into the old ring came before the new one was
+    // queued, under the lock the receiver takes to move on.
+    *ring = tx;
 }
 
 impl LaneTx {
@@ -145,37 +191,7 @@ impl LaneTx {
     }
 
     fn push(&mut self, item: PipeItem) {
-        if let Err(PushError::Full(item)) = self.ring.push(item) {
-            self.grow(item);
-        }
-    }
-
-    /// Pushes all of `items` (emptied), the part that fits at once.
-    fn push_run(&mut self, items: &mut VecDeque<PipeItem>) {
-        let n = items.len().min(self.ring.slots());
-        if let Ok(chunk) = self.ring.write_chunk_uninit(n) {
-            chunk.fill_from_iter(items.drain(..n));
-        }
-        for item in items.drain(..) {
-            self.push(item);
-        }
-    }
-
-    /// The ring is full: moves on to one twice its size, queued behind it.
-    #[cold]
-    fn grow(&mut self, item: PipeItem) {
-        let (mut tx, rx) = RingBuffer::new(self.ring.buffer().capacity() * 2);
-        if tx.push(item).is_err() {
-            unreachable!("a new ring has room");
-        }
-        {
-            let mut next = lock(&self.shared.next);
-            next.push_back(rx);
-            self.shared.allowance.grown.store(true, Ordering::Release);
-        }
-        // Everything pushed into the old ring came before the new one was
-        // queued, under the lock the receiver takes to move on.
-        self.ring = tx;
+        push(&mut self.ring, &self.shared, item);
     }
 
     /// After a push: whether the receiver must now be told.
@@ -209,14 +225,18 @@ impl LaneTx {
             }
             return pushed && self.tell_due();
         }
-        let mut items = std::mem::take(&mut self.scratch);
         loop {
             // Asked even with no room, so that the pipe learns it will be
             // pulled from (see `Pattern::take_outbound`).
             let limit = self.reload(Ordering::Relaxed);
-            engine.take_inproc(x, &mut self.sent, limit, &mut items);
-            pushed |= !items.is_empty();
-            self.push_run(&mut items);
+            // The run goes straight into the ring's slots: no queue between.
+            let mut sink = RingSink {
+                ring: &mut self.ring,
+                shared: &self.shared,
+                pushed: false,
+            };
+            engine.take_inproc(x, &mut self.sent, limit, &mut sink);
+            pushed |= sink.pushed;
             if self.under(limit) {
                 // The engine has nothing more. (Not a second look at the
                 // allowance: one raised since would hide a stop by the first.)
@@ -238,7 +258,6 @@ impl LaneTx {
                 .sender_blocked
                 .store(false, Ordering::SeqCst);
         }
-        self.scratch = items;
         pushed && self.tell_due()
     }
 
@@ -287,10 +306,12 @@ pub(super) struct Offered<'a> {
 impl ItemSource for Offered<'_> {
     #[inline]
     fn next_item(&mut self) -> Option<PipeItem> {
-        match self.held.take() {
-            Some(item) => Some(item),
-            None => self.ring.as_mut()?.next(),
+        // Looked at before it is taken: a take writes `None` back, a store
+        // of the whole slot for every item of the run.
+        if self.held.is_some() {
+            return self.held.take();
         }
+        self.ring.as_mut()?.next()
     }
 
     #[inline]
@@ -632,6 +653,42 @@ mod tests {
         assert!(lock(&rx.shared.next).is_empty());
         assert!(!rx.shared.allowance.grown.load(Ordering::Relaxed));
         assert!(rx.ring.buffer().capacity() >= 32 * FIRST_RING);
+    }
+
+    #[test]
+    fn a_refill_larger_than_the_ring_goes_in_whole_and_in_order() {
+        let (mut tx, mut rx) = lane(room(usize::MAX));
+        // The run starts part of the way into the ring, behind an item
+        // still waiting, so that it wraps and then needs bigger rings.
+        for m in ["a", "b", "c"] {
+            assert!(push(&mut tx, m));
+        }
+        assert_eq!(take_all(&mut rx, true), ["a", "b", "c"]);
+        assert!(push(&mut tx, "d"));
+        let run = 5 * FIRST_RING;
+        let mut sink = RingSink {
+            ring: &mut tx.ring,
+            shared: &tx.shared,
+            pushed: false,
+        };
+        sink.extend(VecDeque::<PipeItem>::new());
+        assert!(!sink.pushed, "an empty run pushes nothing");
+        sink.extend((0..run).map(|i| PipeItem::Message(Msg::single(i.to_string()))));
+        assert!(sink.pushed);
+        let want: Vec<String> = std::iter::once("d".to_owned())
+            .chain((0..run).map(|i| i.to_string()))
+            .collect();
+        assert_eq!(take_all(&mut rx, true), want);
+        assert!(rx.ring.buffer().capacity() > FIRST_RING, "it grew");
+        // A run that fits is written in place, and counts as pushed too.
+        let mut sink = RingSink {
+            ring: &mut tx.ring,
+            shared: &tx.shared,
+            pushed: false,
+        };
+        sink.extend(["e", "f"].map(|m| PipeItem::Message(Msg::single(m))));
+        assert!(sink.pushed);
+        assert_eq!(take_all(&mut rx, true), ["e", "f"]);
     }
 
     #[test]
