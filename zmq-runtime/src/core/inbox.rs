@@ -12,9 +12,17 @@
 //! What this holds counts against nothing: it is at most [`BATCH`] messages
 //! and [`BATCH_BYTES`] bytes beyond RCVHWM, the same order as the slack
 //! libzmq's pipes give (they grant credit back in batches too).
+//!
+//! The inbox is locked for every message, so its lock is a spin lock, which
+//! releases with a plain store where std's mutex swaps (an atomic
+//! read-modify-write): one extra std lock and unlock per message cost a tcp
+//! receiver of 64-byte messages 15 % of its CPU time, and the spin lock took
+//! 8 % off it (tokio, 4 M messages: 277 -> 255 ms of `perf stat`
+//! task-clock, 14.2 -> 15.0 M msg/s, medians of 6). It is held only to pop a
+//! message or to take a batch under the socket's lock; a thread that finds it
+//! taken yields its core between looks.
 
 use std::collections::VecDeque;
-use std::sync::{MutexGuard, PoisonError};
 
 use zmq_patterns::RecvError;
 use zmtp_core::{Msg, SocketType};
@@ -27,6 +35,9 @@ pub(super) const BATCH: usize = 32;
 /// Bytes taken per lock at most (a batch stops after the message that
 /// reaches it, so a large message is never split off).
 pub(super) const BATCH_BYTES: usize = 64 * 1024;
+
+/// The lock and queue of [`Core`]'s messages taken ahead.
+pub(super) type Inbox = spin::mutex::SpinMutex<VecDeque<Msg>, spin::relax::Yield>;
 
 /// Whether `recv` of this type is a plain queue that may be read ahead.
 pub(super) fn prefetches(t: SocketType) -> bool {
@@ -42,8 +53,8 @@ pub(super) fn prefetches(t: SocketType) -> bool {
 }
 
 impl Core {
-    fn inbox(&self) -> MutexGuard<'_, VecDeque<Msg>> {
-        self.0.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    fn inbox(&self) -> spin::mutex::SpinMutexGuard<'_, VecDeque<Msg>, spin::relax::Yield> {
+        self.0.inbox.lock()
     }
 
     /// The next message (ZMQ_DONTWAIT): from the batch taken earlier, else a

@@ -68,7 +68,7 @@ struct CoreShared {
     /// ZAP_ENFORCE_DOMAIN, read by the socket's authentication.
     zap_enforce_domain: Arc<AtomicBool>,
     /// Messages taken from the engine ahead of `recv` (see [`inbox`]).
-    inbox: Mutex<VecDeque<zmtp_core::Msg>>,
+    inbox: inbox::Inbox,
     /// Whether this type's `recv` may read ahead into `inbox`.
     prefetch: bool,
     /// The streams a thread blocked in `recv` may read itself (see
@@ -322,7 +322,7 @@ impl Core {
             tcp: Mutex::new(Arc::new(tcp)),
             hook: OnceLock::new(),
             zap_enforce_domain,
-            inbox: Mutex::default(),
+            inbox: inbox::Inbox::new(VecDeque::new()),
             prefetch: inbox::prefetches(socket_type),
             readers: Mutex::default(),
             ready: inproc::Ready::default(),
