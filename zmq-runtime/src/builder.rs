@@ -357,6 +357,11 @@ impl<R: RuntimeKind> Builder<R> {
     /// Decides PLAIN, CURVE (and NULL with a ZAP domain) clients. A
     /// `None` from it hands the request to a ZAP handler on
     /// `inproc://zeromq.zap.01`.
+    ///
+    /// It is called while the socket's lock is held, on whichever thread
+    /// read the client's handshake: it must decide at once. A decision that
+    /// waits for I/O (a database, a directory) belongs in a ZAP handler,
+    /// which answers when it is ready while the socket goes on.
     pub fn authenticator(mut self, auth: impl Authenticator + 'static) -> Self {
         self.authenticator = Some(Box::new(auth));
         self

@@ -194,13 +194,37 @@ pub fn start_connect_tcp(addr: SocketAddr, opts: &TcpOptions) -> io::Result<StdS
     Ok(StdStream::Tcp(stream))
 }
 
+/// The addresses a TCP host name resolves to, looked up before the socket's
+/// lock is taken (see [`resolve_bind`]).
+pub(crate) type Resolved = Option<io::Result<Vec<SocketAddr>>>;
+
+/// Looks up the host name of a `tcp://name:port` bind endpoint (`None` for
+/// every other endpoint): a lookup can take seconds, and the socket's lock,
+/// which `bind` runs under, must not be held that long.
+pub(crate) fn resolve_bind(endpoint: &str) -> Resolved {
+    match Endpoint::parse_bind(endpoint) {
+        Ok(Endpoint::Tcp {
+            host: Host::Name(name),
+            port,
+        }) => Some(
+            (name.as_str(), port.unwrap_or(0))
+                .to_socket_addrs()
+                .map(Iterator::collect),
+        ),
+        _ => None,
+    }
+}
+
 /// Binds `ep` (TCP or IPC), non-blocking, and returns the listener with the
 /// endpoint actually bound (port 0 resolved). `given` names the endpoint in
-/// errors. With IPV6, `*` is `[::]` and takes IPv4 clients too.
+/// errors. With IPV6, `*` is `[::]` and takes IPv4 clients too. A host
+/// name's addresses come from `resolved` when it has them (see
+/// [`resolve_bind`]), else from a lookup here.
 pub(crate) fn bind(
     ep: &Endpoint,
     given: &str,
     opts: &TcpOptions,
+    resolved: Resolved,
 ) -> Result<(StdListener, Endpoint), Error> {
     let bind_err = |source: io::Error| {
         if source.kind() == io::ErrorKind::AddrInUse {
@@ -224,7 +248,12 @@ pub(crate) fn bind(
                 Host::Any => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)],
                 Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
                 Host::Name(name) => {
-                    opts.usable((name.as_str(), port).to_socket_addrs().map_err(bind_err)?)
+                    let found = resolved.unwrap_or_else(|| {
+                        (name.as_str(), port)
+                            .to_socket_addrs()
+                            .map(Iterator::collect)
+                    });
+                    opts.usable(found.map_err(bind_err)?)
                 }
             };
             let l = first_ok(addrs, |a| crate::tcp::listen_tcp(a, opts)).map_err(bind_err)?;
@@ -586,7 +615,7 @@ mod tests {
     #[test]
     fn binds_port_zero_and_reports_the_port() {
         let ep = Endpoint::parse_bind("tcp://127.0.0.1:*").unwrap();
-        let (_l, bound) = bind(&ep, "tcp://127.0.0.1:*", &TcpOptions::default()).unwrap();
+        let (_l, bound) = bind(&ep, "tcp://127.0.0.1:*", &TcpOptions::default(), None).unwrap();
         let s = bound.to_string();
         assert!(
             s.starts_with("tcp://127.0.0.1:") && !s.ends_with(":*"),
@@ -595,11 +624,37 @@ mod tests {
     }
 
     #[test]
+    fn a_host_name_is_looked_up_before_the_bind_and_used_there() {
+        assert!(resolve_bind("tcp://127.0.0.1:*").is_none(), "an address");
+        assert!(resolve_bind("tcp://*:5555").is_none());
+        assert!(resolve_bind("ipc://x").is_none());
+        let found = resolve_bind("tcp://localhost:*").expect("a host name");
+        assert!(!found.expect("localhost resolves").is_empty());
+        // The bind takes the addresses it is given, not a lookup of its own:
+        // this name would not resolve.
+        let ep = Endpoint::parse_bind("tcp://no-such-host.invalid:*").unwrap();
+        let given = Some(Ok(vec![SocketAddr::from(([127, 0, 0, 1], 0))]));
+        let (_l, bound) = bind(&ep, "n", &TcpOptions::default(), given).unwrap();
+        assert!(bound.to_string().starts_with("tcp://127.0.0.1:"), "{bound}");
+        // A failed lookup is the bind's error, naming the endpoint.
+        let failed = Some(Err(io::Error::other("no such host")));
+        let e = bind(
+            &ep,
+            "tcp://no-such-host.invalid:*",
+            &TcpOptions::default(),
+            failed,
+        );
+        let e = e.unwrap_err();
+        assert!(matches!(e, Error::Bind { .. }), "{e}");
+        assert!(e.to_string().contains("no-such-host.invalid"), "{e}");
+    }
+
+    #[test]
     fn address_in_use_names_the_endpoint() {
         let ep = Endpoint::parse_bind("tcp://127.0.0.1:*").unwrap();
-        let (_l, bound) = bind(&ep, "x", &TcpOptions::default()).unwrap();
+        let (_l, bound) = bind(&ep, "x", &TcpOptions::default(), None).unwrap();
         let given = bound.to_string();
-        let e = bind(&bound, &given, &TcpOptions::default()).unwrap_err();
+        let e = bind(&bound, &given, &TcpOptions::default(), None).unwrap_err();
         assert!(matches!(e, Error::AddrInUse { .. }));
         assert!(e.to_string().contains(&given));
     }
@@ -610,14 +665,14 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("s");
         let ep = Endpoint::Ipc(IpcAddr::Path(path.clone()));
-        let (l, _) = bind(&ep, "ipc", &TcpOptions::default()).unwrap();
+        let (l, _) = bind(&ep, "ipc", &TcpOptions::default(), None).unwrap();
         assert!(matches!(
-            bind(&ep, "ipc", &TcpOptions::default()),
+            bind(&ep, "ipc", &TcpOptions::default(), None),
             Err(Error::AddrInUse { .. })
         ));
         drop(l); // the file stays behind, as after a crash
         assert!(path.exists());
-        let (_l2, _) = bind(&ep, "ipc", &TcpOptions::default()).unwrap();
+        let (_l2, _) = bind(&ep, "ipc", &TcpOptions::default(), None).unwrap();
         unlink_ipc(&ep, false);
         assert!(!path.exists());
     }
@@ -634,7 +689,7 @@ mod tests {
             ..TcpOptions::default()
         };
         let ep = Endpoint::parse_bind("tcp://127.0.0.1:*").unwrap();
-        let (l, bound) = bind(&ep, "b", &opts).unwrap();
+        let (l, bound) = bind(&ep, "b", &opts, None).unwrap();
         assert_eq!(SockRef::from(&l).tos_v4().unwrap(), 0x10);
         assert_eq!(
             SockRef::from(&l).device().unwrap().as_deref(),
@@ -664,7 +719,7 @@ mod tests {
             bindtodevice: Some("nosuchdev0".into()),
             ..TcpOptions::default()
         };
-        let e = bind(&ep, "tcp://127.0.0.1:*", &missing).unwrap_err();
+        let e = bind(&ep, "tcp://127.0.0.1:*", &missing, None).unwrap_err();
         assert!(e.to_string().contains("tcp://127.0.0.1:*"), "{e}");
         assert!(connect_blocking(&target, &missing).is_err());
     }
@@ -672,8 +727,8 @@ mod tests {
     #[test]
     fn ipc_wildcard_binds_a_fresh_socket_file_and_unlink_removes_its_directory() {
         let ep = Endpoint::parse_bind("ipc://*").unwrap();
-        let (_a, a) = bind(&ep, "ipc://*", &TcpOptions::default()).unwrap();
-        let (_b, b) = bind(&ep, "ipc://*", &TcpOptions::default()).unwrap();
+        let (_a, a) = bind(&ep, "ipc://*", &TcpOptions::default(), None).unwrap();
+        let (_b, b) = bind(&ep, "ipc://*", &TcpOptions::default(), None).unwrap();
         assert_ne!(a, b);
         let Endpoint::Ipc(IpcAddr::Path(path)) = &a else {
             panic!("{a}")

@@ -10,6 +10,10 @@ use zmtp_core::{AuthReply, AuthRequest, Credentials, PublicKey};
 ///
 /// Returning `None` leaves the request to the application, which finds it with
 /// [`Engine::poll_auth`](super::Engine::poll_auth) and answers later.
+///
+/// It runs inside [`Engine::handle_input`](super::Engine::handle_input): a
+/// runtime calls it with the socket's state locked, so it must decide at
+/// once; a decision that waits for I/O returns `None` and answers later.
 pub trait Authenticator: Send {
     /// The decision for `request`, or `None` to defer it.
     fn authenticate(&mut self, request: &AuthRequest) -> Option<AuthReply>;

@@ -23,7 +23,13 @@ pub(super) struct Listener {
 impl LockedState {
     /// Binds an endpoint and starts listening on it: synchronous, as in
     /// libzmq, so that the caller of `bind` gets the error.
-    fn bind(&mut self, me: &Core, endpoint: &str, work: &mut Vec<Work>) -> Result<Endpoint, Error> {
+    fn bind(
+        &mut self,
+        me: &Core,
+        endpoint: &str,
+        resolved: net::Resolved,
+        work: &mut Vec<Work>,
+    ) -> Result<Endpoint, Error> {
         let id = self.engine.bind(endpoint).map_err(engine_error)?;
         self.listeners.insert(
             id,
@@ -34,10 +40,12 @@ impl LockedState {
             },
         );
         let mut result = Err(Error::Closed);
+        let mut resolved = Some(resolved);
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Listen { id: l, endpoint } if l == id => {
-                    result = self.listen(me, id, endpoint, work);
+                    let resolved = resolved.take().flatten();
+                    result = self.listen(me, id, endpoint, resolved, work);
                 }
                 action => self.act(me, action, work),
             }
@@ -50,6 +58,7 @@ impl LockedState {
         me: &Core,
         id: ListenerId,
         endpoint: Endpoint,
+        resolved: net::Resolved,
         work: &mut Vec<Work>,
     ) -> Result<Endpoint, Error> {
         let given = self
@@ -61,15 +70,17 @@ impl LockedState {
             Endpoint::Inproc(name) => {
                 inproc::bind(me, id, name, &given, work).map(|()| (None, endpoint.clone()))
             }
-            _ => net::bind(&endpoint, &given, &me.tcp_options()).and_then(|(l, bound)| {
-                me.0.rt
-                    .listen(me, id, l)
-                    .map(|g| (Some(g), bound))
-                    .map_err(|source| Error::Bind {
-                        endpoint: given.clone(),
-                        source,
-                    })
-            }),
+            _ => {
+                net::bind(&endpoint, &given, &me.tcp_options(), resolved).and_then(|(l, bound)| {
+                    me.0.rt
+                        .listen(me, id, l)
+                        .map(|g| (Some(g), bound))
+                        .map_err(|source| Error::Bind {
+                            endpoint: given.clone(),
+                            source,
+                        })
+                })
+            }
         };
         match result {
             Ok((guard, bound)) => {
@@ -116,11 +127,13 @@ fn engine_error(e: EngineError) -> Error {
 impl Core {
     /// Binds an endpoint, returning the one actually bound.
     pub(crate) fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
+        // A host name is looked up first: the lock is held only briefly.
+        let resolved = net::resolve_bind(endpoint);
         let mut work = Vec::new();
         let result = {
             let mut st = self.lock();
             st.timers_dirty = true;
-            let r = st.bind(self, endpoint, &mut work);
+            let r = st.bind(self, endpoint, resolved, &mut work);
             st.dispatch(self, &mut work);
             r
         };

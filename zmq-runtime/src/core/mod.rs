@@ -196,7 +196,8 @@ impl LockedState {
         match action {
             Action::Listen { id, endpoint } => {
                 // Its error was reported to the engine; only `bind` returns it.
-                let _ = self.listen(me, id, endpoint, work);
+                // (`bind` takes its own listen; no host name was looked up.)
+                let _ = self.listen(me, id, endpoint, None, work);
             }
             Action::Connect { id, endpoint } => match endpoint {
                 Endpoint::Inproc(name) => inproc::connect(me, id, &name, work),
