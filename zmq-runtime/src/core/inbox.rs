@@ -13,20 +13,23 @@
 //! and [`BATCH_BYTES`] bytes beyond RCVHWM, the same order as the slack
 //! libzmq's pipes give (they grant credit back in batches too).
 //!
-//! The inbox is locked for every message, so its lock is a spin lock, which
-//! releases with a plain store where std's mutex swaps (an atomic
-//! read-modify-write): one extra std lock and unlock per message cost a tcp
-//! receiver of 64-byte messages 15 % of its CPU time, and the spin lock took
-//! 8 % off it (tokio, 4 M messages: 277 -> 255 ms of `perf stat`
-//! task-clock, 14.2 -> 15.0 M msg/s, medians of 6). It is held only to pop a
-//! message or to take a batch under the socket's lock; a thread that finds it
-//! taken yields its core between looks.
+//! The inbox is locked for every message, so its lock is a spin lock (the
+//! socket state's kind, see [`super::lock`]), which releases with a plain
+//! store where std's mutex swaps (an atomic read-modify-write): one extra
+//! std lock and unlock per message cost a tcp receiver of 64-byte messages
+//! 15 % of its CPU time, and the spin lock took 8 % off it (tokio, 4 M
+//! messages: 277 -> 255 ms of `perf stat` task-clock, 14.2 -> 15.0 M msg/s,
+//! medians of 6). It is held only to pop a message or to take a batch under
+//! the socket's lock.
 
 use std::collections::VecDeque;
+
+use spin::mutex::SpinMutexGuard;
 
 use zmq_patterns::RecvError;
 use zmtp_core::{Msg, SocketType};
 
+use super::lock::Lock;
 use super::Core;
 
 /// Messages taken per lock at most.
@@ -37,7 +40,7 @@ pub(super) const BATCH: usize = 32;
 pub(super) const BATCH_BYTES: usize = 64 * 1024;
 
 /// The lock and queue of [`Core`]'s messages taken ahead.
-pub(super) type Inbox = spin::mutex::SpinMutex<VecDeque<Msg>, spin::relax::Yield>;
+pub(super) type Inbox = Lock<VecDeque<Msg>>;
 
 /// Whether `recv` of this type is a plain queue that may be read ahead.
 pub(super) fn prefetches(t: SocketType) -> bool {
@@ -53,7 +56,7 @@ pub(super) fn prefetches(t: SocketType) -> bool {
 }
 
 impl Core {
-    fn inbox(&self) -> spin::mutex::SpinMutexGuard<'_, VecDeque<Msg>, spin::relax::Yield> {
+    fn inbox(&self) -> SpinMutexGuard<'_, VecDeque<Msg>> {
         self.0.inbox.lock()
     }
 

@@ -20,6 +20,7 @@ use zmq_patterns::SendRefusal;
 use zmtp_core::{Msg, SocketType};
 
 use super::lane::{lane, LaneRx, LaneTx};
+use super::lock::StateGuard;
 use super::work::Work;
 use super::{Core, CoreShared, LockedState};
 use crate::error::Error;
@@ -381,10 +382,10 @@ impl LockedState {
 /// The locked states of a link's two ends (one lock if a socket is linked to
 /// itself).
 enum LockedPair<'a> {
-    One(MutexGuard<'a, LockedState>),
+    One(StateGuard<'a>),
     Two {
-        from: MutexGuard<'a, LockedState>,
-        to: MutexGuard<'a, LockedState>,
+        from: StateGuard<'a>,
+        to: StateGuard<'a>,
     },
 }
 

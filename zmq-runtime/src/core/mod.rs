@@ -17,6 +17,7 @@ mod events;
 mod inbox;
 mod inproc;
 mod lane;
+mod lock;
 mod runtime;
 mod stream;
 mod work;
@@ -30,7 +31,7 @@ pub(crate) use self::zap::RuntimeAuth;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use zmq_patterns::engine::{
@@ -40,6 +41,7 @@ use zmq_patterns::IdMap;
 use zmtp_core::SocketType;
 
 use self::inproc::Link;
+use self::lock::{StateGuard, StateLock};
 use self::work::{Hook, Work};
 use crate::net::TcpOptions;
 use crate::signal::{bits, Signal, Waiters, Waiting};
@@ -51,7 +53,7 @@ static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 struct CoreShared {
     /// Orders locks when two sockets are locked at once.
     id: u64,
-    state: Mutex<LockedState>,
+    state: StateLock,
     rt: Arc<dyn Runtime>,
     readable: Arc<Waiters>,
     writable: Arc<Waiters>,
@@ -312,7 +314,7 @@ impl Core {
         };
         let core = Self(Arc::new(CoreShared {
             id: NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
-            state: Mutex::new(state),
+            state: StateLock::new(state),
             rt,
             readable: Arc::default(),
             writable: Arc::default(),
@@ -334,10 +336,8 @@ impl Core {
         core
     }
 
-    fn lock(&self) -> MutexGuard<'_, LockedState> {
-        // A panic under the lock is a bug, but the state it leaves is still the
-        // best there is; later callers go on with it.
-        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> StateGuard<'_> {
+        self.0.state.lock()
     }
 
     /// Runs `f` on the locked state, dispatches, unlocks, then runs the work
