@@ -27,7 +27,7 @@ impl LockedState {
         &mut self,
         me: &Core,
         endpoint: &str,
-        resolved: net::Resolved,
+        mut resolved: net::Resolved,
         work: &mut Vec<Work>,
     ) -> Result<Endpoint, Error> {
         let id = self.engine.bind(endpoint).map_err(engine_error)?;
@@ -40,12 +40,10 @@ impl LockedState {
             },
         );
         let mut result = Err(Error::Closed);
-        let mut resolved = Some(resolved);
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Listen { id: l, endpoint } if l == id => {
-                    let resolved = resolved.take().flatten();
-                    result = self.listen(me, id, endpoint, resolved, work);
+                    result = self.listen(me, id, endpoint, resolved.take(), work);
                 }
                 action => self.act(me, action, work),
             }
