@@ -182,6 +182,14 @@ pub struct Waiting {
     slot: Option<Option<SpinSlot>>,
 }
 
+impl Waiting {
+    /// This wait sleeps at once instead of spinning in [`poll_until`].
+    pub(crate) fn without_spin(mut self) -> Self {
+        self.slot = Some(None);
+        self
+    }
+}
+
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.waiters.count.fetch_sub(1, Ordering::Relaxed);
@@ -220,8 +228,10 @@ pub(crate) enum Spin {
 /// (the task wakes itself), so that a message that comes within that time
 /// costs no sleep and wake-up of the runtime's thread; those polls only look
 /// at the registration, never at the socket (its lock belongs to the threads
-/// that make progress). Blocking calls spin on their thread instead
-/// (`block_on`).
+/// that make progress). A wait made [`Waiting::without_spin`] sleeps at once:
+/// a send's (it waits for the pump to make room), and a receive's after many
+/// messages per wait (see `Streak` in `core/inbox.rs`). Blocking calls spin
+/// on their thread instead (`block_on`).
 pub(crate) fn poll_until<T>(
     cx: &mut Context<'_>,
     wait: &mut Option<Waiting>,

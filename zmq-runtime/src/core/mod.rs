@@ -29,7 +29,6 @@ pub use self::runtime::Runtime;
 pub use self::stream::{io_slices, ReadStep, StreamCtl, WriteStep, MAX_IOV};
 pub(crate) use self::zap::RuntimeAuth;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
@@ -325,7 +324,7 @@ impl Core {
             tcp: Mutex::new(Arc::new(tcp)),
             hook: OnceLock::new(),
             zap_enforce_domain,
-            inbox: inbox::Inbox::new(VecDeque::new()),
+            inbox: inbox::Inbox::new(inbox::Taken::default()),
             prefetch: inbox::prefetches(socket_type),
             readers: Mutex::default(),
             ready: inproc::Ready::default(),
