@@ -211,6 +211,70 @@ mod tests {
         assert!(s.poll_wait_spins());
     }
 
+    /// inproc needs no I/O: a runtime that refuses all of it will do.
+    struct NoIo;
+
+    impl crate::Runtime for NoIo {
+        fn now(&self) -> std::time::Instant {
+            std::time::Instant::now()
+        }
+        fn listen(
+            &self,
+            _: &Core,
+            _: crate::ListenerId,
+            _: crate::StdListener,
+        ) -> std::io::Result<Box<dyn Send>> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        fn connect(
+            &self,
+            _: &Core,
+            _: crate::ConnectorId,
+            _: crate::Endpoint,
+        ) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        fn start_timer(&self, _: &Core) {}
+    }
+
+    struct Inproc;
+
+    impl crate::RuntimeKind for Inproc {
+        type Socket = crate::Socket<Self>;
+        fn runtime() -> Result<std::sync::Arc<dyn crate::Runtime>, crate::Error> {
+            Ok(std::sync::Arc::new(NoIo))
+        }
+    }
+
+    #[test]
+    fn a_socket_counts_what_its_receivers_take_between_waits() {
+        type S = crate::Socket<Inproc>;
+        let pull = S::new(SocketType::Pull).unwrap();
+        pull.bind("inproc://inbox-streak").unwrap();
+        let push = S::new(SocketType::Push).unwrap();
+        push.connect("inproc://inbox-streak").unwrap();
+        // A burst, taken whole before each wait: those waits sleep.
+        for _ in 0..3 {
+            for i in 0..100u32 {
+                push.try_send(i.to_be_bytes().to_vec()).unwrap();
+            }
+            for _ in 0..100 {
+                pull.try_recv().unwrap();
+            }
+            assert!(!pull.core().recv_wait_spins());
+        }
+        // One message per wait: spinning again within a few waits.
+        let back = (1..=10).find(|_| {
+            push.try_send("one").unwrap();
+            pull.try_recv().unwrap();
+            pull.core().recv_wait_spins()
+        });
+        assert!(back.is_some_and(|n| n <= 6), "{back:?}");
+        // REQ does not read ahead, and always spins.
+        let req = S::new(SocketType::Req).unwrap();
+        assert!(req.core().recv_wait_spins());
+    }
+
     #[test]
     fn only_plain_queues_prefetch() {
         for t in [SocketType::Pull, SocketType::Dealer, SocketType::Sub] {
