@@ -252,10 +252,12 @@ pub(crate) async fn remote_pub<K: 'static>(
             subs += 1;
         }
     }
-    let payload = Bytes::from(vec![0u8; size]);
+    // A fresh message per send, as libzmq's remote_pub makes them (see
+    // `perf::remote_thr`).
+    let bodies = perf::Bodies::new(size);
     let start = Instant::now();
     for _ in 0..count {
-        perf::send(&sock, Msg::single(payload.clone())).await?;
+        perf::send(&sock, bodies.make()).await?;
     }
     let rate = perf::throughput(count, start.elapsed().as_micros() as u64);
     for _ in 0..MARKERS {

@@ -194,7 +194,9 @@ struct PerfArgs {
     /// (the memory of N idle connections, each side: a ROUTER here, N
     /// DEALERs in a second process). PERF_CURVE=1: the binding side is a
     /// CURVE server; PERF_HWM=N: SNDHWM/RCVHWM of the fan-out pair (0 = no
-    /// limit).
+    /// limit). Senders make each message fresh, as libzmq's tools do;
+    /// PERF_REUSE_BODY=1 shares one body between them instead (a profile of
+    /// this crate without the allocator).
     #[arg(value_name = "MODE")]
     mode: String,
     /// The endpoint to bind (local-thr, local-lat, remote-pub) or connect

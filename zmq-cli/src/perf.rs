@@ -44,6 +44,38 @@ pub(crate) fn curve() -> bool {
     std::env::var("PERF_CURVE").is_ok_and(|v| v == "1")
 }
 
+/// `PERF_REUSE_BODY=1`: every message a sender makes shares one body (a
+/// reference count up per send, down per write) instead of a fresh
+/// allocation, which takes the allocator out of a profile of this crate's
+/// own path. The default makes each message as libzmq's perf tools do, and
+/// is what comparisons with them use.
+pub(crate) fn reuse_body() -> bool {
+    std::env::var("PERF_REUSE_BODY").is_ok_and(|v| v == "1")
+}
+
+/// A message of `size` zero bytes the way the sending modes make them: a
+/// fresh allocation, or a share of `shared` under [`reuse_body`].
+pub(crate) struct Bodies {
+    shared: Option<Bytes>,
+    size: usize,
+}
+
+impl Bodies {
+    pub(crate) fn new(size: usize) -> Self {
+        Self {
+            shared: reuse_body().then(|| Bytes::from(vec![0u8; size])),
+            size,
+        }
+    }
+
+    pub(crate) fn make(&self) -> Msg {
+        match &self.shared {
+            Some(b) => Msg::single(b.clone()),
+            None => Msg::single(vec![0u8; self.size]),
+        }
+    }
+}
+
 fn key(z85: &str) -> SecretKey {
     z85.parse().expect("the zmq_curve(7) test keys are valid")
 }
@@ -191,17 +223,23 @@ pub(crate) async fn remote_thr<K: 'static>(
     size: usize,
     count: u64,
 ) -> Result<(), zmq_runtime::Error> {
-    let payload = Bytes::from(vec![0u8; size]);
+    // One freshly allocated, zero-filled message per send, as libzmq's
+    // remote_thr (`zmq_msg_init_size` and `memset`) and the peers' perf
+    // programs make theirs: where the receiving or writing thread is not
+    // the sending one, each body is freed on another thread than the one
+    // that allocated it, which glibc's allocator makes costly, for them and
+    // for us alike.
+    let bodies = Bodies::new(size);
     // The branch outside the loop, as a user of either kind writes it: a
     // `send` future per message, even one that never waits, moved the
     // message in and out of its state (80 instructions per message).
     if is_blocking::<K>() {
         for _ in 0..count {
-            sock.send_blocking(Msg::single(payload.clone()), None)?;
+            sock.send_blocking(bodies.make(), None)?;
         }
     } else {
         for _ in 0..count {
-            sock.send(Msg::single(payload.clone())).await?;
+            sock.send(bodies.make()).await?;
         }
     }
     sock.close().await;

@@ -13,7 +13,6 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use runtime_tokio::{KeyPair, Msg, Socket, SocketType};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -55,9 +54,9 @@ fn measure(size: usize, count: u64) -> Result<u64, runtime_tokio::Error> {
             .curve_client(server_public, client)
             .build()?;
         push.connect(ep.as_str())?;
-        let payload = Bytes::from(vec![0u8; size]);
+        // A fresh message per send, as libzmq's remote_thr makes them.
         for _ in 0..count {
-            push.send(Msg::single(payload.clone())).await?;
+            push.send(Msg::single(vec![0u8; size])).await?;
         }
         push.close().await;
         Ok::<(), runtime_tokio::Error>(())
