@@ -241,8 +241,8 @@ impl<R> Socket<R> {
             wait,
             || self.core.spin(),
             // A send waits only at SNDHWM (or for a peer), where room comes
-            // as fast as the pump writes: a spin would only take the
-            // pump's time (1 KiB, tcp, medians of 8: a sender in
+            // as fast as the pump writes (or an inproc peer takes): a spin
+            // would only take their time (1 KiB, tcp, medians of 8: a sender in
             // `#[tokio::main]` 4.35 -> 4.56 M msg/s, in a multi-thread
             // task 6.39 -> 6.74 M; on one thread with the pump, level).
             || self.core.listen_writable().without_spin(),
