@@ -206,13 +206,14 @@ pub(crate) fn resolve_bind(endpoint: &str) -> Resolved {
         Ok(Endpoint::Tcp {
             host: Host::Name(name),
             port,
-        }) => Some(
-            (name.as_str(), port.unwrap_or(0))
-                .to_socket_addrs()
-                .map(Iterator::collect),
-        ),
+        }) => Some(lookup(&name, port.unwrap_or(0))),
         _ => None,
     }
+}
+
+/// The addresses `name` resolves to, with `port`.
+fn lookup(name: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    (name, port).to_socket_addrs().map(Iterator::collect)
 }
 
 /// Binds `ep` (TCP or IPC), non-blocking, and returns the listener with the
@@ -248,11 +249,7 @@ pub(crate) fn bind(
                 Host::Any => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)],
                 Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
                 Host::Name(name) => {
-                    let found = resolved.unwrap_or_else(|| {
-                        (name.as_str(), port)
-                            .to_socket_addrs()
-                            .map(Iterator::collect)
-                    });
+                    let found = resolved.unwrap_or_else(|| lookup(name, port));
                     opts.usable(found.map_err(bind_err)?)
                 }
             };

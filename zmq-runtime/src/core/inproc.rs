@@ -20,9 +20,8 @@ use zmq_patterns::SendRefusal;
 use zmtp_core::{Msg, SocketType};
 
 use super::lane::{lane, LaneRx, LaneTx};
-use super::lock::StateGuard;
 use super::work::Work;
-use super::{Core, CoreShared, LockedState};
+use super::{Core, CoreShared, LockedState, StateGuard};
 use crate::error::Error;
 
 #[derive(Default)]

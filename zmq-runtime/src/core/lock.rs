@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 
-use super::LockedState;
-
 /// How long a waiter only yields between looks: longer than the engine's
 /// longest ordinary hold (a 256 KiB read of small messages decoded).
 const SPIN_FOR: Duration = Duration::from_millis(1);
@@ -40,15 +38,9 @@ const NAP_MIN: Duration = Duration::from_micros(50);
 const NAP_MAX: Duration = Duration::from_millis(1);
 
 /// A spin lock that waits as the module's notes say; a socket's state is
-/// kept in one ([`StateLock`]), and so are the messages its `recv` took
-/// ahead ([`super::inbox`]).
+/// kept in one ([`super::StateLock`]), and so are the messages its `recv`
+/// took ahead ([`super::inbox`]).
 pub(super) struct Lock<T>(SpinMutex<T>);
-
-/// A socket's locked state.
-pub(super) type StateLock = Lock<LockedState>;
-
-/// A held [`StateLock`]: the state, unlocked when dropped.
-pub(super) type StateGuard<'a> = SpinMutexGuard<'a, LockedState>;
 
 impl<T> Lock<T> {
     pub(super) fn new(value: T) -> Self {

@@ -40,7 +40,7 @@ use zmq_patterns::IdMap;
 use zmtp_core::SocketType;
 
 use self::inproc::Link;
-use self::lock::{StateGuard, StateLock};
+use self::lock::Lock;
 use self::work::{Hook, Work};
 use crate::net::TcpOptions;
 use crate::signal::{bits, Signal, Waiters, Waiting};
@@ -80,6 +80,12 @@ struct CoreShared {
     /// on every entry).
     ready: inproc::Ready,
 }
+
+/// A socket's locked state (see [`lock`]).
+type StateLock = Lock<LockedState>;
+
+/// A held [`StateLock`]: the state, unlocked when dropped.
+type StateGuard<'a> = spin::mutex::SpinMutexGuard<'a, LockedState>;
 
 /// The part of a socket behind its lock: the engine, and what the runtime
 /// side keeps per stream, listener, connector and inproc link.
