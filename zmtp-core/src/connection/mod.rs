@@ -227,6 +227,20 @@ impl Connection {
         self.encode(msg).map_err(|refuse| refuse(msg.clone()))
     }
 
+    /// Whether queuing `msg` copies every frame into the output, so that
+    /// the writer keeps no reference to any of its bodies: true for frames
+    /// of up to 8 KiB, and for every frame of a CURVE connection (sealed into
+    /// the output). The engine uses it to hand such messages back to the
+    /// sending thread to drop, instead of dropping them where it writes.
+    #[inline]
+    pub fn copies(&self, msg: &Msg) -> bool {
+        self.session.is_some()
+            || msg
+                .frames()
+                .iter()
+                .all(|f| f.len() <= send_buf::COPY_THRESHOLD)
+    }
+
     /// As [`Connection::send_ref`], for a sender that keeps the message
     /// whatever happens (a publisher offering one message to many peers):
     /// false when it was not queued, with nothing cloned to hand back. Why
