@@ -6,9 +6,11 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use zmq_patterns::engine::{
     Action, AllowList, ConnId, Endpoint, Engine, EngineConfig, Host, ListenerId, MonitorEvent,
 };
@@ -931,7 +933,7 @@ fn send_with_offers_inproc_messages_only_with_nothing_queued_ahead() {
             .handle_inproc_accepted(lid, sub.local_peer())
             .unwrap();
         publisher
-            .handle_inproc(c, PipeItem::Subscribe(bytes::Bytes::new()))
+            .handle_inproc(c, PipeItem::Subscribe(Bytes::new()))
             .unwrap();
         subs.push(c);
     }
@@ -1549,4 +1551,147 @@ fn a_sending_stream_looks_later_at_its_spare_batches() {
     net.advance(Duration::from_secs(2));
     assert_eq!(net.nodes[push].poll_timeout(), None);
     assert_eq!(net.nodes[pull].poll_timeout(), None);
+}
+
+/// A body that counts its drops, so a test sees when the last handle on it
+/// went.
+struct Counted {
+    body: Vec<u8>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn counted(n: usize, size: usize, drops: &Arc<AtomicUsize>) -> Vec<Msg> {
+    (0..n)
+        .map(|i| {
+            let mut body = format!("c{i:05}").into_bytes();
+            body.resize(size, b'.');
+            Msg::single(Bytes::from_owner(Counted {
+                body,
+                drops: drops.clone(),
+            }))
+        })
+        .collect()
+}
+
+/// Sends `n` counted messages of `size` bytes from a PUSH whose refills
+/// keep what they copy, writes until the connection has nothing more, and
+/// returns how many bodies are still alive, with the net and nodes.
+fn keep_and_write(n: usize, size: usize, keep: bool) -> (Net, usize, usize, Arc<AtomicUsize>) {
+    let mut net = Net::new();
+    let (pull, push) = push_to_pull(
+        &mut net,
+        "tcp://127.0.0.1:7620",
+        cfg(SocketType::Pull),
+        cfg(SocketType::Push),
+    );
+    net.nodes[push].set_keep_spent(keep);
+    let drops = Arc::new(AtomicUsize::new(0));
+    for m in counted(n, size, &drops) {
+        net.nodes[push].send(m).unwrap();
+    }
+    // What the connection's byte limit took at once was copied and
+    // dropped by the send; the rest waits on the pipe.
+    let direct = drops.load(Ordering::Relaxed);
+    assert!(direct < n, "{direct} of {n} went straight in");
+    let (node, conn) = net.links[0].ends[0];
+    assert_eq!(node, push);
+    while let Some(chunk) = net.nodes[push].poll_transmit(conn) {
+        net.links[0].wires[1]
+            .delayed
+            .push_back((net.now, chunk.to_vec()));
+    }
+    (net, pull, push, drops)
+}
+
+#[test]
+fn refills_keep_what_they_copy_for_the_sender_to_drop() {
+    let n = 300;
+    let (mut net, pull, push, drops) = keep_and_write(n, 1024, true);
+    // Every queued body was copied out by the writer's refills, and kept.
+    let kept = net.nodes[push].take_spent();
+    assert!(!kept.is_empty());
+    assert_eq!(drops.load(Ordering::Relaxed) + kept.len(), n);
+    assert!(!net.nodes[push].has_spent());
+    drop(kept);
+    assert_eq!(drops.load(Ordering::Relaxed), n);
+    // Nothing lost or reordered on the way.
+    net.settle();
+    let got = net.recv_all(pull);
+    assert_eq!(got.len(), n);
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.frames()[0].starts_with(format!("c{i:05}").as_bytes())));
+}
+
+#[test]
+fn what_is_not_kept_is_dropped_where_it_is_copied() {
+    // Off: the refills drop what they copy.
+    let (net, _, push, drops) = keep_and_write(300, 1024, false);
+    assert!(!net.nodes[push].has_spent());
+    assert_eq!(drops.load(Ordering::Relaxed), 300);
+    // Short messages (enough of them to queue behind the connection).
+    let (net, _, push, drops) = keep_and_write(3000, 100, true);
+    assert!(!net.nodes[push].has_spent());
+    assert_eq!(drops.load(Ordering::Relaxed), 3000);
+    // Large bodies are written by reference, not copied: the writer's
+    // chunks hold them, and nothing is kept.
+    let (net, _, push, _) = keep_and_write(20, 64 * 1024, true);
+    assert!(!net.nodes[push].has_spent());
+}
+
+#[test]
+fn an_idle_senders_kept_messages_go_at_its_timer() {
+    let mut net = Net::new();
+    let (_, push) = push_to_pull(
+        &mut net,
+        "tcp://127.0.0.1:7621",
+        cfg(SocketType::Pull),
+        cfg(SocketType::Push),
+    );
+    net.nodes[push].set_keep_spent(true);
+    let drops = Arc::new(AtomicUsize::new(0));
+    for m in counted(300, 1024, &drops) {
+        net.nodes[push].send(m).unwrap();
+    }
+    // Written up to the refill that kept the queued ones; what it encoded
+    // stays unwritten, so no other timer of the stream runs.
+    let (_, conn) = net.links[0].ends[0];
+    while !net.nodes[push].has_spent() {
+        net.nodes[push].poll_transmit(conn).expect("more to write");
+    }
+    // Its timer looks 200 ms on, and again 200 ms after (the stream's own
+    // timers, for its spare buffers, run on the way).
+    let engine = &mut net.nodes[push];
+    let mut run_until = |at: Instant| {
+        let mut t = engine.poll_timeout().expect("a timer");
+        for _ in 0..10 {
+            if t >= at {
+                break;
+            }
+            engine.handle_timeout(t);
+            t = engine.poll_timeout().expect("a timer");
+        }
+        assert_eq!(t, at, "a timer for what is kept");
+        engine.handle_timeout(at);
+        engine.has_spent()
+    };
+    let first = net.now + Duration::from_millis(200);
+    // The first look finds the sends since the timer started, the second
+    // none: the messages go then.
+    assert!(run_until(first));
+    assert!(!run_until(first + Duration::from_millis(200)));
+    assert_eq!(drops.load(Ordering::Relaxed), 300);
 }

@@ -37,6 +37,7 @@ mod monitor;
 mod raw;
 mod routing;
 mod slots;
+mod spent;
 mod streams;
 mod timers;
 mod wire;
@@ -62,6 +63,7 @@ pub use self::inproc::InprocRoom;
 use self::linger::Linger;
 use self::listeners::Listeners;
 pub use self::monitor::{MonitorEvent, Peer};
+use self::spent::Spent;
 use self::streams::{Drained, Origin, Streams};
 pub use self::zap::{ZapClient, ZAP_ENDPOINT};
 use crate::error::{AttachError, RecvError, SendError, SendRefusal};
@@ -290,6 +292,8 @@ pub struct Engine {
     connect_routing_id: Option<Bytes>,
     /// See [`EngineConfig::max_pending_handshakes`].
     max_pending_handshakes: Option<usize>,
+    /// Messages refills copied out, for the sender to drop (see [`spent`]).
+    spent: Spent,
 }
 
 impl Engine {
@@ -320,6 +324,7 @@ impl Engine {
             last_now: now,
             connect_routing_id: None,
             max_pending_handshakes: config.max_pending_handshakes,
+            spent: Spent::default(),
         }
     }
 
@@ -725,6 +730,7 @@ impl Engine {
             self.emit(MonitorEvent::ConnectDelayed(endpoint.clone()));
             self.actions.push_back(Action::Connect { id, endpoint });
         }
+        self.spent.handle_timeout(now);
         self.check_linger(now);
     }
 
@@ -750,7 +756,7 @@ impl Engine {
     /// deadline, so a runtime that reads [`Engine::poll_timeout`] again only
     /// after the other calls asks this after writing.
     pub fn poll_timer_moved(&mut self) -> bool {
-        self.streams.take_timer_moved()
+        self.streams.take_timer_moved() | self.spent.take_armed()
     }
 
     /// Whether a full write (256 KiB) waits for a stream: a runtime that can
@@ -819,8 +825,39 @@ impl Engine {
             }
             links.by_pipe(pipe).is_some_and(|id| inproc(id, m, sole))
         });
+        if r.is_ok() {
+            self.spent.note_send();
+        }
         self.flush_dirty();
         r
+    }
+
+    /// Whether the refills for writers that follow (see
+    /// [`Engine::poll_transmit`]) keep the messages they copy out of a pipe,
+    /// from 512 bytes up, for the sender to take with
+    /// [`Engine::take_spent`] and drop, instead of dropping them there. A
+    /// runtime turns it on for a writer that runs on another thread than
+    /// the latest sender, so that each body is freed on the thread that
+    /// most likely allocated it (see the `spent` module's notes). Off by
+    /// default; turning it off keeps what is kept. Messages still kept when
+    /// the sender stops sending are dropped by a timer (see
+    /// [`Engine::poll_timeout`]) 200 to 400 ms after the last send.
+    #[inline]
+    pub fn set_keep_spent(&mut self, on: bool) {
+        self.spent.set_on(on);
+    }
+
+    /// Whether [`Engine::take_spent`] has anything.
+    #[inline]
+    pub fn has_spent(&self) -> bool {
+        !self.spent.is_empty()
+    }
+
+    /// The messages kept since the last call (see
+    /// [`Engine::set_keep_spent`]), for the caller to drop, best after it
+    /// has let go of any lock around the engine.
+    pub fn take_spent(&mut self) -> Vec<Msg> {
+        self.spent.take()
     }
 
     /// Receives a message (see [`Pattern::recv`]).
@@ -1022,6 +1059,7 @@ impl Engine {
             self.streams.timeout(),
             self.connectors.timeout(),
             self.linger.timeout(),
+            self.spent.timeout(),
         ]
         .into_iter()
         .flatten()
@@ -1186,7 +1224,8 @@ impl Engine {
             return;
         }
         self.streams
-            .fill(pipe, &mut self.pattern, &mut self.actions);
+            .fill(pipe, &mut self.pattern, &mut self.actions, &mut self.spent);
+        self.spent.arm(self.last_now);
     }
 
     fn flush_dirty(&mut self) {

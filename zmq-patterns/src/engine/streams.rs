@@ -15,6 +15,7 @@ use zmtp_core::{Config, Connection, ConnectionError, Event, Msg, SocketType};
 
 use super::raw::RawConn;
 use super::slots::{Slot, Slots};
+use super::spent::Spent;
 use super::timers::Timers;
 use super::wire::Wire;
 use super::{Action, ConnId, ConnectorId, Endpoint, ListenerId, Peer};
@@ -443,6 +444,7 @@ impl Streams {
         pipe: PipeId,
         pattern: &mut Pattern,
         actions: &mut VecDeque<Action>,
+        spent: &mut Spent,
     ) {
         let Some(&(id, slot)) = self.by_pipe.get(&pipe) else {
             return;
@@ -458,6 +460,13 @@ impl Streams {
                 break;
             };
             let r = match item {
+                PipeItem::Message(m) if spent.wants(m.byte_len()) && s.conn.copies(&m) => {
+                    let queued = s.conn.send_ref(&m);
+                    if queued {
+                        spent.keep(m);
+                    }
+                    queued
+                }
                 PipeItem::Message(m) => s.conn.send(m).is_ok(),
                 PipeItem::Subscribe(t) => s.conn.send_subscribe(&t).is_ok(),
                 PipeItem::Cancel(t) => s.conn.send_cancel(&t).is_ok(),

@@ -110,6 +110,16 @@ impl Wire {
         chunk
     }
 
+    /// Whether queuing `msg` keeps no reference to its bodies (see
+    /// [`Connection::copies`]); a raw stream queues them as they are.
+    #[inline]
+    pub(super) fn copies(&self, msg: &Msg) -> bool {
+        match self {
+            Self::Zmtp(c) => c.copies(msg),
+            Self::Raw(_) => false,
+        }
+    }
+
     /// Writes a borrowed message; false when it was not taken. Raw streams
     /// never take one this way: STREAM queues every message.
     #[inline]
