@@ -117,6 +117,18 @@ pub(crate) struct LockedState {
     looks_again: bool,
     zap: Option<zap::Bridge>,
     events: events::Events,
+    /// The thread of the latest send, as [`thread_mark`] names it.
+    pub(crate) sender: usize,
+}
+
+/// A number that tells the calling thread from every other live thread (the
+/// address of a thread-local), at the cost of a load.
+#[inline]
+pub(crate) fn thread_mark() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|m| std::ptr::from_ref(m) as usize)
 }
 
 impl LockedState {
@@ -316,6 +328,7 @@ impl Core {
             looks_again: true,
             zap: None,
             events: events::Events::default(),
+            sender: 0,
         };
         let core = Self(Arc::new(CoreShared {
             id: NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
@@ -425,7 +438,18 @@ impl Core {
         &self,
         msg: &mut zmtp_core::Msg,
     ) -> Result<(), zmq_patterns::SendRefusal> {
-        self.with_data_work(|st, work| st.send_msg(msg, work))
+        // What writers on other threads copied out of the pipes since the
+        // last send, dropped once the lock is let go (see `StreamCtl::fill`).
+        let mut spent = Vec::new();
+        let r = self.with_data_work(|st, work| {
+            st.sender = thread_mark();
+            if st.engine.has_spent() {
+                spent = st.engine.take_spent();
+            }
+            st.send_msg(msg, work)
+        });
+        drop(spent);
+        r
     }
 
     /// Takes what inproc peers handed over since the last look, so that

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 use zmq_patterns::engine::ConnId;
 
-use super::{Core, DirectRead, DirectWrite, LockedState};
+use super::{thread_mark, Core, DirectRead, DirectWrite, LockedState};
 use crate::signal::{bits, Signal};
 
 /// Bytes asked of the engine per write: enough to batch thousands of small
@@ -80,6 +80,11 @@ impl StreamCtl {
     /// Returns the number of bytes added.
     pub fn fill(&self, out: &mut VecDeque<Bytes>, limit: usize) -> usize {
         self.core.with_data(|st| {
+            // A writer on another thread than the latest sender's leaves the
+            // messages it copies for that sender to drop: the sender's
+            // thread most likely allocated their bodies, and glibc frees
+            // them badly from elsewhere (see `Engine::set_keep_spent`).
+            st.engine.set_keep_spent(st.sender != thread_mark());
             let mut added = 0;
             while added < limit {
                 match st.engine.poll_transmit(self.id) {
@@ -247,5 +252,146 @@ impl Core {
             id: conn,
             signal,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::thread::{self, ThreadId};
+    use std::time::Instant;
+
+    use zmtp_core::{Config, Connection, Msg, SocketType};
+
+    use super::*;
+    use crate::{ConnectorId, Endpoint, ListenerId, StdListener};
+
+    /// The connects asked of [`ByHand`], for the test to complete.
+    static CONNECTS: Mutex<Vec<ConnectorId>> = Mutex::new(Vec::new());
+
+    /// A runtime that does no I/O: the test completes connects and moves
+    /// the bytes, on the threads it chooses.
+    struct ByHand;
+
+    impl crate::Runtime for ByHand {
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn listen(
+            &self,
+            _: &Core,
+            _: ListenerId,
+            _: StdListener,
+        ) -> std::io::Result<Box<dyn Send>> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        fn connect(&self, _: &Core, id: ConnectorId, _: Endpoint) -> std::io::Result<()> {
+            CONNECTS.lock().unwrap().push(id);
+            Ok(())
+        }
+        fn start_timer(&self, _: &Core) {}
+    }
+
+    struct Kind;
+
+    impl crate::RuntimeKind for Kind {
+        type Socket = crate::Socket<Self>;
+        fn runtime() -> Result<Arc<dyn crate::Runtime>, crate::Error> {
+            Ok(Arc::new(ByHand))
+        }
+    }
+
+    /// A body that records the thread its last handle was dropped on.
+    struct Traced {
+        body: Vec<u8>,
+        dropped_on: Arc<Mutex<Vec<ThreadId>>>,
+    }
+
+    impl AsRef<[u8]> for Traced {
+        fn as_ref(&self) -> &[u8] {
+            &self.body
+        }
+    }
+
+    impl Drop for Traced {
+        fn drop(&mut self) {
+            self.dropped_on
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(thread::current().id());
+        }
+    }
+
+    /// Moves bytes both ways between the socket's stream and `peer`, a few
+    /// rounds; each side leaves in its buffer what it cannot take yet.
+    fn exchange(ctl: &StreamCtl, peer: &mut Connection) {
+        let (mut to_ctl, mut to_peer) = (BytesMut::new(), BytesMut::new());
+        for _ in 0..6 {
+            while let Some(b) = peer.poll_transmit() {
+                to_ctl.extend_from_slice(&b);
+            }
+            ctl.handle_input(&mut to_ctl);
+            let mut out = VecDeque::new();
+            ctl.fill(&mut out, usize::MAX);
+            for b in &out {
+                to_peer.extend_from_slice(b);
+            }
+            peer.handle_input(Instant::now(), &mut to_peer).unwrap();
+        }
+    }
+
+    /// A writer on another thread than the sender's copies queued messages
+    /// out of the pipe and leaves them to the sender, whose next send
+    /// drops them: every body is freed on the sending thread.
+    #[test]
+    fn the_sender_drops_what_a_writer_on_another_thread_copied() {
+        let push = crate::Socket::<Kind>::new(SocketType::Push).unwrap();
+        push.connect("tcp://127.0.0.1:9").unwrap();
+        let id = CONNECTS.lock().unwrap().pop().expect("a connect asked");
+        let ctl = push
+            .core()
+            .handle_connected(id, "127.0.0.1:9".into())
+            .unwrap();
+        let mut peer = Connection::new(Arc::new(Config::new(SocketType::Pull)), Instant::now());
+        exchange(&ctl, &mut peer);
+        assert!(peer.is_active(), "handshake done");
+
+        let dropped_on = Arc::new(Mutex::new(Vec::new()));
+        let n = 600;
+        for i in 0..n {
+            let mut body = format!("t{i:05}").into_bytes();
+            body.resize(1024, b'.');
+            let traced = Traced {
+                body,
+                dropped_on: dropped_on.clone(),
+            };
+            push.try_send(Msg::single(Bytes::from_owner(traced)))
+                .unwrap();
+        }
+        // The stream's byte limit took some at once; the rest is queued.
+        let direct = dropped_on.lock().unwrap().len();
+        assert!(direct > 0 && direct < n, "{direct} of {n}");
+
+        // The writer, on a thread of its own, takes everything.
+        thread::scope(|s| {
+            s.spawn(|| {
+                let mut out = VecDeque::new();
+                while ctl.fill(&mut out, usize::MAX) > 0 {
+                    out.clear();
+                }
+            });
+        });
+        assert_eq!(
+            dropped_on.lock().unwrap().len(),
+            direct,
+            "kept for the sender"
+        );
+
+        // The sender's next send drops them, here.
+        push.try_send("last").unwrap();
+        let me = thread::current().id();
+        let dropped_on = dropped_on.lock().unwrap();
+        assert_eq!(dropped_on.len(), n);
+        assert!(dropped_on.iter().all(|t| *t == me));
     }
 }
