@@ -56,10 +56,11 @@ impl Spent {
         self.on = on;
     }
 
-    /// Whether a message of this many bytes would be kept.
+    /// Whether `msg` would be kept, by its length (the stream decides
+    /// whether it is copied).
     #[inline]
-    pub(super) fn wants(&self, byte_len: usize) -> bool {
-        self.on && byte_len >= KEEP_MIN
+    pub(super) fn wants(&self, msg: &Msg) -> bool {
+        self.on && msg.byte_len() >= KEEP_MIN
     }
 
     pub(super) fn keep(&mut self, msg: Msg) {
@@ -130,15 +131,16 @@ mod tests {
 
     #[test]
     fn only_long_messages_are_wanted_and_only_when_on() {
+        let len = |n: usize| Msg::single(vec![0u8; n]);
         let mut s = Spent::default();
-        assert!(!s.wants(KEEP_MIN), "off by default");
+        assert!(!s.wants(&len(KEEP_MIN)), "off by default");
         s.set_on(true);
-        assert!(s.wants(KEEP_MIN));
-        assert!(s.wants(8192));
-        assert!(!s.wants(KEEP_MIN - 1));
-        s.keep(Msg::single(vec![0u8; KEEP_MIN]));
+        assert!(s.wants(&len(KEEP_MIN)));
+        assert!(s.wants(&len(8192)));
+        assert!(!s.wants(&len(KEEP_MIN - 1)));
+        s.keep(len(KEEP_MIN));
         s.set_on(false);
-        assert!(!s.wants(KEEP_MIN));
+        assert!(!s.wants(&len(KEEP_MIN)));
         assert!(
             !s.is_empty(),
             "turned off, what was kept stays for the sender"

@@ -460,7 +460,7 @@ impl Streams {
                 break;
             };
             let r = match item {
-                PipeItem::Message(m) if spent.wants(m.byte_len()) && s.conn.copies(&m) => {
+                PipeItem::Message(m) if spent.wants(&m) && s.conn.copies(&m) => {
                     let queued = s.conn.send_ref(&m);
                     if queued {
                         spent.keep(m);

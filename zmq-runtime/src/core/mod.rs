@@ -79,6 +79,10 @@ struct CoreShared {
     /// [`inproc`]), and whether the list is not empty (read without its lock
     /// on every entry).
     ready: inproc::Ready,
+    /// Whether a writer on another thread left messages for the sender to
+    /// drop (see [`StreamCtl::fill`](stream::StreamCtl::fill)): read
+    /// without the lock after every send, taken with it.
+    spent: AtomicBool,
 }
 
 /// A socket's locked state (see [`lock`]).
@@ -347,6 +351,7 @@ impl Core {
             prefetch: inbox::prefetches(socket_type),
             readers: Mutex::default(),
             ready: inproc::Ready::default(),
+            spent: AtomicBool::new(false),
         }));
         if !internal {
             core.0.rt.clone().start_timer(&core);
@@ -438,18 +443,27 @@ impl Core {
         &self,
         msg: &mut zmtp_core::Msg,
     ) -> Result<(), zmq_patterns::SendRefusal> {
-        // What writers on other threads copied out of the pipes since the
-        // last send, dropped once the lock is let go (see `StreamCtl::fill`).
-        let mut spent = Vec::new();
         let r = self.with_data_work(|st, work| {
             st.sender = thread_mark();
-            if st.engine.has_spent() {
-                spent = st.engine.take_spent();
-            }
             st.send_msg(msg, work)
         });
-        drop(spent);
+        if self.0.spent.load(Ordering::Relaxed) {
+            self.drop_spent();
+        }
         r
+    }
+
+    /// Drops what writers on other threads copied out of the pipes since
+    /// the last time (see `StreamCtl::fill`), once the lock is let go. Out
+    /// of line: once per refill, not per message.
+    #[cold]
+    #[inline(never)]
+    fn drop_spent(&self) {
+        let spent = self.with(|st| {
+            self.0.spent.store(false, Ordering::Relaxed);
+            st.engine.take_spent()
+        });
+        drop(spent);
     }
 
     /// Takes what inproc peers handed over since the last look, so that

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use bytes::{Bytes, BytesMut};
@@ -94,6 +95,9 @@ impl StreamCtl {
                     }
                     None => break,
                 }
+            }
+            if st.engine.has_spent() {
+                self.core.0.spent.store(true, Ordering::Relaxed);
             }
             st.note_timer_moved();
             added
