@@ -1585,10 +1585,10 @@ fn counted(n: usize, size: usize, drops: &Arc<AtomicUsize>) -> Vec<Msg> {
         .collect()
 }
 
-/// Sends `n` counted messages of `size` bytes from a PUSH whose refills
-/// keep what they copy, writes until the connection has nothing more, and
-/// returns how many bodies are still alive, with the net and nodes.
-fn keep_and_write(n: usize, size: usize, keep: bool) -> (Net, usize, usize, Arc<AtomicUsize>) {
+/// A PUSH connected to a PULL, whose refills keep what they copy if
+/// `keep`, after sending `n` counted messages of `size` bytes: the net, the
+/// PULL and the PUSH, and the bodies' drop count.
+fn sent_with_keep(n: usize, size: usize, keep: bool) -> (Net, usize, usize, Arc<AtomicUsize>) {
     let mut net = Net::new();
     let (pull, push) = push_to_pull(
         &mut net,
@@ -1605,6 +1605,13 @@ fn keep_and_write(n: usize, size: usize, keep: bool) -> (Net, usize, usize, Arc<
     // dropped by the send; the rest waits on the pipe.
     let direct = drops.load(Ordering::Relaxed);
     assert!(direct < n, "{direct} of {n} went straight in");
+    (net, pull, push, drops)
+}
+
+/// As [`sent_with_keep`], then written until the connection has nothing
+/// more.
+fn keep_and_write(n: usize, size: usize, keep: bool) -> (Net, usize, usize, Arc<AtomicUsize>) {
+    let (mut net, pull, push, drops) = sent_with_keep(n, size, keep);
     let (node, conn) = net.links[0].ends[0];
     assert_eq!(node, push);
     while let Some(chunk) = net.nodes[push].poll_transmit(conn) {
@@ -1654,18 +1661,7 @@ fn what_is_not_kept_is_dropped_where_it_is_copied() {
 
 #[test]
 fn an_idle_senders_kept_messages_go_at_its_timer() {
-    let mut net = Net::new();
-    let (_, push) = push_to_pull(
-        &mut net,
-        "tcp://127.0.0.1:7621",
-        cfg(SocketType::Pull),
-        cfg(SocketType::Push),
-    );
-    net.nodes[push].set_keep_spent(true);
-    let drops = Arc::new(AtomicUsize::new(0));
-    for m in counted(300, 1024, &drops) {
-        net.nodes[push].send(m).unwrap();
-    }
+    let (mut net, _, push, drops) = sent_with_keep(300, 1024, true);
     // Written up to the refill that kept the queued ones; what it encoded
     // stays unwritten, so no other timer of the stream runs.
     let (_, conn) = net.links[0].ends[0];
