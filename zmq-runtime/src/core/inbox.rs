@@ -236,44 +236,9 @@ mod tests {
         assert_eq!(spun_medium, 10);
     }
 
-    /// inproc needs no I/O: a runtime that refuses all of it will do.
-    struct NoIo;
-
-    impl crate::Runtime for NoIo {
-        fn now(&self) -> std::time::Instant {
-            std::time::Instant::now()
-        }
-        fn listen(
-            &self,
-            _: &Core,
-            _: crate::ListenerId,
-            _: crate::StdListener,
-        ) -> std::io::Result<Box<dyn Send>> {
-            Err(std::io::ErrorKind::Unsupported.into())
-        }
-        fn connect(
-            &self,
-            _: &Core,
-            _: crate::ConnectorId,
-            _: crate::Endpoint,
-        ) -> std::io::Result<()> {
-            Err(std::io::ErrorKind::Unsupported.into())
-        }
-        fn start_timer(&self, _: &Core) {}
-    }
-
-    struct Inproc;
-
-    impl crate::RuntimeKind for Inproc {
-        type Socket = crate::Socket<Self>;
-        fn runtime() -> Result<std::sync::Arc<dyn crate::Runtime>, crate::Error> {
-            Ok(std::sync::Arc::new(NoIo))
-        }
-    }
-
     #[test]
     fn a_socket_counts_what_its_receivers_take_between_waits() {
-        type S = crate::Socket<Inproc>;
+        type S = crate::Socket<crate::core::by_hand::Kind>;
         let pull = S::new(SocketType::Pull).unwrap();
         pull.bind("inproc://inbox-streak").unwrap();
         let push = S::new(SocketType::Push).unwrap();

@@ -11,6 +11,8 @@
 //! engine to the OS through [`stream`]; the adapter that moves them
 //! implements [`runtime`].
 
+#[cfg(test)]
+mod by_hand;
 mod direct;
 mod endpoint;
 mod events;

@@ -268,42 +268,7 @@ mod tests {
     use zmtp_core::{Config, Connection, Msg, SocketType};
 
     use super::*;
-    use crate::{ConnectorId, Endpoint, ListenerId, StdListener};
-
-    /// The connects asked of [`ByHand`], for the test to complete.
-    static CONNECTS: Mutex<Vec<ConnectorId>> = Mutex::new(Vec::new());
-
-    /// A runtime that does no I/O: the test completes connects and moves
-    /// the bytes, on the threads it chooses.
-    struct ByHand;
-
-    impl crate::Runtime for ByHand {
-        fn now(&self) -> Instant {
-            Instant::now()
-        }
-        fn listen(
-            &self,
-            _: &Core,
-            _: ListenerId,
-            _: StdListener,
-        ) -> std::io::Result<Box<dyn Send>> {
-            Err(std::io::ErrorKind::Unsupported.into())
-        }
-        fn connect(&self, _: &Core, id: ConnectorId, _: Endpoint) -> std::io::Result<()> {
-            CONNECTS.lock().unwrap().push(id);
-            Ok(())
-        }
-        fn start_timer(&self, _: &Core) {}
-    }
-
-    struct Kind;
-
-    impl crate::RuntimeKind for Kind {
-        type Socket = crate::Socket<Self>;
-        fn runtime() -> Result<Arc<dyn crate::Runtime>, crate::Error> {
-            Ok(Arc::new(ByHand))
-        }
-    }
+    use crate::core::by_hand::{Kind, CONNECTS};
 
     /// A body that records the thread its last handle was dropped on.
     struct Traced {
